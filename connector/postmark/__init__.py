@@ -1,0 +1,57 @@
+"""The Postmark connector: API client, collector, attested-member import and API emulator."""
+
+from ._client import (
+    DEFAULT_BASE_URL,
+    PAGE_SIZE,
+    ClientStats,
+    PostmarkClient,
+    RetryPolicy,
+    TokenIdentity,
+    TokenKind,
+    identify_token,
+    token_kind_for,
+)
+from ._errors import (
+    ListingChanged,
+    MalformedResponse,
+    NotFound,
+    NotPostmarkResponse,
+    PostmarkAPIError,
+    PostmarkError,
+    PostmarkResponseError,
+    PostmarkServerError,
+    PostmarkTransportError,
+    RateLimited,
+    UnprocessableEntity,
+    WrongTokenKind,
+)
+from ._models import Domain, MessageStream, SenderSignature, Server, Webhook
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PAGE_SIZE",
+    "ClientStats",
+    "PostmarkClient",
+    "RetryPolicy",
+    "TokenIdentity",
+    "TokenKind",
+    "identify_token",
+    "token_kind_for",
+    "ListingChanged",
+    "MalformedResponse",
+    "NotFound",
+    "NotPostmarkResponse",
+    "PostmarkAPIError",
+    "PostmarkError",
+    "PostmarkResponseError",
+    "PostmarkServerError",
+    "PostmarkTransportError",
+    "RateLimited",
+    "UnprocessableEntity",
+    "WrongTokenKind",
+    "Domain",
+    "MessageStream",
+    "SenderSignature",
+    "Server",
+    "Webhook",
+]

@@ -1,0 +1,540 @@
+"""The Postmark HTTP API client: token kinds, paging, retries, shared back-off, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from ._errors import (
+    ListingChanged,
+    MalformedResponse,
+    NotFound,
+    NotPostmarkResponse,
+    PostmarkAPIError,
+    PostmarkServerError,
+    PostmarkTransportError,
+    RateLimited,
+    UnprocessableEntity,
+    WrongTokenKind,
+)
+from ._models import (
+    Domain,
+    ErrorBody,
+    MessageStream,
+    PostmarkModel,
+    SenderSignature,
+    Server,
+    Webhook,
+)
+
+DEFAULT_BASE_URL = "https://api.postmarkapp.com"
+PAGE_SIZE = 500
+DEFAULT_CONCURRENCY = 8
+
+M = TypeVar("M", bound=PostmarkModel)
+
+
+class TokenKind(StrEnum):
+    """The two kinds of Postmark API token."""
+
+    ACCOUNT = "Account"
+    SERVER = "Server"
+
+    @property
+    def header(self) -> str:
+        return f"X-Postmark-{self.value}-Token"
+
+    @property
+    def noun(self) -> str:
+        return "an Account token" if self is TokenKind.ACCOUNT else "a Server token"
+
+    @property
+    def where(self) -> str:
+        """Where a person finds a token of this kind in the web UI."""
+        if self is TokenKind.ACCOUNT:
+            return "web UI: Account > API Tokens"
+        return "web UI: the server > API Tokens"
+
+    @property
+    def other(self) -> TokenKind:
+        return TokenKind.SERVER if self is TokenKind.ACCOUNT else TokenKind.ACCOUNT
+
+
+_SERVER_TOKEN_PREFIXES = ("/server", "/webhooks", "/message-streams")
+
+
+def token_kind_for(path: str) -> TokenKind:
+    """The token kind Postmark requires for an endpoint path (postmark-api.md section 1)."""
+    first = "/" + path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+    return TokenKind.SERVER if first in _SERVER_TOKEN_PREFIXES else TokenKind.ACCOUNT
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry: exponential back-off with full jitter, capped twice."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_total_wait: float = 120.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        """Full jitter: a uniform pick in [0, min(max_delay, base * 2**failures)]."""
+        return rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** max(failures - 1, 0))))
+
+
+@dataclass
+class ClientStats:
+    """Counters a caller can read after a run (for summaries and benchmarks)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    max_in_flight: int = 0
+    waited_seconds: float = 0.0
+
+
+class SharedBackoff:
+    """One pause shared by every request of a client, so one 429 slows all in flight."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+        self._policy = policy
+        self._rng = rng
+        self._pause_until = 0.0
+        self._throttles = 0
+
+    async def wait(self) -> float:
+        """Sleep until the shared pause is over; return the seconds slept."""
+        slept = 0.0
+        while (remaining := self._pause_until - time.monotonic()) > 0:
+            await asyncio.sleep(remaining)
+            slept += remaining
+        return slept
+
+    def throttled(self, retry_after: float | None) -> float:
+        """Record a 429 and push the shared pause out; return this request's delay."""
+        self._throttles += 1
+        if retry_after is not None:
+            delay = min(retry_after, self._policy.max_delay)
+        else:
+            delay = self._policy.delay(self._throttles, self._rng)
+        self._pause_until = max(self._pause_until, time.monotonic() + delay)
+        return delay
+
+    def succeeded(self) -> None:
+        self._throttles = max(self._throttles - 1, 0)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form); None if absent or unusable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+_IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+
+
+class PostmarkClient:
+    """Async client of the Postmark API.
+
+    `account_token` is used for account endpoints; per-server endpoints take the server token
+    as an argument. Tokens are held in memory only and never appear in an error message.
+    """
+
+    def __init__(
+        self,
+        account_token: str | None = None,
+        *,
+        base_url: str | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        seed: int | None = None,
+        on_response: Callable[[str, int], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.account_token = account_token
+        self.base_url = (base_url or os.environ.get("POSTMARK_API_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self.stats = ClientStats()
+        self._rng = random.Random(seed)
+        self._backoff = SharedBackoff(self.retry, self._rng)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._in_flight = 0
+        self._on_response = on_response
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers={"Accept": "application/json", "User-Agent": "idgraph"},
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> PostmarkClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the one request path ---------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        kind: TokenKind | None = None,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send one API request with retries; return the parsed JSON body."""
+        needed = token_kind_for(path)
+        kind = kind or needed
+        if token is None:
+            token = self.account_token if kind is TokenKind.ACCOUNT else None
+        if not token:
+            raise WrongTokenKind(
+                f"{method} {path} needs {needed.noun} ({needed.header}, "
+                f"{needed.where}); none was given",
+                endpoint=f"{method} {path}",
+                status=401,
+                needed=needed.value,
+                sent="none",
+            )
+        endpoint = f"{method} {path}"
+        headers = {kind.header: token}
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+        content = None if json_body is None else json.dumps(json_body).encode()
+        failures = 0
+        waited = 0.0
+        while True:
+            waited += await self._backoff.wait()
+            error: Exception
+            retry_after: float | None = None
+            throttled = False
+            async with self._semaphore:
+                self._in_flight += 1
+                self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+                self.stats.requests += 1
+                try:
+                    response = await self._http.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
+                except httpx.TransportError as exc:
+                    response = None
+                    error = PostmarkTransportError(
+                        f"{endpoint}: no answer from {self.base_url} ({type(exc).__name__})",
+                        endpoint=endpoint,
+                    )
+                    retryable = method in _IDEMPOTENT or isinstance(exc, httpx.ConnectError)
+                finally:
+                    self._in_flight -= 1
+            if response is not None:
+                if self._on_response:
+                    self._on_response(endpoint, response.status_code)
+                try:
+                    return self._parse(response, endpoint, needed, kind)
+                except (PostmarkServerError, RateLimited, MalformedResponse) as exc:
+                    error = exc
+                    throttled = isinstance(exc, RateLimited)
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    # A 429 was not processed, so even a POST may be sent again.
+                    retryable = throttled or method in _IDEMPOTENT
+            failures += 1
+            if throttled:
+                self.stats.throttled += 1
+                delay = self._backoff.throttled(retry_after)
+            else:
+                delay = self.retry.delay(failures, self._rng)
+            if not retryable or failures >= self.retry.max_attempts:
+                raise error
+            if waited + delay > self.retry.max_total_wait:
+                raise error
+            self.stats.retries += 1
+            await asyncio.sleep(delay)
+            waited += delay
+            self.stats.waited_seconds += delay
+
+    def _parse(
+        self, response: httpx.Response, endpoint: str, needed: TokenKind, sent: TokenKind
+    ) -> Any:
+        status = response.status_code
+        content_type = response.headers.get("content-type", "")
+        if status < 400:
+            try:
+                self._backoff.succeeded()
+                return response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise MalformedResponse(
+                    f"{endpoint} answered HTTP {status} with a body that is not valid JSON "
+                    f"({content_type or 'no content type'}, {len(response.content)} bytes)",
+                    endpoint=endpoint,
+                ) from exc
+        body = _error_body(response)
+        code = body.error_code if body else None
+        api_message = body.message if body else ""
+        said = f" (ErrorCode {code}: {api_message})" if body else ""
+        common = {"endpoint": endpoint, "status": status, "error_code": code}
+        if status == 401:
+            raise WrongTokenKind(
+                _token_message(endpoint, needed, sent) + said,
+                needed=needed.value,
+                sent=sent.value,
+                api_message=api_message,
+                **common,
+            )
+        if status == 429:
+            raise RateLimited(
+                f"{endpoint}: Postmark is rate limiting (HTTP 429){said}; gave up after the "
+                "retry budget. Lower --concurrency or try later.",
+                api_message=api_message,
+                **common,
+            )
+        if status >= 500:
+            raise PostmarkServerError(
+                f"{endpoint}: Postmark server error (HTTP {status}){said}",
+                api_message=api_message,
+                **common,
+            )
+        if body is None:
+            if "html" in content_type or status == 403:
+                shown = content_type or "no content type"
+                raise NotPostmarkResponse(
+                    f"{endpoint} answered HTTP {status} with a non-JSON body ({shown}): not a "
+                    "Postmark error (Postmark errors are JSON with an ErrorCode); a proxy or "
+                    "network security layer likely blocked the request",
+                    endpoint=endpoint,
+                )
+        if status == 404:
+            raise NotFound(
+                f"{endpoint}: not found (HTTP 404){said}", api_message=api_message, **common
+            )
+        if status == 422:
+            raise UnprocessableEntity(
+                f"{endpoint}: Postmark refused the request (HTTP 422){said}",
+                api_message=api_message,
+                **common,
+            )
+        raise PostmarkAPIError(
+            f"{endpoint}: HTTP {status}{said}", api_message=api_message, **common
+        )
+
+    # -- typed reads ------------------------------------------------------------------------
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        return await self.request("GET", path, **kwargs)
+
+    async def list_servers(self, *, page_size: int = PAGE_SIZE) -> list[Server]:
+        return await self._list_paged("/servers", "Servers", Server, page_size)
+
+    async def get_server(self, server_id: int) -> Server:
+        return _validate(
+            Server, await self.get_json(f"/servers/{server_id}"), f"GET /servers/{server_id}"
+        )
+
+    async def get_current_server(self, server_token: str) -> Server:
+        """GET /server: the server a Server token belongs to."""
+        return _validate(Server, await self.get_json("/server", token=server_token), "GET /server")
+
+    async def list_sender_signatures(self, *, page_size: int = PAGE_SIZE) -> list[SenderSignature]:
+        return await self._list_paged("/senders", "SenderSignatures", SenderSignature, page_size)
+
+    async def get_sender_signature(self, signature_id: int) -> SenderSignature:
+        path = f"/senders/{signature_id}"
+        return _validate(SenderSignature, await self.get_json(path), f"GET {path}")
+
+    async def list_domains(self, *, page_size: int = PAGE_SIZE) -> list[Domain]:
+        return await self._list_paged("/domains", "Domains", Domain, page_size)
+
+    async def get_domain(self, domain_id: int) -> Domain:
+        path = f"/domains/{domain_id}"
+        return _validate(Domain, await self.get_json(path), f"GET {path}")
+
+    async def list_message_streams(
+        self, server_token: str, *, include_archived: bool = True
+    ) -> list[MessageStream]:
+        params = {
+            "MessageStreamType": "All",
+            "IncludeArchivedStreams": "true" if include_archived else "false",
+        }
+        body = await self.get_json("/message-streams", token=server_token, params=params)
+        return _validate_items(MessageStream, body, "MessageStreams", "GET /message-streams")
+
+    async def list_webhooks(self, server_token: str) -> list[Webhook]:
+        body = await self.get_json("/webhooks", token=server_token)
+        return _validate_items(Webhook, body, "Webhooks", "GET /webhooks")
+
+    async def _list_paged(self, path: str, key: str, model: type[M], page_size: int) -> list[M]:
+        """Read every page of a count/offset listing; the pages after the first in parallel."""
+        endpoint = f"GET {path}"
+        last_error = ""
+        for _attempt in range(3):
+            first = await self.get_json(path, params={"count": page_size, "offset": 0})
+            total = _total(first, endpoint)
+            offsets = list(range(page_size, total, page_size))
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self.get_json(path, params={"count": page_size, "offset": o}))
+                    for o in offsets
+                ]
+            pages = [first] + [task.result() for task in tasks]
+            items: list[Any] = []
+            for offset, page in zip([0, *offsets], pages, strict=True):
+                page_items = page.get(key) if isinstance(page, dict) else None
+                if not isinstance(page_items, list):
+                    raise MalformedResponse(
+                        f"{endpoint}: the page at offset {offset} has no '{key}' list",
+                        endpoint=endpoint,
+                    )
+                if _total(page, endpoint) != total:
+                    last_error = (
+                        f"TotalCount changed from {total} to {page['TotalCount']} "
+                        f"while paging (offset {offset})"
+                    )
+                    break
+                items.extend(page_items)
+            else:
+                ids = [item.get("ID") if isinstance(item, dict) else None for item in items]
+                if len(items) == total and len(set(ids)) == total:
+                    return _validate_list(model, items, endpoint)
+                last_error = (
+                    f"the pages held {len(items)} items ({len(set(ids))} distinct) "
+                    f"but TotalCount says {total}"
+                )
+        raise ListingChanged(
+            f"{endpoint}: the listing changed while it was read three times ({last_error}); "
+            "the account is being edited: run again when it is quiet",
+            endpoint=endpoint,
+        )
+
+
+def _token_message(endpoint: str, needed: TokenKind, sent: TokenKind) -> str:
+    if needed is not sent:
+        return (
+            f"{endpoint} needs {needed.noun} ({needed.header}, {needed.where}), but "
+            f"{sent.noun} was sent ({sent.header}): HTTP 401"
+        )
+    return (
+        f"{endpoint} refused the token (HTTP 401). This endpoint needs {needed.noun} "
+        f"({needed.header}, {needed.where}). If the value given is {needed.other.noun} "
+        f"({needed.other.where}), that is the cause: Postmark answers a token of the wrong kind "
+        "with a bare 401. Otherwise the token was revoked or mistyped"
+    )
+
+
+def _error_body(response: httpx.Response) -> ErrorBody | None:
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return ErrorBody.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _total(page: Any, endpoint: str) -> int:
+    total = page.get("TotalCount") if isinstance(page, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise MalformedResponse(
+            f"{endpoint}: the page has no usable 'TotalCount'", endpoint=endpoint
+        )
+    return total
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Field paths and reasons only: the offending input (maybe a secret) is never quoted."""
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(part) for part in error["loc"]) or "(the object)"
+        parts.append(f"field '{where}': {error['msg']}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _validate(model: type[M], data: Any, endpoint: str, label: str = "") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedResponse(
+            f"{endpoint}: {label or 'the ' + model.__name__} does not fit the API's shape: "
+            + describe_validation_error(exc),
+            endpoint=endpoint,
+        ) from None
+
+
+def _validate_list(model: type[M], items: Iterable[Any], endpoint: str) -> list[M]:
+    result = []
+    for index, item in enumerate(items):
+        ident = item.get("ID") if isinstance(item, dict) else None
+        label = f"{model.__name__} #{index}" + (f" (ID {ident!r})" if ident is not None else "")
+        result.append(_validate(model, item, endpoint, label))
+    return result
+
+
+def _validate_items(model: type[M], body: Any, key: str, endpoint: str) -> list[M]:
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise MalformedResponse(f"{endpoint}: the body has no '{key}' list", endpoint=endpoint)
+    return _validate_list(model, items, endpoint)
+
+
+@dataclass
+class TokenIdentity:
+    """What `identify_token` learned about a token."""
+
+    kind: str  # "account" | "server" | "neither"
+    server_id: int | None = None
+    server_name: str | None = None
+    detail: str = ""
+    servers_visible: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def identify_token(client: PostmarkClient, token: str) -> TokenIdentity:
+    """Tell an Account token from a Server token with two read-only calls."""
+    try:
+        body = await client.get_json(
+            "/servers", token=token, kind=TokenKind.ACCOUNT, params={"count": 1, "offset": 0}
+        )
+        return TokenIdentity("account", servers_visible=_total(body, "GET /servers"))
+    except WrongTokenKind:
+        pass
+    try:
+        server = await client.get_current_server(token)
+        return TokenIdentity("server", server_id=server.id, server_name=server.name)
+    except WrongTokenKind:
+        return TokenIdentity(
+            "neither",
+            detail="refused both as an Account token (GET /servers) and as a Server token "
+            "(GET /server)",
+        )

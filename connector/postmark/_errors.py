@@ -1,0 +1,89 @@
+"""One exception tree for everything the Postmark client can raise."""
+
+from __future__ import annotations
+
+__all__ = [
+    "PostmarkError",
+    "PostmarkTransportError",
+    "PostmarkResponseError",
+    "MalformedResponse",
+    "NotPostmarkResponse",
+    "ListingChanged",
+    "PostmarkAPIError",
+    "WrongTokenKind",
+    "NotFound",
+    "UnprocessableEntity",
+    "RateLimited",
+    "PostmarkServerError",
+]
+
+
+class PostmarkError(Exception):
+    """Base class of every error the Postmark client raises."""
+
+    def __init__(self, message: str, *, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class PostmarkTransportError(PostmarkError):
+    """The request never got an HTTP answer (refused, reset, timed out) after every retry."""
+
+
+class PostmarkResponseError(PostmarkError):
+    """An HTTP answer came back that the client cannot use."""
+
+
+class MalformedResponse(PostmarkResponseError):
+    """A response body is not the JSON shape the endpoint documents."""
+
+
+class NotPostmarkResponse(PostmarkResponseError):
+    """An error answer that did not come from Postmark (e.g. a proxy's HTML 403 page)."""
+
+
+class ListingChanged(PostmarkResponseError):
+    """A paged listing's TotalCount changed while it was being read, so the pages disagree."""
+
+
+class PostmarkAPIError(PostmarkError):
+    """Postmark answered with an error status; carries the HTTP status, ErrorCode and Message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        status: int,
+        error_code: int | None = None,
+        api_message: str = "",
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.status = status
+        self.error_code = error_code
+        self.api_message = api_message
+
+
+class WrongTokenKind(PostmarkAPIError):
+    """HTTP 401: the token was refused; the message names the token kind the endpoint needs."""
+
+    def __init__(self, message: str, *, needed: str, sent: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.needed = needed
+        self.sent = sent
+
+
+class NotFound(PostmarkAPIError):
+    """HTTP 404: the object does not exist (or no longer does)."""
+
+
+class UnprocessableEntity(PostmarkAPIError):
+    """HTTP 422: Postmark refused the request; the ErrorCode says why."""
+
+
+class RateLimited(PostmarkAPIError):
+    """HTTP 429 still answered after every retry and the whole back-off budget."""
+
+
+class PostmarkServerError(PostmarkAPIError):
+    """HTTP 5xx still answered after every retry."""

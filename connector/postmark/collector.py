@@ -1,0 +1,341 @@
+"""Get (HTTP through the client) and transform (API objects -> nodes and edges) for Postmark.
+
+Secrets are dropped in `transform`: tokens become fingerprints, webhook passwords and header
+values are never copied, URLs lose their userinfo and query values. The host loads the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from idgraph.graph.model import Edge, Node, node_id, person_id
+from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
+
+from ._client import PostmarkClient
+from ._errors import NotFound, PostmarkError, WrongTokenKind
+from ._models import Domain, MessageStream, SenderSignature, Server, Webhook
+
+ACCOUNT = "postmark:account"
+ACCOUNT_TOKEN = "postmark:account_token"
+SERVER = "postmark:server"
+SERVER_TOKEN = "postmark:server_token"
+STREAM = "postmark:message_stream"
+WEBHOOK = "postmark:webhook"
+SENDER = "postmark:sender_signature"
+DOMAIN = "postmark:domain"
+TEAM_MEMBER = "postmark:team_member"
+PERSON = "person"
+ENDPOINT = "endpoint"
+
+ACCOUNT_TOKEN_SCOPE = "account API: servers, sender signatures and domains (read and write)"
+SERVER_TOKEN_SCOPE = "server API: send email, message streams, webhooks, templates"
+
+
+@dataclass
+class RawAccount:
+    """Everything `fetch_account` read, still as API objects (tokens in memory only)."""
+
+    servers: list[Server]
+    senders: list[SenderSignature]
+    domains: list[Domain]
+    streams: dict[int, list[MessageStream]] = field(default_factory=dict)
+    webhooks: dict[int, list[Webhook]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    vanished: set[int] = field(default_factory=set)
+
+
+async def fetch_account(
+    client: PostmarkClient,
+    *,
+    sender_details: bool = False,
+    progress: Callable[[str, int, int | None], None] = lambda *_: None,
+) -> RawAccount:
+    """Read servers, senders and domains (Account token), then each server's streams and
+    webhooks with that server's own token, `client.concurrency` at a time."""
+    progress("listing servers, sender signatures and domains", 0, None)
+    servers, senders, domains = await asyncio.gather(
+        client.list_servers(), client.list_sender_signatures(), client.list_domains()
+    )
+    raw = RawAccount(servers=servers, senders=senders, domains=domains)
+    total = len(servers) + (len(senders) if sender_details else 0)
+    done = 0
+    progress("reading each server's message streams and webhooks", done, total)
+
+    async def one_server(server: Server) -> None:
+        nonlocal done
+        try:
+            await _fetch_server(client, server, raw)
+        finally:
+            done += 1
+            progress("reading each server's message streams and webhooks", done, total)
+
+    async def one_sender(index: int) -> None:
+        nonlocal done
+        try:
+            raw.senders[index] = await client.get_sender_signature(raw.senders[index].id)
+        except PostmarkError as exc:
+            raw.errors.append(f"sender signature {raw.senders[index].id}: {exc}")
+        finally:
+            done += 1
+            progress("reading sender signature details", done, total)
+
+    tasks = [one_server(s) for s in servers]
+    if sender_details:
+        tasks += [one_sender(i) for i in range(len(senders))]
+    await asyncio.gather(*tasks)
+    if raw.vanished:
+        raw.servers = [s for s in raw.servers if s.id not in raw.vanished]
+    return raw
+
+
+async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount) -> None:
+    label = f"server {server.id} ({server.name!r})"
+    if not server.api_tokens:
+        raw.warnings.append(
+            f"{label} has no API token in ApiTokens: its message streams and webhooks "
+            "cannot be read and are left out"
+        )
+        return
+    last_error: PostmarkError | None = None
+    for token in server.api_tokens:
+        try:
+            streams, hooks = await asyncio.gather(
+                client.list_message_streams(token), client.list_webhooks(token)
+            )
+        except WrongTokenKind as exc:
+            last_error = exc
+            continue  # this token was revoked since the listing; try the server's next one
+        except PostmarkError as exc:
+            raw.errors.append(f"{label}: {exc}")
+            return
+        raw.streams[server.id] = streams
+        raw.webhooks[server.id] = hooks
+        return
+    try:
+        await client.get_server(server.id)
+    except NotFound:
+        raw.vanished.add(server.id)
+        raw.warnings.append(f"{label} was deleted while the sync ran; it is left out")
+        return
+    except PostmarkError as exc:
+        last_error = exc
+    raw.errors.append(f"{label}: every token in its ApiTokens was refused ({last_error})")
+
+
+def transform(raw: RawAccount, *, account_label: str, account_token: str) -> tuple[
+    list[Node], list[Edge]
+]:
+    """API objects -> nodes and edges of the identity graph; no secret survives this step."""
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    account = node_id(ACCOUNT, account_label)
+    account_fp = fingerprint(account_token)
+    account_token_id = node_id(ACCOUNT_TOKEN, account_fp)
+    nodes.append(Node(id=account, kind=ACCOUNT, attrs={"label": account_label}))
+    nodes.append(
+        Node(
+            id=account_token_id,
+            kind=ACCOUNT_TOKEN,
+            attrs={"fingerprint": account_fp, "suffix": token_suffix(account_token)},
+        )
+    )
+    edges.append(Edge(src=account, dst=account_token_id, kind="has_credential"))
+    edges.append(
+        Edge(src=account_token_id, dst=account, kind="grants", attrs={"scope": ACCOUNT_TOKEN_SCOPE})
+    )
+    endpoints: dict[str, Node] = {}
+
+    def endpoint_for(url: str) -> str:
+        host = url_host(url) or "(no host)"
+        endpoint = node_id(ENDPOINT, host)
+        if endpoint not in endpoints:
+            endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
+        return endpoint
+
+    server_tokens: list[str] = []
+    for server in raw.servers:
+        server_node = node_id(SERVER, server.id)
+        legacy = {trigger: redact_url(url) for trigger, url in server.legacy_hook_urls.items()}
+        nodes.append(
+            Node(
+                id=server_node,
+                kind=SERVER,
+                attrs={
+                    "server_id": server.id,
+                    "name": server.name,
+                    "color": (server.color or "").lower() or None,
+                    "delivery_type": server.delivery_type,
+                    "smtp_api_activated": server.smtp_api_activated,
+                    "raw_email_enabled": server.raw_email_enabled,
+                    "track_opens": server.track_opens,
+                    "track_links": server.track_links,
+                    "inbound_domain": server.inbound_domain,
+                    "token_count": len(server.api_tokens),
+                    "legacy_hook_urls": legacy,
+                    "streams_read": server.id in raw.streams,
+                },
+            )
+        )
+        edges.append(Edge(src=account, dst=server_node, kind="has_server"))
+        for token in server.api_tokens:
+            token_fp = fingerprint(token)
+            token_node = node_id(SERVER_TOKEN, token_fp)
+            server_tokens.append(token_node)
+            nodes.append(
+                Node(
+                    id=token_node,
+                    kind=SERVER_TOKEN,
+                    attrs={
+                        "fingerprint": token_fp,
+                        "suffix": token_suffix(token),
+                        "server_id": server.id,
+                    },
+                )
+            )
+            edges.append(Edge(src=server_node, dst=token_node, kind="has_credential"))
+            edges.append(
+                Edge(
+                    src=token_node,
+                    dst=server_node,
+                    kind="grants",
+                    attrs={"scope": SERVER_TOKEN_SCOPE},
+                )
+            )
+        for trigger, url in sorted(server.legacy_hook_urls.items()):
+            edges.append(
+                Edge(
+                    src=server_node,
+                    dst=endpoint_for(url),
+                    kind="delivers_to",
+                    discriminator=f"legacy:{trigger}",
+                    attrs={"via": "legacy_hook_url", "trigger": trigger, "url": legacy[trigger]},
+                )
+            )
+        for stream in raw.streams.get(server.id, []):
+            stream_node = node_id(STREAM, f"{server.id}/{stream.id}")
+            nodes.append(
+                Node(
+                    id=stream_node,
+                    kind=STREAM,
+                    attrs={
+                        "server_id": server.id,
+                        "stream_id": stream.id,
+                        "name": stream.name,
+                        "type": stream.message_stream_type,
+                        "archived": stream.archived,
+                        "archived_at": stream.archived_at,
+                    },
+                )
+            )
+            edges.append(Edge(src=server_node, dst=stream_node, kind="has_stream"))
+        for hook in raw.webhooks.get(server.id, []):
+            hook_node = node_id(WEBHOOK, hook.id)
+            url = redact_url(hook.url)
+            auth = hook.http_auth
+            nodes.append(
+                Node(
+                    id=hook_node,
+                    kind=WEBHOOK,
+                    attrs={
+                        "webhook_id": hook.id,
+                        "server_id": server.id,
+                        "message_stream": hook.message_stream,
+                        "url": url,
+                        "scheme": url.split(":", 1)[0].lower() if ":" in url else "",
+                        "triggers": hook.enabled_triggers,
+                        "http_auth": bool(auth and (auth.username or auth.password)),
+                        "http_auth_username": auth.username if auth else None,
+                        "http_headers": {h.name: REDACTED for h in hook.http_headers},
+                    },
+                )
+            )
+            edges.append(
+                Edge(
+                    src=server_node,
+                    dst=hook_node,
+                    kind="has_webhook",
+                    attrs={"message_stream": hook.message_stream},
+                )
+            )
+            edges.append(
+                Edge(
+                    src=hook_node,
+                    dst=endpoint_for(hook.url),
+                    kind="delivers_to",
+                    attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
+                )
+            )
+    nodes.extend(endpoints.values())
+
+    domain_by_name: dict[str, str] = {}
+    send_as: list[str] = []
+    for domain in raw.domains:
+        domain_node = node_id(DOMAIN, domain.id)
+        domain_by_name[domain.name.lower()] = domain_node
+        verified = bool(domain.dkim_verified)
+        nodes.append(
+            Node(
+                id=domain_node,
+                kind=DOMAIN,
+                attrs={
+                    "domain_id": domain.id,
+                    "name": domain.name,
+                    "spf_verified": domain.spf_verified,
+                    "dkim_verified": domain.dkim_verified,
+                    "weak_dkim": domain.weak_dkim,
+                    "return_path_domain": domain.return_path_domain,
+                    "return_path_verified": domain.return_path_domain_verified,
+                    "verified": verified,
+                },
+            )
+        )
+        edges.append(Edge(src=account, dst=domain_node, kind="has_domain"))
+        if verified:
+            send_as.append(domain_node)
+    persons: dict[str, Node] = {}
+    for sender in raw.senders:
+        sender_node = node_id(SENDER, sender.id)
+        email = sender.email_address.strip().lower()
+        nodes.append(
+            Node(
+                id=sender_node,
+                kind=SENDER,
+                attrs={
+                    "signature_id": sender.id,
+                    "email": email,
+                    "name": sender.name,
+                    "domain": (sender.domain or email.rpartition("@")[2]).lower(),
+                    "confirmed": sender.confirmed,
+                    "spf_verified": sender.spf_verified,
+                    "dkim_verified": sender.dkim_verified,
+                    "return_path_verified": sender.return_path_domain_verified,
+                },
+            )
+        )
+        edges.append(Edge(src=account, dst=sender_node, kind="has_sender"))
+        owner = _closest_domain((sender.domain or email.rpartition("@")[2]).lower(), domain_by_name)
+        if owner:
+            edges.append(Edge(src=sender_node, dst=owner, kind="belongs_to"))
+        person = person_id(email)
+        persons.setdefault(person, Node(id=person, kind=PERSON, attrs={"email": email}))
+        edges.append(Edge(src=sender_node, dst=person, kind="is"))
+        if sender.confirmed:
+            send_as.append(sender_node)
+    nodes.extend(persons.values())
+    for token_node in server_tokens:
+        for target in send_as:
+            edges.append(Edge(src=token_node, dst=target, kind="can_send_as"))
+    return nodes, edges
+
+
+def _closest_domain(name: str, domain_by_name: dict[str, str]) -> str | None:
+    """The account domain that is `name` or its nearest parent."""
+    labels = name.split(".")
+    for start in range(len(labels) - 1):
+        candidate = ".".join(labels[start:])
+        if candidate in domain_by_name:
+            return domain_by_name[candidate]
+    return None

@@ -1,0 +1,524 @@
+"""A Postmark API emulator: a real HTTP server on 127.0.0.1 serving one account.
+
+It answers in the API's shapes, enforces the token kind per endpoint (401, ErrorCode 10),
+pages like Postmark (422 for a count out of range) and injects faults on demand: latency,
+429 bursts (with or without Retry-After), 5xx, dropped connections, hung responses,
+truncated or non-JSON bodies, and a proxy's HTML 403. Tests, the demo and the benchmarks
+all use it; `idgraph emulator serve` runs it for a person with curl.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MAX_PAGE = 500
+
+SENDER_LIST_FIELDS = ("Domain", "EmailAddress", "ReplyToEmailAddress", "Name", "Confirmed", "ID")
+DOMAIN_LIST_FIELDS = (
+    "Name",
+    "SPFVerified",
+    "DKIMVerified",
+    "WeakDKIM",
+    "ReturnPathDomainVerified",
+    "ID",
+)
+# Fixture-only keys nested in a server object; never served as server fields.
+_NESTED = ("MessageStreams", "Webhooks")
+
+
+def load_fixture(name_or_path: str | Path = "account.json") -> dict[str, Any]:
+    """An account fixture: a path, or the name of one shipped in idgraph.fixtures/postmark."""
+    path = Path(name_or_path)
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    text = (
+        resources.files("idgraph.fixtures")
+        .joinpath("postmark", str(name_or_path))
+        .read_text(encoding="utf-8")
+    )
+    return json.loads(text)
+
+
+@dataclass
+class Fault:
+    """A fault served instead of the real answer to the next `times` requests that match.
+
+    kind: "status" (HTTP `status`, JSON error body, optional `retry_after` header),
+    "drop" (close the connection without answering), "reset_mid_body" (send half the body,
+    then close), "hang" (answer after `seconds`), "truncated" (a cut JSON body),
+    "not_json" (200 with a body that is not JSON), "html_403" (a proxy's HTML page).
+    `match` is a regular expression searched in "METHOD /path".
+    """
+
+    kind: str
+    match: str = ""
+    times: int = 1
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 5.0
+    after: int = 0  # let this many matching requests through first
+
+
+@dataclass
+class EmulatorStats:
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    by_endpoint: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+
+
+class PostmarkEmulator:
+    """Serves `account` (a fixture dict) on 127.0.0.1 at an ephemeral port."""
+
+    def __init__(
+        self,
+        account: dict[str, Any] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        rate_limit_fraction: float = 0.0,
+        seed: int = 0,
+        server_limit: int | None = None,
+    ) -> None:
+        self.account = copy.deepcopy(account if account is not None else load_fixture())
+        self.latency = latency
+        self.rate_limit_fraction = rate_limit_fraction
+        self.server_limit = (
+            server_limit if server_limit is not None else self.account.get("ServerLimit")
+        )
+        self.faults: list[Fault] = []
+        self.stats = EmulatorStats()
+        self.before_request: Callable[[str, str, dict[str, list[str]]], None] | None = None
+        self.lock = threading.RLock()
+        self._rng = random.Random(seed)
+        self._next_id = 1 + max(
+            [s["ID"] for s in self.account.get("Servers", [])]
+            + [s["ID"] for s in self.account.get("SenderSignatures", [])]
+            + [d["ID"] for d in self.account.get("Domains", [])]
+            + [w["ID"] for s in self.account.get("Servers", []) for w in s.get("Webhooks", [])]
+            + [0]
+        )
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.emulator = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> PostmarkEmulator:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> PostmarkEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    # -- account helpers --------------------------------------------------------------------
+
+    @property
+    def account_tokens(self) -> list[str]:
+        return list(self.account.get("AccountTokens", []))
+
+    def servers(self) -> list[dict[str, Any]]:
+        return self.account.setdefault("Servers", [])
+
+    def server(self, server_id: int) -> dict[str, Any] | None:
+        return next((s for s in self.servers() if s["ID"] == server_id), None)
+
+    def server_by_token(self, token: str) -> dict[str, Any] | None:
+        return next((s for s in self.servers() if token in s.get("ApiTokens", [])), None)
+
+    def new_id(self) -> int:
+        with self.lock:
+            self._next_id += 1
+            return self._next_id
+
+    def inject(self, kind: str, match: str = "", times: int = 1, **options: Any) -> Fault:
+        """Queue a fault; see `Fault`."""
+        fault = Fault(kind=kind, match=match, times=times, **options)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def take_fault(self, request_line: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and re.search(fault.match, request_line):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
+                    fault.times -= 1
+                    return fault
+            if self.rate_limit_fraction and self._rng.random() < self.rate_limit_fraction:
+                return Fault(kind="status", status=429)
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+    emulator: PostmarkEmulator
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _unauthorized(kind: str, given: bool) -> ApiError:
+    if not given:
+        return ApiError(
+            401,
+            10,
+            "No Account or Server API tokens were supplied in the HTTP headers. Please add a "
+            "header for either X-Postmark-Server-Token or X-Postmark-Account-Token.",
+        )
+    return ApiError(401, 10, f"Request does not contain a valid {kind} token.")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return  # quiet: tests and the demo read their own output
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        emulator = self.server.emulator
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        query = parse_qs(parts.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        with emulator.lock:
+            emulator.stats.requests += 1
+            emulator.stats.in_flight += 1
+            emulator.stats.max_in_flight = max(
+                emulator.stats.max_in_flight, emulator.stats.in_flight
+            )
+            emulator.stats.by_endpoint[f"{method} {_route_name(path)}"] += 1
+        try:
+            if emulator.latency:
+                time.sleep(emulator.latency)
+            if emulator.before_request:
+                emulator.before_request(method, path, query)
+            fault = emulator.take_fault(f"{method} {path}")
+            if fault is not None and self._serve_fault(fault):
+                return
+            try:
+                status, body = self._dispatch(emulator, method, path, query, raw_body)
+            except ApiError as err:
+                if err.code is None:
+                    self._send(err.status, b"", "application/json")
+                    return
+                status, body = err.status, {"ErrorCode": err.code, "Message": err.message}
+            self._send_json(status, body)
+        finally:
+            with emulator.lock:
+                emulator.stats.in_flight -= 1
+
+    def _send(self, status: int, payload: bytes, content_type: str, extra: dict | None = None):
+        with self.server.emulator.lock:
+            self.server.emulator.stats.statuses[status] += 1
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_json(self, status: int, body: Any, extra: dict | None = None) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+
+    def _serve_fault(self, fault: Fault) -> bool:
+        """Serve the fault; False when it lets the real answer through after a delay."""
+        if fault.kind == "status":
+            messages = {
+                429: (429, "Rate Limit Exceeded: reduce the concurrency and request rate."),
+                500: (None, "Internal server error."),
+                503: (None, "Service unavailable: planned maintenance."),
+            }
+            code, message = messages.get(fault.status, (None, "Error."))
+            body: dict[str, Any] = {"Message": message}
+            if code is not None:
+                body = {"ErrorCode": code, "Message": message}
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
+            self._send_json(fault.status, body, extra)
+            return True
+        if fault.kind == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return True
+        if fault.kind == "reset_mid_body":
+            payload = json.dumps({"TotalCount": 1, "Servers": [{"ID": 1, "Name": "x" * 200}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2].encode())
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.close()
+            return True
+        if fault.kind == "hang":
+            time.sleep(fault.seconds)
+            return False
+        if fault.kind == "truncated":
+            self._send(200, b'{"TotalCount": 3, "Servers": [{"ID": 1, "Na', "application/json")
+            return True
+        if fault.kind == "not_json":
+            self._send(200, b"OK, but not JSON", "text/plain")
+            return True
+        if fault.kind == "html_403":
+            page = b"<html><body><h1>403 Forbidden</h1>Request blocked.</body></html>"
+            self._send(403, page, "text/html")
+            return True
+        raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+    def _dispatch(
+        self,
+        emulator: PostmarkEmulator,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        raw_body: bytes,
+    ) -> tuple[int, Any]:
+        if "application/json" not in (self.headers.get("Accept") or ""):
+            raise ApiError(415, None, "")
+        route = _find_route(method, path)
+        if route is None:
+            if any(pattern.fullmatch(path) for _m, pattern, _k, _f in _ROUTES):
+                raise ApiError(405, None, "")
+            raise ApiError(404, None, "")
+        _method, pattern, kind, handler = route
+        match = pattern.fullmatch(path)
+        assert match is not None
+        context = _Context(emulator, query, match.groupdict(), raw_body)
+        if kind == "Account":
+            token = self.headers.get("X-Postmark-Account-Token")
+            if token is None or token not in emulator.account_tokens:
+                raise _unauthorized("Account", token is not None or _has_other(self, "Server"))
+        else:
+            token = self.headers.get("X-Postmark-Server-Token")
+            server = emulator.server_by_token(token) if token else None
+            if server is None:
+                raise _unauthorized("Server", token is not None or _has_other(self, "Account"))
+            context.server = server
+        if method in ("POST", "PUT") and raw_body:
+            if "application/json" not in (self.headers.get("Content-Type") or ""):
+                raise ApiError(415, None, "")
+            try:
+                context.body = json.loads(raw_body)
+            except json.JSONDecodeError:
+                raise ApiError(422, 402, "Received invalid JSON input.") from None
+        with emulator.lock:
+            return handler(context)
+
+
+def _has_other(handler: BaseHTTPRequestHandler, kind: str) -> bool:
+    return handler.headers.get(f"X-Postmark-{kind}-Token") is not None
+
+
+@dataclass
+class _Context:
+    emulator: PostmarkEmulator
+    query: dict[str, list[str]]
+    params: dict[str, str]
+    raw_body: bytes
+    body: Any = None
+    server: dict[str, Any] | None = None
+
+    def arg(self, name: str) -> str | None:
+        for key, values in self.query.items():
+            if key.lower() == name.lower():
+                return values[0]
+        return None
+
+
+# -- endpoint handlers ----------------------------------------------------------------------
+
+
+def _public_server(server: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in server.items() if k not in _NESTED}
+
+
+def _page(ctx: _Context, items: list[Any], key: str, code: int) -> tuple[int, Any]:
+    count, offset = ctx.arg("count"), ctx.arg("offset")
+    if count is None or offset is None:
+        raise ApiError(422, code, "The 'count' and 'offset' query parameters are required.")
+    try:
+        count_n, offset_n = int(count), int(offset)
+    except ValueError:
+        raise ApiError(422, code, "'count' and 'offset' must be integers.") from None
+    if not 1 <= count_n <= MAX_PAGE or offset_n < 0:
+        raise ApiError(422, code, f"Count must be between 1 and {MAX_PAGE}, and offset 0 or more.")
+    return 200, {"TotalCount": len(items), key: items[offset_n : offset_n + count_n]}
+
+
+def list_servers(ctx: _Context) -> tuple[int, Any]:
+    servers = [_public_server(s) for s in ctx.emulator.servers()]
+    name = ctx.arg("name")
+    if name:
+        servers = [s for s in servers if name.lower() in s["Name"].lower()]
+    return _page(ctx, servers, "Servers", 600)
+
+
+def get_server(ctx: _Context) -> tuple[int, Any]:
+    server = ctx.emulator.server(int(ctx.params["id"]))
+    if server is None:
+        raise ApiError(404, 601, "Server does not exist.")
+    return 200, _public_server(server)
+
+
+def current_server(ctx: _Context) -> tuple[int, Any]:
+    assert ctx.server is not None
+    return 200, _public_server(ctx.server)
+
+
+def list_senders(ctx: _Context) -> tuple[int, Any]:
+    items = [
+        {k: s.get(k) for k in SENDER_LIST_FIELDS}
+        for s in ctx.emulator.account.get("SenderSignatures", [])
+    ]
+    return _page(ctx, items, "SenderSignatures", 500)
+
+
+def get_sender(ctx: _Context) -> tuple[int, Any]:
+    sender_id = int(ctx.params["id"])
+    for sender in ctx.emulator.account.get("SenderSignatures", []):
+        if sender["ID"] == sender_id:
+            return 200, sender
+    raise ApiError(422, 501, "Sender Signature not found.")
+
+
+def list_domains(ctx: _Context) -> tuple[int, Any]:
+    items = [
+        {k: d.get(k) for k in DOMAIN_LIST_FIELDS} for d in ctx.emulator.account.get("Domains", [])
+    ]
+    return _page(ctx, items, "Domains", 511)
+
+
+def get_domain(ctx: _Context) -> tuple[int, Any]:
+    domain_id = int(ctx.params["id"])
+    for domain in ctx.emulator.account.get("Domains", []):
+        if domain["ID"] == domain_id:
+            return 200, domain
+    raise ApiError(422, 510, "This domain was not found.")
+
+
+def list_streams(ctx: _Context) -> tuple[int, Any]:
+    assert ctx.server is not None
+    streams = ctx.server.get("MessageStreams", [])
+    wanted = (ctx.arg("MessageStreamType") or "All").lower()
+    if wanted not in ("all", "inbound", "transactional", "broadcasts"):
+        raise ApiError(422, 1221, "Invalid MessageStreamType.")
+    archived = (ctx.arg("IncludeArchivedStreams") or "false").lower() == "true"
+    selected = [
+        s
+        for s in streams
+        if (wanted == "all" or s.get("MessageStreamType", "").lower() == wanted)
+        and (archived or not s.get("ArchivedAt"))
+    ]
+    return 200, {"MessageStreams": selected, "TotalCount": len(selected)}
+
+
+def list_webhooks(ctx: _Context) -> tuple[int, Any]:
+    assert ctx.server is not None
+    hooks = ctx.server.get("Webhooks", [])
+    stream = ctx.arg("MessageStream")
+    if stream is not None:
+        if stream not in {s["ID"] for s in ctx.server.get("MessageStreams", [])}:
+            raise ApiError(422, 1235, "The 'MessageStream' provided does not exist on this server.")
+        hooks = [h for h in hooks if h.get("MessageStream") == stream]
+    return 200, {"Webhooks": hooks}
+
+
+def get_webhook(ctx: _Context) -> tuple[int, Any]:
+    assert ctx.server is not None
+    hook_id = int(ctx.params["id"])
+    for hook in ctx.server.get("Webhooks", []):
+        if hook["ID"] == hook_id:
+            return 200, hook
+    raise ApiError(404, 12, "Webhook not found.")
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], str, Callable[[_Context], tuple[int, Any]]]] = []
+
+
+def route(method: str, pattern: str, kind: str):
+    """Register an endpoint of the emulator (used by this module and by write endpoints)."""
+
+    def register(handler: Callable[[_Context], tuple[int, Any]]):
+        _ROUTES.append((method, re.compile(pattern), kind, handler))
+        return handler
+
+    return register
+
+
+route("GET", r"/servers", "Account")(list_servers)
+route("GET", r"/servers/(?P<id>\d+)", "Account")(get_server)
+route("GET", r"/server", "Server")(current_server)
+route("GET", r"/senders", "Account")(list_senders)
+route("GET", r"/senders/(?P<id>\d+)", "Account")(get_sender)
+route("GET", r"/domains", "Account")(list_domains)
+route("GET", r"/domains/(?P<id>\d+)", "Account")(get_domain)
+route("GET", r"/message-streams", "Server")(list_streams)
+route("GET", r"/webhooks", "Server")(list_webhooks)
+route("GET", r"/webhooks/(?P<id>\d+)", "Server")(get_webhook)
+
+
+def _find_route(method: str, path: str):
+    for entry in _ROUTES:
+        if entry[0] == method and entry[1].fullmatch(path):
+            return entry
+    return None
+
+
+def _route_name(path: str) -> str:
+    return re.sub(r"/\d+", "/{id}", path)

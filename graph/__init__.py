@@ -1,0 +1,1 @@
+"""The idgraph host: hookspecs, plugin manager, graph model, store, and CLI."""

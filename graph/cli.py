@@ -1,0 +1,320 @@
+"""The `idgraph` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from idgraph import __version__
+
+from .interfaces import ConfigError
+from .plugins import describe_plugins, get_connectors, load_plugins
+from .store import RunNotFound, Store, StoreBusy
+from .sync import SyncResult, sync
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1  # the run finished partial or failed
+EXIT_USAGE = 2  # click's own code for bad options
+EXIT_CONFIG = 3  # missing or wrong configuration (env var, file)
+EXIT_API = 4  # the API or network refused or failed
+EXIT_BUSY = 5  # another run holds the database
+
+log = logging.getLogger("idgraph")
+err_console = Console(stderr=True, highlight=False)
+# Wide when piped, so tables are not cut; markup off for text that comes from the API.
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="idgraph.db",
+    envvar="IDGRAPH_DB",
+    show_default=True,
+    show_envvar=True,
+    help="The SQLite file that keeps every run.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+class Failure(click.ClickException):
+    """A user-facing failure: one clear line on stderr and a meaningful exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into one line and an exit code, never a traceback."""
+    from idgraph.connector.postmark import PostmarkError  # the errors the token check can raise
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise Failure(str(exc), EXIT_CONFIG) from None
+    except StoreBusy as exc:
+        raise Failure(str(exc), EXIT_BUSY) from None
+    except RunNotFound as exc:
+        raise Failure(str(exc), EXIT_CONFIG) from None
+    except PostmarkError as exc:
+        raise Failure(str(exc), EXIT_API) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="idgraph")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """idgraph: the identity graph of apps with no user API (Postmark first).
+
+    Sync what the API can tell about access, add the team members only the web UI shows as
+    attested facts, keep every run in SQLite, and export the access-review pack.
+
+    Exit codes: 0 done, 1 the run was partial or failed, 2 bad usage, 3 configuration
+    (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
+    """
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+def _progress_reporter(enabled: bool) -> tuple[Callable[[str, int, int | None], None], Any]:
+    if not enabled:
+        return (lambda *_: None), None
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def report(step: str, done: int, total: int | None) -> None:
+        if step not in tasks:
+            tasks[step] = progress.add_task(step, total=total)
+        progress.update(tasks[step], completed=done, total=total)
+
+    return report, progress
+
+
+def run_sync(
+    connector_name: str,
+    db_path: Path,
+    options: dict[str, Any],
+    environ: dict[str, str],
+    *,
+    show_progress: bool,
+    lock_wait: float,
+) -> SyncResult:
+    connectors = get_connectors()
+    if connector_name not in connectors:
+        known = ", ".join(sorted(connectors)) or "none"
+        raise Failure(f"no connector named {connector_name!r} (loaded: {known})", EXIT_USAGE)
+    report, progress = _progress_reporter(show_progress)
+    store = Store(db_path)
+    try:
+        if progress is not None:
+            with progress:
+                return sync(store, connectors[connector_name], options=options, environ=environ,
+                            progress=report, lock_wait=lock_wait)
+        return sync(store, connectors[connector_name], options=options, environ=environ,
+                    progress=report, lock_wait=lock_wait)
+    finally:
+        store.close()
+
+
+def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
+    rows = []
+    for what in ("nodes", "edges"):
+        counts = result.counts.get(what, {})
+        kinds = set()
+        for change in ("created", "changed", "removed"):
+            kinds |= set(counts.get(change, {}))
+        for kind in sorted(kinds):
+            rows.append((what, kind, *(counts.get(c, {}).get(kind, 0) for c in
+                                       ("created", "changed", "removed"))))
+    return rows
+
+
+def print_sync_summary(result: SyncResult, db_path: Path) -> None:
+    collection = result.collection
+    style = {"complete": "green", "partial": "yellow", "failed": "red"}[result.status]
+    out_console.print(
+        f"Run {result.run_id} [{style}]{result.status}[/{style}]: {len(collection.nodes)} nodes, "
+        f"{len(collection.edges)} edges seen, {collection.stats.get('requests', 0)} API requests "
+        f"({collection.stats.get('retries', 0)} retried) -> {db_path}"
+    )
+    if result.status == "complete":
+        table = Table("", "kind", "created", "changed", "removed", title="Changes recorded")
+        for row in _summary_rows(result):
+            table.add_row(*(str(v) for v in row))
+        if table.row_count:
+            out_console.print(table)
+        else:
+            out_console.print("No changes since the previous complete run.")
+    else:
+        out_console.print(
+            "Nothing was applied: the graph stays as of the last complete run."
+        )
+    for warning in collection.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    for error in collection.errors:
+        err_console.print(f"[red]error:[/red] {escape(error)}")
+
+
+def sync_result_json(result: SyncResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "scope": result.collection.scope,
+        "nodes_seen": len(result.collection.nodes),
+        "edges_seen": len(result.collection.edges),
+        "counts": result.counts,
+        "errors": result.collection.errors,
+        "warnings": result.collection.warnings,
+        "stats": result.collection.stats,
+    }
+
+
+@cli.command("sync")
+@click.argument("connector_name", metavar="CONNECTOR", default="postmark")
+@db_option
+@click.option("--account-label", help="A name for the account (default: the token's fingerprint).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--sender-details", is_flag=True,
+              help="Also read each sender signature's detail (SPF/DKIM/Return-Path per sender): "
+                   "one more request per signature.")
+@click.option("--lock-wait", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for another run on the same database to finish.")
+@json_option
+def sync_command(connector_name: str, db_path: Path, account_label: str | None, concurrency: int,
+                 sender_details: bool, lock_wait: float, as_json: bool) -> None:
+    """Read an account through its connector's API and record the run.
+
+    For Postmark the Account token comes from POSTMARK_ACCOUNT_TOKEN (never an argument) and
+    the base URL from POSTMARK_API_URL (default https://api.postmarkapp.com). Exit 0 only
+    for a complete run; a partial or failed run is recorded but changes nothing.
+    """
+    options = {
+        "account_label": account_label,
+        "concurrency": concurrency,
+        "sender_details": sender_details,
+    }
+    with user_errors():
+        result = run_sync(connector_name, db_path, options, dict(os.environ),
+                          show_progress=err_console.is_terminal and not as_json,
+                          lock_wait=lock_wait)
+    if as_json:
+        click.echo(json.dumps(sync_result_json(result), indent=2))
+    else:
+        print_sync_summary(result, db_path)
+    if result.status != "complete":
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
+# -- history and inspection -----------------------------------------------------------------
+
+
+@cli.command("runs")
+@db_option
+@click.option("--limit", type=int, default=20, show_default=True)
+@json_option
+def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
+    """The run history, newest first."""
+    store = Store(db_path)
+    try:
+        runs = store.runs(limit)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([run.__dict__ for run in runs], indent=2))
+        return
+    table = Table("run", "kind", "scope", "started", "finished", "status", "changes", "errors")
+    for run in runs:
+        changes = sum(
+            n for part in run.counts.values() for change in part.values() for n in change.values()
+        )
+        table.add_row(str(run.id), run.kind, escape(run.scope), run.started, run.finished or "",
+                      run.status, str(changes), str(len(run.errors)))
+    out_console.print(table)
+
+
+@cli.command("show")
+@click.argument("node_id")
+@db_option
+@click.option("--run", "run_id", type=int, help="As of this complete run (default: the latest).")
+@json_option
+def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool) -> None:
+    """A node with its attributes and edges, as of a complete run."""
+    from .view import load_graph
+
+    with user_errors():
+        store = Store(db_path)
+        try:
+            run, graph = load_graph(store, run_id)
+        finally:
+            store.close()
+    if node_id not in graph:
+        raise Failure(f"no node {node_id!r} in run {run.id}", EXIT_CONFIG)
+    out_edges = [
+        {"kind": d["kind"], "to": v, **{k: x for k, x in d.items() if k not in ("kind",)}}
+        for _u, v, d in graph.out_edges(node_id, data=True)
+    ]
+    in_edges = [
+        {"kind": d["kind"], "from": u, **{k: x for k, x in d.items() if k not in ("kind",)}}
+        for u, _v, d in graph.in_edges(node_id, data=True)
+    ]
+    data = {"id": node_id, "run": run.id, "attributes": dict(graph.nodes[node_id]),
+            "out_edges": out_edges, "in_edges": in_edges}
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    out_console.print(f"[bold]{escape(node_id)}[/bold] (as of run {run.id})")
+    for key, value in sorted(data["attributes"].items()):
+        out_console.print(f"  {key}: {value}", markup=False)
+    for label, edges, end in (("out", out_edges, "to"), ("in", in_edges, "from")):
+        for edge in edges:
+            arrow = "->" if label == "out" else "<-"
+            out_console.print(f"  {arrow} {edge['kind']} {edge[end]}", markup=False)
+
+
+@cli.command("plugins")
+@json_option
+def plugins_command(as_json: bool) -> None:
+    """The loaded plugins, their hooks and versions."""
+    rows = describe_plugins()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "hooks", "version")
+    for row in rows:
+        table.add_row(row["name"], ", ".join(row["hooks"]), row["version"])
+    out_console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    cli()
+
+
+load_plugins().hook.register_commands(cli=cli)

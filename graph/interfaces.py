@@ -1,0 +1,66 @@
+"""What plugins provide: connectors (collect a graph), exporters and review checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .model import Edge, Node
+
+ProgressCallback = Callable[[str, int, int | None], None]
+"""progress(step description, done, total or None)."""
+
+
+class ConfigError(Exception):
+    """The user's configuration is missing or wrong (an env var, an option)."""
+
+
+@dataclass
+class Collection:
+    """What a connector saw in one run: nodes, edges, and how complete the picture is."""
+
+    scope: str
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """A source of nodes and edges; it never touches the store."""
+
+    name: str
+    description: str
+
+    def collect(
+        self,
+        *,
+        options: Mapping[str, Any],
+        environ: Mapping[str, str],
+        progress: ProgressCallback,
+    ) -> Collection:
+        """Read the source and return what it saw (raise ConfigError for bad configuration)."""
+        ...
+
+
+class Exporter(Protocol):
+    """Writes one file of the review pack from a complete run's graph."""
+
+    name: str
+    filename: str
+    description: str
+
+    def export(self, context: Any, out_dir: Path) -> Path: ...
+
+
+class Check(Protocol):
+    """A review check: finds risky facts in a graph."""
+
+    name: str
+    description: str
+
+    def run(self, context: Any) -> list[Any]: ...

@@ -1,0 +1,81 @@
+"""The graph model: typed nodes and edges, their ids, and the networkx graph built from them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+Source = Literal["api", "attested"]
+
+
+class Node(BaseModel):
+    """A node: `id` is `<namespace>:<kind>:<key>` (or `person:<email>`), stable across runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    source: Source = "api"
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Edge(BaseModel):
+    """A directed edge of `kind` from `src` to `dst`; `key` tells parallel edges apart."""
+
+    model_config = ConfigDict(frozen=True)
+
+    src: str
+    dst: str
+    kind: str
+    source: Source = "api"
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    discriminator: str = ""
+
+    @property
+    def key(self) -> str:
+        base = f"{self.src}|{self.kind}|{self.dst}"
+        return f"{base}|{self.discriminator}" if self.discriminator else base
+
+
+def node_id(kind: str, key: object) -> str:
+    """The id of a node of `kind` (e.g. `postmark:server`) with `key`."""
+    return f"{kind}:{key}"
+
+
+def person_id(email: str) -> str:
+    """The join key across connectors: `person:<lower-cased email>`."""
+    return f"person:{email.strip().lower()}"
+
+
+def attrs_json(attrs: dict[str, Any]) -> str:
+    """The canonical JSON text of a node's or edge's attributes."""
+    return json.dumps(attrs, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def content_hash(kind: str, source: str, attrs_text: str) -> str:
+    """A digest of what a version says (attributes as `attrs_json` text)."""
+    return hashlib.blake2b(f"{kind}\x1f{source}\x1f{attrs_text}".encode(), digest_size=16).hexdigest()
+
+
+def build_graph(nodes: Iterable[Node], edges: Iterable[Edge]) -> nx.MultiDiGraph:
+    """A networkx MultiDiGraph; a node seen from two connectors keeps both's attributes."""
+    graph = nx.MultiDiGraph()
+    for node in nodes:
+        if node.id in graph:
+            graph.nodes[node.id].update(node.attrs)
+            sources = set(graph.nodes[node.id]["sources"]) | {node.source}
+            graph.nodes[node.id]["sources"] = sorted(sources)
+        else:
+            graph.add_node(
+                node.id, kind=node.kind, source=node.source, sources=[node.source], **node.attrs
+            )
+    for edge in edges:
+        graph.add_edge(
+            edge.src, edge.dst, key=edge.key, kind=edge.kind, source=edge.source, **edge.attrs
+        )
+    return graph

@@ -1,0 +1,89 @@
+"""The plugin manager: built-in default plugins plus the "idgraph" entry-point group."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .interfaces import Check, Connector, Exporter
+
+ENTRY_POINT_GROUP = "idgraph"
+DEFAULT_PLUGINS: tuple[str, ...] = ()
+
+pm = pluggy.PluginManager("idgraph")
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load the default plugins and the entry points once; IDGRAPH_LOAD_PLUGINS narrows them.
+
+    Under pytest, entry points of other installed packages are skipped unless
+    IDGRAPH_LOAD_PLUGINS names them, so a developer's environment cannot change test results;
+    the Postmark connector is this distribution's own entry point and always loads.
+    """
+    global _loaded
+    if _loaded:
+        return pm
+    _loaded = True
+    wanted = os.environ.get("IDGRAPH_LOAD_PLUGINS")
+    names = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        own = entry_point.dist is not None and entry_point.dist.name == "idgraph"
+        if names is not None and entry_point.name not in names:
+            continue
+        if names is None and "pytest" in sys.modules and not own:
+            continue
+        if pm.get_plugin(entry_point.name) is None:
+            pm.register(entry_point.load(), name=entry_point.name)
+    for module_name in DEFAULT_PLUGINS:
+        if pm.get_plugin(module_name) is None:
+            pm.register(importlib.import_module(module_name), name=module_name)
+    return pm
+
+
+def _collect(hook_name: str) -> list[Any]:
+    load_plugins()
+    found: list[Any] = []
+    getattr(pm.hook, hook_name)(register=found.append)
+    return found
+
+
+def get_connectors() -> dict[str, Connector]:
+    return {connector.name: connector for connector in _collect("register_connectors")}
+
+
+def get_exporters() -> dict[str, Exporter]:
+    return {exporter.name: exporter for exporter in _collect("register_exporters")}
+
+
+def get_checks() -> dict[str, Check]:
+    return {check.name: check for check in _collect("register_checks")}
+
+
+def plugin_versions() -> dict[str, str]:
+    """name -> version of every loaded plugin (its distribution's version)."""
+    load_plugins()
+    versions = {}
+    dists = {ep.name: ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name, plugin in pm.list_name_plugin():
+        dist = dists.get(name)
+        versions[name] = dist.version if dist else getattr(plugin, "__version__", "built-in")
+    return versions
+
+
+def describe_plugins() -> list[dict[str, Any]]:
+    """Every loaded plugin with its hooks and version, for `idgraph plugins`."""
+    versions = plugin_versions()
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        rows.append({"name": name, "hooks": hooks, "version": versions.get(name, "")})
+    return sorted(rows, key=lambda r: r["name"])

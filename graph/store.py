@@ -1,0 +1,431 @@
+"""The SQLite store: a run ledger and versioned nodes and edges.
+
+A version row says "from run `opened_run` until run `closed_run` (exclusive), this node or
+edge looked like this". Only complete runs open or close versions, and only within their own
+scope (one connector account, or one account's attestations), so the store grows with
+changes, not with runs, and "the graph as of run N" is a plain range query.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .model import Edge, Node, attrs_json, content_hash
+
+migrations = Migrations("idgraph")
+
+RUN_STATUSES = ("running", "complete", "partial", "failed")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": int,
+            "kind": str,
+            "connector": str,
+            "scope": str,
+            "account_label": str,
+            "started": str,
+            "finished": str,
+            "status": str,
+            "counts": str,
+            "errors": str,
+            "warnings": str,
+            "stats": str,
+            "plugin_versions": str,
+        },
+        pk="id",
+    )
+    for table, key_columns in (
+        ("node_versions", {"id": str}),
+        ("edge_versions", {"key": str, "src": str, "dst": str}),
+    ):
+        db[table].create(
+            {
+                "scope": str,
+                **key_columns,
+                "kind": str,
+                "source": str,
+                "attrs": str,
+                "hash": str,
+                "first_seen": int,
+                "opened_run": int,
+                "closed_run": int,
+            },
+            pk=("scope", next(iter(key_columns)), "opened_run"),
+        )
+        db[table].create_index(["opened_run"])
+        db[table].create_index(["closed_run"])
+        db.execute(
+            f"CREATE INDEX idx_{table}_open ON {table} (scope) WHERE closed_run IS NULL"
+        )
+
+
+class StoreBusy(Exception):
+    """Another idgraph process holds the database file's write lock past the wait bound."""
+
+
+class RunNotFound(Exception):
+    """The run asked for does not exist or did not complete."""
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Run:
+    id: int
+    kind: str
+    connector: str
+    scope: str
+    account_label: str | None
+    started: str
+    finished: str | None
+    status: str
+    counts: dict[str, Any]
+    errors: list[str]
+    warnings: list[str]
+    stats: dict[str, Any]
+    plugin_versions: dict[str, str]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Run:
+        def load(name: str, default: Any) -> Any:
+            return json.loads(row[name]) if row.get(name) else default
+
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            connector=row["connector"],
+            scope=row["scope"],
+            account_label=row["account_label"],
+            started=row["started"],
+            finished=row["finished"],
+            status=row["status"],
+            counts=load("counts", {}),
+            errors=load("errors", []),
+            warnings=load("warnings", []),
+            stats=load("stats", {}),
+            plugin_versions=load("plugin_versions", {}),
+        )
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file readable by the owner only (0600), if it does not exist."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+class Store:
+    """One SQLite file (WAL mode, owner-only permissions) holding every run."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        _create_private(self.path)
+        self.db = sqlite_utils.Database(self.path)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.enable_wal()
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- locking ----------------------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self, wait: float = 30.0) -> Iterator[None]:
+        """Hold `<db>.lock` for the whole run; a second writer waits up to `wait` seconds."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        _create_private(lock_path)
+        handle = open(lock_path, "a")  # noqa: SIM115 - held for the duration of the context
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(
+                            f"{self.path} is in use by another idgraph run (waited {wait:g} s "
+                            "for its lock); try again when it has finished"
+                        ) from None
+                    time.sleep(0.1)
+            self._fail_interrupted_runs()
+            yield
+        finally:
+            handle.close()
+
+    def _fail_interrupted_runs(self) -> None:
+        """Runs still marked running while nobody holds the lock were killed mid-way."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE runs SET status = 'failed', finished = ?, errors = ? "
+                "WHERE status = 'running'",
+                [utcnow(), json.dumps(["interrupted: the process ended before the run finished"])],
+            )
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        kind: str,
+        connector: str,
+        scope: str,
+        account_label: str | None,
+        plugin_versions: dict[str, str],
+    ) -> int:
+        with self.db.atomic():
+            table = self.db["runs"]
+            table.insert(
+                {
+                    "kind": kind,
+                    "connector": connector,
+                    "scope": scope,
+                    "account_label": account_label,
+                    "started": utcnow(),
+                    "status": "running",
+                    "plugin_versions": json.dumps(plugin_versions),
+                }
+            )
+            return int(table.last_pk)
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        scope: str | None = None,
+        nodes: Iterable[Node] = (),
+        edges: Iterable[Edge] = (),
+        errors: list[str] | None = None,
+        warnings: list[str] | None = None,
+        stats: dict[str, Any] | None = None,
+        close_missing: bool = True,
+    ) -> dict[str, Any]:
+        """Record how a run ended; a complete run applies its nodes and edges, in one
+        transaction with the ledger row. Returns the counts written."""
+        if status not in RUN_STATUSES[1:]:
+            raise ValueError(f"unknown run status {status!r}")
+        counts: dict[str, Any] = {}
+        with self.db.atomic():
+            if scope:
+                self.db.execute("UPDATE runs SET scope = ? WHERE id = ?", [scope, run_id])
+            if status == "complete":
+                run_scope = scope or self.run(run_id).scope
+                counts = {
+                    "nodes": self._apply(
+                        "node_versions", "id", run_scope, run_id, _node_rows(nodes), close_missing
+                    ),
+                    "edges": self._apply(
+                        "edge_versions", "key", run_scope, run_id, _edge_rows(edges), close_missing
+                    ),
+                }
+            self.db.execute(
+                "UPDATE runs SET status = ?, finished = ?, counts = ?, errors = ?, warnings = ?, "
+                "stats = ? WHERE id = ?",
+                [
+                    status,
+                    utcnow(),
+                    json.dumps(counts),
+                    json.dumps(errors or []),
+                    json.dumps(warnings or []),
+                    json.dumps(stats or {}),
+                    run_id,
+                ],
+            )
+        return counts
+
+    def _apply(
+        self,
+        table: str,
+        key: str,
+        scope: str,
+        run_id: int,
+        rows: Iterable[dict[str, Any]],
+        close_missing: bool,
+    ) -> dict[str, dict[str, int]]:
+        conn = self.db.conn
+        current = {
+            row[0]: (row[1], row[2], row[3])
+            for row in conn.execute(
+                f"SELECT {key}, hash, first_seen, kind FROM {table} "
+                "WHERE scope = ? AND closed_run IS NULL",
+                [scope],
+            )
+        }
+        inserts: list[dict[str, Any]] = []
+        closes: list[tuple[int, str, str]] = []
+        counts: dict[str, Counter] = {"created": Counter(), "changed": Counter(), "removed": Counter()}
+        seen: set[str] = set()
+        for row in rows:
+            ident = row[key]
+            if ident in seen:
+                continue  # the same node from two paths: the first one stands
+            seen.add(ident)
+            previous = current.get(ident)
+            if previous is None:
+                row["first_seen"] = run_id
+                counts["created"][row["kind"]] += 1
+            elif previous[0] != row["hash"]:
+                row["first_seen"] = previous[1]
+                closes.append((run_id, scope, ident))
+                counts["changed"][row["kind"]] += 1
+            else:
+                continue
+            row.update(scope=scope, opened_run=run_id, closed_run=None)
+            inserts.append(row)
+        if close_missing:
+            for ident, (_hash, _first, kind) in current.items():
+                if ident not in seen:
+                    closes.append((run_id, scope, ident))
+                    counts["removed"][kind] += 1
+        conn.executemany(
+            f"UPDATE {table} SET closed_run = ? WHERE scope = ? AND {key} = ? "
+            "AND closed_run IS NULL",
+            closes,
+        )
+        if inserts:
+            columns = list(inserts[0])
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                [tuple(r[c] for c in columns) for r in inserts],
+            )
+        return {name: dict(counter) for name, counter in counts.items()}
+
+    def run(self, run_id: int) -> Run:
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        if not rows:
+            raise RunNotFound(f"there is no run {run_id} in {self.path}")
+        return Run.from_row(rows[0])
+
+    def runs(self, limit: int | None = None) -> list[Run]:
+        sql = "SELECT * FROM runs ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return [Run.from_row(row) for row in self.db.query(sql)]
+
+    def complete_run(self, run_id: int | None = None, *, kind: str | None = None) -> Run:
+        """`run_id` if it is complete, else the latest complete run (of `kind`, if given)."""
+        if run_id is not None:
+            run = self.run(run_id)
+            if run.status != "complete":
+                raise RunNotFound(
+                    f"run {run_id} is {run.status}, not complete: only complete runs can be read"
+                )
+            return run
+        sql = "SELECT * FROM runs WHERE status = 'complete'"
+        params: list[Any] = []
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        rows = list(self.db.query(sql + " ORDER BY id DESC LIMIT 1", params))
+        if not rows:
+            raise RunNotFound(f"{self.path} holds no complete run yet: run `idgraph sync` first")
+        return Run.from_row(rows[0])
+
+    # -- reading the graph ------------------------------------------------------------------
+
+    def nodes_as_of(self, run_id: int) -> list[Node]:
+        return [
+            Node.model_construct(
+                id=row[0],
+                kind=row[1],
+                source=row[2],
+                attrs=dict(json.loads(row[3]), first_seen=row[4], scope=row[5]),
+            )
+            for row in self.db.conn.execute(
+                "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions "
+                "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
+                [run_id, run_id],
+            )
+        ]
+
+    def edges_as_of(self, run_id: int) -> list[Edge]:
+        return [
+            Edge.model_construct(
+                src=row[0],
+                dst=row[1],
+                kind=row[2],
+                source=row[3],
+                attrs=dict(json.loads(row[4]), first_seen=row[5]),
+                discriminator=row[6].split("|", 3)[3] if row[6].count("|") >= 3 else "",
+            )
+            for row in self.db.conn.execute(
+                "SELECT src, dst, kind, source, attrs, first_seen, key FROM edge_versions "
+                "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
+                [run_id, run_id],
+            )
+        ]
+
+    def last_seen(self, run_id: int) -> dict[str, int]:
+        """scope -> the latest complete run of that scope up to `run_id` (when each open
+        version was last confirmed)."""
+        return {
+            row[0]: row[1]
+            for row in self.db.conn.execute(
+                "SELECT scope, MAX(id) FROM runs WHERE status = 'complete' AND id <= ? "
+                "GROUP BY scope",
+                [run_id],
+            )
+        }
+
+    def versions_changed_between(self, table: str, run_a: int, run_b: int) -> list[dict[str, Any]]:
+        """Version rows opened or closed in (run_a, run_b]."""
+        return list(
+            self.db.query(
+                f"SELECT * FROM {table} WHERE (opened_run > :a AND opened_run <= :b) "
+                "OR (closed_run > :a AND closed_run <= :b)",
+                {"a": run_a, "b": run_b},
+            )
+        )
+
+    def node_history(self, ident: str) -> list[dict[str, Any]]:
+        return list(
+            self.db.query("SELECT * FROM node_versions WHERE id = ? ORDER BY opened_run", [ident])
+        )
+
+    def row_counts(self) -> dict[str, int]:
+        return {name: self.db[name].count for name in ("runs", "node_versions", "edge_versions")}
+
+
+def _node_rows(nodes: Iterable[Node]) -> Iterator[dict[str, Any]]:
+    for node in nodes:
+        text = attrs_json(node.attrs)
+        yield {
+            "id": node.id,
+            "kind": node.kind,
+            "source": node.source,
+            "attrs": text,
+            "hash": content_hash(node.kind, node.source, text),
+        }
+
+
+def _edge_rows(edges: Iterable[Edge]) -> Iterator[dict[str, Any]]:
+    for edge in edges:
+        text = attrs_json(edge.attrs)
+        yield {
+            "key": edge.key,
+            "src": edge.src,
+            "dst": edge.dst,
+            "kind": edge.kind,
+            "source": edge.source,
+            "attrs": text,
+            "hash": content_hash(edge.kind, edge.source, text),
+        }

@@ -1,0 +1,19 @@
+"""Reading a complete run back as a networkx graph."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .model import build_graph
+from .store import Run, Store
+
+
+def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDiGraph]:
+    """The graph as of a complete run (default: the latest), with first/last seen per node."""
+    run = store.complete_run(run_id)
+    nodes = store.nodes_as_of(run.id)
+    graph = build_graph(nodes, store.edges_as_of(run.id))
+    last_seen = store.last_seen(run.id)
+    for node in nodes:
+        graph.nodes[node.id]["last_seen"] = last_seen.get(node.attrs["scope"])
+    return run, graph

@@ -1,0 +1,60 @@
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from idgraph.connector.postmark import PostmarkClient, RetryPolicy
+from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
+
+DATA = Path(__file__).resolve().parent / "data"
+FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, max_total_wait=5)
+
+
+@pytest.fixture
+def account():
+    return load_fixture()
+
+
+@pytest.fixture
+def emulator(account):
+    with PostmarkEmulator(account) as emu:
+        yield emu
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def make_client(emu, token=None, **kwargs):
+    kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("seed", 1)
+    return PostmarkClient(
+        token if token is not None else emu.account_tokens[0], base_url=emu.url, **kwargs
+    )
+
+
+def fixture_secrets(account: dict) -> set[str]:
+    """Every secret planted in an account fixture: tokens, passwords, header values,
+    URL userinfo and query-string values."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    found = set(account.get("AccountTokens", []))
+    for server in account.get("Servers", []):
+        found.update(server.get("ApiTokens", []))
+        for hook in server.get("Webhooks", []):
+            auth = hook.get("HttpAuth") or {}
+            if auth.get("Password"):
+                found.add(auth["Password"])
+            for header in hook.get("HttpHeaders") or []:
+                if header.get("Value"):
+                    found.add(header["Value"])
+            parts = urlsplit(hook["Url"])
+            if parts.password:
+                found.add(parts.password)
+            found.update(value for _k, value in parse_qsl(parts.query) if value)
+    return {secret for secret in found if secret}
+
+
+def recorded_responses() -> list[dict]:
+    """The real recorded API responses (a copy of shared/postmark-recorded/responses.json)."""
+    return json.loads((DATA / "postmark-recorded.json").read_text())

@@ -1,0 +1,314 @@
+"""The Postmark client over a real loopback socket against the emulator."""
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from idgraph.connector.postmark import (
+    ListingChanged,
+    MalformedResponse,
+    NotPostmarkResponse,
+    PostmarkClient,
+    PostmarkServerError,
+    PostmarkTransportError,
+    RateLimited,
+    RetryPolicy,
+    UnprocessableEntity,
+    WrongTokenKind,
+    identify_token,
+    token_kind_for,
+)
+from idgraph.connector.postmark.emulator import PostmarkEmulator
+from idgraph.connector.postmark.synthetic import synthetic_account
+
+from .conftest import FAST_RETRY, make_client, run
+
+
+async def _servers(emu, **kwargs):
+    async with make_client(emu, **kwargs) as client:
+        return await client.list_servers(), client.stats
+
+
+def test_pagination_across_page_boundaries():
+    account = synthetic_account(1201, senders=1001, domains=3, seed=7)
+    with PostmarkEmulator(account) as emu:
+
+        async def go():
+            async with make_client(emu) as client:
+                return (
+                    await client.list_servers(),
+                    await client.list_sender_signatures(),
+                    await client.list_domains(),
+                )
+
+        servers, senders, domains = run(go())
+        assert [s.id for s in servers] == [s["ID"] for s in account["Servers"]]
+        assert len({s.id for s in servers}) == 1201
+        assert len(senders) == 1001 and len(domains) == 3
+        # pages of 500: 3 for servers, 3 for senders, 1 for domains, nothing more
+        assert emu.stats.by_endpoint["GET /servers"] == 3
+        assert emu.stats.by_endpoint["GET /senders"] == 3
+        assert emu.stats.by_endpoint["GET /domains"] == 1
+
+
+def test_emulator_refuses_page_size_over_500(emulator):
+    async def go():
+        async with make_client(emulator) as client:
+            await client.get_json("/servers", params={"count": 501, "offset": 0})
+
+    with pytest.raises(UnprocessableEntity) as info:
+        run(go())
+    assert info.value.status == 422 and info.value.error_code == 600
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 429},
+        {"kind": "status", "status": 429, "retry_after": "0.05"},
+        {"kind": "status", "status": 500},
+        {"kind": "status", "status": 503},
+        {"kind": "drop"},
+        {"kind": "reset_mid_body"},
+        {"kind": "truncated"},
+        {"kind": "not_json"},
+    ],
+    ids=lambda f: (
+        f["kind"] + str(f.get("status", "")) + ("+retry-after" if "retry_after" in f else "")
+    ),
+)
+def test_every_retry_path_recovers(emulator, fault):
+    fault = dict(fault)
+    emulator.inject(fault.pop("kind"), match="GET /servers", times=2, **fault)
+    servers, stats = run(_servers(emulator))
+    assert len(servers) == len(emulator.account["Servers"])
+    assert stats.retries == 2
+    assert stats.requests == 3
+
+
+def test_hung_response_times_out_and_retries(emulator):
+    emulator.inject("hang", match="GET /servers", times=1, seconds=1.0)
+    servers, stats = run(_servers(emulator, timeout=0.3))
+    assert len(servers) == 5 and stats.retries == 1
+
+
+def test_retry_after_is_honoured(emulator):
+    emulator.inject("status", match="GET /servers", status=429, retry_after="0.4")
+    slow = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=10)
+    started = time.monotonic()
+    run(_servers(emulator, retry=slow))
+    assert time.monotonic() - started >= 0.4
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, RateLimited), (500, PostmarkServerError), (503, PostmarkServerError)],
+)
+def test_retries_are_capped(emulator, status, error):
+    emulator.inject("status", match="GET /servers", status=status, times=100)
+    with pytest.raises(error) as info:
+        run(_servers(emulator))
+    assert info.value.status == status
+    assert emulator.stats.by_endpoint["GET /servers"] == FAST_RETRY.max_attempts
+
+
+def test_total_wait_is_capped(emulator):
+    emulator.inject("status", match="GET /servers", status=429, times=100, retry_after="0.3")
+    policy = RetryPolicy(max_attempts=50, base_delay=0.01, max_delay=1, max_total_wait=0.7)
+    with pytest.raises(RateLimited):
+        run(_servers(emulator, retry=policy))
+    assert emulator.stats.by_endpoint["GET /servers"] == 3  # waits of 0.3 + 0.3, the third too many
+
+
+def test_persistent_transport_failure_is_a_clear_error():
+    with PostmarkEmulator() as emu:
+        url = emu.url
+    client = PostmarkClient("x", base_url=url, retry=FAST_RETRY)
+
+    async def go():
+        async with client:
+            await client.list_servers()
+
+    with pytest.raises(PostmarkTransportError) as info:
+        run(go())
+    assert "GET /servers: no answer from" in str(info.value)
+
+
+def test_malformed_json_persisting_is_a_clear_error(emulator):
+    emulator.inject("not_json", match="GET /servers", times=100)
+    with pytest.raises(MalformedResponse) as info:
+        run(_servers(emulator))
+    assert "GET /servers answered HTTP 200 with a body that is not valid JSON" in str(info.value)
+
+
+def test_proxy_html_403_is_named_as_not_postmark(emulator):
+    emulator.inject("html_403", match="GET /servers")
+    with pytest.raises(NotPostmarkResponse) as info:
+        run(_servers(emulator))
+    assert "not a Postmark error" in str(info.value)
+    assert emulator.stats.by_endpoint["GET /servers"] == 1  # not retried
+
+
+def test_shape_error_names_object_and_field_without_the_value(emulator):
+    emulator.account["Servers"][2]["Name"] = {"not": "a string"}
+    with pytest.raises(MalformedResponse) as info:
+        run(_servers(emulator))
+    message = str(info.value)
+    assert "Server #2 (ID 11003)" in message and "field 'Name'" in message
+    assert "not" not in message.split("field 'Name'")[1]
+
+
+def test_wrong_token_kind_server_token_on_account_endpoint(emulator):
+    server_token = emulator.account["Servers"][0]["ApiTokens"][0]
+    with pytest.raises(WrongTokenKind) as info:
+        run(_servers(emulator, token=server_token))
+    message = str(info.value)
+    assert info.value.status == 401 and info.value.error_code == 10
+    assert message.startswith("GET /servers refused the token (HTTP 401)")
+    assert "This endpoint needs an Account token (X-Postmark-Account-Token" in message
+    assert "If the value given is a Server token" in message
+    assert server_token not in message
+
+
+def test_wrong_token_kind_account_token_on_server_endpoint(emulator):
+    async def go():
+        async with make_client(emulator) as client:
+            await client.list_webhooks(emulator.account_tokens[0])
+
+    with pytest.raises(WrongTokenKind) as info:
+        run(go())
+    message = str(info.value)
+    assert info.value.needed == "Server"
+    assert "GET /webhooks" in message and "X-Postmark-Server-Token" in message
+    assert "If the value given is an Account token" in message
+    assert emulator.account_tokens[0] not in message
+
+
+def test_token_kind_table():
+    assert token_kind_for("/servers") is token_kind_for("/senders/1") is token_kind_for("/domains")
+    assert token_kind_for("/server").value == "Server"
+    assert (
+        token_kind_for("/webhooks/3").value == token_kind_for("/message-streams").value == "Server"
+    )
+
+
+def test_identify_token(emulator):
+    server = emulator.account["Servers"][1]
+
+    async def go(token):
+        async with make_client(emulator, token="") as client:
+            return await identify_token(client, token)
+
+    assert run(go(emulator.account_tokens[0])).kind == "account"
+    found = run(go(server["ApiTokens"][0]))
+    assert (found.kind, found.server_id, found.server_name) == (
+        "server",
+        server["ID"],
+        server["Name"],
+    )
+    assert run(go("00000000-0000-4000-8000-000000000000")).kind == "neither"
+
+
+@pytest.mark.parametrize("concurrency", [3, 8])
+def test_concurrency_bound_is_respected(concurrency):
+    account = synthetic_account(40, senders=5, domains=2, seed=3)
+    with PostmarkEmulator(account, latency=0.03) as emu:
+
+        async def go():
+            async with make_client(emu, concurrency=concurrency) as client:
+                servers = await client.list_servers()
+                await asyncio.gather(*(client.list_webhooks(s.api_tokens[0]) for s in servers))
+                return client.stats
+
+        stats = run(go())
+    assert emu.stats.max_in_flight == concurrency  # reached, never passed
+    assert stats.max_in_flight == concurrency
+
+
+def test_total_count_change_mid_listing_is_detected():
+    account = synthetic_account(1100, senders=1, domains=1, seed=5)
+    with PostmarkEmulator(account) as emu:
+
+        def grow(method, path, query):
+            if path == "/servers" and query.get("offset") != ["0"]:
+                emu.account["Servers"].append(
+                    dict(emu.account["Servers"][0], ID=10**7 + emu.stats.requests)
+                )
+
+        emu.before_request = grow
+        with pytest.raises(ListingChanged) as info:
+            run(_servers(emu))
+    assert "TotalCount changed" in str(info.value)
+
+
+def test_one_429_slows_every_request_in_flight():
+    """Shared back-off: after one 429, requests that were not throttled wait too."""
+    sent_at: list[tuple[str, float]] = []
+    first_429 = {"done": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent_at.append((request.url.path, time.monotonic()))
+        if request.url.path == "/webhooks" and not first_429["done"]:
+            first_429["done"] = True
+            return httpx.Response(
+                429, json={"ErrorCode": 429, "Message": "Rate"}, headers={"Retry-After": "0.3"}
+            )
+        return httpx.Response(200, json={"Webhooks": []})
+
+    async def go():
+        policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=5)
+        client = PostmarkClient(
+            "t",
+            base_url="http://pm.test",
+            transport=httpx.MockTransport(handler),
+            retry=policy,
+            concurrency=1,
+        )
+        async with client:
+            first = asyncio.create_task(client.list_webhooks("a"))
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            await client.list_webhooks("b")  # never throttled itself
+            return started, time.monotonic(), await first
+
+    started, finished, _ = run(go())
+    assert finished - started >= 0.25
+    assert len(sent_at) == 3
+
+
+def test_requests_carry_the_api_headers():
+    seen = {}
+
+    def handler(request):
+        seen.update(request.headers)
+        return httpx.Response(200, json={"ID": 1, "Name": "s"})
+
+    async def go():
+        async with PostmarkClient(
+            "acct", base_url="http://pm.test", transport=httpx.MockTransport(handler)
+        ) as c:
+            await c.get_server(1)
+            await c.get_current_server("srv")
+
+    run(go())
+    assert seen["accept"] == "application/json"
+    assert seen["x-postmark-server-token"] == "srv"
+
+
+def test_write_is_not_resent_after_a_server_error():
+    calls = []
+
+    def handler(request):
+        calls.append(request.method)
+        return httpx.Response(500, json={"ErrorCode": 0, "Message": "oops"})
+
+    async def go():
+        async with PostmarkClient(
+            "a", base_url="http://pm.test", transport=httpx.MockTransport(handler), retry=FAST_RETRY
+        ) as c:
+            await c.request("POST", "/servers", json_body={"Name": "x"})
+
+    with pytest.raises(PostmarkServerError):
+        run(go())
+    assert calls == ["POST"]
