@@ -19,7 +19,7 @@ from rich.table import Table
 
 from idgraph import __version__
 
-from .interfaces import ConfigError
+from .interfaces import ConfigError, SourceError
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .store import RunNotFound, Store, StoreBusy
 from .sync import SyncResult, sync
@@ -49,6 +49,24 @@ db_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
 
+def retry_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--retries and --max-wait: how hard to retry 429s, 5xx and dropped connections."""
+    command = click.option(
+        "--max-wait",
+        type=click.FloatRange(0),
+        default=120.0,
+        show_default=True,
+        help="Seconds of back-off one request may spend in all.",
+    )(command)
+    return click.option(
+        "--retries",
+        type=click.IntRange(0, 20),
+        default=5,
+        show_default=True,
+        help="Retries of a request after a 429, 5xx or dropped connection.",
+    )(command)
+
+
 class Failure(click.ClickException):
     """A user-facing failure: one clear line on stderr and a meaningful exit code."""
 
@@ -63,8 +81,6 @@ class Failure(click.ClickException):
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can cause into one line and an exit code, never a traceback."""
-    from idgraph.connector.postmark import PostmarkError  # the errors the token check can raise
-
     try:
         yield
     except ConfigError as exc:
@@ -73,7 +89,7 @@ def user_errors() -> Iterator[None]:
         raise Failure(str(exc), EXIT_BUSY) from None
     except RunNotFound as exc:
         raise Failure(str(exc), EXIT_CONFIG) from None
-    except PostmarkError as exc:
+    except SourceError as exc:
         raise Failure(str(exc), EXIT_API) from None
 
 
@@ -90,7 +106,9 @@ def cli(verbose: int) -> None:
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 # -- sync -----------------------------------------------------------------------------------
@@ -135,10 +153,22 @@ def run_sync(
     try:
         if progress is not None:
             with progress:
-                return sync(store, connectors[connector_name], options=options, environ=environ,
-                            progress=report, lock_wait=lock_wait)
-        return sync(store, connectors[connector_name], options=options, environ=environ,
-                    progress=report, lock_wait=lock_wait)
+                return sync(
+                    store,
+                    connectors[connector_name],
+                    options=options,
+                    environ=environ,
+                    progress=report,
+                    lock_wait=lock_wait,
+                )
+        return sync(
+            store,
+            connectors[connector_name],
+            options=options,
+            environ=environ,
+            progress=report,
+            lock_wait=lock_wait,
+        )
     finally:
         store.close()
 
@@ -151,8 +181,13 @@ def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
         for change in ("created", "changed", "removed"):
             kinds |= set(counts.get(change, {}))
         for kind in sorted(kinds):
-            rows.append((what, kind, *(counts.get(c, {}).get(kind, 0) for c in
-                                       ("created", "changed", "removed"))))
+            rows.append(
+                (
+                    what,
+                    kind,
+                    *(counts.get(c, {}).get(kind, 0) for c in ("created", "changed", "removed")),
+                )
+            )
     return rows
 
 
@@ -173,9 +208,7 @@ def print_sync_summary(result: SyncResult, db_path: Path) -> None:
         else:
             out_console.print("No changes since the previous complete run.")
     else:
-        out_console.print(
-            "Nothing was applied: the graph stays as of the last complete run."
-        )
+        out_console.print("Nothing was applied: the graph stays as of the last complete run.")
     for warning in collection.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for error in collection.errors:
@@ -200,16 +233,39 @@ def sync_result_json(result: SyncResult) -> dict[str, Any]:
 @click.argument("connector_name", metavar="CONNECTOR", default="postmark")
 @db_option
 @click.option("--account-label", help="A name for the account (default: the token's fingerprint).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Requests in flight at once.")
-@click.option("--sender-details", is_flag=True,
-              help="Also read each sender signature's detail (SPF/DKIM/Return-Path per sender): "
-                   "one more request per signature.")
-@click.option("--lock-wait", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for another run on the same database to finish.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--sender-details",
+    is_flag=True,
+    help="Also read each sender signature's detail (SPF/DKIM/Return-Path per sender): "
+    "one more request per signature.",
+)
+@retry_options
+@click.option(
+    "--lock-wait",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another run on the same database to finish.",
+)
 @json_option
-def sync_command(connector_name: str, db_path: Path, account_label: str | None, concurrency: int,
-                 sender_details: bool, lock_wait: float, as_json: bool) -> None:
+def sync_command(
+    connector_name: str,
+    db_path: Path,
+    account_label: str | None,
+    concurrency: int,
+    sender_details: bool,
+    retries: int,
+    max_wait: float,
+    lock_wait: float,
+    as_json: bool,
+) -> None:
     """Read an account through its connector's API and record the run.
 
     For Postmark the Account token comes from POSTMARK_ACCOUNT_TOKEN (never an argument) and
@@ -220,11 +276,18 @@ def sync_command(connector_name: str, db_path: Path, account_label: str | None, 
         "account_label": account_label,
         "concurrency": concurrency,
         "sender_details": sender_details,
+        "retries": retries,
+        "max_wait": max_wait,
     }
     with user_errors():
-        result = run_sync(connector_name, db_path, options, dict(os.environ),
-                          show_progress=err_console.is_terminal and not as_json,
-                          lock_wait=lock_wait)
+        result = run_sync(
+            connector_name,
+            db_path,
+            options,
+            dict(os.environ),
+            show_progress=err_console.is_terminal and not as_json,
+            lock_wait=lock_wait,
+        )
     if as_json:
         click.echo(json.dumps(sync_result_json(result), indent=2))
     else:
@@ -255,8 +318,16 @@ def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
         changes = sum(
             n for part in run.counts.values() for change in part.values() for n in change.values()
         )
-        table.add_row(str(run.id), run.kind, escape(run.scope), run.started, run.finished or "",
-                      run.status, str(changes), str(len(run.errors)))
+        table.add_row(
+            str(run.id),
+            run.kind,
+            escape(run.scope),
+            run.started,
+            run.finished or "",
+            run.status,
+            str(changes),
+            str(len(run.errors)),
+        )
     out_console.print(table)
 
 
@@ -285,8 +356,13 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
         {"kind": d["kind"], "from": u, **{k: x for k, x in d.items() if k not in ("kind",)}}
         for u, _v, d in graph.in_edges(node_id, data=True)
     ]
-    data = {"id": node_id, "run": run.id, "attributes": dict(graph.nodes[node_id]),
-            "out_edges": out_edges, "in_edges": in_edges}
+    data = {
+        "id": node_id,
+        "run": run.id,
+        "attributes": dict(graph.nodes[node_id]),
+        "out_edges": out_edges,
+        "in_edges": in_edges,
+    }
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return

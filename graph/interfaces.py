@@ -17,6 +17,10 @@ class ConfigError(Exception):
     """The user's configuration is missing or wrong (an env var, an option)."""
 
 
+class SourceError(Exception):
+    """A connector's source (its API, or the network to it) failed or refused."""
+
+
 @dataclass
 class Collection:
     """What a connector saw in one run: nodes, edges, and how complete the picture is."""

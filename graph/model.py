@@ -59,7 +59,9 @@ def attrs_json(attrs: dict[str, Any]) -> str:
 
 def content_hash(kind: str, source: str, attrs_text: str) -> str:
     """A digest of what a version says (attributes as `attrs_json` text)."""
-    return hashlib.blake2b(f"{kind}\x1f{source}\x1f{attrs_text}".encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        f"{kind}\x1f{source}\x1f{attrs_text}".encode(), digest_size=16
+    ).hexdigest()
 
 
 def build_graph(nodes: Iterable[Node], edges: Iterable[Edge]) -> nx.MultiDiGraph:

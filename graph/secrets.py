@@ -26,7 +26,9 @@ def redact_url(url: str) -> str:
         netloc = host if parts.port is None else f"{host}:{parts.port}"
     except ValueError:
         return REDACTED
-    query = urlencode([(key, REDACTED) for key, _v in parse_qsl(parts.query, keep_blank_values=True)])
+    query = urlencode(
+        [(key, REDACTED) for key, _v in parse_qsl(parts.query, keep_blank_values=True)]
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 

@@ -70,9 +70,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )
         db[table].create_index(["opened_run"])
         db[table].create_index(["closed_run"])
-        db.execute(
-            f"CREATE INDEX idx_{table}_open ON {table} (scope) WHERE closed_run IS NULL"
-        )
+        db.execute(f"CREATE INDEX idx_{table}_open ON {table} (scope) WHERE closed_run IS NULL")
 
 
 class StoreBusy(Exception):
@@ -273,7 +271,11 @@ class Store:
         }
         inserts: list[dict[str, Any]] = []
         closes: list[tuple[int, str, str]] = []
-        counts: dict[str, Counter] = {"created": Counter(), "changed": Counter(), "removed": Counter()}
+        counts: dict[str, Counter] = {
+            "created": Counter(),
+            "changed": Counter(),
+            "removed": Counter(),
+        }
         seen: set[str] = set()
         for row in rows:
             ident = row[key]

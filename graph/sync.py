@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from .interfaces import Collection, ConfigError, Connector, ProgressCallback
 from .plugins import plugin_versions
 from .store import Store
+
+log = logging.getLogger("idgraph.sync")
 
 
 @dataclass
@@ -67,4 +70,7 @@ def sync(
                 "edges_seen": len(collection.edges),
             },
         )
+        log.info("run %d (%s) %s: %s", run_id, collection.scope, status, counts)
+        for problem in collection.errors + collection.warnings:
+            log.warning("run %d: %s", run_id, problem)
         return SyncResult(run_id=run_id, status=status, collection=collection, counts=counts)

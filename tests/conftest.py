@@ -58,3 +58,22 @@ def fixture_secrets(account: dict) -> set[str]:
 def recorded_responses() -> list[dict]:
     """The real recorded API responses (a copy of shared/postmark-recorded/responses.json)."""
     return json.loads((DATA / "postmark-recorded.json").read_text())
+
+
+def sync_fixture(store, emu, label="acme", **options):
+    """Sync the emulator's account into `store` through the real client and connector."""
+    from idgraph.graph.plugins import get_connectors
+    from idgraph.graph.sync import sync
+
+    options = {"account_label": label, "base_url": emu.url, "retry": FAST_RETRY, **options}
+    environ = {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0]}
+    return sync(store, get_connectors()["postmark"], options=options, environ=environ)
+
+
+@pytest.fixture
+def store(tmp_path):
+    from idgraph.graph.store import Store
+
+    s = Store(tmp_path / "idgraph.db")
+    yield s
+    s.close()

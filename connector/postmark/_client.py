@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import time
@@ -36,6 +37,8 @@ from ._models import (
     Server,
     Webhook,
 )
+
+log = logging.getLogger("idgraph.postmark")
 
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 PAGE_SIZE = 500
@@ -257,6 +260,9 @@ class PostmarkClient:
                 finally:
                     self._in_flight -= 1
             if response is not None:
+                log.debug(
+                    "%s -> HTTP %s (attempt %d)", endpoint, response.status_code, failures + 1
+                )
                 if self._on_response:
                     self._on_response(endpoint, response.status_code)
                 try:
@@ -273,6 +279,13 @@ class PostmarkClient:
                 delay = self._backoff.throttled(retry_after)
             else:
                 delay = self.retry.delay(failures, self._rng)
+            log.info(
+                "%s failed (%s); attempt %d of %d",
+                endpoint,
+                error,
+                failures,
+                self.retry.max_attempts,
+            )
             if not retryable or failures >= self.retry.max_attempts:
                 raise error
             if waited + delay > self.retry.max_total_wait:

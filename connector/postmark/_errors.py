@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from idgraph.graph.interfaces import SourceError
+
 __all__ = [
     "PostmarkError",
     "PostmarkTransportError",
@@ -18,7 +20,7 @@ __all__ = [
 ]
 
 
-class PostmarkError(Exception):
+class PostmarkError(SourceError):
     """Base class of every error the Postmark client raises."""
 
     def __init__(self, message: str, *, endpoint: str = "") -> None:

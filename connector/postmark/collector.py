@@ -125,9 +125,9 @@ async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount)
     raw.errors.append(f"{label}: every token in its ApiTokens was refused ({last_error})")
 
 
-def transform(raw: RawAccount, *, account_label: str, account_token: str) -> tuple[
-    list[Node], list[Edge]
-]:
+def transform(
+    raw: RawAccount, *, account_label: str, account_token: str
+) -> tuple[list[Node], list[Edge]]:
     """API objects -> nodes and edges of the identity graph; no secret survives this step."""
     nodes: list[Node] = []
     edges: list[Edge] = []

@@ -10,12 +10,22 @@ from idgraph.graph.hookspecs import hookimpl
 from idgraph.graph.interfaces import Collection, ConfigError, ProgressCallback
 from idgraph.graph.secrets import fingerprint
 
-from ._client import DEFAULT_CONCURRENCY, PostmarkClient
+from ._client import DEFAULT_CONCURRENCY, PostmarkClient, RetryPolicy
 from ._errors import PostmarkError
 from .collector import fetch_account, transform
 
 TOKEN_ENV = "POSTMARK_ACCOUNT_TOKEN"
 URL_ENV = "POSTMARK_API_URL"
+
+
+def retry_policy(options: Mapping[str, Any]) -> RetryPolicy:
+    default = RetryPolicy()
+    retries = options.get("retries")
+    max_wait = options.get("max_wait")
+    return RetryPolicy(
+        max_attempts=default.max_attempts if retries is None else int(retries) + 1,
+        max_total_wait=default.max_total_wait if max_wait is None else float(max_wait),
+    )
 
 
 class PostmarkConnector:
@@ -45,6 +55,7 @@ class PostmarkConnector:
             token,
             base_url=options.get("base_url") or environ.get(URL_ENV) or None,
             concurrency=int(options.get("concurrency") or DEFAULT_CONCURRENCY),
+            retry=options.get("retry") or retry_policy(options),
         )
 
         async def go() -> None:

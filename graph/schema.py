@@ -1,0 +1,282 @@
+"""The declarative graph schema: every node and edge kind, each property described.
+
+docs/graph-schema.md is generated from this module (`python -m idgraph.graph.schema`), and a
+test keeps the two equal and checks that the collectors emit no undeclared property.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COMMON_NODE_PROPERTIES = {
+    "source": "`api` (read from the API) or `attested` (recorded by a person from the web UI)",
+    "first_seen": "the run in which this node first appeared (in its current continuous life)",
+    "last_seen": "the latest complete run of its scope that still saw it",
+    "scope": "the history it belongs to: `<connector>:<account label>`, or `attested:...`",
+}
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    kind: str
+    key: str
+    description: str
+    origin: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EdgeKind:
+    kind: str
+    ends: str
+    description: str
+    origin: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+NODE_KINDS = [
+    NodeKind(
+        "postmark:account",
+        "the account label (`--account-label`; default the Account token's fingerprint)",
+        "One Postmark account, reached with one Account token.",
+        "the sync itself",
+        {"label": "the account label"},
+    ),
+    NodeKind(
+        "postmark:account_token",
+        "the token's fingerprint",
+        "The Account API token used for the sync: an account-wide credential.",
+        "the token in POSTMARK_ACCOUNT_TOKEN (never stored)",
+        {
+            "fingerprint": "`sha256:` + the first 16 hex digits of the token's SHA-256",
+            "suffix": "the token's last 4 characters",
+        },
+    ),
+    NodeKind(
+        "postmark:server",
+        "the server ID",
+        "A Postmark server.",
+        "GET /servers",
+        {
+            "server_id": "Postmark's numeric server ID",
+            "name": "the server's name (free text, set by any account admin)",
+            "color": "the UI colour, lower-cased",
+            "delivery_type": "`Live` or `Sandbox` (absent on old accounts)",
+            "smtp_api_activated": "whether the SMTP API is on",
+            "raw_email_enabled": "whether raw email is on",
+            "track_opens": "open tracking",
+            "track_links": "link tracking mode",
+            "inbound_domain": "the inbound domain, if any",
+            "token_count": "how many API tokens the server holds",
+            "legacy_hook_urls": "the server-level hook URLs (Bounce, Open, ...) that predate "
+            "/webhooks, by trigger, secrets stripped",
+            "streams_read": "whether its streams and webhooks could be read (false: no token)",
+        },
+    ),
+    NodeKind(
+        "postmark:server_token",
+        "the token's fingerprint",
+        "One entry of a server's ApiTokens: it can send as the account and manage the "
+        "server's streams and webhooks.",
+        "GET /servers (ApiTokens)",
+        {
+            "fingerprint": "`sha256:` + the first 16 hex digits of the token's SHA-256",
+            "suffix": "the token's last 4 characters",
+            "server_id": "the server it belongs to",
+        },
+    ),
+    NodeKind(
+        "postmark:message_stream",
+        "`<server ID>/<stream ID>`",
+        "A message stream.",
+        "GET /message-streams (Server token, archived included)",
+        {
+            "server_id": "its server",
+            "stream_id": "the stream ID, e.g. `outbound`",
+            "name": "the stream's name",
+            "type": "Transactional, Broadcasts or Inbound",
+            "archived": "whether it is archived",
+            "archived_at": "when it was archived",
+        },
+    ),
+    NodeKind(
+        "postmark:webhook",
+        "the webhook ID",
+        "A webhook: where Postmark posts events.",
+        "GET /webhooks (Server token)",
+        {
+            "webhook_id": "Postmark's webhook ID",
+            "server_id": "its server",
+            "message_stream": "the stream it belongs to",
+            "url": "the URL, userinfo dropped and query values `[redacted]`",
+            "scheme": "`https` or `http`",
+            "triggers": "the enabled triggers",
+            "http_auth": "whether Basic auth is set (the password is never kept)",
+            "http_auth_username": "the Basic-auth user name",
+            "http_headers": "custom header names; every value is `[redacted]`",
+        },
+    ),
+    NodeKind(
+        "postmark:sender_signature",
+        "the signature ID",
+        "A sender signature (a From address).",
+        "GET /senders (and GET /senders/{id} with --sender-details)",
+        {
+            "signature_id": "Postmark's ID",
+            "email": "the address, lower-cased",
+            "name": "the From name",
+            "domain": "its domain",
+            "confirmed": "confirmed by the mailbox owner",
+            "spf_verified": "SPF (detail only)",
+            "dkim_verified": "DKIM (detail only)",
+            "return_path_verified": "Return-Path (detail only)",
+        },
+    ),
+    NodeKind(
+        "postmark:domain",
+        "the domain ID",
+        "A sending domain.",
+        "GET /domains",
+        {
+            "domain_id": "Postmark's ID",
+            "name": "the domain name",
+            "spf_verified": "SPF verified (deprecated by Postmark)",
+            "dkim_verified": "DKIM verified",
+            "weak_dkim": "a weak (1024-bit) DKIM key",
+            "return_path_domain": "the custom Return-Path domain",
+            "return_path_verified": "Return-Path verified",
+            "verified": "DKIM verified, so the account can send from the domain",
+        },
+    ),
+    NodeKind(
+        "person",
+        "the lower-cased email",
+        "A person or mailbox: the join key across connectors.",
+        "sender signature addresses; attested team members; other connectors",
+        {"email": "the address"},
+    ),
+    NodeKind(
+        "endpoint",
+        "the URL host",
+        "A host that receives webhook data.",
+        "webhook URLs and legacy hook URLs",
+        {"host": "the host name"},
+    ),
+]
+
+EDGE_KINDS = [
+    EdgeKind("has_server", "account -> server", "The account holds the server.", "GET /servers"),
+    EdgeKind(
+        "has_credential",
+        "account -> account_token, server -> server_token",
+        "The credential belongs to it.",
+        "the sync token; ApiTokens",
+    ),
+    EdgeKind(
+        "grants",
+        "account_token -> account, server_token -> server",
+        "What the credential can act on.",
+        "Postmark's token model",
+        {"scope": "what the token can do there"},
+    ),
+    EdgeKind(
+        "has_stream", "server -> message_stream", "The server's stream.", "GET /message-streams"
+    ),
+    EdgeKind(
+        "has_webhook",
+        "server -> webhook",
+        "The server's webhook.",
+        "GET /webhooks",
+        {"message_stream": "the stream the webhook belongs to"},
+    ),
+    EdgeKind(
+        "delivers_to",
+        "webhook -> endpoint, server -> endpoint",
+        "Event data leaves Postmark for that host.",
+        "webhook URLs; legacy hook URLs",
+        {
+            "via": "`webhook` or `legacy_hook_url`",
+            "triggers": "enabled triggers",
+            "trigger": "the legacy hook's trigger",
+            "url": "the redacted URL",
+        },
+    ),
+    EdgeKind(
+        "has_sender",
+        "account -> sender_signature",
+        "The account's sender signature.",
+        "GET /senders",
+    ),
+    EdgeKind("has_domain", "account -> domain", "The account's domain.", "GET /domains"),
+    EdgeKind(
+        "belongs_to",
+        "sender_signature -> domain",
+        "The signature's address is in that domain (or a subdomain of it).",
+        "derived",
+    ),
+    EdgeKind(
+        "is", "sender_signature -> person", "The address is that person's or mailbox's.", "derived"
+    ),
+    EdgeKind(
+        "can_send_as",
+        "server_token -> sender_signature | domain",
+        "Any server token of an account can send from every confirmed sender signature "
+        "and every verified domain of that account.",
+        "derived",
+    ),
+]
+
+
+def render_markdown() -> str:
+    """docs/graph-schema.md."""
+    lines = [
+        "# Graph schema",
+        "",
+        "Generated from `graph/schema.py` by `python -m idgraph.graph.schema > "
+        "docs/graph-schema.md`; a test keeps the two equal.",
+        "",
+        "Node ids are `<namespace>:<kind>:<key>` (e.g. `postmark:server:11001`), except the "
+        "cross-connector kinds `person:<email>` and `endpoint:<host>`. They are stable across "
+        "runs. Every node and edge carries `source` (`api` or `attested`).",
+        "",
+        "## Properties on every node",
+        "",
+        "| property | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {text} |" for name, text in COMMON_NODE_PROPERTIES.items()]
+    lines += ["", "## Node kinds", ""]
+    for node in NODE_KINDS:
+        lines += [
+            f"### `{node.kind}`",
+            "",
+            node.description,
+            "",
+            f"- key: {node.key}",
+            f"- comes from: {node.origin}",
+            "",
+            "| property | meaning |",
+            "|---|---|",
+        ]
+        lines += [f"| `{name}` | {text} |" for name, text in node.properties.items()]
+        lines.append("")
+    lines += ["## Edge kinds", ""]
+    for edge in EDGE_KINDS:
+        lines += [
+            f"### `{edge.kind}`",
+            "",
+            f"{edge.description}",
+            "",
+            f"- ends: {edge.ends}",
+            f"- comes from: {edge.origin}",
+            "",
+        ]
+        if edge.properties:
+            lines += ["| property | meaning |", "|---|---|"]
+            lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -1,0 +1,129 @@
+"""The command line, through click's runner and as a real process."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, cli
+
+
+def _env(emu, **extra):
+    return {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0], "POSTMARK_API_URL": emu.url, **extra}
+
+
+def test_sync_json_summary_and_exit_zero(tmp_path, emulator):
+    db = tmp_path / "x.db"
+    result = CliRunner().invoke(
+        cli,
+        ["sync", "postmark", "--json", "--db", str(db), "--account-label", "acme"],
+        env=_env(emulator),
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "complete" and summary["scope"] == "postmark:acme"
+    assert summary["counts"]["nodes"]["created"]["postmark:server"] == 5
+    assert summary["stats"]["requests"] == emulator.stats.requests
+
+
+def test_db_from_environment(tmp_path, emulator):
+    db = tmp_path / "env.db"
+    result = CliRunner().invoke(cli, ["sync", "postmark"], env=_env(emulator, IDGRAPH_DB=str(db)))
+    assert result.exit_code == 0, result.output
+    assert db.exists()
+
+
+def test_missing_token_is_a_configuration_error(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["sync", "postmark", "--db", str(tmp_path / "x.db")],
+        env={"POSTMARK_ACCOUNT_TOKEN": ""},
+    )
+    assert result.exit_code == EXIT_CONFIG
+    assert "POSTMARK_ACCOUNT_TOKEN is not set" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_token_is_never_an_argument():
+    result = CliRunner().invoke(cli, ["sync", "postmark", "--token", "abc"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_partial_run_exits_one_and_says_nothing_was_applied(tmp_path, emulator):
+    emulator.inject("status", match="GET /webhooks", status=503, times=10_000)
+    result = CliRunner().invoke(
+        cli,
+        ["sync", "postmark", "--db", str(tmp_path / "x.db"), "--retries", "1", "--max-wait", "1"],
+        env=_env(emulator),
+    )
+    assert result.exit_code == EXIT_INCOMPLETE
+    assert "partial" in result.output and "Nothing was applied" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_token_check_kinds(emulator, account):
+    runner = CliRunner()
+    server = account["Servers"][1]
+    ok = runner.invoke(cli, ["token", "check"], env=_env(emulator))
+    assert ok.exit_code == 0 and "holds an Account token (5 servers visible)" in ok.output
+    srv = runner.invoke(
+        cli,
+        ["token", "check", "--env", "PM_SERVER"],
+        env=_env(emulator, PM_SERVER=server["ApiTokens"][0]),
+    )
+    assert srv.exit_code == 0
+    assert f"a Server token of server {server['ID']} ('{server['Name']}')" in srv.output
+    bad = runner.invoke(cli, ["token", "check"], env=_env(emulator, POSTMARK_ACCOUNT_TOKEN="nope"))
+    assert bad.exit_code == EXIT_INCOMPLETE and "neither" in bad.output
+
+
+def test_unreachable_api_is_exit_four(tmp_path):
+    env = {"POSTMARK_ACCOUNT_TOKEN": "x", "POSTMARK_API_URL": "http://127.0.0.1:9"}
+    result = CliRunner().invoke(cli, ["token", "check", "--retries", "1"], env=env)
+    assert result.exit_code == EXIT_API
+    assert "no answer from http://127.0.0.1:9" in result.output
+
+
+def test_show_and_runs(tmp_path, emulator):
+    runner = CliRunner()
+    db = str(tmp_path / "x.db")
+    runner.invoke(cli, ["sync", "postmark", "--db", db], env=_env(emulator))
+    shown = runner.invoke(cli, ["show", "postmark:server:11001", "--db", db, "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["attributes"]["name"] == "Acme Production"
+    assert {e["kind"] for e in data["out_edges"]} >= {"has_credential", "has_stream", "has_webhook"}
+    missing = runner.invoke(cli, ["show", "postmark:server:1", "--db", db])
+    assert missing.exit_code == EXIT_CONFIG and "no node" in missing.output
+    runs = json.loads(runner.invoke(cli, ["runs", "--json", "--db", db]).output)
+    assert [r["status"] for r in runs] == ["complete"]
+
+
+def test_show_before_any_sync_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(cli, ["show", "x", "--db", str(tmp_path / "empty.db")])
+    assert result.exit_code == EXIT_CONFIG
+    assert "no complete run yet" in result.output
+
+
+def _idgraph_executable():
+    found = Path(sys.executable).parent / "idgraph"
+    return str(found) if found.exists() else shutil.which("idgraph")
+
+
+def test_demo_runs_to_the_end_as_a_process(tmp_path):
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMARK_")}
+    done = subprocess.run(
+        [_idgraph_executable(), "demo", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Demo finished" in done.stdout
+    assert (out / "idgraph.db").exists()

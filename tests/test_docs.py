@@ -1,0 +1,41 @@
+"""Docs that must not drift from the code."""
+
+import re
+from pathlib import Path
+
+import pytest
+from idgraph.graph import hookspecs
+from idgraph.graph.schema import EDGE_KINDS, NODE_KINDS, render_markdown
+
+from .conftest import sync_fixture
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+HOOKS = [name for name in dir(hookspecs) if name.startswith("register_")]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook):
+    text = (DOCS / "plugins.md").read_text()
+    assert re.search(rf"^##+ `?{hook}\(", text, re.M), f"{hook} is missing from docs/plugins.md"
+
+
+def test_graph_schema_doc_is_generated_from_the_schema():
+    assert (DOCS / "graph-schema.md").read_text() == render_markdown(), (
+        "run: python -m idgraph.graph.schema > docs/graph-schema.md"
+    )
+
+
+def test_the_collector_emits_only_declared_kinds_and_properties(store, emulator):
+    from idgraph.graph.view import load_graph
+
+    sync_fixture(store, emulator)
+    _run, graph = load_graph(store)
+    declared = {n.kind: set(n.properties) for n in NODE_KINDS}
+    reserved = {"kind", "source", "sources", "first_seen", "last_seen", "scope"}
+    for node, data in graph.nodes(data=True):
+        assert data["kind"] in declared, node
+        assert set(data) - reserved <= declared[data["kind"]], node
+    edge_props = {e.kind: set(e.properties) for e in EDGE_KINDS}
+    for _u, _v, data in graph.edges(data=True):
+        assert data["kind"] in edge_props
+        assert set(data) - {"kind", "source", "first_seen"} <= edge_props[data["kind"]]
