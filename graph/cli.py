@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -151,24 +151,15 @@ def run_sync(
     report, progress = _progress_reporter(show_progress)
     store = Store(db_path)
     try:
-        if progress is not None:
-            with progress:
-                return sync(
-                    store,
-                    connectors[connector_name],
-                    options=options,
-                    environ=environ,
-                    progress=report,
-                    lock_wait=lock_wait,
-                )
-        return sync(
-            store,
-            connectors[connector_name],
-            options=options,
-            environ=environ,
-            progress=report,
-            lock_wait=lock_wait,
-        )
+        with progress if progress is not None else nullcontext():
+            return sync(
+                store,
+                connectors[connector_name],
+                options=options,
+                environ=environ,
+                progress=report,
+                lock_wait=lock_wait,
+            )
     finally:
         store.close()
 
