@@ -77,6 +77,9 @@ def build_graph(nodes: Iterable[Node], edges: Iterable[Edge]) -> nx.MultiDiGraph
                 node.id, kind=node.kind, source=node.source, sources=[node.source], **node.attrs
             )
     for edge in edges:
+        for end in (edge.src, edge.dst):
+            if end not in graph:  # e.g. access to a server the API no longer shows
+                graph.add_node(end, kind="missing", source=edge.source, sources=[edge.source])
         graph.add_edge(
             edge.src, edge.dst, key=edge.key, kind=edge.kind, source=edge.source, **edge.attrs
         )

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +71,27 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         db[table].create_index(["opened_run"])
         db[table].create_index(["closed_run"])
         db.execute(f"CREATE INDEX idx_{table}_open ON {table} (scope) WHERE closed_run IS NULL")
+
+
+@migrations()
+def m002_attestations(db: sqlite_utils.Database) -> None:
+    db["attestations"].create(
+        {
+            "run_id": int,
+            "connector": str,
+            "account_label": str,
+            "file_name": str,
+            "file_sha256": str,
+            "attested_by": str,
+            "attested_at": str,
+            "expires_at": str,
+            "evidence": str,
+            "evidence_sha256": str,
+            "members": int,
+        },
+        pk="run_id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
 
 
 class StoreBusy(Exception):
@@ -217,6 +238,7 @@ class Store:
         warnings: list[str] | None = None,
         stats: dict[str, Any] | None = None,
         close_missing: bool = True,
+        also: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Record how a run ended; a complete run applies its nodes and edges, in one
         transaction with the ledger row. Returns the counts written."""
@@ -249,6 +271,8 @@ class Store:
                     run_id,
                 ],
             )
+            if also is not None and status == "complete":
+                also()
         return counts
 
     def _apply(
@@ -402,6 +426,22 @@ class Store:
         return list(
             self.db.query("SELECT * FROM node_versions WHERE id = ? ORDER BY opened_run", [ident])
         )
+
+    def record_attestation(self, record: dict[str, Any]) -> None:
+        """Add an attestation's record (inside the transaction of its run's finish)."""
+        self.db["attestations"].insert(record)
+
+    def attestations(self, account_label: str | None = None) -> list[dict[str, Any]]:
+        """Attestations of complete runs, newest first."""
+        sql = (
+            "SELECT a.* FROM attestations a JOIN runs r ON r.id = a.run_id "
+            "WHERE r.status = 'complete'"
+        )
+        params: list[Any] = []
+        if account_label is not None:
+            sql += " AND a.account_label = ?"
+            params.append(account_label)
+        return list(self.db.query(sql + " ORDER BY a.run_id DESC", params))
 
     def row_counts(self) -> dict[str, int]:
         return {name: self.db[name].count for name in ("runs", "node_versions", "edge_versions")}

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -15,14 +17,26 @@ from idgraph.graph.cli import (
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
     Failure,
+    db_option,
+    json_option,
     out_console,
     print_sync_summary,
     retry_options,
     run_sync,
     user_errors,
 )
+from idgraph.graph.store import Store
 
 from ._client import PostmarkClient, identify_token
+from .attestation import (
+    WHERE_IN_THE_UI,
+    AttestationInvalid,
+    attestation_status,
+    corroborate,
+    import_members,
+    resolve_label,
+    write_template,
+)
 from .emulator import PostmarkEmulator, load_fixture
 from .plugin import TOKEN_ENV, URL_ENV, retry_policy
 from .synthetic import synthetic_account
@@ -169,8 +183,205 @@ def demo_command(out_dir: Path) -> None:
     print_sync_summary(result, db_path)
     if result.status != "complete":
         raise Failure("the demo sync did not complete", EXIT_API)
+    members_file = out_dir / "members.csv"
+    members_file.write_bytes(
+        resources.files("idgraph.fixtures").joinpath("postmark", "members.csv").read_bytes()
+    )
+    store = Store(db_path)
+    try:
+        with attestation_errors():
+            attested = import_members(
+                store,
+                members_file,
+                label=options["account_label"],
+                attested_by="it-admin@acme-corp.example",
+                evidence=str(members_file),
+                valid_days=90,
+            )
+    finally:
+        store.close()
+    out_console.print(
+        f"Imported {attested['members']} attested team members from "
+        f"{members_file} (attestation {attested['run_id']}, valid until "
+        f"{attested['expires_at']})."
+    )
     out_console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s. What it wrote:")
     out_console.print(f"  database   {db_path}  (idgraph runs --db {db_path})")
-    out_console.print(f"  try        idgraph show postmark:server:11001 --db {db_path}")
+    out_console.print(f"  members    {members_file}  (idgraph attest status --db {db_path})")
+    out_console.print(
+        f"  try        idgraph show postmark:team_member:dana.ops@acme-corp.example --db {db_path}"
+    )
     if result.status != "complete":
         raise SystemExit(EXIT_INCOMPLETE)
+
+
+# -- attestation of team members ------------------------------------------------------------
+
+connector_argument = click.argument(
+    "connector_name", metavar="CONNECTOR", type=click.Choice(["postmark"])
+)
+label_option = click.option(
+    "--account-label", help="The account (default: the only Postmark account in the db)."
+)
+
+
+@contextmanager
+def attestation_errors():
+    """Every problem of a refused file on its own line; exit 3; nothing written."""
+    try:
+        with user_errors():
+            yield
+    except AttestationInvalid as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise Failure(
+            f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
+        ) from None
+
+
+@click.group("attest")
+def attest_group() -> None:
+    """Team members read off the web UI (Postmark has no member API)."""
+
+
+@attest_group.command("template")
+@connector_argument
+@db_option
+@label_option
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the CSV here (and FILE.notes.txt beside it); default: stdout.",
+)
+def attest_template(
+    connector_name: str, db_path: Path, account_label: str | None, out_file: Path | None
+) -> None:
+    """A CSV template of the account's members: a column per server of the latest sync,
+    pre-filled from the previous attestation so only differences need editing."""
+    with attestation_errors():
+        store = Store(db_path)
+        try:
+            label = resolve_label(store, account_label)
+            text = write_template(store, label)
+        finally:
+            store.close()
+    if out_file is None:
+        click.echo(text, nl=False)
+        click.echo(WHERE_IN_THE_UI, err=True)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    notes = out_file.with_name(out_file.name + ".notes.txt")
+    notes.write_text(WHERE_IN_THE_UI, encoding="utf-8")
+    click.echo(f"Template for account {label!r}: {out_file} (where to read each value: {notes})")
+
+
+@attest_group.command("import")
+@connector_argument
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--attested-by", required=True, help="Your email: who read the web UI.")
+@click.option("--evidence", help="A screenshot or export file (kept as its SHA-256), or a URL.")
+@click.option(
+    "--valid-days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="Days until the attestation goes stale.",
+)
+@db_option
+@label_option
+@json_option
+def attest_import(
+    connector_name: str,
+    file: Path,
+    attested_by: str,
+    evidence: str | None,
+    valid_days: int,
+    db_path: Path,
+    account_label: str | None,
+    as_json: bool,
+) -> None:
+    """Import a filled member file. The whole file is checked first; on any problem every
+    one is listed (file, row, column), nothing is stored, and the exit code is 3."""
+    with attestation_errors():
+        store = Store(db_path)
+        try:
+            label = resolve_label(store, account_label)
+            result = import_members(
+                store,
+                file,
+                label=label,
+                attested_by=attested_by,
+                evidence=evidence,
+                valid_days=valid_days,
+            )
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"Attestation {result['run_id']} of account {label!r}: {result['members']} "
+        f"members, valid until {result['expires_at']}."
+    )
+    for email in result["added"]:
+        click.echo(f"  + {email}")
+    for email in result["removed"]:
+        click.echo(f"  - {email} (no longer in the UI: recorded as removed)")
+
+
+@attest_group.command("status")
+@db_option
+@json_option
+def attest_status(db_path: Path, as_json: bool) -> None:
+    """Accounts with no, a valid, or a stale attestation."""
+    store = Store(db_path)
+    try:
+        rows = attestation_status(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No Postmark account synced yet.")
+    for row in rows:
+        if row["status"] == "none":
+            click.echo(f"{row['account_label']}: NO attestation of team members")
+        else:
+            click.echo(
+                f"{row['account_label']}: {row['status'].upper()} attestation "
+                f"{row['import_id']} by {row['attested_by']} on {row['attested_at']}, "
+                f"expires {row['expires_at']} ({row['members']} members)"
+            )
+
+
+@attest_group.command("corroborate")
+@connector_argument
+@db_option
+@label_option
+@json_option
+def attest_corroborate(
+    connector_name: str, db_path: Path, account_label: str | None, as_json: bool
+) -> None:
+    """Attested members against the people the API shows (sender signature addresses)."""
+    with attestation_errors():
+        store = Store(db_path)
+        try:
+            report = corroborate(store, resolve_label(store, account_label))
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    titles = {
+        "members_also_senders": "members that are also sender signatures",
+        "members_only": "attested members the API shows nowhere",
+        "senders_only": "sender signature addresses that are not attested members",
+        "members_outside_verified_domains": "members whose email domain is none of the "
+        "account's verified domains",
+    }
+    for key, title in titles.items():
+        click.echo(f"{title} ({len(report[key])}):")
+        for email in report[key]:
+            click.echo(f"  {email}")
