@@ -23,6 +23,8 @@ class NodeKind:
     description: str
     origin: str
     properties: dict[str, str] = field(default_factory=dict)
+    principal: str | None = None  # "human" or "credential": who holds access in a review
+    label: str = "name"  # the property that names it for a reviewer
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class EdgeKind:
     description: str
     origin: str
     properties: dict[str, str] = field(default_factory=dict)
+    access: str | None = None  # an access path in the review: the property that says how much
 
 
 NODE_KINDS = [
@@ -41,6 +44,7 @@ NODE_KINDS = [
         "One Postmark account, reached with one Account token.",
         "the sync itself",
         {"label": "the account label"},
+        label="label",
     ),
     NodeKind(
         "postmark:account_token",
@@ -51,6 +55,8 @@ NODE_KINDS = [
             "fingerprint": "`sha256:` + the first 16 hex digits of the token's SHA-256",
             "suffix": "the token's last 4 characters",
         },
+        principal="credential",
+        label="fingerprint",
     ),
     NodeKind(
         "postmark:server",
@@ -84,6 +90,8 @@ NODE_KINDS = [
             "suffix": "the token's last 4 characters",
             "server_id": "the server it belongs to",
         },
+        principal="credential",
+        label="fingerprint",
     ),
     NodeKind(
         "postmark:message_stream",
@@ -149,11 +157,36 @@ NODE_KINDS = [
         },
     ),
     NodeKind(
+        "postmark:team_member",
+        "the lower-cased email",
+        "A user of the Postmark account, as a person read it off the web UI (source `attested`).",
+        "`idgraph attest import postmark` (no API exists)",
+        {
+            "email": "the user's email, lower-cased",
+            "name": "the user's name",
+            "role": "the role exactly as the UI showed it",
+            "role_level": "`owner`, `admin` or `member`",
+            "two_factor": "`yes`, `no` or `unknown`",
+            "server_access": "server ID -> `full` or `view` (owners and admins: all full)",
+            "attested_by": "who read the UI",
+            "attested_at": "when",
+            "expires_at": "when the attestation goes stale (default 90 days)",
+            "evidence": "the evidence URL, or the evidence file's name",
+            "evidence_sha256": "the SHA-256 of the evidence file (it is not copied)",
+            "file_sha256": "the SHA-256 of the imported member file",
+            "import_id": "the attestation run that recorded it",
+            "attestation_stale": "computed when read: `expires_at` has passed",
+        },
+        principal="human",
+        label="email",
+    ),
+    NodeKind(
         "person",
         "the lower-cased email",
         "A person or mailbox: the join key across connectors.",
         "sender signature addresses; attested team members; other connectors",
         {"email": "the address"},
+        label="email",
     ),
     NodeKind(
         "endpoint",
@@ -161,6 +194,7 @@ NODE_KINDS = [
         "A host that receives webhook data.",
         "webhook URLs and legacy hook URLs",
         {"host": "the host name"},
+        label="host",
     ),
 ]
 
@@ -178,6 +212,7 @@ EDGE_KINDS = [
         "What the credential can act on.",
         "Postmark's token model",
         {"scope": "what the token can do there"},
+        access="scope",
     ),
     EdgeKind(
         "has_stream", "server -> message_stream", "The server's stream.", "GET /message-streams"
@@ -215,7 +250,10 @@ EDGE_KINDS = [
         "derived",
     ),
     EdgeKind(
-        "is", "sender_signature -> person", "The address is that person's or mailbox's.", "derived"
+        "is",
+        "sender_signature -> person, team_member -> person",
+        "The address is that person's or mailbox's.",
+        "derived",
     ),
     EdgeKind(
         "can_send_as",
@@ -223,6 +261,23 @@ EDGE_KINDS = [
         "Any server token of an account can send from every confirmed sender signature "
         "and every verified domain of that account.",
         "derived",
+        access="send-as",
+    ),
+    EdgeKind(
+        "member_of",
+        "team_member -> account",
+        "The user belongs to the account.",
+        "attested",
+        {"role": "the role as the UI showed it", "role_level": "`owner`, `admin` or `member`"},
+        access="role",
+    ),
+    EdgeKind(
+        "can_access",
+        "team_member -> server",
+        "The user's access to a server.",
+        "attested",
+        {"permission": "`full` (Server Admin: can view API tokens) or `view` (Server Viewer)"},
+        access="permission",
     ),
 ]
 
@@ -254,6 +309,10 @@ def render_markdown() -> str:
             "",
             f"- key: {node.key}",
             f"- comes from: {node.origin}",
+        ]
+        if node.principal:
+            lines.append(f"- in the access review: a {node.principal} principal")
+        lines += [
             "",
             "| property | meaning |",
             "|---|---|",
@@ -269,13 +328,19 @@ def render_markdown() -> str:
             "",
             f"- ends: {edge.ends}",
             f"- comes from: {edge.origin}",
-            "",
         ]
+        if edge.access:
+            lines.append(f"- in the access review: one row per edge; access = its {edge.access}")
+        lines.append("")
         if edge.properties:
             lines += ["| property | meaning |", "|---|---|"]
             lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+NODE_KIND = {node.kind: node for node in NODE_KINDS}
+EDGE_KIND = {edge.kind: edge for edge in EDGE_KINDS}
 
 
 if __name__ == "__main__":

@@ -26,10 +26,21 @@ def test_graph_schema_doc_is_generated_from_the_schema():
 
 
 def test_the_collector_emits_only_declared_kinds_and_properties(store, emulator):
+    from idgraph.connector.postmark.attestation import import_members
     from idgraph.graph.view import load_graph
 
     sync_fixture(store, emulator)
+    members = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+    import_members(
+        store,
+        members,
+        label="acme",
+        attested_by="a@acme-corp.example",
+        evidence=None,
+        valid_days=90,
+    )
     _run, graph = load_graph(store)
+    assert "postmark:team_member:dana.ops@acme-corp.example" in graph
     declared = {n.kind: set(n.properties) for n in NODE_KINDS}
     reserved = {"kind", "source", "sources", "first_seen", "last_seen", "scope"}
     for node, data in graph.nodes(data=True):
