@@ -380,6 +380,232 @@ def plugins_command(as_json: bool) -> None:
     out_console.print(table)
 
 
+# -- the review pack ------------------------------------------------------------------------
+
+
+def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that tune the review checks."""
+    command = click.option(
+        "--max-admins",
+        type=click.IntRange(0),
+        default=3,
+        show_default=True,
+        help="Flag an account with more owners/admins than this.",
+    )(command)
+    return click.option(
+        "--allow-domain",
+        "allow_domains",
+        multiple=True,
+        help="A domain webhooks may send to (repeat); default: the account's own domains.",
+    )(command)
+
+
+@cli.command("export")
+@db_option
+@click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The folder to write the pack into.",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    help="Only these exporters (repeat); default: all. See `idgraph plugins`.",
+)
+@click.option(
+    "--since",
+    "since",
+    type=int,
+    help="A complete run: fill 'change since last review' and list access removed.",
+)
+@review_options
+@json_option
+def export_command(
+    db_path: Path,
+    run_id: int | None,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    since: int | None,
+    allow_domains: tuple[str, ...],
+    max_admins: int,
+    as_json: bool,
+) -> None:
+    """Write the access-review pack of a complete run.
+
+    review.csv (one row per access path, decision columns empty), graph.json, graph.graphml,
+    report.html, and the formats governance platforms load (baton/, bloodhound-opengraph.json,
+    veza-oaa.json). A run that is not complete is refused: a file missing rows would read as
+    "access removed" downstream.
+    """
+    from .plugins import get_exporters
+    from .review import build_review
+
+    exporters = get_exporters()
+    unknown = [f for f in formats if f not in exporters]
+    if unknown:
+        raise Failure(
+            f"unknown format(s) {', '.join(unknown)}; known: {', '.join(sorted(exporters))}",
+            EXIT_USAGE,
+        )
+    with user_errors():
+        store = Store(db_path)
+        try:
+            context = build_review(
+                store,
+                run_id,
+                since=since,
+                options={"allow_domains": list(allow_domains), "max_admins": max_admins},
+            )
+            out_dir.mkdir(parents=True, exist_ok=True)
+            written = [
+                str(exporters[name].export(context, out_dir))
+                for name in (formats or sorted(exporters))
+            ]
+        finally:
+            store.close()
+    summary = {
+        "run": context.run.id,
+        "since": since,
+        "rows": len(context.rows),
+        "removed": len(context.removed),
+        "findings": len(context.findings),
+        "files": written,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    out_console.print(
+        f"Review pack of run {context.run.id}: {len(context.rows)} access paths, "
+        f"{len(context.findings)} findings -> {out_dir}"
+    )
+    for path in written:
+        out_console.print(f"  {path}", markup=False)
+
+
+@cli.command("findings")
+@db_option
+@click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
+@review_options
+@json_option
+def findings_command(
+    db_path: Path,
+    run_id: int | None,
+    allow_domains: tuple[str, ...],
+    max_admins: int,
+    as_json: bool,
+) -> None:
+    """The review checks' findings on a complete run, most severe first."""
+    from .review import build_review
+
+    with user_errors():
+        store = Store(db_path)
+        try:
+            context = build_review(
+                store,
+                run_id,
+                options={"allow_domains": list(allow_domains), "max_admins": max_admins},
+            )
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps([f.__dict__ for f in context.findings], indent=2))
+        return
+    table = Table("severity", "check", "node", "finding")
+    for finding in context.findings:
+        table.add_row(
+            finding.severity, finding.check, escape(finding.node), escape(finding.message)
+        )
+    out_console.print(table)
+
+
+@cli.command("diff")
+@click.argument("run_a", type=int, required=False)
+@click.argument("run_b", type=int, required=False)
+@db_option
+@json_option
+def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: bool) -> None:
+    """What appeared, disappeared and changed between two complete runs (default: the
+    latest two); attested changes are shown apart from API changes."""
+    from .diff import count_changes, diff_runs
+
+    with user_errors():
+        store = Store(db_path)
+        try:
+            result = diff_runs(store, run_a, run_b)
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    out_console.print(
+        f"Changes from run {result['from_run']} to run {result['to_run']}: {count_changes(result)}"
+    )
+    for source in ("api", "attested"):
+        for part in ("nodes", "edges"):
+            for change, items in sorted(result[part][source].items()):
+                out_console.print(f"\n[bold]{source} {part} {change}[/bold] ({len(items)})")
+                for item in items:
+                    attrs = item.get("attributes")
+                    detail = (
+                        ""
+                        if not attrs
+                        else "  "
+                        + ", ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in attrs.items())
+                    )
+                    out_console.print(f"  {item['id']}{detail}", markup=False)
+
+
+@cli.group("review")
+def review_group() -> None:
+    """Access-review decisions."""
+
+
+@review_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--reviewer", required=True, help="Your email (used where a row names none).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write remediation.md (default: beside FILE).",
+)
+@db_option
+@json_option
+def review_import(
+    file: Path, reviewer: str, out_dir: Path | None, db_path: Path, as_json: bool
+) -> None:
+    """Read a filled review.csv back: every row is checked against the run it came from;
+    on any problem each is listed (file, row, column) and nothing is stored (exit 3).
+    Writes remediation.md: the exact step for each revoke (none is executed)."""
+    from .decisions import DecisionsInvalid, import_decisions
+
+    store = Store(db_path)
+    try:
+        result = import_decisions(store, file, reviewer=reviewer, out_dir=out_dir)
+    except DecisionsInvalid as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise Failure(
+            f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
+        ) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    counts = result["decisions"]
+    out_console.print(
+        f"Decisions for run {result['run_id']}: {counts['keep']} keep, "
+        f"{counts['revoke']} revoke, {counts['modify']} modify. "
+        f"Steps: {result['remediation']}",
+        markup=False,
+    )
+
+
 def main() -> None:  # pragma: no cover - console-script shim
     cli()
 

@@ -24,3 +24,8 @@ def register_checks(register):
 @hookspec
 def register_commands(cli):
     """Add commands to the `idgraph` click group."""
+
+
+@hookspec
+def register_remediators(register):
+    """Register remediators that turn a revoke decision into steps: call register(r)."""

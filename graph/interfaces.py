@@ -34,6 +34,16 @@ class Collection:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A risky fact a review check found: which check, how bad, about which node, and why."""
+
+    check: str
+    severity: str  # high | medium | low | info
+    node: str
+    message: str
+
+
 class Connector(Protocol):
     """A source of nodes and edges; it never touches the store."""
 
@@ -67,4 +77,14 @@ class Check(Protocol):
     name: str
     description: str
 
-    def run(self, context: Any) -> list[Any]: ...
+    def run(self, context: Any) -> list[Finding]: ...
+
+
+class Remediator(Protocol):
+    """Says how to carry out a revoke decision on a review row (never does it)."""
+
+    name: str
+
+    def steps(self, row: dict[str, str], graph: Any) -> str | None:
+        """Markdown steps for revoking this row's access, or None if not this plugin's."""
+        ...

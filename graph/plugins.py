@@ -14,7 +14,7 @@ from . import hookspecs
 from .interfaces import Check, Connector, Exporter
 
 ENTRY_POINT_GROUP = "idgraph"
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+DEFAULT_PLUGINS: tuple[str, ...] = ("idgraph.graph.exporters", "idgraph.graph.checks")
 
 pm = pluggy.PluginManager("idgraph")
 pm.add_hookspecs(hookspecs)
@@ -68,6 +68,10 @@ def get_checks() -> dict[str, Check]:
     return {check.name: check for check in _collect("register_checks")}
 
 
+def get_remediators() -> list[Any]:
+    return _collect("register_remediators")
+
+
 def plugin_versions() -> dict[str, str]:
     """name -> version of every loaded plugin (its distribution's version)."""
     load_plugins()
@@ -75,7 +79,12 @@ def plugin_versions() -> dict[str, str]:
     dists = {ep.name: ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for name, plugin in pm.list_name_plugin():
         dist = dists.get(name)
-        versions[name] = dist.version if dist else getattr(plugin, "__version__", "built-in")
+        if dist is None and name in DEFAULT_PLUGINS:
+            from idgraph import __version__
+
+            versions[name] = f"{__version__} (built-in)"
+        else:
+            versions[name] = dist.version if dist else getattr(plugin, "__version__", "")
     return versions
 
 

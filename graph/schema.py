@@ -121,6 +121,7 @@ NODE_KINDS = [
             "triggers": "the enabled triggers",
             "http_auth": "whether Basic auth is set (the password is never kept)",
             "http_auth_username": "the Basic-auth user name",
+            "url_credentials": "whether the URL itself carried user:password (dropped here)",
             "http_headers": "custom header names; every value is `[redacted]`",
         },
     ),

@@ -94,6 +94,31 @@ def m002_attestations(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_review_decisions(db: sqlite_utils.Database) -> None:
+    db["review_decisions"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "row_id": str,
+            "principal": str,
+            "resource": str,
+            "access": str,
+            "access_kind": str,
+            "decision": str,
+            "reviewer": str,
+            "review_date": str,
+            "justification": str,
+            "imported_at": str,
+            "imported_by": str,
+            "file_sha256": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["review_decisions"].create_index(["run_id", "row_id"])
+
+
 class StoreBusy(Exception):
     """Another idgraph process holds the database file's write lock past the wait bound."""
 

@@ -127,3 +127,13 @@ def test_demo_runs_to_the_end_as_a_process(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Demo finished" in done.stdout
     assert (out / "idgraph.db").exists()
+    for name in (
+        "review.csv",
+        "report.html",
+        "graph.json",
+        "graph.graphml",
+        "veza-oaa.json",
+        "bloodhound-opengraph.json",
+        "baton/grants.csv",
+    ):
+        assert (out / "review-pack" / name).stat().st_size > 0, name

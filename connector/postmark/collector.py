@@ -247,6 +247,7 @@ def transform(
                         "scheme": url.split(":", 1)[0].lower() if ":" in url else "",
                         "triggers": hook.enabled_triggers,
                         "http_auth": bool(auth and (auth.username or auth.password)),
+                        "url_credentials": bool(_userinfo(hook.url)),
                         "http_auth_username": auth.username if auth else None,
                         "http_headers": {h.name: REDACTED for h in hook.http_headers},
                     },
@@ -329,6 +330,11 @@ def transform(
         for target in send_as:
             edges.append(Edge(src=token_node, dst=target, kind="can_send_as"))
     return nodes, edges
+
+
+def _userinfo(url: str) -> str:
+    head = url.split("://", 1)[-1].split("/", 1)[0]
+    return head.rpartition("@")[0]
 
 
 def _closest_domain(name: str, domain_by_name: dict[str, str]) -> str | None:

@@ -25,6 +25,8 @@ from idgraph.graph.cli import (
     run_sync,
     user_errors,
 )
+from idgraph.graph.plugins import get_exporters
+from idgraph.graph.review import build_review
 from idgraph.graph.store import Store
 
 from ._client import PostmarkClient, identify_token
@@ -205,9 +207,29 @@ def demo_command(out_dir: Path) -> None:
         f"{members_file} (attestation {attested['run_id']}, valid until "
         f"{attested['expires_at']})."
     )
+    pack = out_dir / "review-pack"
+    with user_errors():
+        store = Store(db_path)
+        try:
+            context = build_review(store)
+            pack.mkdir(exist_ok=True)
+            for exporter in get_exporters().values():
+                exporter.export(context, pack)
+        finally:
+            store.close()
+    out_console.print(
+        f"Wrote the review pack of run {context.run.id}: {len(context.rows)} access "
+        f"paths, {len(context.findings)} findings."
+    )
     out_console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s. What it wrote:")
     out_console.print(f"  database   {db_path}  (idgraph runs --db {db_path})")
     out_console.print(f"  members    {members_file}  (idgraph attest status --db {db_path})")
+    out_console.print(f"  review     {pack / 'review.csv'}  (one row per access path)")
+    out_console.print(f"  report     {pack / 'report.html'}  (open it in a browser)")
+    out_console.print(
+        f"  exports    {pack}  (graph.json, graph.graphml, baton/, "
+        "bloodhound-opengraph.json, veza-oaa.json)"
+    )
     out_console.print(
         f"  try        idgraph show postmark:team_member:dana.ops@acme-corp.example --db {db_path}"
     )

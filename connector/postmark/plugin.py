@@ -98,3 +98,18 @@ def register_commands(cli):
     cli.add_command(token_group)
     cli.add_command(emulator_group)
     cli.add_command(demo_command)
+
+
+@hookimpl
+def register_checks(register):
+    from .checks import ALL_CHECKS
+
+    for check in ALL_CHECKS:
+        register(check)
+
+
+@hookimpl
+def register_remediators(register):
+    from .remediation import PostmarkRemediator
+
+    register(PostmarkRemediator())

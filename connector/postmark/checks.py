@@ -1,0 +1,224 @@
+"""Review checks over a Postmark account's graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from idgraph.graph.interfaces import Finding
+
+from .collector import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
+
+DEFAULT_MAX_ADMINS = 3
+
+
+def _nodes(context, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    return ((n, d) for n, d in context.graph.nodes(data=True) if d.get("kind") == kind)
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    return any(host == a or host.endswith("." + a) for a in allowed)
+
+
+class DomainUnverified:
+    name = "domain-unverified"
+    description = "A domain whose SPF, DKIM or Return-Path is not verified."
+
+    def run(self, context) -> list[Finding]:
+        findings = []
+        for node, data in _nodes(context, DOMAIN):
+            missing = [
+                label
+                for label, key in (
+                    ("SPF", "spf_verified"),
+                    ("DKIM", "dkim_verified"),
+                    ("Return-Path", "return_path_verified"),
+                )
+                if not data.get(key)
+            ]
+            if missing:
+                severity = "medium" if "DKIM" in missing else "low"
+                findings.append(
+                    Finding(
+                        self.name,
+                        severity,
+                        node,
+                        f"{data.get('name')}: {', '.join(missing)} not verified",
+                    )
+                )
+        return findings
+
+
+class SenderUnconfirmed:
+    name = "sender-unconfirmed"
+    description = "A sender signature nobody confirmed (the mailbox may be unmonitored)."
+
+    def run(self, context) -> list[Finding]:
+        return [
+            Finding(self.name, "low", node, f"{data.get('email')} was never confirmed")
+            for node, data in _nodes(context, SENDER)
+            if not data.get("confirmed")
+        ]
+
+
+class SmtpApiOn:
+    name = "smtp-api-enabled"
+    description = "A server with the SMTP API on (its tokens also work as SMTP credentials)."
+
+    def run(self, context) -> list[Finding]:
+        return [
+            Finding(
+                self.name,
+                "low",
+                node,
+                f"server {data.get('name')!r}: SMTP API is on; its tokens are also SMTP passwords",
+            )
+            for node, data in _nodes(context, SERVER)
+            if data.get("smtp_api_activated")
+        ]
+
+
+class ManyTokens:
+    name = "server-multiple-tokens"
+    description = "A server holding more than one API token."
+
+    def run(self, context) -> list[Finding]:
+        return [
+            Finding(
+                self.name,
+                "medium",
+                node,
+                f"server {data.get('name')!r} holds {data.get('token_count')} tokens: "
+                "one is usually enough; the others may be forgotten",
+            )
+            for node, data in _nodes(context, SERVER)
+            if (data.get("token_count") or 0) > 1
+        ]
+
+
+class WebhookRisks:
+    name = "webhook"
+    description = (
+        "Webhooks over plain http, to hosts outside the allow-list (default: the "
+        "account's own domains), or without HTTP auth; legacy hook URLs."
+    )
+
+    def run(self, context) -> list[Finding]:
+        graph = context.graph
+        allowed = list(context.options.get("allow_domains") or []) or [
+            data["name"].lower() for _n, data in _nodes(context, DOMAIN)
+        ]
+        findings = []
+        for node, data in _nodes(context, WEBHOOK):
+            url = data.get("url", "")
+            host = next(
+                (
+                    graph.nodes[v].get("host", "")
+                    for _u, v, d in graph.out_edges(node, data=True)
+                    if d["kind"] == "delivers_to"
+                ),
+                "",
+            )
+            if data.get("scheme") != "https":
+                findings.append(
+                    Finding(
+                        "webhook-plain-http", "high", node, f"{url} sends event data unencrypted"
+                    )
+                )
+            if not _host_allowed(host, allowed):
+                findings.append(
+                    Finding(
+                        "webhook-outside-allowlist",
+                        "medium",
+                        node,
+                        f"{host} is not under an allowed domain ({', '.join(allowed) or 'none'})",
+                    )
+                )
+            if data.get("url_credentials"):
+                findings.append(
+                    Finding(
+                        "webhook-credentials-in-url",
+                        "medium",
+                        node,
+                        f"{url} carries a password in the URL itself, where "
+                        "logs and proxies keep it; use HTTP auth instead",
+                    )
+                )
+            elif not data.get("http_auth") and not data.get("http_headers"):
+                findings.append(
+                    Finding(
+                        "webhook-no-auth",
+                        "medium",
+                        node,
+                        f"{url} has neither HTTP auth nor a secret header",
+                    )
+                )
+        for node, data in _nodes(context, SERVER):
+            for trigger, url in sorted((data.get("legacy_hook_urls") or {}).items()):
+                findings.append(
+                    Finding(
+                        "legacy-hook-url",
+                        "low",
+                        node,
+                        f"server {data.get('name')!r} still has a legacy {trigger} hook URL {url}",
+                    )
+                )
+        return findings
+
+
+class Attestation:
+    name = "attestation"
+    description = "An account with no attested members, or more admins than --max-admins."
+
+    def run(self, context) -> list[Finding]:
+        graph = context.graph
+        limit = int(context.options.get("max_admins") or DEFAULT_MAX_ADMINS)
+        findings = []
+        for account, data in _nodes(context, ACCOUNT):
+            members = [
+                (u, d)
+                for u, _v, d in graph.in_edges(account, data=True)
+                if d["kind"] == "member_of"
+            ]
+            if not members:
+                findings.append(
+                    Finding(
+                        "attestation-missing",
+                        "high",
+                        account,
+                        f"account {data.get('label')!r}: no team members "
+                        "attested; run `idgraph attest template postmark`",
+                    )
+                )
+            admins = [u for u, d in members if d.get("role_level") in ("owner", "admin")]
+            if len(admins) > limit:
+                findings.append(
+                    Finding(
+                        "too-many-admins",
+                        "medium",
+                        account,
+                        f"{len(admins)} owners/admins (more than {limit}): "
+                        + ", ".join(sorted(a.rsplit(":", 1)[1] for a in admins)),
+                    )
+                )
+        for node, data in _nodes(context, TEAM_MEMBER):
+            if data.get("two_factor") == "no":
+                findings.append(
+                    Finding(
+                        "member-no-2fa",
+                        "medium",
+                        node,
+                        f"{data.get('email')} has no two-factor authentication",
+                    )
+                )
+        return findings
+
+
+ALL_CHECKS = [
+    DomainUnverified(),
+    SenderUnconfirmed(),
+    SmtpApiOn(),
+    ManyTokens(),
+    WebhookRisks(),
+    Attestation(),
+]

@@ -1,0 +1,63 @@
+"""Turning a revoke decision on a Postmark review row into the exact step (never executed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+UI = "https://account.postmarkapp.com"
+
+
+class PostmarkRemediator:
+    name = "postmark"
+
+    def steps(self, row: dict[str, str], graph: Any) -> str | None:
+        principal, resource, kind = row["principal"], row["resource"], row.get("access_kind", "")
+        if not principal.startswith("postmark:"):
+            return None
+        data = graph.nodes[principal] if principal in graph else {}
+        target = graph.nodes[resource] if resource in graph else {}
+        if principal.startswith("postmark:team_member:"):
+            email = principal.split(":", 2)[2]
+            if kind == "can_access":
+                return (
+                    f"No API exists. In the web UI ({UI}) open Account > Users, edit "
+                    f"**{email}**, and set the access to server "
+                    f"**{target.get('name', resource)}** to *No access*. Then re-attest "
+                    "(`idgraph attest template postmark`)."
+                )
+            return (
+                f"No API exists. In the web UI ({UI}) open Account > Users and remove "
+                f"**{email}** from the account (an owner must first transfer ownership). "
+                "Then re-attest (`idgraph attest template postmark`)."
+            )
+        if principal.startswith("postmark:server_token:"):
+            suffix = data.get("suffix", "")
+            server = graph.nodes.get(f"postmark:server:{data.get('server_id')}", {})
+            if kind == "can_send_as":
+                what = target.get("email") or target.get("name") or resource
+                api = (
+                    "DELETE /senders/{id}"
+                    if resource.startswith("postmark:sender_signature:")
+                    else "DELETE /domains/{id}"
+                )
+                ident = resource.rsplit(":", 1)[1]
+                return (
+                    f"A server token cannot be limited to some senders: every token of the "
+                    f"account can send as **{what}**. To end it for all, remove the "
+                    f"signature or domain: `{api.replace('{id}', ident)}` with the Account "
+                    "token (not executed here), or in the web UI: Sender Signatures."
+                )
+            return (
+                f"No API deletes a server token. In the web UI ({UI}) open server "
+                f"**{server.get('name', data.get('server_id'))}** > API Tokens, generate a "
+                f"replacement if the token is in use, update its users, then delete the "
+                f"token ending in **…{suffix}**."
+            )
+        if principal.startswith("postmark:account_token:"):
+            return (
+                f"No API rotates the Account token. In the web UI ({UI}) open Account > "
+                f"API Tokens and regenerate the token ending in **…{data.get('suffix', '')}**"
+                "; update every system that uses it (idgraph's POSTMARK_ACCOUNT_TOKEN "
+                "included)."
+            )
+        return None

