@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from .review import FORMULA_START, REVIEW_COLUMNS, build_review
+from .csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows
+from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
 from .store import RunNotFound, Store
 
 DECISIONS = ("keep", "revoke", "modify")
-EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
-class DecisionsInvalid(Exception):
-    """The filled review file has problems; every one is listed with file, row and column."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class DecisionsInvalid(InputInvalid):
+    """The filled review file has problems, each named by file, row and column."""
 
 
 @dataclass
@@ -43,20 +36,9 @@ def _unneutralise(value: str) -> str:
 def parse_decisions(path: Path, store: Store, default_reviewer: str) -> tuple[int, list[Decision]]:
     """Validate the whole file against the run it was exported from; raise on any problem."""
     name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DecisionsInvalid([f"{name}: cannot be read ({exc.strerror})"]) from None
-    if not data.strip():
-        raise DecisionsInvalid([f"{name}: the file is empty"])
-    try:
-        text = data.decode("utf-8-sig")  # Excel adds a BOM when it saves CSV UTF-8
-    except UnicodeDecodeError as exc:
-        row = data[: exc.start].count(b"\n") + 1
-        raise DecisionsInvalid([f"{name}: row {row}: byte {exc.start} is not UTF-8"]) from None
-    if "\x00" in text:
-        raise DecisionsInvalid([f"{name}: the file holds NUL bytes: it is not a CSV file"])
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = read_csv_rows(
+        path, allow_bom=True, error=DecisionsInvalid
+    )  # Excel adds a BOM to CSV UTF-8
     header = rows[0]
     missing = [c for c in REVIEW_COLUMNS if c not in header]
     if missing:
@@ -115,12 +97,7 @@ def parse_decisions(path: Path, store: Store, default_reviewer: str) -> tuple[in
                     f"{where}: column {column!r}: was changed after the export "
                     f"(expected {getattr(exported, column)!r})"
                 )
-        for column in ("decision", "reviewer", "review_date", "justification"):
-            if record[column].startswith(FORMULA_START):
-                problems.append(
-                    f"{where}: column {column!r}: starts with "
-                    f"{record[column][0]!r}, which a spreadsheet runs as a formula"
-                )
+        problems += formula_problems(where, record, list(DECISION_COLUMNS))
         decision = record["decision"].strip().lower()
         if decision == "":
             continue

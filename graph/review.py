@@ -9,6 +9,7 @@ from typing import Any
 
 import networkx as nx
 
+from .csvinput import FORMULA_START
 from .interfaces import Finding
 from .schema import EDGE_KIND, NODE_KIND
 from .store import Run, Store
@@ -36,7 +37,6 @@ REVIEW_COLUMNS = [
     "justification",
 ]
 DECISION_COLUMNS = ("decision", "reviewer", "review_date", "justification")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from idgraph.graph.csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows
 from idgraph.graph.model import Edge, Node, node_id, person_id
 from idgraph.graph.secrets import redact_url
 from idgraph.graph.store import RunNotFound, Store
@@ -40,8 +41,6 @@ ROLES = {
     "billing": "member",
     "user": "member",
 }
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 ATTESTED_CONNECTOR = "postmark"
 
 WHERE_IN_THE_UI = """\
@@ -64,12 +63,8 @@ Save as CSV, comma-separated, UTF-8 without a byte-order mark, then:
 """
 
 
-class AttestationInvalid(Exception):
-    """The member file has problems; every one is listed with file, row and column."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class AttestationInvalid(InputInvalid):
+    """The member file (or an option of its import) has problems, each named."""
 
 
 @dataclass
@@ -169,41 +164,7 @@ def write_template(store: Store, label: str) -> str:
 def parse_members(path: Path, servers: dict[str, int]) -> list[Member]:
     """Validate the whole file; raise AttestationInvalid listing every problem."""
     name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise AttestationInvalid([f"{name}: cannot be read ({exc.strerror})"]) from None
-    if not data.strip():
-        raise AttestationInvalid([f"{name}: the file is empty"])
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise AttestationInvalid(
-            [
-                f"{name}: row 1: the file starts with a UTF-8 byte-order mark (Excel's "
-                "'CSV UTF-8'); save it as plain UTF-8 CSV without a BOM"
-            ]
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        row = data[: exc.start].count(b"\n") + 1
-        raise AttestationInvalid(
-            [
-                f"{name}: row {row}: byte {exc.start} is not UTF-8 (0x{data[exc.start]:02x}); "
-                "save the file as UTF-8"
-            ]
-        ) from None
-    if "\x00" in text:
-        raise AttestationInvalid([f"{name}: the file holds NUL bytes: it is not a CSV file"])
-    header_line = text.splitlines()[0]
-    if "," not in header_line and any(sep in header_line for sep in ";\t|"):
-        sep = next(s for s in ";\t|" if s in header_line)
-        raise AttestationInvalid(
-            [
-                f"{name}: row 1: columns are separated by {sep!r}, not commas; save as "
-                "comma-separated CSV"
-            ]
-        )
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = read_csv_rows(path, allow_bom=False, error=AttestationInvalid)
     header = [cell.strip() for cell in rows[0]]
     problems: list[str] = []
     missing = [c for c in BASE_COLUMNS if c not in header]
@@ -237,12 +198,7 @@ def parse_members(path: Path, servers: dict[str, int]) -> list[Member]:
             continue
         row = dict(zip(header, cells, strict=True))
         where = f"{name}: row {number}"
-        for column, value in row.items():
-            if value.startswith(FORMULA_START):
-                problems.append(
-                    f"{where}: column {column!r}: starts with {value[0]!r}, which a spreadsheet "
-                    "runs as a formula; remove it"
-                )
+        problems += formula_problems(where, row)
         email = row["email"].strip().lower()
         if not EMAIL.match(email):
             problems.append(f"{where}: column 'email': {row['email']!r} is not an email address")
