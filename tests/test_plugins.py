@@ -72,3 +72,33 @@ def test_plugins_command_lists_name_hooks_and_version():
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert "register_connectors" in rows["postmark"]["hooks"]
     assert rows["postmark"]["version"] == __version__
+
+
+def test_members_no_other_connector_knows_are_flagged(store, emulator, tmp_path):
+    from pathlib import Path
+
+    from idgraph.connector.postmark.attestation import import_members
+    from idgraph.graph.review import build_review
+
+    members = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+    sync_fixture(store, emulator)
+    import_members(
+        store,
+        members,
+        label="acme",
+        attested_by="a@acme-corp.example",
+        evidence=None,
+        valid_days=90,
+    )
+    alone = build_review(store)
+    assert "member-unmatched" not in {f.check for f in alone.findings}  # no other connector
+    plugin = FakePlugin()
+    pm.register(plugin, name="fakedir")
+    try:
+        sync(store, get_connectors()["fakedir"], options={}, environ={})
+        flagged = {f.node for f in build_review(store).findings if f.check == "member-unmatched"}
+    finally:
+        pm.unregister(plugin)
+    # the HR directory knows Dana only; the other four members are flagged
+    assert len(flagged) == 4
+    assert "postmark:team_member:dana.ops@acme-corp.example" not in flagged
