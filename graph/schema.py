@@ -158,6 +158,18 @@ NODE_KINDS = [
         },
     ),
     NodeKind(
+        "postmark:sending_scope",
+        "the account label",
+        "Everything the account may send as: its confirmed sender signatures and verified "
+        "domains. Any server token of the account can send as any of them.",
+        "derived from GET /senders and GET /domains",
+        {
+            "name": "a summary for reviewers",
+            "confirmed_senders": "how many confirmed sender signatures it includes",
+            "verified_domains": "how many verified domains it includes",
+        },
+    ),
+    NodeKind(
         "postmark:team_member",
         "the lower-cased email",
         "A user of the Postmark account, as a person read it off the web UI (source `attested`).",
@@ -257,10 +269,22 @@ EDGE_KINDS = [
         "derived",
     ),
     EdgeKind(
+        "has_sending_scope",
+        "account -> sending_scope",
+        "The account's send-as scope.",
+        "derived",
+    ),
+    EdgeKind(
+        "includes",
+        "sending_scope -> sender_signature | domain",
+        "A confirmed sender signature or verified domain the account may send as.",
+        "derived",
+    ),
+    EdgeKind(
         "can_send_as",
-        "server_token -> sender_signature | domain",
-        "Any server token of an account can send from every confirmed sender signature "
-        "and every verified domain of that account.",
+        "server_token -> sending_scope",
+        "Any server token of an account can send from every confirmed sender signature and "
+        "every verified domain of that account: one edge to the account's sending scope.",
         "derived",
         access="send-as",
     ),

@@ -277,6 +277,8 @@ def test_diff_and_since(tmp_path, emulator):
     emulator.account["SenderSignatures"] = [
         s for s in emulator.account["SenderSignatures"] if s["ID"] != 9002
     ]
+    old_token = emulator.server(11002)["ApiTokens"][0]
+    emulator.server(11002)["ApiTokens"] = ["00000000-fa6e-4000-8000-00000000b0b0"]
     last = sync_fixture(store, emulator)
     store.close()
     result = CliRunner().invoke(
@@ -285,8 +287,10 @@ def test_diff_and_since(tmp_path, emulator):
     assert result.exit_code == 0, result.output
     diff = json.loads(result.output)
     changed = diff["nodes"]["api"]["changed"]
-    assert [c["id"] for c in changed] == ["postmark:server:11001"]
-    assert changed[0]["attributes"]["name"] == ["Acme Production", "Acme Prod"]
+    # the rename, and the sending scope that lost a confirmed sender
+    assert [c["id"] for c in changed] == ["postmark:sending_scope:acme", "postmark:server:11001"]
+    assert changed[1]["attributes"] == {"name": ["Acme Production", "Acme Prod"]}
+    assert changed[0]["attributes"]["confirmed_senders"] == [4, 3]
     gone = {c["id"] for c in diff["nodes"]["api"]["disappeared"]}
     assert "postmark:sender_signature:9002" in gone
     appeared = {c["id"] for c in diff["nodes"]["attested"]["appeared"]}
@@ -298,9 +302,18 @@ def test_diff_and_since(tmp_path, emulator):
         cli, ["export", "--db", str(db), "--out", str(out), "--since", str(attested["run_id"])]
     )
     assert exported.exit_code == 0, exported.output
+    from idgraph.graph.secrets import fingerprint
+
     removed = list(csv.DictReader((out / "access-removed.csv").open()))
-    assert removed and all(r["resource"] == "postmark:sender_signature:9002" for r in removed)
+    old = f"postmark:server_token:{fingerprint(old_token)}"
+    assert {(r["principal"], r["access_kind"]) for r in removed} == {
+        (old, "grants"),
+        (old, "can_send_as"),
+    }
     assert all(r["change_since_last_review"].startswith("removed since run") for r in removed)
+    rows = list(csv.DictReader((out / "review.csv").open()))
+    added = {r["principal"] for r in rows if r["change_since_last_review"] == "added"}
+    assert added == {"postmark:server_token:" + fingerprint("00000000-fa6e-4000-8000-00000000b0b0")}
 
 
 def _fill(out: Path, decide) -> Path:

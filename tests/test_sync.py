@@ -47,6 +47,7 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
         "postmark:domain": len(account["Domains"]),
         "person": len({s["EmailAddress"].lower() for s in account["SenderSignatures"]}),
         "endpoint": len(hosts),
+        "postmark:sending_scope": 1,
     }
     edges = _edge_kinds(graph)
     assert edges["has_server"] == len(servers)
@@ -57,7 +58,15 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
     assert edges["delivers_to"] == len(hooks) + len(legacy)
     assert edges["has_sender"] == len(account["SenderSignatures"])
     assert edges["has_domain"] == len(account["Domains"])
-    assert edges["can_send_as"] == len(tokens) * (len(confirmed) + len(verified))
+    # every server token can send as every confirmed sender and verified domain: via the
+    # account's sending scope
+    assert edges["can_send_as"] == len(tokens)
+    assert edges["includes"] == len(confirmed) + len(verified)
+    scope = "postmark:sending_scope:acme"
+    reachable = {v for v in graph.successors(scope)}
+    assert reachable == {f"postmark:sender_signature:{s['ID']}" for s in confirmed} | {
+        f"postmark:domain:{d['ID']}" for d in verified
+    }
     assert edges["is"] == len(account["SenderSignatures"])
     # a few attributes
     production = graph.nodes["postmark:server:11001"]
@@ -70,8 +79,9 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
     assert hook["url"] == "https://hooks.acme-corp.example/postmark/events?token=%5Bredacted%5D"
     assert graph.nodes["postmark:webhook:502"]["scheme"] == "http"
     token_node = f"postmark:server_token:{fingerprint(servers[0]['ApiTokens'][0])}"
-    assert graph.has_edge(token_node, "postmark:sender_signature:9001")
-    assert not graph.has_edge(token_node, "postmark:sender_signature:9004")  # unconfirmed
+    assert graph.has_edge(token_node, scope)
+    assert graph.has_edge(scope, "postmark:sender_signature:9001")
+    assert not graph.has_edge(scope, "postmark:sender_signature:9004")  # unconfirmed
     assert graph.has_edge("postmark:sender_signature:9003", "postmark:domain:7001")
     legacy_edges = [
         d

@@ -26,6 +26,7 @@ WEBHOOK = "postmark:webhook"
 SENDER = "postmark:sender_signature"
 DOMAIN = "postmark:domain"
 TEAM_MEMBER = "postmark:team_member"
+SENDING_SCOPE = "postmark:sending_scope"
 PERSON = "person"
 ENDPOINT = "endpoint"
 
@@ -326,9 +327,25 @@ def transform(
         if sender.confirmed:
             send_as.append(sender_node)
     nodes.extend(persons.values())
-    for token_node in server_tokens:
-        for target in send_as:
-            edges.append(Edge(src=token_node, dst=target, kind="can_send_as"))
+    # Send-as rights are account-wide: one scope node, so the graph grows with tokens plus
+    # identities, not tokens times identities (docs/architecture.md).
+    scope = node_id(SENDING_SCOPE, account_label)
+    confirmed = sum(1 for target in send_as if target.startswith(SENDER))
+    nodes.append(
+        Node(
+            id=scope,
+            kind=SENDING_SCOPE,
+            attrs={
+                "name": f"{account_label}: {confirmed} confirmed sender signatures, "
+                f"{len(send_as) - confirmed} verified domains",
+                "confirmed_senders": confirmed,
+                "verified_domains": len(send_as) - confirmed,
+            },
+        )
+    )
+    edges.append(Edge(src=account, dst=scope, kind="has_sending_scope"))
+    edges.extend(Edge(src=scope, dst=target, kind="includes") for target in send_as)
+    edges.extend(Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens)
     return nodes, edges
 
 

@@ -34,18 +34,13 @@ class PostmarkRemediator:
             suffix = data.get("suffix", "")
             server = graph.nodes.get(f"postmark:server:{data.get('server_id')}", {})
             if kind == "can_send_as":
-                what = target.get("email") or target.get("name") or resource
-                api = (
-                    "DELETE /senders/{id}"
-                    if resource.startswith("postmark:sender_signature:")
-                    else "DELETE /domains/{id}"
-                )
-                ident = resource.rsplit(":", 1)[1]
                 return (
-                    f"A server token cannot be limited to some senders: every token of the "
-                    f"account can send as **{what}**. To end it for all, remove the "
-                    f"signature or domain: `{api.replace('{id}', ident)}` with the Account "
-                    "token (not executed here), or in the web UI: Sender Signatures."
+                    "Postmark cannot limit a server token to some From identities: every "
+                    "token of the account can send as every confirmed sender signature and "
+                    "verified domain. To end it, delete the token (as for its scope row) or "
+                    "remove an identity account-wide with `DELETE /senders/{id}` or "
+                    "`DELETE /domains/{id}` and the Account token (not executed here). Token: "
+                    f"server {server.get('name', data.get('server_id'))}, ending …{suffix}."
                 )
             return (
                 f"No API deletes a server token. In the web UI ({UI}) open server "
