@@ -50,7 +50,21 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 def retry_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--retries and --max-wait: how hard to retry 429s, 5xx and dropped connections."""
+    """--retries, --backoff, --max-wait and --timeout: how hard to retry and how long to wait."""
+    command = click.option(
+        "--timeout",
+        type=click.FloatRange(0.1),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for one answer before retrying.",
+    )(command)
+    command = click.option(
+        "--backoff",
+        type=click.FloatRange(0.001),
+        default=0.5,
+        show_default=True,
+        help="First back-off delay in seconds; it doubles per retry (with full jitter).",
+    )(command)
     command = click.option(
         "--max-wait",
         type=click.FloatRange(0),
@@ -254,6 +268,8 @@ def sync_command(
     sender_details: bool,
     retries: int,
     max_wait: float,
+    timeout: float,
+    backoff: float,
     lock_wait: float,
     as_json: bool,
 ) -> None:
@@ -269,6 +285,8 @@ def sync_command(
         "sender_details": sender_details,
         "retries": retries,
         "max_wait": max_wait,
+        "backoff": backoff,
+        "timeout": timeout,
     }
     with user_errors():
         result = run_sync(

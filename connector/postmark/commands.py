@@ -59,7 +59,9 @@ def token_group() -> None:
 )
 @retry_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def token_check(env_name: str, retries: int, max_wait: float, as_json: bool) -> None:
+def token_check(
+    env_name: str, retries: int, max_wait: float, timeout: float, backoff: float, as_json: bool
+) -> None:
     """Tell whether a token is an Account token, a Server token (of which server) or neither.
 
     Two read-only calls: GET /servers?count=1 as an Account token, then GET /server as a
@@ -71,8 +73,8 @@ def token_check(env_name: str, retries: int, max_wait: float, as_json: bool) -> 
         raise Failure(f"{env_name} is not set: export the token to check in it", EXIT_CONFIG)
 
     async def go():
-        retry = retry_policy({"retries": retries, "max_wait": max_wait})
-        async with PostmarkClient(None, retry=retry) as client:
+        retry = retry_policy({"retries": retries, "max_wait": max_wait, "backoff": backoff})
+        async with PostmarkClient(None, retry=retry, timeout=timeout) as client:
             return client.base_url, await identify_token(client, token)
 
     with user_errors():

@@ -60,7 +60,7 @@ class Fault:
     "drop" (close the connection without answering), "reset_mid_body" (send half the body,
     then close), "hang" (answer after `seconds`), "truncated" (a cut JSON body),
     "not_json" (200 with a body that is not JSON), "html_403" (a proxy's HTML page).
-    `match` is a regular expression searched in "METHOD /path".
+    `match` is a regular expression searched in "METHOD /path?query".
     """
 
     kind: str
@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(emulator.latency)
             if emulator.before_request:
                 emulator.before_request(method, path, query)
-            fault = emulator.take_fault(f"{method} {path}")
+            fault = emulator.take_fault(f"{method} {path}?{parts.query}")
             if fault is not None and self._serve_fault(fault):
                 return
             try:

@@ -22,9 +22,11 @@ def retry_policy(options: Mapping[str, Any]) -> RetryPolicy:
     default = RetryPolicy()
     retries = options.get("retries")
     max_wait = options.get("max_wait")
+    backoff = options.get("backoff")
     return RetryPolicy(
         max_attempts=default.max_attempts if retries is None else int(retries) + 1,
         max_total_wait=default.max_total_wait if max_wait is None else float(max_wait),
+        base_delay=default.base_delay if backoff is None else float(backoff),
     )
 
 
@@ -56,6 +58,7 @@ class PostmarkConnector:
             base_url=options.get("base_url") or environ.get(URL_ENV) or None,
             concurrency=int(options.get("concurrency") or DEFAULT_CONCURRENCY),
             retry=options.get("retry") or retry_policy(options),
+            timeout=float(options.get("timeout") or 30.0),
         )
 
         async def go() -> None:

@@ -81,9 +81,14 @@ def synthetic_account(
         webhooks = []
         for _ in range(rng.randint(0, 3)):
             webhook_id += 1
+            url = f"https://hooks{rng.randint(0, 40)}.example/pm/{webhook_id}"
+            if rng.random() < 0.1:  # secrets some real URLs carry
+                url = url.replace("https://", f"https://pm:pw-{_token(rng)}@")
+            if rng.random() < 0.1:
+                url += f"?key=qs-{_token(rng)}"
             hook: dict[str, Any] = {
                 "ID": webhook_id,
-                "Url": f"https://hooks{rng.randint(0, 40)}.example/pm/{webhook_id}",
+                "Url": url,
                 "MessageStream": rng.choice(streams)["ID"],
                 "Triggers": {name: {"Enabled": rng.random() < 0.5} for name in _TRIGGERS},
             }
