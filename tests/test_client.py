@@ -312,3 +312,16 @@ def test_write_is_not_resent_after_a_server_error():
     with pytest.raises(PostmarkServerError):
         run(go())
     assert calls == ["POST"]
+
+
+def test_a_failing_later_page_raises_its_own_error():
+    account = synthetic_account(3, senders=1200, domains=1, seed=2)
+    with PostmarkEmulator(account) as emu:
+        emu.inject("status", match=r"GET /senders\?count=500&offset=1000", status=503, times=99)
+
+        async def go():
+            async with make_client(emu) as client:
+                await client.list_sender_signatures()
+
+        with pytest.raises(PostmarkServerError, match="GET /senders: Postmark server error"):
+            run(go())

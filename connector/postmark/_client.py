@@ -412,11 +412,16 @@ class PostmarkClient:
             first = await self.get_json(path, params={"count": page_size, "offset": 0})
             total = _total(first, endpoint)
             offsets = list(range(page_size, total, page_size))
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(self.get_json(path, params={"count": page_size, "offset": o}))
-                    for o in offsets
-                ]
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [
+                        group.create_task(
+                            self.get_json(path, params={"count": page_size, "offset": o})
+                        )
+                        for o in offsets
+                    ]
+            except ExceptionGroup as failed:  # the first page that failed, as itself
+                raise failed.exceptions[0] from None
             pages = [first] + [task.result() for task in tasks]
             items: list[Any] = []
             for offset, page in zip([0, *offsets], pages, strict=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
 import re
 import threading
@@ -23,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger("idgraph.emulator")
 
 MAX_PAGE = 500
 
@@ -188,6 +191,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
     emulator: PostmarkEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (a cancelled request) is normal here: stay quiet."""
+        log.debug("emulator: connection from %s ended early", client_address, exc_info=True)
 
 
 class ApiError(Exception):
