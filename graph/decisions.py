@@ -55,11 +55,12 @@ def parse_decisions(path: Path, store: Store, default_reviewer: str) -> tuple[in
             )
             continue
         records.append((number, dict(zip(header, cells, strict=True))))
-    runs = {r["run"] for _n, r in records}
-    if len(runs) > 1:
-        problems.append(
-            f"{name}: column 'run': rows come from several runs ({', '.join(sorted(runs))})"
-        )
+    for number, record in records[1:]:
+        if record["run"] != records[0][1]["run"]:
+            problems.append(
+                f"{name}: row {number}: column 'run': {record['run']!r} differs from row "
+                f"{records[0][0]}'s {records[0][1]['run']!r}: one file holds one run's review"
+            )
     if not records and not problems:
         problems.append(f"{name}: the file has no rows")
     if problems:

@@ -439,11 +439,12 @@ class PostmarkClient:
                     break
                 items.extend(page_items)
             else:
-                ids = [item.get("ID") if isinstance(item, dict) else None for item in items]
-                if len(items) == total and len(set(ids)) == total:
-                    return _validate_list(model, items, endpoint)
+                objects = _validate_list(model, items, endpoint)
+                distinct = len({obj.id for obj in objects})  # type: ignore[attr-defined]
+                if len(objects) == total and distinct == total:
+                    return objects
                 last_error = (
-                    f"the pages held {len(items)} items ({len(set(ids))} distinct) "
+                    f"the pages held {len(objects)} items ({distinct} distinct) "
                     f"but TotalCount says {total}"
                 )
         raise ListingChanged(

@@ -147,7 +147,7 @@ def write_template(store: Store, label: str) -> str:
     names = sorted(servers)
     by_id = {server_id: name for name, server_id in servers.items()}
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
     writer.writerow(BASE_COLUMNS + [SERVER_PREFIX + name for name in names])
     previous = previous_members(store, label)
     for email in sorted(previous):

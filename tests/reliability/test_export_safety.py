@@ -1,0 +1,64 @@
+"""Formula injection in every CSV we write; the HTML report escapes and loads nothing."""
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from idgraph.connector.postmark.attestation import write_template
+from idgraph.graph.cli import cli
+from idgraph.graph.store import Store
+
+from ..conftest import sync_fixture
+
+MEMBERS = Path(__file__).resolve().parents[2] / "fixtures" / "postmark" / "members.csv"
+STARTS = ["=", "+", "-", "@", "\t", "\r"]
+
+
+@pytest.mark.parametrize("start", STARTS, ids=repr)
+def test_no_csv_cell_starts_a_formula(tmp_path, emulator, start):
+    evil = f"{start}cmd|' /C calc'!A0"
+    emulator.server(11003)["Name"] = evil + " server"
+    emulator.account["SenderSignatures"][0]["Name"] = evil
+    emulator.server(11001)["Webhooks"][0]["Url"] = f"{start}https://x.example/h"
+    emulator.account["Domains"][0]["Name"] = evil + ".example"
+    db = tmp_path / "idgraph.db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    template = write_template(store, "acme")
+    store.close()
+    pack = tmp_path / "pack"
+    result = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(pack)])
+    assert result.exit_code == 0, result.output
+    texts = {"template": template}
+    for path in pack.rglob("*.csv"):
+        with path.open(newline="", encoding="utf-8") as handle:  # keep a CR inside a cell
+            texts[str(path)] = handle.read()
+    assert len(texts) >= 6
+    neutralised = 0
+    for name, text in texts.items():
+        for row in csv.reader(io.StringIO(text, newline="")):
+            for cell in row:
+                assert not cell.startswith(tuple(STARTS)), (name, cell)
+                neutralised += cell.startswith("'" + start)
+    assert neutralised >= 2
+
+
+def test_html_report_escapes_every_string_and_loads_nothing(tmp_path, emulator):
+    emulator.server(11001)["Name"] = "<script>alert(1)</script>"
+    emulator.account["SenderSignatures"][0]["Name"] = '"><img src=x onerror=alert(2)>'
+    emulator.server(11001)["Webhooks"][1]["Url"] = "http://x.example/<b>bold</b>"  # a finding
+    db = tmp_path / "idgraph.db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    store.close()
+    pack = tmp_path / "pack"
+    CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(pack), "--format", "html"])
+    html = (pack / "report.html").read_text()
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "<b>bold" not in html and "&lt;b&gt;bold" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # no tag loads anything: no link, frame, import, src= or href= inside a tag, no url()
+    assert not re.search(r"<link|<iframe|@import|<[^>]*\s(src|href)\s*=|url\(", html, re.I)
