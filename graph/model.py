@@ -52,9 +52,12 @@ def person_id(email: str) -> str:
     return f"person:{email.strip().lower()}"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def attrs_json(attrs: dict[str, Any]) -> str:
     """The canonical JSON text of a node's or edge's attributes."""
-    return json.dumps(attrs, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(attrs) if attrs else "{}"
 
 
 def content_hash(kind: str, source: str, attrs_text: str) -> str:

@@ -70,7 +70,6 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )
         db[table].create_index(["opened_run"])
         db[table].create_index(["closed_run"])
-        db.execute(f"CREATE INDEX idx_{table}_open ON {table} (scope) WHERE closed_run IS NULL")
 
 
 @migrations()
@@ -185,6 +184,10 @@ class Store:
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.enable_wal()
+        # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may lose
+        # the last transaction, never corrupt); a larger page cache keeps index inserts fast.
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA cache_size = -65536")
         migrations.apply(self.db)
 
     def close(self) -> None:
@@ -306,9 +309,14 @@ class Store:
         key: str,
         scope: str,
         run_id: int,
-        rows: Iterable[dict[str, Any]],
+        rows: Iterable[tuple[Any, ...]],
         close_missing: bool,
     ) -> dict[str, dict[str, int]]:
+        """Open versions for new or changed rows, close changed and missing ones.
+
+        `rows` are tuples in `_COLUMNS[table]` order; kind is the column after the key
+        columns, hash the last one.
+        """
         conn = self.db.conn
         current = {
             row[0]: (row[1], row[2], row[3])
@@ -318,7 +326,8 @@ class Store:
                 [scope],
             )
         }
-        inserts: list[dict[str, Any]] = []
+        kind_at = _COLUMNS[table].index("kind")
+        inserts: list[tuple[Any, ...]] = []
         closes: list[tuple[int, str, str]] = []
         counts: dict[str, Counter] = {
             "created": Counter(),
@@ -327,22 +336,21 @@ class Store:
         }
         seen: set[str] = set()
         for row in rows:
-            ident = row[key]
+            ident = row[0]
             if ident in seen:
                 continue  # the same node from two paths: the first one stands
             seen.add(ident)
             previous = current.get(ident)
             if previous is None:
-                row["first_seen"] = run_id
-                counts["created"][row["kind"]] += 1
-            elif previous[0] != row["hash"]:
-                row["first_seen"] = previous[1]
+                first_seen = run_id
+                counts["created"][row[kind_at]] += 1
+            elif previous[0] != row[-1]:
+                first_seen = previous[1]
                 closes.append((run_id, scope, ident))
-                counts["changed"][row["kind"]] += 1
+                counts["changed"][row[kind_at]] += 1
             else:
                 continue
-            row.update(scope=scope, opened_run=run_id, closed_run=None)
-            inserts.append(row)
+            inserts.append((scope, *row, first_seen, run_id))
         if close_missing:
             for ident, (_hash, _first, kind) in current.items():
                 if ident not in seen:
@@ -353,13 +361,11 @@ class Store:
             "AND closed_run IS NULL",
             closes,
         )
-        if inserts:
-            columns = list(inserts[0])
-            conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})",
-                [tuple(r[c] for c in columns) for r in inserts],
-            )
+        columns = ("scope", *_COLUMNS[table], "first_seen", "opened_run")
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            inserts,
+        )
         return {name: dict(counter) for name, counter in counts.items()}
 
     def run(self, run_id: int) -> Run:
@@ -395,35 +401,50 @@ class Store:
 
     def nodes_as_of(self, run_id: int) -> list[Node]:
         return [
-            Node.model_construct(
-                id=row[0],
-                kind=row[1],
-                source=row[2],
-                attrs=dict(json.loads(row[3]), first_seen=row[4], scope=row[5]),
-            )
-            for row in self.db.conn.execute(
-                "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions "
-                "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
-                [run_id, run_id],
-            )
+            Node.model_construct(id=i, kind=k, source=s, attrs=a)
+            for i, k, s, a in self.node_rows_as_of(run_id)
         ]
 
     def edges_as_of(self, run_id: int) -> list[Edge]:
         return [
             Edge.model_construct(
-                src=row[0],
-                dst=row[1],
-                kind=row[2],
-                source=row[3],
-                attrs=dict(json.loads(row[4]), first_seen=row[5]),
-                discriminator=row[6].split("|", 3)[3] if row[6].count("|") >= 3 else "",
+                src=u,
+                dst=v,
+                kind=a["kind"],
+                source=a["source"],
+                discriminator=d,
+                attrs={k: x for k, x in a.items() if k not in ("kind", "source")},
             )
-            for row in self.db.conn.execute(
-                "SELECT src, dst, kind, source, attrs, first_seen, key FROM edge_versions "
-                "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
-                [run_id, run_id],
-            )
+            for u, v, key, a in self.edge_rows_as_of(run_id)
+            for d in [key.split("|", 3)[3] if key.count("|") >= 3 else ""]
         ]
+
+    def node_rows_as_of(self, run_id: int) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(id, kind, source, attributes with first_seen and scope) of each node at a run."""
+        loads = json.loads
+        for ident, kind, source, attrs, first_seen, scope in self.db.conn.execute(
+            "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions "
+            "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
+            [run_id, run_id],
+        ):
+            data = loads(attrs)
+            data["first_seen"] = first_seen
+            data["scope"] = scope
+            yield ident, kind, source, data
+
+    def edge_rows_as_of(self, run_id: int) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(src, dst, key, attributes with kind, source and first_seen) of each edge."""
+        loads = json.loads
+        for src, dst, key, kind, source, attrs, first_seen in self.db.conn.execute(
+            "SELECT src, dst, key, kind, source, attrs, first_seen FROM edge_versions "
+            "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
+            [run_id, run_id],
+        ):
+            data = loads(attrs) if attrs != "{}" else {}
+            data["kind"] = kind
+            data["source"] = source
+            data["first_seen"] = first_seen
+            yield src, dst, key, data
 
     def last_seen(self, run_id: int) -> dict[str, int]:
         """scope -> the latest complete run of that scope up to `run_id` (when each open
@@ -472,27 +493,27 @@ class Store:
         return {name: self.db[name].count for name in ("runs", "node_versions", "edge_versions")}
 
 
-def _node_rows(nodes: Iterable[Node]) -> Iterator[dict[str, Any]]:
+_COLUMNS = {
+    "node_versions": ("id", "kind", "source", "attrs", "hash"),
+    "edge_versions": ("key", "src", "dst", "kind", "source", "attrs", "hash"),
+}
+
+
+def _node_rows(nodes: Iterable[Node]) -> Iterator[tuple[Any, ...]]:
     for node in nodes:
         text = attrs_json(node.attrs)
-        yield {
-            "id": node.id,
-            "kind": node.kind,
-            "source": node.source,
-            "attrs": text,
-            "hash": content_hash(node.kind, node.source, text),
-        }
+        yield node.id, node.kind, node.source, text, content_hash(node.kind, node.source, text)
 
 
-def _edge_rows(edges: Iterable[Edge]) -> Iterator[dict[str, Any]]:
+def _edge_rows(edges: Iterable[Edge]) -> Iterator[tuple[Any, ...]]:
     for edge in edges:
         text = attrs_json(edge.attrs)
-        yield {
-            "key": edge.key,
-            "src": edge.src,
-            "dst": edge.dst,
-            "kind": edge.kind,
-            "source": edge.source,
-            "attrs": text,
-            "hash": content_hash(edge.kind, edge.source, text),
-        }
+        yield (
+            edge.key,
+            edge.src,
+            edge.dst,
+            edge.kind,
+            edge.source,
+            text,
+            content_hash(edge.kind, edge.source, text),
+        )

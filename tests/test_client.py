@@ -325,3 +325,15 @@ def test_a_failing_later_page_raises_its_own_error():
 
         with pytest.raises(PostmarkServerError, match="GET /senders: Postmark server error"):
             run(go())
+
+
+def test_a_token_that_cannot_be_a_header_is_a_clear_error(emulator):
+    from idgraph.connector.postmark import InvalidToken
+
+    async def go():
+        async with make_client(emulator, token="bad\ntoken\x80") as client:
+            await client.list_servers()
+
+    with pytest.raises(InvalidToken, match="not printable ASCII") as info:
+        run(go())
+    assert "bad" not in str(info.value)

@@ -12,6 +12,7 @@ from ._client import (
     token_kind_for,
 )
 from ._errors import (
+    InvalidToken,
     ListingChanged,
     MalformedResponse,
     NotFound,
@@ -37,6 +38,7 @@ __all__ = [
     "TokenKind",
     "identify_token",
     "token_kind_for",
+    "InvalidToken",
     "ListingChanged",
     "MalformedResponse",
     "NotFound",

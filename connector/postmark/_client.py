@@ -17,6 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from ._errors import (
+    InvalidToken,
     ListingChanged,
     MalformedResponse,
     NotFound,
@@ -231,6 +232,12 @@ class PostmarkClient:
                 sent="none",
             )
         endpoint = f"{method} {path}"
+        if not (token.isascii() and token.isprintable()):
+            raise InvalidToken(
+                f"{endpoint}: the {kind.value} token is not printable ASCII, so it cannot be "
+                f"sent in {kind.header}; check how it was copied",
+                endpoint=endpoint,
+            )
         headers = {kind.header: token}
         if json_body is not None:
             headers["Content-Type"] = "application/json"

@@ -6,6 +6,7 @@ from idgraph.graph.interfaces import SourceError
 
 __all__ = [
     "PostmarkError",
+    "InvalidToken",
     "PostmarkTransportError",
     "PostmarkResponseError",
     "MalformedResponse",
@@ -26,6 +27,10 @@ class PostmarkError(SourceError):
     def __init__(self, message: str, *, endpoint: str = "") -> None:
         super().__init__(message)
         self.endpoint = endpoint
+
+
+class InvalidToken(PostmarkError):
+    """A token that cannot be sent in an HTTP header (it is not printable ASCII)."""
 
 
 class PostmarkTransportError(PostmarkError):

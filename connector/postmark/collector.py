@@ -14,7 +14,7 @@ from idgraph.graph.model import Edge, Node, node_id, person_id
 from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
 
 from ._client import PostmarkClient
-from ._errors import NotFound, PostmarkError, WrongTokenKind
+from ._errors import InvalidToken, NotFound, PostmarkError, WrongTokenKind
 from ._models import Domain, MessageStream, SenderSignature, Server, Webhook
 
 ACCOUNT = "postmark:account"
@@ -106,9 +106,9 @@ async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount)
             streams, hooks = await asyncio.gather(
                 client.list_message_streams(token), client.list_webhooks(token)
             )
-        except WrongTokenKind as exc:
+        except (WrongTokenKind, InvalidToken) as exc:
             last_error = exc
-            continue  # this token was revoked since the listing; try the server's next one
+            continue  # this token was revoked since the listing (or is unusable): try the next
         except PostmarkError as exc:
             raw.errors.append(f"{label}: {exc}")
             return
