@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import networkx as nx
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 Source = Literal["api", "attested"]
@@ -53,11 +54,22 @@ def person_id(email: str) -> str:
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def attrs_json(attrs: dict[str, Any]) -> str:
-    """The canonical JSON text of a node's or edge's attributes."""
-    return _CANONICAL.encode(attrs) if attrs else "{}"
+    """The canonical JSON text of a node's or edge's attributes (sorted keys, compact)."""
+    if not attrs:
+        return "{}"
+    try:
+        return orjson.dumps(attrs, default=str, option=_ORJSON_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer wider than 64 bits
+        return _CANONICAL.encode(attrs)
+
+
+def attrs_from_json(text: str) -> dict[str, Any]:
+    """The attributes back from `attrs_json` text."""
+    return orjson.loads(text)
 
 
 def content_hash(kind: str, source: str, attrs_text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .model import Edge, Node, attrs_json, content_hash
+from .model import Edge, Node, attrs_from_json, attrs_json, content_hash
 
 migrations = Migrations("idgraph")
 
@@ -52,7 +53,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
     for table, key_columns in (
         ("node_versions", {"id": str}),
-        ("edge_versions", {"key": str, "src": str, "dst": str}),
+        ("edge_versions", {"key": str, "src": str, "dst": str, "discriminator": str}),
     ):
         db[table].create(
             {
@@ -416,14 +417,14 @@ class Store:
                 attrs={k: x for k, x in a.items() if k not in ("kind", "source")},
             )
             for u, v, key, a in self.edge_rows_as_of(run_id)
-            for d in [key.split("|", 3)[3] if key.count("|") >= 3 else ""]
+            for d in [key.partition("|")[2]]
         ]
 
     def node_rows_as_of(self, run_id: int) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
         """(id, kind, source, attributes with first_seen and scope) of each node at a run."""
-        loads = json.loads
+        loads = attrs_from_json
         for ident, kind, source, attrs, first_seen, scope in self.db.conn.execute(
-            "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions "
+            "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions NOT INDEXED "
             "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
             [run_id, run_id],
         ):
@@ -433,18 +434,33 @@ class Store:
             yield ident, kind, source, data
 
     def edge_rows_as_of(self, run_id: int) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-        """(src, dst, key, attributes with kind, source and first_seen) of each edge."""
-        loads = json.loads
-        for src, dst, key, kind, source, attrs, first_seen in self.db.conn.execute(
-            "SELECT src, dst, key, kind, source, attrs, first_seen FROM edge_versions "
+        """(src, dst, graph key, attributes with kind, source and first_seen) of each edge.
+
+        The graph key is the kind (plus the discriminator of parallel edges of one kind):
+        unique per (src, dst), and far cheaper to read than the stored key.
+        """
+        decoded: dict[str, dict[str, Any]] = {}  # many edges share one attribute text
+        for src, dst, disc, kind, source, attrs, first_seen in self.edge_cursor_as_of(run_id):
+            known = decoded.get(attrs)
+            if known is None:
+                known = attrs_from_json(attrs)
+                if len(decoded) < 50_000:
+                    decoded[attrs] = known
+            yield (
+                src,
+                dst,
+                f"{kind}|{disc}" if disc else kind,
+                {**known, "kind": kind, "source": source, "first_seen": first_seen},
+            )
+
+    def edge_cursor_as_of(self, run_id: int) -> sqlite3.Cursor:
+        """Raw rows (src, dst, discriminator, kind, source, attrs JSON, first_seen)."""
+        return self.db.conn.execute(
+            "SELECT src, dst, discriminator, kind, source, attrs, first_seen "
+            "FROM edge_versions NOT INDEXED "  # a full scan beats the index for a whole run
             "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
             [run_id, run_id],
-        ):
-            data = loads(attrs) if attrs != "{}" else {}
-            data["kind"] = kind
-            data["source"] = source
-            data["first_seen"] = first_seen
-            yield src, dst, key, data
+        )
 
     def last_seen(self, run_id: int) -> dict[str, int]:
         """scope -> the latest complete run of that scope up to `run_id` (when each open
@@ -495,7 +511,7 @@ class Store:
 
 _COLUMNS = {
     "node_versions": ("id", "kind", "source", "attrs", "hash"),
-    "edge_versions": ("key", "src", "dst", "kind", "source", "attrs", "hash"),
+    "edge_versions": ("key", "src", "dst", "discriminator", "kind", "source", "attrs", "hash"),
 }
 
 
@@ -512,6 +528,7 @@ def _edge_rows(edges: Iterable[Edge]) -> Iterator[tuple[Any, ...]]:
             edge.key,
             edge.src,
             edge.dst,
+            edge.discriminator,
             edge.kind,
             edge.source,
             text,

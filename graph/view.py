@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
+from typing import Any
 
 import networkx as nx
 
+from .model import attrs_from_json
 from .store import Run, Store
 
 
 def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDiGraph]:
-    """The graph as of a complete run (default: the latest), with first/last seen per node."""
+    """The graph as of a complete run (default: the latest), with first/last seen per node.
+
+    Built straight into networkx's adjacency dicts (the structure `add_edge` fills), because
+    one `add_edge` call per edge is most of the load time of a large graph.
+    """
     run = store.complete_run(run_id)
+    gc.disable()  # hundreds of thousands of small dicts: no cycles to find, only time to lose
+    try:
+        return run, _build(store, run)
+    finally:
+        gc.enable()
+
+
+def _build(store: Store, run: Run) -> nx.MultiDiGraph:
     last_seen = store.last_seen(run.id)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     graph = nx.MultiDiGraph()
-    nodes = graph._node  # networkx's own node-attribute dict: filled directly, in bulk
+    nodes, succ, pred = graph._node, graph._succ, graph._pred
     for ident, kind, source, data in store.node_rows_as_of(run.id):
         if ident in nodes:  # the same node from two scopes (a person): keep both's facts
             merged = nodes[ident]
@@ -28,11 +43,29 @@ def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDi
         data["last_seen"] = last_seen.get(data["scope"])
         if source == "attested" and "expires_at" in data:
             data["attestation_stale"] = data["expires_at"] < now
-        graph.add_node(ident)
         nodes[ident] = data
-    for src, dst, key, data in store.edge_rows_as_of(run.id):
-        for end in (src, dst):
-            if end not in nodes:  # e.g. access to a server the API no longer shows
-                graph.add_node(end, kind="missing", source=data["source"], sources=[])
-        graph.add_edge(src, dst, key=key, **data)
-    return run, graph
+        succ[ident] = {}
+        pred[ident] = {}
+    decoded: dict[str, dict[str, Any]] = {}  # many edges share one attribute text
+    for src, dst, disc, kind, source, attrs, first_seen in store.edge_cursor_as_of(run.id):
+        known = decoded.get(attrs)
+        if known is None:
+            known = attrs_from_json(attrs)
+            if len(decoded) < 50_000:
+                decoded[attrs] = known
+        if src not in nodes or dst not in nodes:  # e.g. access to a server the API no longer shows
+            for end in (src, dst):
+                if end not in nodes:
+                    nodes[end] = {"kind": "missing", "source": source, "sources": []}
+                    succ[end] = {}
+                    pred[end] = {}
+        keydict = succ[src].get(dst)
+        if keydict is None:
+            keydict = succ[src][dst] = pred[dst][src] = {}
+        keydict[f"{kind}|{disc}" if disc else kind] = {
+            **known,
+            "kind": kind,
+            "source": source,
+            "first_seen": first_seen,
+        }
+    return graph
