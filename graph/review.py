@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .csvinput import FORMULA_START
 from .interfaces import Finding
 from .schema import EDGE_KIND, NODE_KIND
 from .store import Run, Store
 from .view import load_graph
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 REVIEW_COLUMNS = [
     "row_id",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gc
 from datetime import UTC, datetime
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .model import attrs_from_json
 from .store import Run, Store
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDiGraph]:
@@ -27,6 +28,8 @@ def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDi
 
 
 def _build(store: Store, run: Run) -> nx.MultiDiGraph:
+    import networkx as nx  # imported when needed: it slows the CLI's start
+
     last_seen = store.last_seen(run.id)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     graph = nx.MultiDiGraph()

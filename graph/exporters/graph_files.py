@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from ..review import ReviewContext
+
+if TYPE_CHECKING:
+    import networkx as nx
 from ._files import write_text
 
 
@@ -19,6 +20,8 @@ class GraphJsonExporter:
     description = "The graph as networkx node-link JSON"
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        import networkx as nx
+
         data = nx.node_link_data(context.graph, edges="edges")
         data["graph"] = {"run": context.run.id, "finished": context.run.finished}
         return write_text(out_dir / self.filename, json.dumps(data, indent=1, default=str))
@@ -34,6 +37,8 @@ def _scalar(value: Any) -> Any:
 
 def graphml_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     """A copy with only the scalar attributes GraphML can hold (lists and dicts as JSON)."""
+    import networkx as nx
+
     flat = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
         flat.add_node(node, **{k: _scalar(v) for k, v in data.items()})
@@ -49,5 +54,7 @@ class GraphMLExporter:
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         buffer = io.BytesIO()
+        import networkx as nx
+
         nx.write_graphml(graphml_graph(context.graph), buffer)
         return write_text(out_dir / self.filename, buffer.getvalue().decode("utf-8"))
