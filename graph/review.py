@@ -40,13 +40,16 @@ REVIEW_COLUMNS = [
 DECISION_COLUMNS = ("decision", "reviewer", "review_date", "justification")
 
 
+_FORMULA_FIRST = frozenset(FORMULA_START)
+
+
 def safe_cell(value: Any) -> str:
     """A CSV cell a spreadsheet never evaluates: a leading = + - @ tab or CR gets a `'`."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    return "'" + text if text[:1] in _FORMULA_FIRST else text
 
 
-@dataclass
+@dataclass(slots=True)
 class ReviewRow:
     row_id: str
     run: int
@@ -64,13 +67,33 @@ class ReviewRow:
     flags: list[str] = field(default_factory=list)
     change_since_last_review: str = ""
 
+    def values(self) -> list[Any]:
+        """The row's values in REVIEW_COLUMNS order, raw (decision columns empty)."""
+        return [
+            self.row_id,
+            self.run,
+            self.principal,
+            self.principal_name,
+            self.principal_type,
+            self.resource,
+            self.resource_name,
+            self.access,
+            self.access_kind,
+            self.path,
+            self.source,
+            self.evidence,
+            self.last_verified,
+            ";".join(self.flags),
+            self.change_since_last_review,
+            "",
+            "",
+            "",
+            "",
+        ]
+
     def cells(self) -> dict[str, str]:
-        values = {
-            **self.__dict__,
-            "flags": ";".join(self.flags),
-            **dict.fromkeys(DECISION_COLUMNS, ""),
-        }
-        return {column: safe_cell(values[column]) for column in REVIEW_COLUMNS}
+        """Column -> neutralised cell text."""
+        return dict(zip(REVIEW_COLUMNS, map(safe_cell, self.values()), strict=True))
 
 
 @dataclass
@@ -85,10 +108,20 @@ class ReviewContext:
     since: Run | None = None
     removed: list[ReviewRow] = field(default_factory=list)
     options: Mapping[str, Any] = field(default_factory=dict)
+    _by_kind: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
+
+    def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, attributes) of every node of a kind; indexed once for all the checks."""
+        if self._by_kind is None:
+            self._by_kind = {}
+            for node, data in self.graph._node.items():
+                self._by_kind.setdefault(data.get("kind", ""), []).append((node, data))
+        return self._by_kind.get(kind, [])
 
 
 def node_name(graph: nx.MultiDiGraph, node: str) -> str:
-    data = graph.nodes[node]
+    """What a reviewer calls a node: its email, name, fingerprint or host."""
+    data = graph._node[node]
     kind = NODE_KIND.get(data.get("kind", ""))
     label = data.get(kind.label if kind else "name")
     if kind and kind.label == "fingerprint":
@@ -113,44 +146,60 @@ def _evidence(data: Mapping[str, Any], run: Run) -> str:
 
 
 def access_rows(graph: nx.MultiDiGraph, run: Run, run_times: Mapping[int, str]) -> list[ReviewRow]:
-    """One row per access edge whose source is a principal (schema: principal / access)."""
+    """One row per access edge whose source is a principal (schema: principal / access).
+
+    Walks each principal's out-edges in networkx's adjacency dicts; what is the same for
+    all rows of a principal or a resource is worked out once.
+    """
+    nodes, succ, pred = graph._node, graph._succ, graph._pred
+    names: dict[str, str] = {}
+
+    def name_of(node: str) -> str:
+        known = names.get(node)
+        if known is None:
+            known = names[node] = node_name(graph, node)
+        return known
+
     rows = []
-    for src, dst, data in graph.edges(data=True):
-        edge_kind = EDGE_KIND.get(data["kind"])
-        principal_kind = NODE_KIND.get(graph.nodes[src].get("kind", ""))
-        if not edge_kind or not edge_kind.access or not principal_kind:
+    for src, principal in nodes.items():
+        principal_kind = NODE_KIND.get(principal.get("kind", ""))
+        if principal_kind is None or not principal_kind.principal:
             continue
-        if not principal_kind.principal:
-            continue
-        principal = graph.nodes[src]
-        access = data.get(edge_kind.access) or edge_kind.access
         holder = [
             f"{u} -{d['kind']}-> {src}"
-            for u, _v, d in graph.in_edges(src, data=True)
+            for u, keys in pred[src].items()
+            for d in keys.values()
             if d["kind"] == "has_credential"
         ]
-        path = " | ".join(holder + [f"{src} -{data['kind']}-> {dst}"])
         if principal.get("source") == "attested":
             verified = str(principal.get("attested_at", ""))
         else:
             verified = run_times.get(principal.get("last_seen") or run.id, "")
-        rows.append(
-            ReviewRow(
-                row_id=_row_id(src, data["kind"], dst),
-                run=run.id,
-                principal=src,
-                principal_name=node_name(graph, src),
-                principal_type=principal_kind.principal,
-                resource=dst,
-                resource_name=node_name(graph, dst),
-                access=str(access),
-                access_kind=data["kind"],
-                path=path,
-                source=data.get("source", "api"),
-                evidence=_evidence(principal, run),
-                last_verified=verified,
-            )
-        )
+        evidence = _evidence(principal, run)
+        principal_name = name_of(src)
+        for dst, keys in succ[src].items():
+            for data in keys.values():
+                edge_kind = EDGE_KIND.get(data["kind"])
+                if edge_kind is None or not edge_kind.access:
+                    continue
+                access = data.get(edge_kind.access) or edge_kind.access
+                rows.append(
+                    ReviewRow(
+                        row_id=_row_id(src, data["kind"], dst),
+                        run=run.id,
+                        principal=src,
+                        principal_name=principal_name,
+                        principal_type=principal_kind.principal,
+                        resource=dst,
+                        resource_name=name_of(dst),
+                        access=str(access),
+                        access_kind=data["kind"],
+                        path=" | ".join([*holder, f"{src} -{data['kind']}-> {dst}"]),
+                        source=data.get("source", "api"),
+                        evidence=evidence,
+                        last_verified=verified,
+                    )
+                )
     rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
     return rows
 

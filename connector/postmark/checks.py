@@ -13,7 +13,7 @@ DEFAULT_MAX_ADMINS = 3
 
 
 def _nodes(context, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    return ((n, d) for n, d in context.graph.nodes(data=True) if d.get("kind") == kind)
+    return iter(context.nodes_of_kind(kind))
 
 
 def _host_allowed(host: str, allowed: list[str]) -> bool:

@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from ..review import safe_cell
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write via a temporary file and a rename, so a reader never sees half a file."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[str]]:
+    """A file written via a temporary name and a rename: a reader never sees half of it."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> Path:
+    with atomic_file(path) as handle:
+        handle.write(text)
+    return path
+
+
+def write_chunks(path: Path, chunks: Iterable[str]) -> Path:
+    with atomic_file(path) as handle:
+        handle.writelines(chunks)
     return path
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
-    """A CSV whose every cell is neutralised against formula injection."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
-    writer.writerow([safe_cell(h) for h in header])
-    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
-    return write_text(path, buffer.getvalue())
+    """A CSV whose every cell is neutralised against formula injection, streamed to disk."""
+    neutralise: Callable[[object], str] = safe_cell
+    with atomic_file(path) as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
+        writer.writerow([neutralise(h) for h in header])
+        writer.writerows([neutralise(cell) for cell in row] for row in rows)
+    return path

@@ -18,10 +18,10 @@ class ReviewCsvExporter:
             write_csv(
                 out_dir / "access-removed.csv",
                 REVIEW_COLUMNS,
-                ([row.cells()[c] for c in REVIEW_COLUMNS] for row in context.removed),
+                (row.values() for row in context.removed),
             )
         return write_csv(
             out_dir / self.filename,
             REVIEW_COLUMNS,
-            ([row.cells()[c] for c in REVIEW_COLUMNS] for row in context.rows),
+            (row.values() for row in context.rows),
         )

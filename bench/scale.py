@@ -1,0 +1,252 @@
+"""Store and export at scale, against raw sqlite3 executemany of the same rows.
+
+    python bench/scale.py                 # 10,000 and 100,000 nodes (3x edges), 3 repeats
+    python bench/scale.py --quick         # 2,000 nodes, 1 repeat: the CI smoke test
+
+Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its own:
+  floor   raw sqlite3 executemany of the same rows into the same schema, one transaction
+  write   Store.finish_run of one complete run (rows, JSON, hashes, inserts)
+  resync  the same graph again: rows written and file growth
+  change  1% of the servers renamed: a third run, for the diff
+  load    the latest complete run into networkx
+  diff    run 1 -> run 3
+  export  review.csv + graph.json of the latest run (includes loading it and the checks)
+Timed parts exclude building the synthetic graph in memory (a sync has it from the API).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STEPS = ["floor", "write", "resync", "change", "load", "diff", "export"]
+GOALS = {
+    "write_ratio": 3.0,
+    "resync_rows_pct": 1.0,
+    "resync_growth_pct": 1.0,
+    "load": 3.0,
+    "diff": 1.0,
+    "export": 3.0,
+    "rss_mb": 600,
+}
+
+
+def _graph(size: int, renamed: bool = False):
+    sys.path.insert(0, str(HERE))
+    from synthetic_graph import synthetic_graph
+
+    nodes, edges = synthetic_graph(size)
+    if renamed:  # 1% of the servers renamed
+        servers = [n for n in nodes if n.kind == "postmark:server"]
+        for node in servers[: max(len(servers) // 100, 1)]:
+            node.attrs["name"] += " (renamed)"
+    return nodes, edges
+
+
+def step(name: str, size: int, folder: Path) -> dict:
+    from idgraph.graph.store import Store, _edge_rows, _node_rows
+
+    db = folder / "idgraph.db"
+    result: dict = {"step": name}
+    if name in ("floor", "write", "resync", "change"):
+        nodes, edges = _graph(size, renamed=name == "change")
+        result.update(nodes=len(nodes), edges=len(edges))
+    if name == "floor":
+        store = Store(folder / "floor.db")  # the same schema, fresh
+        node_rows = [("s", *r, 1, 1) for r in _node_rows(nodes)]
+        edge_rows = [("s", *r, 1, 1) for r in _edge_rows(edges)]
+        conn = store.db.conn
+        started = time.perf_counter()
+        with conn:
+            conn.executemany(
+                "INSERT INTO node_versions (scope, id, kind, source, attrs, hash, first_seen, "
+                "opened_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                node_rows,
+            )
+            conn.executemany(
+                "INSERT INTO edge_versions (scope, key, src, dst, discriminator, kind, source, "
+                "attrs, hash, first_seen, opened_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                edge_rows,
+            )
+        result["seconds"] = time.perf_counter() - started
+        store.close()
+        return result
+    store = Store(db)
+    try:
+        if name in ("write", "resync", "change"):
+            before_rows = sum(store.row_counts()[t] for t in ("node_versions", "edge_versions"))
+            before_size = _db_bytes(db)
+            run = store.start_run(
+                kind="sync",
+                connector="bench",
+                scope="postmark:bench",
+                account_label="bench",
+                plugin_versions={},
+            )
+            started = time.perf_counter()
+            store.finish_run(
+                run, status="complete", scope="postmark:bench", nodes=nodes, edges=edges
+            )
+            result["seconds"] = time.perf_counter() - started
+            store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            result["rows_written"] = (
+                sum(store.row_counts()[t] for t in ("node_versions", "edge_versions")) - before_rows
+            )
+            result["db_bytes_before"], result["db_bytes"] = before_size, _db_bytes(db)
+        elif name == "load":
+            from idgraph.graph.view import load_graph
+
+            started = time.perf_counter()
+            _run, graph = load_graph(store)
+            result["seconds"] = time.perf_counter() - started
+            result.update(nodes=graph.number_of_nodes(), edges=graph.number_of_edges())
+        elif name == "diff":
+            from idgraph.graph.diff import count_changes, diff_runs
+
+            started = time.perf_counter()
+            changes = diff_runs(store, 1, 3)
+            result["seconds"] = time.perf_counter() - started
+            result["changes"] = count_changes(changes)
+        elif name == "export":
+            from idgraph.graph.exporters import GraphJsonExporter, ReviewCsvExporter
+            from idgraph.graph.review import build_review
+
+            started = time.perf_counter()
+            context = build_review(store)
+            loaded = time.perf_counter()
+            ReviewCsvExporter().export(context, folder)
+            GraphJsonExporter().export(context, folder)
+            result["seconds"] = time.perf_counter() - started
+            result["of_which_load_and_checks"] = loaded - started
+            result["review_rows"] = len(context.rows)
+    finally:
+        store.close()
+    return result
+
+
+def _db_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+
+def run_step(name: str, size: int, folder: Path) -> dict:
+    """The step in a child process; returns its result with the child's peak RSS."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--step", name, "--size", str(size), "--dir", str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    output = process.stdout.read() if process.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"step {name} failed")
+    result = json.loads(output.strip().splitlines()[-1])
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def measure(size: int, repeats: int) -> dict:
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            runs.append({name: run_step(name, size, Path(folder)) for name in STEPS})
+    first = runs[0]
+
+    def median(step_name: str, key: str = "seconds") -> float:
+        return statistics.median(r[step_name][key] for r in runs)
+
+    written = first["write"]["rows_written"]
+    summary = {
+        "size": size,
+        "nodes": first["write"]["nodes"],
+        "edges": first["write"]["edges"],
+        "repeats": repeats,
+        "floor_s": median("floor"),
+        "write_s": median("write"),
+        "write_ratio": statistics.median(
+            r["write"]["seconds"] / r["floor"]["seconds"] for r in runs
+        ),
+        "resync_s": median("resync"),
+        "resync_rows": first["resync"]["rows_written"],
+        "resync_rows_pct": 100 * first["resync"]["rows_written"] / written,
+        "resync_growth_pct": 100
+        * (first["resync"]["db_bytes"] - first["resync"]["db_bytes_before"])
+        / first["resync"]["db_bytes_before"],
+        "change_s": median("change"),
+        "load": median("load"),
+        "diff": median("diff"),
+        "diff_changes": first["diff"]["changes"],
+        "export": median("export"),
+        "export_load_and_checks": median("export", "of_which_load_and_checks"),
+        "review_rows": first["export"]["review_rows"],
+        "rss_mb": {name: max(r[name]["peak_rss_mb"] for r in runs) for name in STEPS},
+    }
+    return summary
+
+
+def report(results: list[dict]) -> str:
+    lines = [
+        "| figure | "
+        + " | ".join(f"{r['nodes']:,} nodes / {r['edges']:,} edges" for r in results)
+        + " | goal |",
+        "|---|" + "---|" * len(results) + "---|",
+    ]
+
+    def row(label, fmt, goal=""):
+        lines.append(f"| {label} | " + " | ".join(fmt(r) for r in results) + f" | {goal} |")
+
+    row("raw sqlite3 executemany (floor), s", lambda r: f"{r['floor_s']:.2f}")
+    row("write one complete run, s", lambda r: f"{r['write_s']:.2f}")
+    row("write ÷ floor", lambda r: f"{r['write_ratio']:.2f}×", "≤ 3×")
+    row("re-sync unchanged, s", lambda r: f"{r['resync_s']:.2f}")
+    row(
+        "re-sync rows written",
+        lambda r: f"{r['resync_rows']} ({r['resync_rows_pct']:.3f}%)",
+        "≤ 1%",
+    )
+    row("re-sync file growth", lambda r: f"{r['resync_growth_pct']:.3f}%", "≤ 1%")
+    row("load latest run into networkx, s", lambda r: f"{r['load']:.2f}", "≤ 3 s")
+    row("diff of two runs, s", lambda r: f"{r['diff']:.2f} ({r['diff_changes']} changes)", "≤ 1 s")
+    row("review CSV + graph JSON export, s", lambda r: f"{r['export']:.2f}", "≤ 3 s")
+    row(
+        "… of which loading the run and running the checks, s",
+        lambda r: f"{r['export_load_and_checks']:.2f}",
+    )
+    row(
+        "peak RSS (worst step), MB",
+        lambda r: f"{max(r['rss_mb'].values()):.0f} ({max(r['rss_mb'], key=r['rss_mb'].get)})",
+        "≤ 600 MB",
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI size: 2,000 nodes, 1 repeat")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", dest="json_out", help="Also write the figures here.")
+    parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.step:
+        print(json.dumps(step(args.step, args.size, Path(args.dir))))
+        return
+    sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    repeats = 1 if args.quick else args.repeats
+    results = [measure(size, repeats) for size in sizes]
+    print(report(results))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
