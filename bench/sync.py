@@ -1,0 +1,131 @@
+"""Sync on a slow network: `idgraph sync postmark` as a process vs the sequential baseline.
+
+    python bench/sync.py                # 300 and 3,000 servers, 25 ms a request, 3 runs each
+    python bench/sync.py --quick        # 30 servers, 5 ms, 1 run: the CI smoke test
+
+The emulator runs in this process (threads, one per request) with a fixed latency per
+request. Both contenders are separate processes, timed from start to exit, the way a user
+runs them. Requests are counted by the emulator. Efficiency = (requests x latency /
+concurrency) / wall time: 1.0 would mean no time lost beyond the latency at the bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from idgraph.connector.postmark.emulator import PostmarkEmulator
+from idgraph.connector.postmark.synthetic import synthetic_account
+
+HERE = Path(__file__).resolve().parent
+CONCURRENCY = 8
+
+
+def _env(emu: PostmarkEmulator) -> dict[str, str]:
+    return dict(os.environ, POSTMARK_ACCOUNT_TOKEN=emu.account_tokens[0],
+                POSTMARK_API_URL=emu.url)
+
+
+def _timed(command: list[str], emu: PostmarkEmulator) -> tuple[float, int, str]:
+    before = emu.stats.requests
+    started = time.perf_counter()
+    done = subprocess.run(command, env=_env(emu), capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{command[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return wall, emu.stats.requests - before, done.stdout
+
+
+def idgraph_sync(emu: PostmarkEmulator) -> tuple[float, int, dict]:
+    idgraph = str(Path(sys.executable).parent / "idgraph")
+    with tempfile.TemporaryDirectory() as folder:
+        wall, requests, out = _timed(
+            [idgraph, "sync", "postmark", "--db", f"{folder}/bench.db", "--json",
+             "--account-label", "bench", "--concurrency", str(CONCURRENCY)], emu)
+    summary = json.loads(out)
+    if summary["status"] != "complete":
+        raise SystemExit(f"the sync was {summary['status']}: {summary['errors'][:3]}")
+    return wall, requests, summary
+
+
+def baseline(emu: PostmarkEmulator) -> tuple[float, int]:
+    wall, requests, _out = _timed([sys.executable, str(HERE / "baseline_sequential.py")], emu)
+    return wall, requests
+
+
+def measure(servers: int, latency: float, runs: int, throttled_runs: int) -> dict:
+    account = synthetic_account(servers, senders=700, domains=100, seed=servers)
+    result: dict = {"servers": servers, "latency_ms": latency * 1000, "runs": runs}
+    with PostmarkEmulator(account, latency=latency) as emu:
+        ours = [idgraph_sync(emu) for _ in range(runs)]
+        base = [baseline(emu) for _ in range(runs)]
+        emu.rate_limit_fraction = 0.05
+        throttled = [idgraph_sync(emu) for _ in range(throttled_runs)]
+    ours_wall = statistics.median(w for w, _r, _s in ours)
+    base_wall = statistics.median(w for w, _r in base)
+    requests = ours[0][1]
+    result.update(
+        idgraph_wall_s=ours_wall,
+        idgraph_runs_s=[round(w, 2) for w, _r, _s in ours],
+        idgraph_requests=requests,
+        baseline_wall_s=base_wall,
+        baseline_runs_s=[round(w, 2) for w, _r in base],
+        baseline_requests=base[0][1],
+        speedup=base_wall / ours_wall,
+        efficiency=(requests * latency / CONCURRENCY) / ours_wall,
+        ideal_wall_s=requests * latency / CONCURRENCY,
+        nodes=ours[0][2]["nodes_seen"],
+        edges=ours[0][2]["edges_seen"],
+    )
+    if throttled:
+        result.update(
+            throttled_wall_s=statistics.median(w for w, _r, _s in throttled),
+            throttled_requests=statistics.median(r for _w, r, _s in throttled),
+            throttled_429s=statistics.median(s["stats"]["throttled"] for _w, _r, s in throttled),
+        )
+    return result
+
+
+def report(results: list[dict]) -> str:
+    lines = ["| servers | requests (idgraph / baseline) | idgraph median s | baseline median s "
+             "| speed-up | efficiency | with 5% 429s: s (429s answered) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        throttled = (f"{r['throttled_wall_s']:.2f} ({r['throttled_429s']:.0f})"
+                     if "throttled_wall_s" in r else "—")
+        lines.append(
+            f"| {r['servers']:,} | {r['idgraph_requests']:,} / {r['baseline_requests']:,} | "
+            f"{r['idgraph_wall_s']:.2f} {r['idgraph_runs_s']} | {r['baseline_wall_s']:.2f} "
+            f"{r['baseline_runs_s']} | {r['speedup']:.1f}× | {r['efficiency']:.2f} | "
+            f"{throttled} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI size: 30 servers, 5 ms, 1 run")
+    parser.add_argument("--sizes", default="300,3000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=25)
+    parser.add_argument("--json", dest="json_out", help="Also write the figures here.")
+    args = parser.parse_args()
+    if args.quick:
+        sizes, latency, runs, throttled = [30], 0.005, 1, 1
+    else:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        latency, runs, throttled = args.latency_ms / 1000, args.runs, args.runs
+    results = [measure(size, latency, runs, throttled) for size in sizes]
+    print(report(results))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
