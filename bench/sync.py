@@ -29,8 +29,7 @@ CONCURRENCY = 8
 
 
 def _env(emu: PostmarkEmulator) -> dict[str, str]:
-    return dict(os.environ, POSTMARK_ACCOUNT_TOKEN=emu.account_tokens[0],
-                POSTMARK_API_URL=emu.url)
+    return dict(os.environ, POSTMARK_ACCOUNT_TOKEN=emu.account_tokens[0], POSTMARK_API_URL=emu.url)
 
 
 def _timed(command: list[str], emu: PostmarkEmulator) -> tuple[float, int, str]:
@@ -47,8 +46,20 @@ def idgraph_sync(emu: PostmarkEmulator) -> tuple[float, int, dict]:
     idgraph = str(Path(sys.executable).parent / "idgraph")
     with tempfile.TemporaryDirectory() as folder:
         wall, requests, out = _timed(
-            [idgraph, "sync", "postmark", "--db", f"{folder}/bench.db", "--json",
-             "--account-label", "bench", "--concurrency", str(CONCURRENCY)], emu)
+            [
+                idgraph,
+                "sync",
+                "postmark",
+                "--db",
+                f"{folder}/bench.db",
+                "--json",
+                "--account-label",
+                "bench",
+                "--concurrency",
+                str(CONCURRENCY),
+            ],
+            emu,
+        )
     summary = json.loads(out)
     if summary["status"] != "complete":
         raise SystemExit(f"the sync was {summary['status']}: {summary['errors'][:3]}")
@@ -94,17 +105,23 @@ def measure(servers: int, latency: float, runs: int, throttled_runs: int) -> dic
 
 
 def report(results: list[dict]) -> str:
-    lines = ["| servers | requests (idgraph / baseline) | idgraph median s | baseline median s "
-             "| speed-up | efficiency | with 5% 429s: s (429s answered) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| servers | requests (idgraph / baseline) | idgraph median s | baseline median s "
+        "| speed-up | efficiency | with 5% 429s: s (429s answered) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        throttled = (f"{r['throttled_wall_s']:.2f} ({r['throttled_429s']:.0f})"
-                     if "throttled_wall_s" in r else "—")
+        throttled = (
+            f"{r['throttled_wall_s']:.2f} ({r['throttled_429s']:.0f})"
+            if "throttled_wall_s" in r
+            else "—"
+        )
         lines.append(
             f"| {r['servers']:,} | {r['idgraph_requests']:,} / {r['baseline_requests']:,} | "
             f"{r['idgraph_wall_s']:.2f} {r['idgraph_runs_s']} | {r['baseline_wall_s']:.2f} "
             f"{r['baseline_runs_s']} | {r['speedup']:.1f}× | {r['efficiency']:.2f} | "
-            f"{throttled} |")
+            f"{throttled} |"
+        )
     return "\n".join(lines)
 
 

@@ -49,36 +49,42 @@ db_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
 
-def retry_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--retries, --backoff, --max-wait and --timeout: how hard to retry and how long to wait."""
-    command = click.option(
-        "--timeout",
-        type=click.FloatRange(0.1),
-        default=30.0,
-        show_default=True,
-        help="Seconds to wait for one answer before retrying.",
-    )(command)
-    command = click.option(
-        "--backoff",
-        type=click.FloatRange(0.001),
-        default=0.5,
-        show_default=True,
-        help="First back-off delay in seconds; it doubles per retry (with full jitter).",
-    )(command)
-    command = click.option(
-        "--max-wait",
-        type=click.FloatRange(0),
-        default=120.0,
-        show_default=True,
-        help="Seconds of back-off one request may spend in all.",
-    )(command)
-    return click.option(
-        "--retries",
-        type=click.IntRange(0, 20),
-        default=5,
-        show_default=True,
-        help="Retries of a request after a 429, 5xx or dropped connection.",
-    )(command)
+def retry_options(command: Callable[..., Any] | None = None, *, timeout_flag: str = "--timeout"):
+    """--retries, --backoff, --max-wait and the request timeout: how hard to retry and how
+    long to wait. `timeout_flag` renames the last where a command needs --timeout itself."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            timeout_flag,
+            "timeout",
+            type=click.FloatRange(0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for one answer before retrying.",
+        )(command)
+        command = click.option(
+            "--backoff",
+            type=click.FloatRange(0.001),
+            default=0.5,
+            show_default=True,
+            help="First back-off delay in seconds; it doubles per retry (with full jitter).",
+        )(command)
+        command = click.option(
+            "--max-wait",
+            type=click.FloatRange(0),
+            default=120.0,
+            show_default=True,
+            help="Seconds of back-off one request may spend in all.",
+        )(command)
+        return click.option(
+            "--retries",
+            type=click.IntRange(0, 20),
+            default=5,
+            show_default=True,
+            help="Retries of a request after a 429, 5xx or dropped connection.",
+        )(command)
+
+    return decorate(command) if command is not None else decorate
 
 
 class Failure(click.ClickException):

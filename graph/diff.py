@@ -28,7 +28,7 @@ def _attr_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[An
 def diff_runs(store: Store, run_a: int | None = None, run_b: int | None = None) -> dict[str, Any]:
     """Changes from complete run A to complete run B (default: the latest two)."""
     if run_a is None or run_b is None:
-        complete = [r for r in store.runs() if r.status == "complete"]
+        complete = [r for r in store.runs() if r.status == "complete" and r.kind != "write"]
         if run_b is None:
             run_b = complete[0].id if complete else store.complete_run().id
         if run_a is None:

@@ -393,6 +393,8 @@ class Store:
         if kind:
             sql += " AND kind = ?"
             params.append(kind)
+        else:
+            sql += " AND kind != 'write'"  # a recorded API write holds no graph
         rows = list(self.db.query(sql + " ORDER BY id DESC LIMIT 1", params))
         if not rows:
             raise RunNotFound(f"{self.path} holds no complete run yet: run `idgraph sync` first")
@@ -488,6 +490,20 @@ class Store:
         return list(
             self.db.query("SELECT * FROM node_versions WHERE id = ? ORDER BY opened_run", [ident])
         )
+
+    def record_write(
+        self, *, connector: str, account_label: str | None, action: dict[str, Any]
+    ) -> int:
+        """Record a write made through the API (create, update, delete) in the run history."""
+        run_id = self.start_run(
+            kind="write",
+            connector=connector,
+            scope=f"write:{connector}:{account_label or '-'}",
+            account_label=account_label,
+            plugin_versions={},
+        )
+        self.finish_run(run_id, status="complete", stats=action, close_missing=False)
+        return run_id
 
     def record_attestation(self, record: dict[str, Any]) -> None:
         """Add an attestation's record (inside the transaction of its run's finish)."""

@@ -411,6 +411,39 @@ class PostmarkClient:
         body = await self.get_json("/webhooks", token=server_token)
         return _validate_items(Webhook, body, "Webhooks", "GET /webhooks")
 
+    # -- writes (a 429 is retried: it was not processed; a 5xx or a lost answer is not) -----
+
+    async def create_server(self, fields: dict[str, Any]) -> Server:
+        body = await self.request("POST", "/servers", json_body=fields)
+        return _validate(Server, body, "POST /servers")
+
+    async def edit_server(self, server_id: int, fields: dict[str, Any]) -> Server:
+        """PUT /servers/{id}: Postmark replaces the whole object; send every field."""
+        path = f"/servers/{server_id}"
+        return _validate(Server, await self.request("PUT", path, json_body=fields), f"PUT {path}")
+
+    async def delete_server(self, server_id: int) -> str:
+        body = await self.request("DELETE", f"/servers/{server_id}")
+        return str(body.get("Message", "")) if isinstance(body, dict) else ""
+
+    async def create_sender_signature(self, fields: dict[str, Any]) -> SenderSignature:
+        body = await self.request("POST", "/senders", json_body=fields)
+        return _validate(SenderSignature, body, "POST /senders")
+
+    async def create_webhook(self, server_token: str, fields: dict[str, Any]) -> Webhook:
+        body = await self.request("POST", "/webhooks", token=server_token, json_body=fields)
+        return _validate(Webhook, body, "POST /webhooks")
+
+    async def edit_webhook(
+        self, server_token: str, hook_id: int, fields: dict[str, Any]
+    ) -> Webhook:
+        path = f"/webhooks/{hook_id}"
+        body = await self.request("PUT", path, token=server_token, json_body=fields)
+        return _validate(Webhook, body, f"PUT {path}")
+
+    async def delete_webhook(self, server_token: str, hook_id: int) -> None:
+        await self.request("DELETE", f"/webhooks/{hook_id}", token=server_token)
+
     async def _list_paged(self, path: str, key: str, model: type[M], page_size: int) -> list[M]:
         """Read every page of a count/offset listing; the pages after the first in parallel."""
         endpoint = f"GET {path}"

@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -532,3 +533,207 @@ def _find_route(method: str, path: str):
 
 def _route_name(path: str) -> str:
     return re.sub(r"/\d+", "/{id}", path)
+
+
+# -- write endpoints (the operational scenarios) --------------------------------------------
+
+SERVER_DEFAULTS: dict[str, Any] = {
+    "Color": "Purple",
+    "SmtpApiActivated": True,
+    "RawEmailEnabled": False,
+    "InboundHookUrl": "",
+    "BounceHookUrl": "",
+    "OpenHookUrl": "",
+    "DeliveryHookUrl": "",
+    "ClickHookUrl": "",
+    "PostFirstOpenOnly": False,
+    "InboundDomain": "",
+    "InboundSpamThreshold": 0,
+    "TrackOpens": False,
+    "TrackLinks": "None",
+    "IncludeBounceContentInHook": True,
+    "EnableSmtpApiErrorHooks": False,
+}
+SERVER_READ_ONLY = (
+    "ID",
+    "ApiTokens",
+    "ServerLink",
+    "InboundAddress",
+    "InboundHash",
+    "DeliveryType",
+    "MessageStreams",
+    "Webhooks",
+)
+COLORS = {"purple", "blue", "turquoise", "green", "red", "yellow", "grey", "orange"}
+PUBLIC_DOMAINS = {"gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com"}
+
+
+def _body(ctx: _Context) -> dict[str, Any]:
+    if not isinstance(ctx.body, dict):
+        raise ApiError(422, 402, "Received invalid JSON input.")
+    return ctx.body
+
+
+def _check_server_fields(ctx: _Context, body: dict[str, Any], own_id: int | None) -> None:
+    name = body.get("Name")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(422, 608, "Server name missing or invalid.")
+    if any(s["Name"] == name and s["ID"] != own_id for s in ctx.emulator.servers()):
+        raise ApiError(422, 603, "This server name already exists.")
+    color = body.get("Color")
+    if color is not None and str(color).lower() not in COLORS:
+        raise ApiError(422, 607, "Invalid server color.")
+
+
+def create_server(ctx: _Context) -> tuple[int, Any]:
+    body = _body(ctx)
+    _check_server_fields(ctx, body, None)
+    limit = ctx.emulator.server_limit
+    if limit is not None and len(ctx.emulator.servers()) >= limit:
+        # Postmark documents no ErrorCode for the plan's server cap; this is the emulator's.
+        raise ApiError(422, 605, f"You have reached the limit of {limit} servers for your plan.")
+    server_id = ctx.emulator.new_id()
+    token = str(uuid.UUID(int=ctx.emulator._rng.getrandbits(128), version=4))
+    server = {
+        "ID": server_id,
+        **SERVER_DEFAULTS,
+        **{k: v for k, v in body.items() if k not in SERVER_READ_ONLY},
+        "ApiTokens": [token],
+        "DeliveryType": body.get("DeliveryType", "Live"),
+        "ServerLink": f"https://account.postmarkapp.com/servers/{server_id}/streams",
+        "InboundAddress": f"{server_id:08x}@inbound.postmarkapp.com",
+        "InboundHash": f"{server_id:08x}",
+        "MessageStreams": [
+            {
+                "ID": "outbound",
+                "ServerID": server_id,
+                "Name": "Default Transactional Stream",
+                "Description": None,
+                "MessageStreamType": "Transactional",
+                "CreatedAt": "2026-11-27T00:00:00-05:00",
+                "UpdatedAt": None,
+                "ArchivedAt": None,
+                "ExpectedPurgeDate": None,
+                "SubscriptionManagementConfiguration": {"UnsubscribeHandlingType": "None"},
+            },
+        ],
+        "Webhooks": [],
+    }
+    ctx.emulator.servers().append(server)
+    return 200, _public_server(server)
+
+
+def edit_server(ctx: _Context) -> tuple[int, Any]:
+    """PUT replaces the whole object: a field left out goes back to its default."""
+    server = ctx.emulator.server(int(ctx.params["id"]))
+    if server is None:
+        raise ApiError(404, 601, "Server does not exist.")
+    body = _body(ctx)
+    _check_server_fields(ctx, body, server["ID"])
+    kept = {k: server[k] for k in SERVER_READ_ONLY if k in server}
+    server.clear()
+    server.update(SERVER_DEFAULTS)
+    server.update({k: v for k, v in body.items() if k not in SERVER_READ_ONLY})
+    server.update(kept)
+    return 200, _public_server(server)
+
+
+def delete_server(ctx: _Context) -> tuple[int, Any]:
+    server = ctx.emulator.server(int(ctx.params["id"]))
+    if server is None:
+        raise ApiError(404, 601, "Server does not exist.")
+    if not ctx.emulator.account.get("ServerDeleteEnabled", True):
+        raise ApiError(422, 604, "You don't have delete access.")
+    ctx.emulator.account["Servers"] = [s for s in ctx.emulator.servers() if s is not server]
+    return 200, {"ErrorCode": 0, "Message": f"Server {server['ID']} removed."}
+
+
+def create_sender(ctx: _Context) -> tuple[int, Any]:
+    body = _body(ctx)
+    email = body.get("FromEmail")
+    if not body.get("Name") or not isinstance(email, str) or "@" not in email:
+        raise ApiError(422, 520, "Name and FromEmail are required.")
+    domain = email.rpartition("@")[2].lower()
+    if domain in PUBLIC_DOMAINS:
+        raise ApiError(422, 503, "You cannot use a public domain.")
+    senders = ctx.emulator.account.setdefault("SenderSignatures", [])
+    if any(s["EmailAddress"].lower() == email.lower() for s in senders):
+        raise ApiError(422, 504, "This signature already exists.")
+    sender = {
+        "ID": ctx.emulator.new_id(),
+        "Domain": domain,
+        "EmailAddress": email,
+        "ReplyToEmailAddress": body.get("ReplyToEmail", ""),
+        "Name": body["Name"],
+        "Confirmed": False,
+        "SPFVerified": False,
+        "DKIMVerified": False,
+        "ReturnPathDomainVerified": False,
+        "ConfirmationPersonalNote": body.get("ConfirmationPersonalNote"),
+    }
+    senders.append(sender)
+    return 200, sender
+
+
+def _stream_or_fail(ctx: _Context, stream: Any) -> None:
+    assert ctx.server is not None
+    if stream not in {s["ID"] for s in ctx.server.get("MessageStreams", [])}:
+        raise ApiError(422, 1235, "The 'MessageStream' provided does not exist on this server.")
+
+
+def _check_url(url: Any) -> None:
+    if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+        raise ApiError(422, 606, "Invalid webhook URL.")
+
+
+def create_webhook(ctx: _Context) -> tuple[int, Any]:
+    assert ctx.server is not None
+    body = _body(ctx)
+    _check_url(body.get("Url"))
+    stream = body.get("MessageStream", "outbound")
+    _stream_or_fail(ctx, stream)
+    hook = {
+        "ID": ctx.emulator.new_id(),
+        "Url": body["Url"],
+        "MessageStream": stream,
+        "HttpAuth": body.get("HttpAuth"),
+        "HttpHeaders": body.get("HttpHeaders", []),
+        "Triggers": body.get("Triggers", {}),
+    }
+    ctx.server.setdefault("Webhooks", []).append(hook)
+    return 200, hook
+
+
+def _own_hook(ctx: _Context) -> dict[str, Any]:
+    assert ctx.server is not None
+    for hook in ctx.server.get("Webhooks", []):
+        if hook["ID"] == int(ctx.params["id"]):
+            return hook
+    raise ApiError(404, 12, "Webhook not found.")
+
+
+def edit_webhook(ctx: _Context) -> tuple[int, Any]:
+    hook = _own_hook(ctx)
+    body = _body(ctx)
+    if "Url" in body:
+        _check_url(body["Url"])
+    hook.update(
+        {k: v for k, v in body.items() if k in ("Url", "HttpAuth", "HttpHeaders", "Triggers")}
+    )
+    return 200, hook
+
+
+def delete_webhook(ctx: _Context) -> tuple[int, Any]:
+    hook = _own_hook(ctx)
+    assert ctx.server is not None
+    ctx.server["Webhooks"] = [h for h in ctx.server["Webhooks"] if h is not hook]
+    return 200, {"ErrorCode": 0, "Message": f"Webhook {hook['ID']} removed."}
+
+
+route("POST", r"/servers", "Account")(create_server)
+route("PUT", r"/servers/(?P<id>\d+)", "Account")(edit_server)
+route("DELETE", r"/servers/(?P<id>\d+)", "Account")(delete_server)
+route("POST", r"/senders", "Account")(create_sender)
+route("POST", r"/webhooks", "Server")(create_webhook)
+route("PUT", r"/webhooks/(?P<id>\d+)", "Server")(edit_webhook)
+route("DELETE", r"/webhooks/(?P<id>\d+)", "Server")(delete_webhook)

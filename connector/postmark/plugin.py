@@ -96,7 +96,9 @@ def register_connectors(register):
 @hookimpl
 def register_commands(cli):
     from .commands import attest_group, demo_command, emulator_group, token_group
+    from .commands_write import postmark_group
 
+    cli.add_command(postmark_group)
     cli.add_command(attest_group)
     cli.add_command(token_group)
     cli.add_command(emulator_group)

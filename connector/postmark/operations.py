@@ -1,0 +1,278 @@
+"""The risky Postmark write tasks, made safe: pure helpers the commands call."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from idgraph.graph.csvinput import InputInvalid
+from idgraph.graph.secrets import redact_url
+
+from ._models import Server, Webhook
+
+# The fields PUT /servers/{id} takes, and how a --set value is read for each.
+WRITABLE_SERVER_FIELDS: dict[str, type] = {
+    "Name": str,
+    "Color": str,
+    "SmtpApiActivated": bool,
+    "RawEmailEnabled": bool,
+    "InboundHookUrl": str,
+    "BounceHookUrl": str,
+    "OpenHookUrl": str,
+    "DeliveryHookUrl": str,
+    "ClickHookUrl": str,
+    "PostFirstOpenOnly": bool,
+    "InboundDomain": str,
+    "InboundSpamThreshold": int,
+    "TrackOpens": bool,
+    "TrackLinks": str,
+    "IncludeBounceContentInHook": bool,
+    "EnableSmtpApiErrorHooks": bool,
+}
+URL_FIELDS = {name for name in WRITABLE_SERVER_FIELDS if name.endswith("HookUrl")}
+BASIC_PLAN_SERVER_CAP = 10
+TRIGGERS = ("Open", "Click", "Delivery", "Bounce", "SpamComplaint", "SubscriptionChange")
+
+
+class OperationRefused(InputInvalid):
+    """A write was refused before anything was sent; each problem is named."""
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, Any]:
+    """`Field=value` pairs for PUT /servers, each value read as its field's type."""
+    changes: dict[str, Any] = {}
+    problems = []
+    for assignment in assignments:
+        name, sep, raw = assignment.partition("=")
+        kind = WRITABLE_SERVER_FIELDS.get(name.strip())
+        if not sep or kind is None:
+            problems.append(
+                f"--set {assignment!r}: use Field=value with a field of "
+                f"{', '.join(WRITABLE_SERVER_FIELDS)}"
+            )
+            continue
+        value: Any = raw
+        if kind is bool:
+            if raw.lower() not in ("true", "false"):
+                problems.append(f"--set {name}: {raw!r} is not true or false")
+                continue
+            value = raw.lower() == "true"
+        elif kind is int:
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"--set {name}: {raw!r} is not a whole number")
+                continue
+        changes[name.strip()] = value
+    if problems:
+        raise OperationRefused(problems)
+    return changes
+
+
+def full_server_body(server: Server) -> dict[str, Any]:
+    """Every writable field as the server has it now (PUT resets what it is not sent)."""
+    current = server.api_dict()
+    body: dict[str, Any] = {}
+    for name, kind in WRITABLE_SERVER_FIELDS.items():
+        value = current.get(name)
+        if value is None:
+            if kind is not str:
+                continue  # the API did not say (an old account): nothing to keep
+            value = ""
+        body[name] = value
+    return body
+
+
+def shown(field_name: str, value: Any) -> str:
+    """A value safe to print: hook URLs lose userinfo and query values."""
+    if field_name in URL_FIELDS and isinstance(value, str) and value:
+        return redact_url(value)
+    return repr(value)
+
+
+def server_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {shown(name, before.get(name))} -> {shown(name, after.get(name))}"
+        for name in WRITABLE_SERVER_FIELDS
+        if before.get(name) != after.get(name)
+    ]
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Create `path` readable by the owner only (0600) and write the secret once; never
+    overwrite an existing file."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        raise OperationRefused(
+            [f"{path}: already exists; choose a new file for the token"]
+        ) from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+
+
+# -- webhook audit ------------------------------------------------------------------------
+
+
+@dataclass
+class ExpectedWebhook:
+    server: str
+    stream: str
+    url: str
+    triggers: list[str]
+    username: str | None = None
+    password: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "Url": self.url,
+            "MessageStream": self.stream,
+            "Triggers": {name: {"Enabled": name in self.triggers} for name in TRIGGERS},
+            "HttpHeaders": [{"Name": k, "Value": v} for k, v in sorted(self.headers.items())],
+        }
+        if self.username or self.password:
+            body["HttpAuth"] = {"Username": self.username or "", "Password": self.password or ""}
+        return body
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def load_expected(path: Path, environ: dict[str, str]) -> list[ExpectedWebhook]:
+    """Read the expected configuration (TOML, or YAML if PyYAML is installed); `${VAR}` in a
+    secret is read from the environment."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OperationRefused([f"{name}: cannot be read ({exc})"]) from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml  # optional: pip install pyyaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = tomllib.loads(text)
+    except ImportError:
+        raise OperationRefused(
+            [f"{name}: YAML needs PyYAML (pip install pyyaml); or use TOML"]
+        ) from None
+    except Exception as exc:  # the parsers' own errors name the line
+        kind = "YAML" if path.suffix.lower() in (".yaml", ".yml") else "TOML"
+        raise OperationRefused([f"{name}: not valid {kind}: {exc}"]) from None
+    problems: list[str] = []
+    hooks: list[ExpectedWebhook] = []
+    servers = data.get("server") if isinstance(data, dict) else None
+    if not isinstance(servers, list) or not servers:
+        raise OperationRefused([f"{name}: needs a list of [[server]] tables"])
+    for s_index, server in enumerate(servers, start=1):
+        where = f"{name}: server #{s_index}"
+        if not isinstance(server, dict) or not isinstance(server.get("name"), str):
+            problems.append(f'{where}: needs name = "<the server\'s name>"')
+            continue
+        for h_index, hook in enumerate(server.get("webhook") or [], start=1):
+            here = f"{where} ({server['name']}), webhook #{h_index}"
+            if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
+                problems.append(f"{here}: needs url")
+                continue
+            triggers = hook.get("triggers", [])
+            unknown = [t for t in triggers if t not in TRIGGERS]
+            if unknown:
+                problems.append(f"{here}: triggers {unknown} are not of {', '.join(TRIGGERS)}")
+            auth = hook.get("http_auth") or {}
+
+            def secret(value: Any, key: str, here: str = here) -> str | None:
+                if value is None:
+                    return None
+                missing = [v for v in _VARIABLE.findall(str(value)) if v not in environ]
+                if missing:
+                    problems.append(
+                        f"{here}: {key}: environment variable(s) {', '.join(missing)} not set"
+                    )
+                    return None
+                return _VARIABLE.sub(lambda m: environ[m.group(1)], str(value))
+
+            hooks.append(
+                ExpectedWebhook(
+                    server=server["name"],
+                    stream=str(hook.get("stream", "outbound")),
+                    url=hook["url"],
+                    triggers=sorted(triggers),
+                    username=auth.get("username"),
+                    password=secret(auth.get("password"), "http_auth.password"),
+                    headers={
+                        k: secret(v, f"headers.{k}") or ""
+                        for k, v in (hook.get("headers") or {}).items()
+                    },
+                )
+            )
+    if problems:
+        raise OperationRefused(problems)
+    return hooks
+
+
+@dataclass
+class AuditItem:
+    server: str
+    stream: str
+    status: str  # missing | extra | drifted | ok
+    url: str  # redacted
+    details: list[str] = field(default_factory=list)
+    expected: ExpectedWebhook | None = None
+    actual: Webhook | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "stream": self.stream,
+            "status": self.status,
+            "url": self.url,
+            "details": self.details,
+            "webhook_id": self.actual.id if self.actual else None,
+        }
+
+
+def audit_server(
+    server: str, expected: list[ExpectedWebhook], actual: list[Webhook]
+) -> list[AuditItem]:
+    """Expected against actual webhooks of one server, matched on (stream, URL)."""
+    items: list[AuditItem] = []
+    by_key = {(h.message_stream or "outbound", h.url): h for h in actual}
+    wanted = {(e.stream, e.url) for e in expected}
+    for hook in expected:
+        found = by_key.get((hook.stream, hook.url))
+        if found is None:
+            items.append(
+                AuditItem(server, hook.stream, "missing", redact_url(hook.url), expected=hook)
+            )
+            continue
+        details = []
+        if sorted(found.enabled_triggers) != hook.triggers:
+            details.append(f"triggers {found.enabled_triggers} -> {hook.triggers}")
+        auth = found.http_auth
+        if (auth.username if auth else None) != hook.username or (
+            (auth.password if auth else None) or None
+        ) != (hook.password or None):
+            details.append("HTTP auth differs (values not shown)")
+        if {h.name: h.value or "" for h in found.http_headers} != hook.headers:
+            details.append("headers differ (values not shown)")
+        items.append(
+            AuditItem(
+                server,
+                hook.stream,
+                "drifted" if details else "ok",
+                redact_url(hook.url),
+                details,
+                hook,
+                found,
+            )
+        )
+    for (stream, url), hook in sorted(by_key.items(), key=lambda kv: (kv[0][0], kv[1].id)):
+        if (stream, url) not in wanted:
+            items.append(AuditItem(server, stream, "extra", redact_url(url), actual=hook))
+    return items

@@ -1,0 +1,39 @@
+"""The benchmarks run at CI size so they cannot rot (their figures live in docs/performance.md;
+no test here asserts a time)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _run(script, tmp_path):
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, json.loads(out.read_text())
+
+
+def test_sync_benchmark_quick(tmp_path):
+    table, figures = _run("sync.py", tmp_path)
+    assert "| servers |" in table
+    (result,) = figures
+    # the sync made exactly the requests the data needs: 1 page each of servers, senders and
+    # domains, then streams + webhooks per server with a token
+    assert result["idgraph_requests"] == result["baseline_requests"] == 3 + 2 * 30
+    assert result["throttled_429s"] >= 0
+
+
+def test_scale_benchmark_quick(tmp_path):
+    table, figures = _run("scale.py", tmp_path)
+    assert "write ÷ floor" in table
+    (result,) = figures
+    assert result["resync_rows"] == 0
+    assert result["diff_changes"] > 0 and result["review_rows"] > 0
