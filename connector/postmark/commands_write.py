@@ -442,19 +442,19 @@ def webhooks_audit(
     """Missing, extra and drifted webhooks per server and stream; --apply fixes them
     (never deleting without --prune). Exit 1 when anything differs and was not fixed."""
     with write_errors("webhooks audit"):
-        expected = load_expected(expected_file, dict(os.environ))
+        server_names, expected = load_expected(expected_file, dict(os.environ))
         client = _client(retries, max_wait, timeout, backoff)
 
         async def go():
             async with client:
                 servers = {s.name: s for s in await client.list_servers()}
-                unknown = sorted({e.server for e in expected} - set(servers))
+                unknown = sorted(set(server_names) - set(servers))
                 if unknown:
                     raise OperationRefused(
                         [f"{expected_file}: no server named {n!r}" for n in unknown]
                     )
                 items, done = [], []
-                for server_name in sorted({e.server for e in expected}):
+                for server_name in sorted(set(server_names)):
                     server = servers[server_name]
                     if not server.api_tokens:
                         raise OperationRefused([f"server {server_name!r} has no API token"])

@@ -143,9 +143,10 @@ class ExpectedWebhook:
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def load_expected(path: Path, environ: dict[str, str]) -> list[ExpectedWebhook]:
-    """Read the expected configuration (TOML, or YAML if PyYAML is installed); `${VAR}` in a
-    secret is read from the environment."""
+def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[ExpectedWebhook]]:
+    """The servers and webhooks of the expected configuration (TOML, or YAML if PyYAML is
+    installed); `${VAR}` in a secret is read from the environment. A server listed with no
+    webhook should have none."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -213,7 +214,8 @@ def load_expected(path: Path, environ: dict[str, str]) -> list[ExpectedWebhook]:
             )
     if problems:
         raise OperationRefused(problems)
-    return hooks
+    names = [s["name"] for s in servers if isinstance(s, dict) and isinstance(s.get("name"), str)]
+    return names, hooks
 
 
 @dataclass
