@@ -25,9 +25,9 @@ def test_sync_benchmark_quick(tmp_path):
     table, figures = _run("sync.py", tmp_path)
     assert "| servers |" in table
     (result,) = figures
-    # the sync made exactly the requests the data needs: 1 page each of servers, senders and
-    # domains, then streams + webhooks per server with a token
-    assert result["idgraph_requests"] == result["baseline_requests"] == 3 + 2 * 30
+    # exactly the requests the data needs: pages of 500 (servers 1, senders 2 for 700,
+    # domains 1), then streams + webhooks for each of the 30 servers
+    assert result["idgraph_requests"] == result["baseline_requests"] == 4 + 2 * 30
     assert result["throttled_429s"] >= 0
 
 

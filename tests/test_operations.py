@@ -356,3 +356,25 @@ def test_no_write_command_takes_a_token_argument():
     ):
         out = CliRunner().invoke(cli, args).output
         assert "--token " not in out and "--account-token" not in out
+
+
+def test_a_created_server_shows_in_the_graph_at_the_next_sync(emulator, tmp_path):
+    from idgraph.graph.view import load_graph
+
+    from .conftest import sync_fixture
+
+    dry = _invoke(emulator, ["server", "create", "Dry", "--dry-run"])
+    assert dry.exit_code == 0 and "Would POST /servers" in dry.output
+    assert not any(s["Name"] == "Dry" for s in emulator.servers())
+    db = tmp_path / "idgraph.db"
+    created = _invoke(
+        emulator,
+        ["server", "create", "Acme Receipts", "--token-file", str(tmp_path / "t"), "--db", str(db)],
+    )
+    assert created.exit_code == 0, created.output
+    store = Store(db)
+    assert sync_fixture(store, emulator).status == "complete"
+    _run, graph = load_graph(store)
+    store.close()
+    names = {d.get("name") for _n, d in graph.nodes(data=True) if d["kind"] == "postmark:server"}
+    assert "Acme Receipts" in names
