@@ -137,3 +137,32 @@ def test_demo_runs_to_the_end_as_a_process(tmp_path):
         "baton/grants.csv",
     ):
         assert (out / "review-pack" / name).stat().st_size > 0, name
+
+
+def test_emulator_serve_answers_curl_like_requests():
+    import httpx
+    from idgraph.connector.postmark.emulator import load_fixture
+
+    process = subprocess.Popen(
+        [_idgraph_executable(), "emulator", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("Postmark API emulator at http://127.0.0.1:")
+        url = first.split(" at ", 1)[1].split(" ", 1)[0]
+        token = load_fixture()["AccountTokens"][0]
+        answer = httpx.get(
+            f"{url}/servers?count=500&offset=0",
+            headers={"Accept": "application/json", "X-Postmark-Account-Token": token},
+        )
+        assert answer.status_code == 200 and answer.json()["TotalCount"] == 5
+        refused = httpx.get(
+            f"{url}/webhooks",
+            headers={"Accept": "application/json", "X-Postmark-Server-Token": token},
+        )
+        assert refused.status_code == 401 and refused.json()["ErrorCode"] == 10
+    finally:
+        process.terminate()
+        process.wait(10)
