@@ -77,3 +77,20 @@ def store(tmp_path):
     s = Store(tmp_path / "idgraph.db")
     yield s
     s.close()
+
+
+MEMBERS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+
+
+def attest_fixture(store, members=MEMBERS_FILE, **overrides):
+    """Import a member file (default: the sample one) for account `acme`, valid 90 days."""
+    from idgraph.connector.postmark.attestation import import_members
+
+    options = {
+        "label": "acme",
+        "attested_by": "a@acme-corp.example",
+        "evidence": None,
+        "valid_days": 90,
+        **overrides,
+    }
+    return import_members(store, members, **options)

@@ -7,7 +7,7 @@ import pytest
 from idgraph.graph import hookspecs
 from idgraph.graph.schema import EDGE_KINDS, NODE_KINDS, render_markdown
 
-from .conftest import sync_fixture
+from .conftest import attest_fixture, sync_fixture
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 HOOKS = [name for name in dir(hookspecs) if name.startswith("register_")]
@@ -26,19 +26,11 @@ def test_graph_schema_doc_is_generated_from_the_schema():
 
 
 def test_the_collector_emits_only_declared_kinds_and_properties(store, emulator):
-    from idgraph.connector.postmark.attestation import import_members
     from idgraph.graph.view import load_graph
 
     sync_fixture(store, emulator)
     members = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
-    import_members(
-        store,
-        members,
-        label="acme",
-        attested_by="a@acme-corp.example",
-        evidence=None,
-        valid_days=90,
-    )
+    attest_fixture(store, members)
     _run, graph = load_graph(store)
     assert "postmark:team_member:dana.ops@acme-corp.example" in graph
     declared = {n.kind: set(n.properties) for n in NODE_KINDS}

@@ -11,7 +11,7 @@ from idgraph.graph.plugins import get_connectors, pm
 from idgraph.graph.sync import sync
 from idgraph.graph.view import load_graph
 
-from .conftest import sync_fixture
+from .conftest import attest_fixture, sync_fixture
 
 
 class FakeDirectory:
@@ -77,19 +77,11 @@ def test_plugins_command_lists_name_hooks_and_version():
 def test_members_no_other_connector_knows_are_flagged(store, emulator, tmp_path):
     from pathlib import Path
 
-    from idgraph.connector.postmark.attestation import import_members
     from idgraph.graph.review import build_review
 
     members = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
     sync_fixture(store, emulator)
-    import_members(
-        store,
-        members,
-        label="acme",
-        attested_by="a@acme-corp.example",
-        evidence=None,
-        valid_days=90,
-    )
+    attest_fixture(store, members)
     alone = build_review(store)
     assert "member-unmatched" not in {f.check for f in alone.findings}  # no other connector
     plugin = FakePlugin()

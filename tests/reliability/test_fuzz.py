@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from idgraph.connector.postmark.attestation import AttestationInvalid, import_members
+from idgraph.connector.postmark.attestation import AttestationInvalid
 from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
 from idgraph.graph.decisions import DecisionsInvalid, import_decisions
 from idgraph.graph.plugins import get_connectors
 from idgraph.graph.review import REVIEW_COLUMNS, build_review
 from idgraph.graph.store import Store
 
-from ..conftest import FAST_RETRY, fixture_secrets, sync_fixture
+from ..conftest import FAST_RETRY, attest_fixture, fixture_secrets, sync_fixture
 
 FIXTURE = load_fixture()
 MEMBERS = (
@@ -146,14 +146,7 @@ def pristine(tmp_path_factory):
         sync_fixture(store, emu)
         members = folder / "members.csv"
         members.write_text(MEMBERS)
-        import_members(
-            store,
-            members,
-            label="acme",
-            attested_by="a@acme-corp.example",
-            evidence=None,
-            valid_days=90,
-        )
+        attest_fixture(store, members)
         review = build_review(store)
         store.close()
     rows = [row.cells() for row in review.rows]
@@ -209,14 +202,7 @@ def test_member_files_are_refused_with_place_or_imported(
     before = _snapshot(db)
     store = Store(db)
     try:
-        result = import_members(
-            store,
-            path,
-            label="acme",
-            attested_by="a@acme-corp.example",
-            evidence=None,
-            valid_days=90,
-        )
+        result = attest_fixture(store, path)
     except AttestationInvalid as exc:
         event("member file refused")
         store.close()
