@@ -19,8 +19,8 @@ class StaleAttestation:
                 f"attested by {data.get('attested_by')}, expired {data.get('expires_at')}: "
                 "attest the members again",
             )
-            for node, data in context.graph.nodes(data=True)
-            if data.get("attestation_stale") and data.get("kind", "").endswith(":team_member")
+            for node, data in context.nodes_with_role("member")
+            if data.get("attestation_stale")
         ]
 
 
@@ -33,19 +33,25 @@ class UnmatchedMember:
 
     def run(self, context) -> list[Finding]:
         graph = context.graph
+        shared = context.schema.node_kinds_with_role("identity") | (
+            context.schema.node_kinds_with_role("endpoint")
+        )
+        identities = context.schema.node_kinds_with_role("identity")
         namespaces = {
-            n.split(":", 1)[0] for n in graph.nodes if not n.startswith(("person:", "endpoint:"))
+            node.split(":", 1)[0]
+            for node, data in graph.nodes(data=True)
+            if data.get("kind") not in shared
         }
         findings = []
-        for node, data in graph.nodes(data=True):
-            if not data.get("kind", "").endswith(":team_member"):
-                continue
+        for node, _data in context.nodes_with_role("member"):
             own = node.split(":", 1)[0]
             if namespaces <= {own}:
                 return []  # no other connector: nothing to match against
-            persons = [v for _u, v, d in graph.out_edges(node, data=True) if d["kind"] == "is"]
+            persons = [
+                v for v in graph.successors(node) if graph.nodes[v].get("kind") in identities
+            ]
             matched = any(
-                u.split(":", 1)[0] not in (own, "person")
+                u.split(":", 1)[0] != own and graph.nodes[u].get("kind") not in shared
                 for person in persons
                 for u in graph.predecessors(person)
             )

@@ -12,6 +12,16 @@ def register_connectors(register):
 
 
 @hookspec
+def register_schemas(register):
+    """Register the graph schema a connector yields: call register(ConnectorSchema)."""
+
+
+@hookspec
+def register_member_formats(register):
+    """Register a connector's attested member-file format: call register(MemberFormat)."""
+
+
+@hookspec
 def register_exporters(register):
     """Register exporters of the review pack: call register(exporter) for each."""
 

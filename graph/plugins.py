@@ -68,6 +68,19 @@ def get_checks() -> dict[str, Check]:
     return {check.name: check for check in _collect("register_checks")}
 
 
+def get_schemas() -> list[Any]:
+    return _collect("register_schemas")
+
+
+def get_member_formats() -> dict[str, Any]:
+    formats: dict[str, Any] = {}
+    for member_format in _collect("register_member_formats"):
+        if member_format.connector in formats:
+            raise ValueError(f"two member-file formats for connector {member_format.connector!r}")
+        formats[member_format.connector] = member_format
+    return formats
+
+
 def get_remediators() -> list[Any]:
     return _collect("register_remediators")
 

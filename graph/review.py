@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .csvinput import FORMULA_START
 from .interfaces import Finding
-from .schema import EDGE_KIND, NODE_KIND
+from .schema import SchemaRegistry, registry
 from .store import Run, Store
 from .view import load_graph
 
@@ -66,6 +66,7 @@ class ReviewRow:
     last_verified: str
     flags: list[str] = field(default_factory=list)
     change_since_last_review: str = ""
+    grant: str = ""  # the access edge's declared grant: role, resource, scope or send
 
     def values(self) -> list[Any]:
         """The row's values in REVIEW_COLUMNS order, raw (decision columns empty)."""
@@ -108,6 +109,7 @@ class ReviewContext:
     since: Run | None = None
     removed: list[ReviewRow] = field(default_factory=list)
     options: Mapping[str, Any] = field(default_factory=dict)
+    schema: SchemaRegistry = field(default_factory=registry)
     _by_kind: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
 
     def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -118,11 +120,23 @@ class ReviewContext:
                 self._by_kind.setdefault(data.get("kind", ""), []).append((node, data))
         return self._by_kind.get(kind, [])
 
+    def nodes_with_role(self, role: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, attributes) of every node whose kind the schema declares with `role`."""
+        return [
+            item
+            for kind in sorted(self.schema.node_kinds_with_role(role))
+            for item in self.nodes_of_kind(kind)
+        ]
 
-def node_name(graph: nx.MultiDiGraph, node: str) -> str:
+    def name(self, node: str) -> str:
+        """What a reviewer calls a node."""
+        return node_name(self.graph, node, self.schema)
+
+
+def node_name(graph: nx.MultiDiGraph, node: str, schema: SchemaRegistry | None = None) -> str:
     """What a reviewer calls a node: its email, name, fingerprint or host."""
     data = graph._node[node]
-    kind = NODE_KIND.get(data.get("kind", ""))
+    kind = (schema or registry()).node(data.get("kind", ""))
     label = data.get(kind.label if kind else "name")
     if kind and kind.label == "fingerprint":
         return f"{data.get('fingerprint')} (…{data.get('suffix', '')})"
@@ -145,31 +159,38 @@ def _evidence(data: Mapping[str, Any], run: Run) -> str:
     return f"API, {data.get('scope')}, run {run.id}"
 
 
-def access_rows(graph: nx.MultiDiGraph, run: Run, run_times: Mapping[int, str]) -> list[ReviewRow]:
+def access_rows(
+    graph: nx.MultiDiGraph,
+    run: Run,
+    run_times: Mapping[int, str],
+    schema: SchemaRegistry | None = None,
+) -> list[ReviewRow]:
     """One row per access edge whose source is a principal (schema: principal / access).
 
     Walks each principal's out-edges in networkx's adjacency dicts; what is the same for
     all rows of a principal or a resource is worked out once.
     """
+    schema = schema or registry()
     nodes, succ, pred = graph._node, graph._succ, graph._pred
+    holding = schema.edge_kinds_with(holds=True)
     names: dict[str, str] = {}
 
     def name_of(node: str) -> str:
         known = names.get(node)
         if known is None:
-            known = names[node] = node_name(graph, node)
+            known = names[node] = node_name(graph, node, schema)
         return known
 
     rows = []
     for src, principal in nodes.items():
-        principal_kind = NODE_KIND.get(principal.get("kind", ""))
+        principal_kind = schema.node(principal.get("kind", ""))
         if principal_kind is None or not principal_kind.principal:
             continue
         holder = [
             f"{u} -{d['kind']}-> {src}"
             for u, keys in pred[src].items()
             for d in keys.values()
-            if d["kind"] == "has_credential"
+            if d["kind"] in holding
         ]
         if principal.get("source") == "attested":
             verified = str(principal.get("attested_at", ""))
@@ -179,7 +200,7 @@ def access_rows(graph: nx.MultiDiGraph, run: Run, run_times: Mapping[int, str]) 
         principal_name = name_of(src)
         for dst, keys in succ[src].items():
             for data in keys.values():
-                edge_kind = EDGE_KIND.get(data["kind"])
+                edge_kind = schema.edge(data["kind"])
                 if edge_kind is None or not edge_kind.access:
                     continue
                 access = data.get(edge_kind.access) or edge_kind.access
@@ -194,6 +215,7 @@ def access_rows(graph: nx.MultiDiGraph, run: Run, run_times: Mapping[int, str]) 
                         resource_name=name_of(dst),
                         access=str(access),
                         access_kind=data["kind"],
+                        grant=edge_kind.grant or "",
                         path=" | ".join([*holder, f"{src} -{data['kind']}-> {dst}"]),
                         source=data.get("source", "api"),
                         evidence=evidence,
@@ -227,9 +249,16 @@ def build_review(
 
     run, graph = load_graph(store, run_id)
     run_times = {r.id: r.finished or "" for r in store.runs()}
-    rows = access_rows(graph, run, run_times)
+    schema = registry()
+    rows = access_rows(graph, run, run_times, schema)
     context = ReviewContext(
-        store=store, run=run, graph=graph, rows=rows, findings=[], options=options or {}
+        store=store,
+        run=run,
+        graph=graph,
+        rows=rows,
+        findings=[],
+        options=options or {},
+        schema=schema,
     )
     for check in get_checks().values():
         context.findings.extend(check.run(context))
@@ -237,7 +266,7 @@ def build_review(
     _flag(rows, graph, context.findings)
     if since is not None:
         since_run, since_graph = load_graph(store, since)
-        before = {r.row_id: r for r in access_rows(since_graph, since_run, run_times)}
+        before = {r.row_id: r for r in access_rows(since_graph, since_run, run_times, schema)}
         for row in rows:
             old = before.pop(row.row_id, None)
             if old is None:

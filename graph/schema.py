@@ -1,12 +1,22 @@
-"""The declarative graph schema: every node and edge kind, each property described.
+"""The declarative graph schema: the types a connector declares its kinds with, and the
+registry of every declaration the loaded plugins made.
 
-docs/graph-schema.md is generated from this module (`python -m idgraph.graph.schema`), and a
-test keeps the two equal and checks that the collectors emit no undeclared property.
+A connector registers a `ConnectorSchema` through the `register_schemas` hook: its node and
+edge kinds, each property described, which node kinds are review principals and which edges
+are access. The review, the checks and every exporter read these declarations, never a
+connector's names. docs/graph-schema.md is generated from the registry
+(`python -m idgraph.graph.schema`), and a test keeps the two equal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
+
+Principal = Literal["human", "credential"]
+Role = Literal["account", "resource", "member", "credential", "identity", "endpoint"]
+Grant = Literal["role", "resource", "scope", "send"]
 
 COMMON_NODE_PROPERTIES = {
     "source": "`api` (read from the API) or `attested` (recorded by a person from the web UI)",
@@ -15,305 +25,141 @@ COMMON_NODE_PROPERTIES = {
     "scope": "the history it belongs to: `<connector>:<account label>`, or `attested:...`",
 }
 
+# Veza's canonical permission types; a level lists those it implies.
+CANONICAL_PERMISSIONS = ("DataRead", "DataWrite", "MetadataRead", "MetadataWrite", "NonData")
+
 
 @dataclass(frozen=True)
 class NodeKind:
+    """A node kind: its id key, what it is, where it comes from, and its properties.
+
+    `role` says what the node is to a governance platform: `account` (the application's
+    root: one per synced account), `resource` (something access is granted on), `member`
+    (a human principal of the app), `credential` (a non-human principal: a token or key),
+    `identity` (the cross-connector person), `endpoint` (where data leaves the app).
+    """
+
     kind: str
     key: str
     description: str
     origin: str
     properties: dict[str, str] = field(default_factory=dict)
-    principal: str | None = None  # "human" or "credential": who holds access in a review
+    role: Role | None = None
     label: str = "name"  # the property that names it for a reviewer
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who holds access in a review: a member is human, a credential is a credential."""
+        return {"member": "human", "credential": "credential"}.get(self.role or "")  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class EdgeKind:
+    """An edge kind. An access edge (`access` set) is one row of the review.
+
+    `grant` says what kind of access it is: `role` (an account-wide role of a member),
+    `resource` (a permission on one resource), `scope` (what a credential may do), `send`
+    (what a credential may send as). `levels` maps each access value to the canonical
+    permissions it implies (view = reads only); `holds` marks the edge from a credential's
+    holder to the credential, shown as the path of the credential's rows.
+    """
+
     kind: str
     ends: str
     description: str
     origin: str
     properties: dict[str, str] = field(default_factory=dict)
-    access: str | None = None  # an access path in the review: the property that says how much
+    access: str | None = None  # the property that says how much access; the kind if absent
+    grant: Grant | None = None
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    spans_account: frozenset[str] = frozenset()  # access values that cover every resource
+    holds: bool = False
 
 
-NODE_KINDS = [
-    NodeKind(
-        "postmark:account",
-        "the account label (`--account-label`; default the Account token's fingerprint)",
-        "One Postmark account, reached with one Account token.",
-        "the sync itself",
-        {"label": "the account label"},
-        label="label",
-    ),
-    NodeKind(
-        "postmark:account_token",
-        "the token's fingerprint",
-        "The Account API token used for the sync: an account-wide credential.",
-        "the token in POSTMARK_ACCOUNT_TOKEN (never stored)",
-        {
-            "fingerprint": "`sha256:` + the first 16 hex digits of the token's SHA-256",
-            "suffix": "the token's last 4 characters",
-        },
-        principal="credential",
-        label="fingerprint",
-    ),
-    NodeKind(
-        "postmark:server",
-        "the server ID",
-        "A Postmark server.",
-        "GET /servers",
-        {
-            "server_id": "Postmark's numeric server ID",
-            "name": "the server's name (free text, set by any account admin)",
-            "color": "the UI colour, lower-cased",
-            "delivery_type": "`Live` or `Sandbox` (absent on old accounts)",
-            "smtp_api_activated": "whether the SMTP API is on",
-            "raw_email_enabled": "whether raw email is on",
-            "track_opens": "open tracking",
-            "track_links": "link tracking mode",
-            "inbound_domain": "the inbound domain, if any",
-            "token_count": "how many API tokens the server holds",
-            "legacy_hook_urls": "the server-level hook URLs (Bounce, Open, ...) that predate "
-            "/webhooks, by trigger, secrets stripped",
-            "streams_read": "whether its streams and webhooks could be read (false: no token)",
-        },
-    ),
-    NodeKind(
-        "postmark:server_token",
-        "the token's fingerprint",
-        "One entry of a server's ApiTokens: it can send as the account and manage the "
-        "server's streams and webhooks.",
-        "GET /servers (ApiTokens)",
-        {
-            "fingerprint": "`sha256:` + the first 16 hex digits of the token's SHA-256",
-            "suffix": "the token's last 4 characters",
-            "server_id": "the server it belongs to",
-        },
-        principal="credential",
-        label="fingerprint",
-    ),
-    NodeKind(
-        "postmark:message_stream",
-        "`<server ID>/<stream ID>`",
-        "A message stream.",
-        "GET /message-streams (Server token, archived included)",
-        {
-            "server_id": "its server",
-            "stream_id": "the stream ID, e.g. `outbound`",
-            "name": "the stream's name",
-            "type": "Transactional, Broadcasts or Inbound",
-            "archived": "whether it is archived",
-            "archived_at": "when it was archived",
-        },
-    ),
-    NodeKind(
-        "postmark:webhook",
-        "the webhook ID",
-        "A webhook: where Postmark posts events.",
-        "GET /webhooks (Server token)",
-        {
-            "webhook_id": "Postmark's webhook ID",
-            "server_id": "its server",
-            "message_stream": "the stream it belongs to",
-            "url": "the URL, userinfo dropped and query values `[redacted]`",
-            "scheme": "`https` or `http`",
-            "triggers": "the enabled triggers",
-            "http_auth": "whether Basic auth is set (the password is never kept)",
-            "http_auth_username": "the Basic-auth user name",
-            "url_credentials": "whether the URL itself carried user:password (dropped here)",
-            "http_headers": "custom header names; every value is `[redacted]`",
-        },
-    ),
-    NodeKind(
-        "postmark:sender_signature",
-        "the signature ID",
-        "A sender signature (a From address).",
-        "GET /senders (and GET /senders/{id} with --sender-details)",
-        {
-            "signature_id": "Postmark's ID",
-            "email": "the address, lower-cased",
-            "name": "the From name",
-            "domain": "its domain",
-            "confirmed": "confirmed by the mailbox owner",
-            "spf_verified": "SPF (detail only)",
-            "dkim_verified": "DKIM (detail only)",
-            "return_path_verified": "Return-Path (detail only)",
-        },
-    ),
-    NodeKind(
-        "postmark:domain",
-        "the domain ID",
-        "A sending domain.",
-        "GET /domains",
-        {
-            "domain_id": "Postmark's ID",
-            "name": "the domain name",
-            "spf_verified": "SPF verified (deprecated by Postmark)",
-            "dkim_verified": "DKIM verified",
-            "weak_dkim": "a weak (1024-bit) DKIM key",
-            "return_path_domain": "the custom Return-Path domain",
-            "return_path_verified": "Return-Path verified",
-            "verified": "DKIM verified, so the account can send from the domain",
-        },
-    ),
-    NodeKind(
-        "postmark:sending_scope",
-        "the account label",
-        "Everything the account may send as: its confirmed sender signatures and verified "
-        "domains. Any server token of the account can send as any of them.",
-        "derived from GET /senders and GET /domains",
-        {
-            "name": "a summary for reviewers",
-            "confirmed_senders": "how many confirmed sender signatures it includes",
-            "verified_domains": "how many verified domains it includes",
-        },
-    ),
-    NodeKind(
-        "postmark:team_member",
-        "the lower-cased email",
-        "A user of the Postmark account, as a person read it off the web UI (source `attested`).",
-        "`idgraph attest import postmark` (no API exists)",
-        {
-            "email": "the user's email, lower-cased",
-            "name": "the user's name",
-            "role": "the role exactly as the UI showed it",
-            "role_level": "`owner`, `admin` or `member`",
-            "two_factor": "`yes`, `no` or `unknown`",
-            "server_access": "server ID -> `full` or `view` (owners and admins: all full)",
-            "attested_by": "who read the UI",
-            "attested_at": "when",
-            "expires_at": "when the attestation goes stale (default 90 days)",
-            "evidence": "the evidence URL, or the evidence file's name",
-            "evidence_sha256": "the SHA-256 of the evidence file (it is not copied)",
-            "file_sha256": "the SHA-256 of the imported member file",
-            "import_id": "the attestation run that recorded it",
-            "attestation_stale": "computed when read: `expires_at` has passed",
-        },
-        principal="human",
-        label="email",
-    ),
-    NodeKind(
-        "person",
-        "the lower-cased email",
-        "A person or mailbox: the join key across connectors.",
-        "sender signature addresses; attested team members; other connectors",
-        {"email": "the address"},
-        label="email",
-    ),
-    NodeKind(
-        "endpoint",
-        "the URL host",
-        "A host that receives webhook data.",
-        "webhook URLs and legacy hook URLs",
-        {"host": "the host name"},
-        label="host",
-    ),
-]
+@dataclass(frozen=True)
+class ConnectorSchema:
+    """Everything a connector declares about the graph it yields."""
 
-EDGE_KINDS = [
-    EdgeKind("has_server", "account -> server", "The account holds the server.", "GET /servers"),
-    EdgeKind(
-        "has_credential",
-        "account -> account_token, server -> server_token",
-        "The credential belongs to it.",
-        "the sync token; ApiTokens",
-    ),
-    EdgeKind(
-        "grants",
-        "account_token -> account, server_token -> server",
-        "What the credential can act on.",
-        "Postmark's token model",
-        {"scope": "what the token can do there"},
-        access="scope",
-    ),
-    EdgeKind(
-        "has_stream", "server -> message_stream", "The server's stream.", "GET /message-streams"
-    ),
-    EdgeKind(
-        "has_webhook",
-        "server -> webhook",
-        "The server's webhook.",
-        "GET /webhooks",
-        {"message_stream": "the stream the webhook belongs to"},
-    ),
-    EdgeKind(
-        "delivers_to",
-        "webhook -> endpoint, server -> endpoint",
-        "Event data leaves Postmark for that host.",
-        "webhook URLs; legacy hook URLs",
-        {
-            "via": "`webhook` or `legacy_hook_url`",
-            "triggers": "enabled triggers",
-            "trigger": "the legacy hook's trigger",
-            "url": "the redacted URL",
-        },
-    ),
-    EdgeKind(
-        "has_sender",
-        "account -> sender_signature",
-        "The account's sender signature.",
-        "GET /senders",
-    ),
-    EdgeKind("has_domain", "account -> domain", "The account's domain.", "GET /domains"),
-    EdgeKind(
-        "belongs_to",
-        "sender_signature -> domain",
-        "The signature's address is in that domain (or a subdomain of it).",
-        "derived",
-    ),
-    EdgeKind(
-        "is",
-        "sender_signature -> person, team_member -> person",
-        "The address is that person's or mailbox's.",
-        "derived",
-    ),
-    EdgeKind(
-        "has_sending_scope",
-        "account -> sending_scope",
-        "The account's send-as scope.",
-        "derived",
-    ),
-    EdgeKind(
-        "includes",
-        "sending_scope -> sender_signature | domain",
-        "A confirmed sender signature or verified domain the account may send as.",
-        "derived",
-    ),
-    EdgeKind(
-        "can_send_as",
-        "server_token -> sending_scope",
-        "Any server token of an account can send from every confirmed sender signature and "
-        "every verified domain of that account: one edge to the account's sending scope.",
-        "derived",
-        access="send-as",
-    ),
-    EdgeKind(
-        "member_of",
-        "team_member -> account",
-        "The user belongs to the account.",
-        "attested",
-        {"role": "the role as the UI showed it", "role_level": "`owner`, `admin` or `member`"},
-        access="role",
-    ),
-    EdgeKind(
-        "can_access",
-        "team_member -> server",
-        "The user's access to a server.",
-        "attested",
-        {"permission": "`full` (Server Admin: can view API tokens) or `view` (Server Viewer)"},
-        access="permission",
-    ),
-]
+    connector: str
+    title: str
+    nodes: tuple[NodeKind, ...]
+    edges: tuple[EdgeKind, ...]
+    description: str = ""
 
 
-def render_markdown() -> str:
+SHARED = ConnectorSchema(
+    connector="idgraph",
+    title="Shared kinds (the join across connectors)",
+    description="Declared by the host: every connector links to these by id.",
+    nodes=(
+        NodeKind(
+            "person",
+            "the lower-cased email",
+            "A person or mailbox: the join key across connectors.",
+            "any connector: addresses it reads; attested team members",
+            {"email": "the address"},
+            role="identity",
+            label="email",
+        ),
+        NodeKind(
+            "endpoint",
+            "the URL host",
+            "A host that receives data from an app (e.g. webhooks).",
+            "any connector that sends data out",
+            {"host": "the host name"},
+            role="endpoint",
+            label="host",
+        ),
+    ),
+    edges=(),
+)
+
+
+class SchemaRegistry:
+    """Every registered schema, looked up by kind."""
+
+    def __init__(self, schemas: Iterable[ConnectorSchema]) -> None:
+        self.schemas = [SHARED, *sorted(schemas, key=lambda s: s.connector)]
+        self.nodes: dict[str, NodeKind] = {}
+        self.edges: dict[str, EdgeKind] = {}
+        for schema in self.schemas:
+            for node in schema.nodes:
+                self.nodes.setdefault(node.kind, node)
+            for edge in schema.edges:
+                self.edges.setdefault(edge.kind, edge)
+
+    def node(self, kind: str) -> NodeKind | None:
+        return self.nodes.get(kind)
+
+    def edge(self, kind: str) -> EdgeKind | None:
+        return self.edges.get(kind)
+
+    def node_kinds_with_role(self, role: str) -> set[str]:
+        return {k for k, n in self.nodes.items() if n.role == role}
+
+    def edge_kinds_with(self, *, grant: str | None = None, holds: bool | None = None) -> set[str]:
+        return {
+            k
+            for k, e in self.edges.items()
+            if (grant is None or e.grant == grant) and (holds is None or e.holds == holds)
+        }
+
+
+def registry() -> SchemaRegistry:
+    """The schemas of every loaded plugin."""
+    from .plugins import get_schemas
+
+    return SchemaRegistry(get_schemas())
+
+
+def render_markdown(reg: SchemaRegistry | None = None) -> str:
     """docs/graph-schema.md."""
+    reg = reg or registry()
     lines = [
         "# Graph schema",
         "",
-        "Generated from `graph/schema.py` by `python -m idgraph.graph.schema > "
-        "docs/graph-schema.md`; a test keeps the two equal.",
+        "Generated from the schemas the loaded plugins register (`register_schemas`) by "
+        "`python -m idgraph.graph.schema > docs/graph-schema.md`; a test keeps the two equal.",
         "",
         "Node ids are `<namespace>:<kind>:<key>` (e.g. `postmark:server:11001`), except the "
         "cross-connector kinds `person:<email>` and `endpoint:<host>`. They are stable across "
@@ -325,47 +171,55 @@ def render_markdown() -> str:
         "|---|---|",
     ]
     lines += [f"| `{name}` | {text} |" for name, text in COMMON_NODE_PROPERTIES.items()]
-    lines += ["", "## Node kinds", ""]
-    for node in NODE_KINDS:
-        lines += [
-            f"### `{node.kind}`",
-            "",
-            node.description,
-            "",
-            f"- key: {node.key}",
-            f"- comes from: {node.origin}",
-        ]
-        if node.principal:
-            lines.append(f"- in the access review: a {node.principal} principal")
-        lines += [
-            "",
-            "| property | meaning |",
-            "|---|---|",
-        ]
-        lines += [f"| `{name}` | {text} |" for name, text in node.properties.items()]
-        lines.append("")
-    lines += ["## Edge kinds", ""]
-    for edge in EDGE_KINDS:
-        lines += [
-            f"### `{edge.kind}`",
-            "",
-            f"{edge.description}",
-            "",
-            f"- ends: {edge.ends}",
-            f"- comes from: {edge.origin}",
-        ]
-        if edge.access:
-            lines.append(f"- in the access review: one row per edge; access = its {edge.access}")
-        lines.append("")
-        if edge.properties:
-            lines += ["| property | meaning |", "|---|---|"]
-            lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
+    lines.append("")
+    for schema in reg.schemas:
+        lines += [f"## {schema.title}", ""]
+        if schema.description:
+            lines += [schema.description, ""]
+        if schema.nodes:
+            lines += ["### Node kinds", ""]
+        for node in schema.nodes:
+            lines += [
+                f"#### `{node.kind}`",
+                "",
+                node.description,
+                "",
+                f"- key: {node.key}",
+                f"- comes from: {node.origin}",
+            ]
+            if node.role:
+                lines.append(f"- role: {node.role}")
+            if node.principal:
+                lines.append(f"- in the access review: a {node.principal} principal")
+            lines += ["", "| property | meaning |", "|---|---|"]
+            lines += [f"| `{name}` | {text} |" for name, text in node.properties.items()]
             lines.append("")
+        if schema.edges:
+            lines += ["### Edge kinds", ""]
+        for edge in schema.edges:
+            lines += [
+                f"#### `{edge.kind}`",
+                "",
+                edge.description,
+                "",
+                f"- ends: {edge.ends}",
+                f"- comes from: {edge.origin}",
+            ]
+            if edge.access:
+                lines.append(
+                    f"- in the access review: one row per edge ({edge.grant}); "
+                    f"access = its {edge.access}"
+                )
+            for level, permissions in edge.levels.items():
+                lines.append(f"  - `{level}`: {', '.join(permissions) or 'nothing'}")
+            if edge.holds:
+                lines.append("- in the access review: the path to the credential's holder")
+            lines.append("")
+            if edge.properties:
+                lines += ["| property | meaning |", "|---|---|"]
+                lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
+                lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-NODE_KIND = {node.kind: node for node in NODE_KINDS}
-EDGE_KIND = {edge.kind: edge for edge in EDGE_KINDS}
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from idgraph.graph import hookspecs
-from idgraph.graph.schema import EDGE_KINDS, NODE_KINDS, render_markdown
+from idgraph.graph.schema import registry, render_markdown
 
 from .conftest import attest_fixture, sync_fixture
 
@@ -33,12 +33,13 @@ def test_the_collector_emits_only_declared_kinds_and_properties(store, emulator)
     attest_fixture(store, members)
     _run, graph = load_graph(store)
     assert "postmark:team_member:dana.ops@acme-corp.example" in graph
-    declared = {n.kind: set(n.properties) for n in NODE_KINDS}
+    schema = registry()
+    declared = {k: set(n.properties) for k, n in schema.nodes.items()}
     reserved = {"kind", "source", "sources", "first_seen", "last_seen", "scope"}
     for node, data in graph.nodes(data=True):
         assert data["kind"] in declared, node
         assert set(data) - reserved <= declared[data["kind"]], node
-    edge_props = {e.kind: set(e.properties) for e in EDGE_KINDS}
+    edge_props = {k: set(e.properties) for k, e in schema.edges.items()}
     for _u, _v, data in graph.edges(data=True):
         assert data["kind"] in edge_props
         assert set(data) - {"kind", "source", "first_seen"} <= edge_props[data["kind"]]

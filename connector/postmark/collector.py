@@ -16,22 +16,21 @@ from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffi
 from ._client import PostmarkClient
 from ._errors import InvalidToken, NotFound, PostmarkError, WrongTokenKind
 from ._models import Domain, MessageStream, SenderSignature, Server, Webhook
-
-ACCOUNT = "postmark:account"
-ACCOUNT_TOKEN = "postmark:account_token"
-SERVER = "postmark:server"
-SERVER_TOKEN = "postmark:server_token"
-STREAM = "postmark:message_stream"
-WEBHOOK = "postmark:webhook"
-SENDER = "postmark:sender_signature"
-DOMAIN = "postmark:domain"
-TEAM_MEMBER = "postmark:team_member"
-SENDING_SCOPE = "postmark:sending_scope"
-PERSON = "person"
-ENDPOINT = "endpoint"
-
-ACCOUNT_TOKEN_SCOPE = "account API: servers, sender signatures and domains (read and write)"
-SERVER_TOKEN_SCOPE = "server API: send email, message streams, webhooks, templates"
+from .names import (
+    ACCOUNT,
+    ACCOUNT_TOKEN,
+    ACCOUNT_TOKEN_SCOPE,
+    DOMAIN,
+    ENDPOINT,
+    PERSON,
+    SENDER,
+    SENDING_SCOPE,
+    SERVER,
+    SERVER_TOKEN,
+    SERVER_TOKEN_SCOPE,
+    STREAM,
+    WEBHOOK,
+)
 
 
 @dataclass

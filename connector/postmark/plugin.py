@@ -94,6 +94,13 @@ def register_connectors(register):
 
 
 @hookimpl
+def register_schemas(register):
+    from .schema import SCHEMA
+
+    register(SCHEMA)
+
+
+@hookimpl
 def register_commands(cli):
     from .commands import attest_group, demo_command, emulator_group, token_group
     from .commands_write import postmark_group

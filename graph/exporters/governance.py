@@ -84,7 +84,7 @@ class BatonExporter:
             [
                 [
                     kind.split(":")[-1],
-                    "app" if kind.endswith(":account") else "",
+                    "app" if _role(context, kind) == "account" else "",
                     node,
                     node_name(graph, node),
                     kind,
@@ -173,8 +173,8 @@ class VezaExporter:
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         graph = context.graph
         accounts = sorted(
-            {row.resource for row in context.rows if row.access_kind == "member_of"}
-            | {n for n, d in graph.nodes(data=True) if d.get("kind", "").endswith(":account")}
+            {row.resource for row in context.rows if row.grant == "role"}
+            | {n for n, _d in context.nodes_with_role("account")}
         )
         app_name = "idgraph " + ", ".join(node_name(graph, a) for a in accounts)
         users: dict[str, dict[str, Any]] = {}
@@ -190,7 +190,7 @@ class VezaExporter:
                 "description": kind,
             }
             for node, kind in _resources(context).items()
-            if not kind.endswith(":account")
+            if _role(context, kind) != "account"
         }
 
         def identity(row: ReviewRow) -> dict[str, Any]:
@@ -223,7 +223,7 @@ class VezaExporter:
                     },
                 )
             entry = identity(row)
-            if row.access_kind == "member_of":
+            if row.grant == "role":
                 role_id = _slug(row.access)
                 roles.setdefault(
                     role_id, {"id": role_id, "name": row.access, "permissions": [row.access]}
@@ -244,7 +244,7 @@ class VezaExporter:
                     row.access,
                     {
                         "name": row.access,
-                        "permission_type": _PERMISSION_TYPES.get(row.access_kind, ["NonData"]),
+                        "permission_type": _permission_types(context, row),
                         "apply_to_sub_resources": False,
                     },
                 )
@@ -276,8 +276,15 @@ class VezaExporter:
 
 
 _ROLE_TYPES = ["DataRead", "DataWrite", "MetadataRead", "MetadataWrite", "NonData"]
-_PERMISSION_TYPES = {
-    "can_access": ["DataRead", "MetadataRead", "MetadataWrite"],
-    "grants": ["DataRead", "DataWrite", "MetadataRead", "MetadataWrite", "NonData"],
-    "can_send_as": ["DataWrite"],
-}
+
+
+def _role(context: ReviewContext, kind: str) -> str | None:
+    declared = context.schema.node(kind)
+    return declared.role if declared else None
+
+
+def _permission_types(context: ReviewContext, row: ReviewRow) -> list[str]:
+    """The canonical permissions the schema declares for this row's access value."""
+    edge = context.schema.edge(row.access_kind)
+    levels = {k.lower(): v for k, v in (edge.levels if edge else {}).items()}
+    return list(levels.get(row.access.lower(), ("NonData",)))

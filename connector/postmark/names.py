@@ -1,0 +1,17 @@
+"""The Postmark connector's node kinds and token scopes, named once."""
+
+ACCOUNT = "postmark:account"
+ACCOUNT_TOKEN = "postmark:account_token"
+SERVER = "postmark:server"
+SERVER_TOKEN = "postmark:server_token"
+STREAM = "postmark:message_stream"
+WEBHOOK = "postmark:webhook"
+SENDER = "postmark:sender_signature"
+DOMAIN = "postmark:domain"
+TEAM_MEMBER = "postmark:team_member"
+SENDING_SCOPE = "postmark:sending_scope"
+PERSON = "person"
+ENDPOINT = "endpoint"
+
+ACCOUNT_TOKEN_SCOPE = "account API: servers, sender signatures and domains (read and write)"
+SERVER_TOKEN_SCOPE = "server API: send email, message streams, webhooks, templates"
