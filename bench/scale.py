@@ -92,9 +92,7 @@ def step(name: str, size: int, folder: Path) -> dict:
                 plugin_versions={},
             )
             started = time.perf_counter()
-            store.finish_run(
-                run, status="complete", scope="postmark:bench", nodes=nodes, edges=edges
-            )
+            store.finish_run(run, status="complete", nodes=nodes, edges=edges)
             result["seconds"] = time.perf_counter() - started
             store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             result["rows_written"] = (

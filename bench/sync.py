@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from idgraph.connector.postmark.emulator import PostmarkEmulator
-from idgraph.connector.postmark.synthetic import synthetic_account
+from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = 8

@@ -6,12 +6,13 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,7 +23,7 @@ from idgraph import __version__
 from .interfaces import ConfigError, SourceError
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .store import RunNotFound, Store, StoreBusy
-from .sync import SyncResult, sync
+from .sync import SyncResult, read_secret, sync
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1  # the run finished partial or failed
@@ -47,44 +48,6 @@ db_option = click.option(
     help="The SQLite file that keeps every run.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-
-
-def retry_options(command: Callable[..., Any] | None = None, *, timeout_flag: str = "--timeout"):
-    """--retries, --backoff, --max-wait and the request timeout: how hard to retry and how
-    long to wait. `timeout_flag` renames the last where a command needs --timeout itself."""
-
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        command = click.option(
-            timeout_flag,
-            "timeout",
-            type=click.FloatRange(0.1),
-            default=30.0,
-            show_default=True,
-            help="Seconds to wait for one answer before retrying.",
-        )(command)
-        command = click.option(
-            "--backoff",
-            type=click.FloatRange(0.001),
-            default=0.5,
-            show_default=True,
-            help="First back-off delay in seconds; it doubles per retry (with full jitter).",
-        )(command)
-        command = click.option(
-            "--max-wait",
-            type=click.FloatRange(0),
-            default=120.0,
-            show_default=True,
-            help="Seconds of back-off one request may spend in all.",
-        )(command)
-        return click.option(
-            "--retries",
-            type=click.IntRange(0, 20),
-            default=5,
-            show_default=True,
-            help="Retries of a request after a 429, 5xx or dropped connection.",
-        )(command)
-
-    return decorate(command) if command is not None else decorate
 
 
 class Failure(click.ClickException):
@@ -158,30 +121,48 @@ def _progress_reporter(enabled: bool) -> tuple[Callable[[str, int, int | None], 
 def run_sync(
     connector_name: str,
     db_path: Path,
-    options: dict[str, Any],
-    environ: dict[str, str],
     *,
-    show_progress: bool,
-    lock_wait: float,
+    environ: Mapping[str, str],
+    options: Mapping[str, Any] | None = None,
+    account_label: str | None = None,
+    show_progress: bool = False,
+    lock_wait: float = 30.0,
 ) -> SyncResult:
+    """Sync one account of a connector into `db_path`: the credential comes from the
+    connector's environment variable in `environ`, the options are validated by its class."""
     connectors = get_connectors()
     if connector_name not in connectors:
         known = ", ".join(sorted(connectors)) or "none"
         raise Failure(f"no connector named {connector_name!r} (loaded: {known})", EXIT_USAGE)
+    connector = connectors[connector_name]
+    secret = read_secret(connector, environ)
+    try:
+        validated = connector.options_class.model_validate(dict(options or {}))
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(connector_name, exc)) from None
     report, progress = _progress_reporter(show_progress)
     store = Store(db_path)
     try:
         with progress if progress is not None else nullcontext():
             return sync(
                 store,
-                connectors[connector_name],
-                options=options,
-                environ=environ,
+                connector,
+                secret=secret,
+                options=validated,
+                account_label=account_label,
                 progress=report,
                 lock_wait=lock_wait,
             )
     finally:
         store.close()
+
+
+def _validation_message(connector_name: str, exc: ValidationError) -> str:
+    problems = [
+        f"--{'.'.join(str(p) for p in error['loc']).replace('_', '-')}: {error['msg']}"
+        for error in exc.errors()
+    ]
+    return f"{connector_name} options: " + "; ".join(problems)
 
 
 def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
@@ -202,22 +183,34 @@ def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
     return rows
 
 
-def print_sync_summary(result: SyncResult, db_path: Path) -> None:
+def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = False) -> None:
+    """Two lines at most: the run and its totals; the per-kind table only with -v."""
     collection = result.collection
     style = {"complete": "green", "partial": "yellow", "failed": "red"}[result.status]
     out_console.print(
-        f"Run {result.run_id} [{style}]{result.status}[/{style}]: {len(collection.nodes)} nodes, "
-        f"{len(collection.edges)} edges seen, {collection.stats.get('requests', 0)} API requests "
-        f"({collection.stats.get('retries', 0)} retried) -> {db_path}"
+        f"Run {result.run_id} [{style}]{result.status}[/{style}] ({escape(result.account.scope)}): "
+        f"{len(collection.nodes)} nodes, {len(collection.edges)} edges seen, "
+        f"{collection.stats.get('requests', 0)} API requests "
+        f"({collection.stats.get('retries', 0)} retried) -> {escape(str(db_path))}"
     )
     if result.status == "complete":
-        table = Table("", "kind", "created", "changed", "removed", title="Changes recorded")
-        for row in _summary_rows(result):
-            table.add_row(*(str(v) for v in row))
-        if table.row_count:
-            out_console.print(table)
+        rows = _summary_rows(result)
+        totals = [sum(row[i] for row in rows) for i in (2, 3, 4)]
+        rotation = (
+            f"; credential rotated (was {result.rotated_from})" if result.rotated_from else ""
+        )
+        if any(totals):
+            out_console.print(
+                f"Changes: {totals[0]} created, {totals[1]} changed, {totals[2]} removed"
+                f"{rotation} (details: -v, `idgraph diff`)"
+            )
         else:
-            out_console.print("No changes since the previous complete run.")
+            out_console.print(f"No changes since the previous complete run{rotation}.")
+        if verbose and rows:
+            table = Table("", "kind", "created", "changed", "removed", title="Changes recorded")
+            for row in rows:
+                table.add_row(*(str(v) for v in row))
+            out_console.print(table)
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
     for warning in collection.warnings:
@@ -230,7 +223,9 @@ def sync_result_json(result: SyncResult) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
         "status": result.status,
-        "scope": result.collection.scope,
+        "scope": result.account.scope,
+        "account_label": result.account.label,
+        "rotated_from": result.rotated_from,
         "nodes_seen": len(result.collection.nodes),
         "edges_seen": len(result.collection.edges),
         "counts": result.counts,
@@ -240,75 +235,112 @@ def sync_result_json(result: SyncResult) -> dict[str, Any]:
     }
 
 
-@cli.command("sync")
-@click.argument("connector_name", metavar="CONNECTOR", default="postmark")
-@db_option
-@click.option("--account-label", help="A name for the account (default: the token's fingerprint).")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option(
-    "--sender-details",
-    is_flag=True,
-    help="Also read each sender signature's detail (SPF/DKIM/Return-Path per sender): "
-    "one more request per signature.",
-)
-@retry_options
-@click.option(
-    "--lock-wait",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for another run on the same database to finish.",
-)
-@json_option
-def sync_command(
-    connector_name: str,
-    db_path: Path,
-    account_label: str | None,
-    concurrency: int,
-    sender_details: bool,
-    retries: int,
-    max_wait: float,
-    timeout: float,
-    backoff: float,
-    lock_wait: float,
-    as_json: bool,
-) -> None:
-    """Read an account through its connector's API and record the run.
+class SyncGroup(click.Group):
+    """`idgraph sync CONNECTOR`: one subcommand per loaded connector, its options built from
+    the connector's options class."""
 
-    For Postmark the Account token comes from POSTMARK_ACCOUNT_TOKEN (never an argument) and
-    the base URL from POSTMARK_API_URL (default https://api.postmarkapp.com). Exit 0 only
-    for a complete run; a partial or failed run is recorded but changes nothing.
-    """
-    options = {
-        "account_label": account_label,
-        "concurrency": concurrency,
-        "sender_details": sender_details,
-        "retries": retries,
-        "max_wait": max_wait,
-        "backoff": backoff,
-        "timeout": timeout,
-    }
-    with user_errors():
-        result = run_sync(
-            connector_name,
-            db_path,
-            options,
-            dict(os.environ),
-            show_progress=err_console.is_terminal and not as_json,
-            lock_wait=lock_wait,
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(get_connectors())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        connector = get_connectors().get(name)
+        return None if connector is None else sync_command_for(connector)
+
+
+def _click_options(model: type[Any]) -> list[click.Option]:
+    """A click option per field of a pydantic options class (llm-style declarations)."""
+    params = []
+    for name, field in model.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        envvar = extra.get("envvar")
+        bounds = {
+            key: getattr(meta, key)
+            for meta in field.metadata
+            for key in ("ge", "le")
+            if getattr(meta, key, None) is not None
+        }
+        kind: Any = str
+        if field.annotation is bool:
+            params.append(
+                click.Option([flag, name], is_flag=True, default=field.default,
+                             help=field.description)
+            )
+            continue
+        if field.annotation is int:
+            kind = click.IntRange(bounds.get("ge"), bounds.get("le")) if bounds else int
+        elif field.annotation is float:
+            kind = click.FloatRange(bounds.get("ge"), bounds.get("le")) if bounds else float
+        params.append(
+            click.Option(
+                [flag, name],
+                type=kind,
+                default=field.default,
+                show_default=True,
+                envvar=envvar,
+                show_envvar=bool(envvar),
+                help=field.description,
+            )
         )
-    if as_json:
-        click.echo(json.dumps(sync_result_json(result), indent=2))
-    else:
-        print_sync_summary(result, db_path)
-    if result.status != "complete":
-        raise SystemExit(EXIT_INCOMPLETE)
+    return params
+
+
+def sync_command_for(connector: Any) -> click.Command:
+    name = connector.name
+
+    def callback(
+        db_path: Path, account_label: str | None, lock_wait: float, as_json: bool, **values: Any
+    ) -> None:
+        verbose = click.get_current_context().find_root().params.get("verbose", 0)
+        with user_errors():
+            result = run_sync(
+                name,
+                db_path,
+                environ=os.environ,
+                options=values,
+                account_label=account_label,
+                show_progress=err_console.is_terminal and not as_json,
+                lock_wait=lock_wait,
+            )
+        if as_json:
+            click.echo(json.dumps(sync_result_json(result), indent=2))
+        else:
+            print_sync_summary(result, db_path, verbose=bool(verbose))
+        if result.status != "complete":
+            raise SystemExit(EXIT_INCOMPLETE)
+
+    command = click.Command(
+        name,
+        callback=callback,
+        help=f"{connector.description}.\n\nThe credential comes from {connector.secret_env} "
+        "(never an argument). Exit 0 only for a complete run; a partial or failed run is "
+        "recorded but changes nothing.",
+        short_help=connector.description,
+    )
+    command.params = [
+        *_click_options(connector.options_class),
+        click.Option(
+            ["--account-label"],
+            help="A name for the account. Default: the account this credential is already "
+            "known as, or for a first account the credential's fingerprint.",
+        ),
+        click.Option(
+            ["--lock-wait"],
+            type=click.FloatRange(0),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for another run on the same database to finish.",
+        ),
+    ]
+    db_option(command)
+    json_option(command)
+    return command
+
+
+@cli.group("sync", cls=SyncGroup)
+def sync_group() -> None:
+    """Read an account through a connector's API and record the run (`idgraph sync
+    postmark`); only a complete run changes the graph."""
 
 
 # -- history and inspection -----------------------------------------------------------------
@@ -630,8 +662,19 @@ def review_import(
     )
 
 
-def main() -> None:  # pragma: no cover - console-script shim
-    cli()
+_commands_registered = False
 
 
-load_plugins().hook.register_commands(cli=cli)
+def build_cli() -> click.Group:
+    """The `idgraph` group with every plugin's commands added (once)."""
+    global _commands_registered
+    if not _commands_registered:
+        from . import attest_cli  # noqa: F401 - adds `idgraph attest`
+
+        _commands_registered = True
+        load_plugins().hook.register_commands(cli=cli)
+    return cli
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    build_cli()()

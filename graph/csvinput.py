@@ -20,10 +20,17 @@ class InputInvalid(Exception):
 
 
 def read_csv_rows(
-    path: Path, *, allow_bom: bool, error: type[InputInvalid] = InputInvalid
+    path: Path,
+    *,
+    allow_bom: bool,
+    error: type[InputInvalid] = InputInvalid,
+    encoding: str | None = None,
 ) -> list[list[str]]:
     """The rows of a comma-separated UTF-8 file (header first); raises `error` if unreadable."""
     try:
+        if encoding is not None:
+            text = path.read_bytes().decode(encoding)
+            return list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
         return _read_rows(path, allow_bom)
     except InputInvalid as exc:
         raise error(exc.problems) from None
@@ -81,5 +88,15 @@ def formula_problems(
         f"{where}: column {column!r}: starts with {row[column][0]!r}, which a spreadsheet runs "
         "as a formula; remove it"
         for column in (columns or list(row))
-        if row[column].startswith(FORMULA_START)
+        if row[column].lstrip(" ").startswith(FORMULA_START)
     ]
+
+
+_FORMULA_FIRST = frozenset(FORMULA_START)
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet never evaluates: a leading = + - @ tab or CR (after any
+    spaces) gets a `'`."""
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    return "'" + text if text.lstrip(" ")[:1] in _FORMULA_FIRST else text

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from .model import Edge, Node
 
@@ -21,9 +23,31 @@ class SourceError(Exception):
     """A connector's source (its API, or the network to it) failed or refused."""
 
 
+class SyncOptions(BaseModel):
+    """The base of a connector's sync options (llm-style): each field becomes an option of
+    `idgraph sync NAME`, named after the field, with its description as help. A field whose
+    `json_schema_extra` has `envvar` is also read from that environment variable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The account one sync reads, as the host resolved it: its label and history scope."""
+
+    connector: str
+    label: str
+
+    @property
+    def scope(self) -> str:
+        return f"{self.connector}:{self.label}"
+
+
 @dataclass
 class Collection:
-    """What a connector saw in one run: nodes, edges, and how complete the picture is."""
+    """What a connector saw in one run: nodes, edges, and how complete the picture is.
+
+    `scope` is the account's scope (`account.scope`): the host records what it returns."""
 
     scope: str
     nodes: list[Node] = field(default_factory=list)
@@ -45,16 +69,22 @@ class Finding:
 
 
 class Connector(Protocol):
-    """A source of nodes and edges; it never touches the store."""
+    """A source of nodes and edges; it never touches the store.
+
+    `secret_env` names the environment variable of its credential: the host reads it (never
+    an argument), fingerprints it to know the account, and passes it to `collect`."""
 
     name: str
     description: str
+    secret_env: str
+    options_class: type[SyncOptions]
 
     def collect(
         self,
         *,
-        options: Mapping[str, Any],
-        environ: Mapping[str, str],
+        account: Account,
+        secret: str,
+        options: Any,
         progress: ProgressCallback,
     ) -> Collection:
         """Read the source and return what it saw (raise ConfigError for bad configuration)."""

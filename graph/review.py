@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .csvinput import FORMULA_START
+from .csvinput import FORMULA_START, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
@@ -38,15 +38,6 @@ REVIEW_COLUMNS = [
     "justification",
 ]
 DECISION_COLUMNS = ("decision", "reviewer", "review_date", "justification")
-
-
-_FORMULA_FIRST = frozenset(FORMULA_START)
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet never evaluates: a leading = + - @ tab or CR gets a `'`."""
-    text = "" if value is None else value if isinstance(value, str) else str(value)
-    return "'" + text if text[:1] in _FORMULA_FIRST else text
 
 
 @dataclass(slots=True)

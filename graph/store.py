@@ -119,6 +119,24 @@ def m003_review_decisions(db: sqlite_utils.Database) -> None:
     db["review_decisions"].create_index(["run_id", "row_id"])
 
 
+@migrations()
+def m004_accounts(db: sqlite_utils.Database) -> None:
+    # Which credential belongs to which account label: a sync without --account-label finds
+    # its account by the token's fingerprint, and a new token for a known label is a rotation.
+    db["accounts"].create(
+        {
+            "connector": str,
+            "label": str,
+            "fingerprint": str,
+            "first_run": int,
+            "last_run": int,
+        },
+        pk=("connector", "label"),
+    )
+    db["runs"].add_column("credential", str)
+    db["runs"].add_column("rotated_from", str)
+
+
 class StoreBusy(Exception):
     """Another idgraph process holds the database file's write lock past the wait bound."""
 
@@ -146,6 +164,8 @@ class Run:
     warnings: list[str]
     stats: dict[str, Any]
     plugin_versions: dict[str, str]
+    credential: str | None = None  # the fingerprint of the credential the run used
+    rotated_from: str | None = None  # the account's previous credential, if it changed
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
@@ -166,6 +186,8 @@ class Run:
             warnings=load("warnings", []),
             stats=load("stats", {}),
             plugin_versions=load("plugin_versions", {}),
+            credential=row.get("credential"),
+            rotated_from=row.get("rotated_from"),
         )
 
 
@@ -239,6 +261,8 @@ class Store:
         scope: str,
         account_label: str | None,
         plugin_versions: dict[str, str],
+        credential: str | None = None,
+        rotated_from: str | None = None,
     ) -> int:
         with self.db.atomic():
             table = self.db["runs"]
@@ -248,6 +272,8 @@ class Store:
                     "connector": connector,
                     "scope": scope,
                     "account_label": account_label,
+                    "credential": credential,
+                    "rotated_from": rotated_from,
                     "started": utcnow(),
                     "status": "running",
                     "plugin_versions": json.dumps(plugin_versions),
@@ -260,7 +286,6 @@ class Store:
         run_id: int,
         *,
         status: str,
-        scope: str | None = None,
         nodes: Iterable[Node] = (),
         edges: Iterable[Edge] = (),
         errors: list[str] | None = None,
@@ -275,10 +300,8 @@ class Store:
             raise ValueError(f"unknown run status {status!r}")
         counts: dict[str, Any] = {}
         with self.db.atomic():
-            if scope:
-                self.db.execute("UPDATE runs SET scope = ? WHERE id = ?", [scope, run_id])
             if status == "complete":
-                run_scope = scope or self.run(run_id).scope
+                run_scope = self.run(run_id).scope
                 counts = {
                     "nodes": self._apply(
                         "node_versions", "id", run_scope, run_id, _node_rows(nodes), close_missing
@@ -504,6 +527,24 @@ class Store:
         )
         self.finish_run(run_id, status="complete", stats=action, close_missing=False)
         return run_id
+
+    def known_accounts(self, connector: str) -> dict[str, str]:
+        """label -> the fingerprint of the credential of each account of a connector."""
+        return {
+            row["label"]: row["fingerprint"]
+            for row in self.db.query(
+                "SELECT label, fingerprint FROM accounts WHERE connector = ?", [connector]
+            )
+        }
+
+    def remember_account(self, connector: str, label: str, fingerprint: str, run_id: int) -> None:
+        """Record (inside a run's transaction) that this credential is this account's now."""
+        self.db.execute(
+            "INSERT INTO accounts (connector, label, fingerprint, first_run, last_run) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (connector, label) DO UPDATE SET "
+            "fingerprint = excluded.fingerprint, last_run = excluded.last_run",
+            [connector, label, fingerprint, run_id, run_id],
+        )
 
     def record_attestation(self, record: dict[str, Any]) -> None:
         """Add an attestation's record (inside the transaction of its run's finish)."""

@@ -1,4 +1,5 @@
-"""One sync: a connector collects, the store records the run (applying it only if complete)."""
+"""One sync: the host resolves the account, a connector collects, the store records the run
+(applying it only if complete)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .interfaces import Collection, ConfigError, Connector, ProgressCallback
+from .interfaces import Account, Collection, ConfigError, Connector, ProgressCallback, SyncOptions
 from .plugins import plugin_versions
+from .secrets import fingerprint
 from .store import Store
 
 log = logging.getLogger("idgraph.sync")
@@ -20,28 +22,104 @@ class SyncResult:
     status: str
     collection: Collection
     counts: dict[str, Any]
+    account: Account
+    rotated_from: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedAccount:
+    account: Account
+    credential: str
+    rotated_from: str | None
+
+
+def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str:
+    """A credential from an environment variable (never an argument), or one clear error."""
+    secret = (environ.get(env_name) or "").strip()
+    if not secret:
+        raise ConfigError(
+            f"{env_name} is not set: export {what} in that variable "
+            "(credentials are never taken as command-line arguments)"
+        )
+    return secret
+
+
+def read_secret(connector: Connector, environ: Mapping[str, str]) -> str:
+    """The connector's credential from its environment variable."""
+    what = getattr(connector, "secret_description", f"the {connector.name} credential")
+    return secret_from_env(connector.secret_env, what, environ)
+
+
+def resolve_account(
+    store: Store, connector: Connector, secret: str, label: str | None
+) -> ResolvedAccount:
+    """Which account this credential is: the label given, the label its fingerprint is
+    known under, or (for a first account) the fingerprint itself; never a silent second scope.
+    """
+    credential = fingerprint(secret)
+    known = store.known_accounts(connector.name)
+    holder = next((name for name, fp in known.items() if fp == credential), None)
+    if label is not None:
+        label = label.strip()
+        if not label or any(c in label for c in ":/\\") or not label.isprintable():
+            raise ConfigError(
+                f"--account-label {label!r}: use letters, digits, '.', '-' or '_' (no ':')"
+            )
+        if holder is not None and holder != label:
+            raise ConfigError(
+                f"this {connector.secret_env} belongs to account {holder!r} in {store.path}: "
+                f"use --account-label {holder} (or leave it out)"
+            )
+        rotated = known.get(label)
+        return ResolvedAccount(
+            Account(connector.name, label),
+            credential,
+            rotated if rotated is not None and rotated != credential else None,
+        )
+    if holder is not None:
+        return ResolvedAccount(Account(connector.name, holder), credential, None)
+    if known:
+        raise ConfigError(
+            f"{connector.secret_env} holds a credential of no account known in {store.path} "
+            f"(known {connector.name} accounts: {', '.join(sorted(known))}): pass "
+            "--account-label NAME for a new account, or the label of the account whose "
+            "credential was rotated"
+        )
+    return ResolvedAccount(Account(connector.name, credential), credential, None)
 
 
 def sync(
     store: Store,
     connector: Connector,
     *,
-    options: Mapping[str, Any],
-    environ: Mapping[str, str],
+    secret: str,
+    options: SyncOptions | Mapping[str, Any] | None = None,
+    account_label: str | None = None,
     progress: ProgressCallback = lambda *_: None,
     lock_wait: float = 30.0,
 ) -> SyncResult:
     """Collect with `connector` and record the run; only a complete run changes the graph."""
+    if not isinstance(options, SyncOptions):
+        try:
+            options = connector.options_class.model_validate(dict(options or {}))
+        except ValueError as exc:
+            raise ConfigError(f"{connector.name} options: {exc}") from None
     with store.write_lock(lock_wait):
+        resolved = resolve_account(store, connector, secret, account_label)
+        account = resolved.account
         run_id = store.start_run(
             kind="sync",
             connector=connector.name,
-            scope=f"{connector.name}:?",
-            account_label=options.get("account_label"),
+            scope=account.scope,
+            account_label=account.label,
             plugin_versions=plugin_versions(),
+            credential=resolved.credential,
+            rotated_from=resolved.rotated_from,
         )
         try:
-            collection = connector.collect(options=options, environ=environ, progress=progress)
+            collection = connector.collect(
+                account=account, secret=secret, options=options, progress=progress
+            )
         except ConfigError as exc:
             store.finish_run(run_id, status="failed", errors=[str(exc)])
             raise
@@ -50,16 +128,26 @@ def sync(
                 run_id, status="failed", errors=[f"internal error: {type(exc).__name__}"]
             )
             raise
+        if collection.scope != account.scope:
+            collection.errors.append(
+                f"the {connector.name} connector returned scope {collection.scope!r} for "
+                f"account {account.scope!r}: nothing applied"
+            )
+            collection.complete = False
         if collection.complete and not collection.errors:
             status = "complete"
         elif collection.nodes:
             status = "partial"
         else:
             status = "failed"
+
+        def remember() -> None:
+            if status == "complete":
+                store.remember_account(connector.name, account.label, resolved.credential, run_id)
+
         counts = store.finish_run(
             run_id,
             status=status,
-            scope=collection.scope,
             nodes=collection.nodes,
             edges=collection.edges,
             errors=collection.errors,
@@ -69,8 +157,14 @@ def sync(
                 "nodes_seen": len(collection.nodes),
                 "edges_seen": len(collection.edges),
             },
+            also=remember,
         )
-        log.info("run %d (%s) %s: %s", run_id, collection.scope, status, counts)
-        for problem in collection.errors + collection.warnings:
-            log.warning("run %d: %s", run_id, problem)
-        return SyncResult(run_id=run_id, status=status, collection=collection, counts=counts)
+        log.info("run %d (%s) %s", run_id, account.scope, status)
+        return SyncResult(
+            run_id=run_id,
+            status=status,
+            collection=collection,
+            counts=counts,
+            account=account,
+            rotated_from=resolved.rotated_from if status == "complete" else None,
+        )

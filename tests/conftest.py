@@ -5,7 +5,10 @@ from pathlib import Path
 import pytest
 from idgraph.connector.postmark import PostmarkClient, RetryPolicy
 from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
+from idgraph.connector.postmark.members import MEMBER_FORMAT
+from idgraph.graph.cli import build_cli
 
+build_cli()  # the tests invoke `idgraph.graph.cli.cli` with every plugin's commands added
 DATA = Path(__file__).resolve().parent / "data"
 FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, max_total_wait=5)
 
@@ -60,14 +63,22 @@ def recorded_responses() -> list[dict]:
     return json.loads((DATA / "postmark-recorded.json").read_text())
 
 
-def sync_fixture(store, emu, label="acme", **options):
+FAST_OPTIONS = {"retries": 4, "backoff": 0.01, "max_backoff": 0.05, "max_wait": 5}
+
+
+def sync_fixture(store, emu, label="acme", token=None, **options):
     """Sync the emulator's account into `store` through the real client and connector."""
     from idgraph.graph.plugins import get_connectors
     from idgraph.graph.sync import sync
 
-    options = {"account_label": label, "base_url": emu.url, "retry": FAST_RETRY, **options}
-    environ = {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0]}
-    return sync(store, get_connectors()["postmark"], options=options, environ=environ)
+    options = {"api_url": emu.url, **FAST_OPTIONS, **options}
+    return sync(
+        store,
+        get_connectors()["postmark"],
+        secret=token or emu.account_tokens[0],
+        options=options,
+        account_label=label,
+    )
 
 
 @pytest.fixture
@@ -79,12 +90,14 @@ def store(tmp_path):
     s.close()
 
 
-MEMBERS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+MEMBERS_FILE = (
+    Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+)
 
 
 def attest_fixture(store, members=MEMBERS_FILE, **overrides):
     """Import a member file (default: the sample one) for account `acme`, valid 90 days."""
-    from idgraph.connector.postmark.attestation import import_members
+    from idgraph.graph.attestation import import_members
 
     options = {
         "label": "acme",
@@ -93,4 +106,4 @@ def attest_fixture(store, members=MEMBERS_FILE, **overrides):
         "valid_days": 90,
         **overrides,
     }
-    return import_members(store, members, **options)
+    return import_members(store, MEMBER_FORMAT, members, **options)

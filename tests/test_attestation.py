@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from idgraph.connector.postmark.attestation import (
+from idgraph.connector.postmark.members import MEMBER_FORMAT
+from idgraph.graph.attestation import (
     AttestationInvalid,
     attestation_status,
     corroborate,
     import_members,
+    previous_members,
     write_template,
 )
 from idgraph.graph.cli import EXIT_CONFIG, cli
@@ -20,9 +22,11 @@ from idgraph.graph.view import load_graph
 from .conftest import sync_fixture
 
 FIXTURE_MEMBERS = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+    Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
 ).read_text()
 HEADER = FIXTURE_MEMBERS.splitlines()[0]
+
+FORMATS = {"postmark": MEMBER_FORMAT}
 
 
 @pytest.fixture
@@ -38,6 +42,7 @@ def _import(db, path, **kwargs):
     try:
         return import_members(
             store,
+            MEMBER_FORMAT,
             path,
             label="acme",
             attested_by="auditor@acme-corp.example",
@@ -77,18 +82,17 @@ REJECTIONS = {
     ),
     "two owners": (
         FIXTURE_MEMBERS.replace("IT Admin,Account Admin", "IT Admin,Owner"),
-        "exactly one account owner is needed, found 2 (rows: 2, 3)",
+        "exactly one owner is needed, found 2 (rows: 2, 3)",
     ),
     "no owner": (
         FIXTURE_MEMBERS.replace("Pat Owner,Account Owner", "Pat Owner,Admin"),
-        "exactly one account owner is needed, found 0",
+        "exactly one owner is needed, found 0",
     ),
     "missing column": (
         FIXTURE_MEMBERS.replace("two_factor,", "twofa,"),
         "row 1: column 'two_factor' is missing",
     ),
     "wrong delimiter": (FIXTURE_MEMBERS.replace(",", ";"), "separated by ';', not commas"),
-    "bom": ("\ufeff" + FIXTURE_MEMBERS, "byte-order mark"),
     "empty file": ("", "the file is empty"),
     "header only": (HEADER + "\n", "no member rows"),
     "formula cell": (
@@ -219,14 +223,15 @@ def test_reattestation_records_the_removed_member_and_keeps_both(synced, tmp_pat
 
 def test_template_is_prefilled_from_the_previous_attestation(synced, tmp_path):
     store = Store(synced)
-    empty = write_template(store, "acme")
+    empty = write_template(store, MEMBER_FORMAT, "acme")
     store.close()
-    assert empty.splitlines() == [HEADER]
+    assert empty.startswith("\ufeff")  # a spreadsheet reads accented names only with it
+    assert empty.lstrip("\ufeff").splitlines() == [HEADER]
     members = tmp_path / "m.csv"
     members.write_text(FIXTURE_MEMBERS)
     _import(synced, members)
     store = Store(synced)
-    filled = write_template(store, "acme")
+    filled = write_template(store, MEMBER_FORMAT, "acme")
     store.close()
     assert sorted(filled.splitlines()[1:]) == sorted(FIXTURE_MEMBERS.splitlines()[1:])
     # and the pre-filled template imports as it is
@@ -239,7 +244,7 @@ def test_expiry_flags_stale_everywhere(synced, tmp_path):
     members.write_text(FIXTURE_MEMBERS)
     _import(synced, members, valid_days=30, now=datetime.now(UTC) - timedelta(days=31))
     store = Store(synced)
-    assert [r["status"] for r in attestation_status(store)] == ["stale"]
+    assert [r["status"] for r in attestation_status(store, FORMATS)] == ["stale"]
     _run, graph = load_graph(store)
     assert graph.nodes["postmark:team_member:dana.ops@acme-corp.example"]["attestation_stale"]
     store.close()
@@ -249,7 +254,9 @@ def test_expiry_flags_stale_everywhere(synced, tmp_path):
 
 def test_status_without_attestation_says_none(synced):
     store = Store(synced)
-    assert attestation_status(store) == [{"account_label": "acme", "status": "none"}]
+    assert attestation_status(store, FORMATS) == [
+        {"connector": "postmark", "account_label": "acme", "status": "none"}
+    ]
     store.close()
 
 
@@ -280,7 +287,7 @@ def test_corroboration_report(synced, tmp_path):
     members.write_text(FIXTURE_MEMBERS)
     _import(synced, members)
     store = Store(synced)
-    report = corroborate(store, "acme")
+    report = corroborate(store, MEMBER_FORMAT, "acme")
     store.close()
     assert report["members_also_senders"] == ["dana.ops@acme-corp.example"]
     assert "notifications@acme-corp.example" in report["senders_only"]
@@ -290,8 +297,30 @@ def test_corroboration_report(synced, tmp_path):
 def test_demo_imports_the_sample_members(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")], env={})
     assert result.exit_code == 0, result.output
-    assert "Imported 5 attested team members" in result.output
+    assert "5 team members" in result.output
     status = CliRunner().invoke(
         cli, ["attest", "status", "--json", "--db", str(tmp_path / "demo" / "idgraph.db")]
     )
     assert '"status": "valid"' in status.output
+
+
+def test_a_spreadsheet_save_with_bom_and_blank_optional_cells_imports(synced, tmp_path):
+    """Excel's "CSV UTF-8" adds a BOM; a blank two_factor is unknown, a blank server cell
+    of a plain user is no access."""
+    lines = FIXTURE_MEMBERS.splitlines()
+    header = lines[0].split(",")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        cells[header.index("two_factor")] = ""
+        rows.append(",".join(c if c != "none" else "" for c in cells))
+    path = tmp_path / "members.csv"
+    path.write_text("\ufeff" + "\r\n".join([lines[0], *rows]) + "\r\n", encoding="utf-8")
+    result = _import(synced, path)
+    assert result["members"] == len(rows)
+    store = Store(synced)
+    try:
+        previous = previous_members(store, MEMBER_FORMAT, "acme")
+    finally:
+        store.close()
+    assert {m["two_factor"] for m in previous.values()} == {"unknown"}

@@ -20,7 +20,7 @@ from idgraph.connector.postmark import (
     token_kind_for,
 )
 from idgraph.connector.postmark.emulator import PostmarkEmulator
-from idgraph.connector.postmark.synthetic import synthetic_account
+from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 
 from .conftest import FAST_RETRY, make_client, run
 

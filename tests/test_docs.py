@@ -29,7 +29,9 @@ def test_the_collector_emits_only_declared_kinds_and_properties(store, emulator)
     from idgraph.graph.view import load_graph
 
     sync_fixture(store, emulator)
-    members = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+    members = (
+        Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+    )
     attest_fixture(store, members)
     _run, graph = load_graph(store)
     assert "postmark:team_member:dana.ops@acme-corp.example" in graph

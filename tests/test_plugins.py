@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 from idgraph.graph.cli import cli
 from idgraph.graph.hookspecs import hookimpl
-from idgraph.graph.interfaces import Collection
+from idgraph.graph.interfaces import Collection, SyncOptions
 from idgraph.graph.model import Edge, Node, person_id
 from idgraph.graph.plugins import get_connectors, pm
 from idgraph.graph.sync import sync
@@ -19,11 +19,13 @@ class FakeDirectory:
 
     name = "fakedir"
     description = "a fake HR directory"
+    secret_env = "FAKEDIR_KEY"
+    options_class = SyncOptions
 
-    def collect(self, *, options, environ, progress):
+    def collect(self, *, account, secret, options, progress):
         person = person_id("Dana.Ops@acme-corp.example")
         return Collection(
-            scope="fakedir:hr",
+            scope=account.scope,
             nodes=[
                 Node(id="fakedir:employee:42", kind="fakedir:employee", attrs={"title": "SRE"}),
                 Node(id=person, kind="person", attrs={"email": "dana.ops@acme-corp.example"}),
@@ -45,7 +47,9 @@ def test_a_second_connector_joins_on_the_person_node(store, emulator):
         connectors = get_connectors()
         assert set(connectors) >= {"postmark", "fakedir"}
         sync_fixture(store, emulator)
-        assert sync(store, connectors["fakedir"], options={}, environ={}).status == "complete"
+        assert (
+            sync(store, connectors["fakedir"], secret="k", account_label="hr").status == "complete"
+        )
     finally:
         pm.unregister(plugin)
     _run, graph = load_graph(store)
@@ -79,7 +83,9 @@ def test_members_no_other_connector_knows_are_flagged(store, emulator, tmp_path)
 
     from idgraph.graph.review import build_review
 
-    members = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+    members = (
+        Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+    )
     sync_fixture(store, emulator)
     attest_fixture(store, members)
     alone = build_review(store)
@@ -87,7 +93,7 @@ def test_members_no_other_connector_knows_are_flagged(store, emulator, tmp_path)
     plugin = FakePlugin()
     pm.register(plugin, name="fakedir")
     try:
-        sync(store, get_connectors()["fakedir"], options={}, environ={})
+        sync(store, get_connectors()["fakedir"], secret="k", account_label="hr")
         flagged = {f.node for f in build_review(store).findings if f.check == "member-unmatched"}
     finally:
         pm.unregister(plugin)

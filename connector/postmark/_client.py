@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -176,9 +175,7 @@ class PostmarkClient:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.account_token = account_token
-        self.base_url = (base_url or os.environ.get("POSTMARK_API_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
         self.stats = ClientStats()

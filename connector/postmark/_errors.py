@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from idgraph.graph.interfaces import SourceError
-
 __all__ = [
     "PostmarkError",
     "InvalidToken",
@@ -21,8 +19,9 @@ __all__ = [
 ]
 
 
-class PostmarkError(SourceError):
-    """Base class of every error the Postmark client raises."""
+class PostmarkError(Exception):
+    """Base class of every error the Postmark client raises (standalone: the client imports
+    nothing of the host; the plugin maps it to the host's SourceError)."""
 
     def __init__(self, message: str, *, endpoint: str = "") -> None:
         super().__init__(message)

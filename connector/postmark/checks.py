@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from idgraph.graph.interfaces import Finding
+from idgraph.plugin import Finding
 
-from .collector import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
+from .names import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
 
 DEFAULT_MAX_ADMINS = 3
 

@@ -10,8 +10,17 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from idgraph.graph.model import Edge, Node, node_id, person_id
-from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
+from idgraph.plugin import (
+    REDACTED,
+    Edge,
+    Node,
+    fingerprint,
+    node_id,
+    person_id,
+    redact_url,
+    token_suffix,
+    url_host,
+)
 
 from ._client import PostmarkClient
 from ._errors import InvalidToken, NotFound, PostmarkError, WrongTokenKind

@@ -1,4 +1,8 @@
-"""The Postmark connector's commands: `token check`, `emulator serve` and `demo`."""
+"""The Postmark connector's commands: `token check`, `emulator serve` and `demo`.
+
+Like every part of the connector they import only `idgraph.plugin` of the host; the
+emulator is imported by `emulator serve` and `demo` alone.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +11,94 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
-from idgraph.graph.cli import (
+
+from idgraph.plugin import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
     Failure,
-    db_option,
-    json_option,
+    SourceError,
+    attest_file,
     out_console,
     print_sync_summary,
-    retry_options,
     run_sync,
+    secret_from_env,
     user_errors,
+    write_review_pack,
 )
-from idgraph.graph.plugins import get_exporters
-from idgraph.graph.review import build_review
-from idgraph.graph.store import Store
 
-from ._client import PostmarkClient, identify_token
-from .attestation import (
-    WHERE_IN_THE_UI,
-    AttestationInvalid,
-    attestation_status,
-    corroborate,
-    import_members,
-    resolve_label,
-    write_template,
-)
-from .emulator import PostmarkEmulator, load_fixture
-from .plugin import TOKEN_ENV, URL_ENV, retry_policy
-from .synthetic import synthetic_account
+from ._client import DEFAULT_BASE_URL, PostmarkClient, RetryPolicy, identify_token
+from ._errors import PostmarkError
+from .options import TOKEN_ENV, URL_ENV
+
+
+@contextmanager
+def postmark_errors() -> Iterator[None]:
+    """The client's errors as the host's SourceError (exit 4, one line)."""
+    try:
+        yield
+    except PostmarkError as exc:
+        raise SourceError(str(exc)) from None
+
+
+def api_url_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--api-url",
+        default=DEFAULT_BASE_URL,
+        envvar=URL_ENV,
+        show_envvar=True,
+        show_default=True,
+        help="The API's base URL (e.g. the emulator's).",
+    )(command)
+
+
+def retry_options(command: Callable[..., Any] | None = None, *, timeout_flag: str = "--timeout"):
+    """--retries, --backoff, --max-wait and the request timeout: how hard to retry and how
+    long to wait. `timeout_flag` renames the last where a command needs --timeout itself."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            timeout_flag,
+            "timeout",
+            type=click.FloatRange(0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for one answer before retrying.",
+        )(command)
+        command = click.option(
+            "--backoff",
+            type=click.FloatRange(0.001),
+            default=0.5,
+            show_default=True,
+            help="First back-off delay in seconds; it doubles per retry (with full jitter).",
+        )(command)
+        command = click.option(
+            "--max-wait",
+            type=click.FloatRange(0),
+            default=120.0,
+            show_default=True,
+            help="Seconds of back-off one request may spend in all.",
+        )(command)
+        return click.option(
+            "--retries",
+            type=click.IntRange(0, 20),
+            default=5,
+            show_default=True,
+            help="Retries of a request after a 429, 5xx or dropped connection.",
+        )(command)
+
+    return decorate(command) if command is not None else decorate
+
+
+def retry_policy(retries: int, max_wait: float, backoff: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts=retries + 1, max_total_wait=max_wait, base_delay=backoff)
 
 
 @click.group("token")
@@ -57,10 +114,17 @@ def token_group() -> None:
     show_default=True,
     help="The environment variable that holds the token.",
 )
+@api_url_option
 @retry_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def token_check(
-    env_name: str, retries: int, max_wait: float, timeout: float, backoff: float, as_json: bool
+    env_name: str,
+    api_url: str,
+    retries: int,
+    max_wait: float,
+    timeout: float,
+    backoff: float,
+    as_json: bool,
 ) -> None:
     """Tell whether a token is an Account token, a Server token (of which server) or neither.
 
@@ -68,16 +132,15 @@ def token_check(
     Server token. The token is read from the environment, never from an argument.
     Exit 0 for an Account or Server token, 1 for neither.
     """
-    token = (os.environ.get(env_name) or "").strip()
-    if not token:
-        raise Failure(f"{env_name} is not set: export the token to check in it", EXIT_CONFIG)
+    with user_errors():
+        token = secret_from_env(env_name, "the token to check", os.environ)
 
     async def go():
-        retry = retry_policy({"retries": retries, "max_wait": max_wait, "backoff": backoff})
-        async with PostmarkClient(None, retry=retry, timeout=timeout) as client:
+        retry = retry_policy(retries, max_wait, backoff)
+        async with PostmarkClient(None, base_url=api_url, retry=retry, timeout=timeout) as client:
             return client.base_url, await identify_token(client, token)
 
-    with user_errors():
+    with user_errors(), postmark_errors():
         base_url, found = asyncio.run(go())
     if as_json:
         click.echo(json.dumps({"env": env_name, "base_url": base_url, **found.__dict__}))
@@ -131,6 +194,9 @@ def emulator_serve(
     rate_limit: float,
 ) -> None:
     """Serve a fake Postmark account until Ctrl-C. Its tokens are fake fixture tokens."""
+    from .emulator import PostmarkEmulator, load_fixture
+    from .emulator.synthetic import synthetic_account
+
     account = synthetic_account(synthetic_servers) if synthetic_servers else load_fixture(fixture)
     emulator = PostmarkEmulator(
         account, host=host, port=port, latency=latency_ms / 1000, rate_limit_fraction=rate_limit
@@ -165,247 +231,69 @@ def demo_command(out_dir: Path) -> None:
     """The embedded default: no account, no network.
 
     Starts the Postmark API emulator on 127.0.0.1 with the shipped fixture account, syncs it
-    through the real HTTP client into OUT/idgraph.db and prints where everything is.
+    through the real HTTP client into OUT/idgraph.db, imports the sample attested team
+    members, writes the review pack, and prints where everything is.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from .emulator import PostmarkEmulator, load_fixture
+
+    with user_errors():
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Failure(f"{out_dir}: cannot be created ({exc.strerror})", EXIT_CONFIG) from None
     db_path = out_dir / "idgraph.db"
     account = load_fixture()
+    label = account.get("Label", "demo")
     started = time.monotonic()
     with PostmarkEmulator(account) as emulator:
         out_console.print(f"Postmark API emulator serving the fixture account at {emulator.url}")
-        environ = {TOKEN_ENV: emulator.account_tokens[0], URL_ENV: emulator.url}
-        options = {"account_label": account.get("Label", "demo")}
         with user_errors():
             result = run_sync(
                 "postmark",
                 db_path,
-                options,
-                environ,
+                environ={TOKEN_ENV: emulator.account_tokens[0]},
+                options={"api_url": emulator.url},
+                account_label=label,
                 show_progress=sys.stderr.isatty(),
-                lock_wait=30,
             )
     print_sync_summary(result, db_path)
     if result.status != "complete":
         raise Failure("the demo sync did not complete", EXIT_API)
     members_file = out_dir / "members.csv"
     members_file.write_bytes(
-        resources.files("idgraph.fixtures").joinpath("postmark", "members.csv").read_bytes()
+        resources.files("idgraph.connector.postmark.emulator")
+        .joinpath("fixtures", "members.csv")
+        .read_bytes()
     )
-    store = Store(db_path)
-    try:
-        with attestation_errors():
-            attested = import_members(
-                store,
-                members_file,
-                label=options["account_label"],
-                attested_by="it-admin@acme-corp.example",
-                evidence=str(members_file),
-                valid_days=90,
-            )
-    finally:
-        store.close()
+    from .members import MEMBER_FORMAT
+
+    with user_errors():
+        attested = attest_file(
+            db_path,
+            MEMBER_FORMAT.connector,
+            members_file,
+            attested_by="it-admin@acme-corp.example",
+            evidence=str(members_file),
+            account_label=label,
+        )
     out_console.print(
-        f"Imported {attested['members']} attested team members from "
-        f"{members_file} (attestation {attested['run_id']}, valid until "
-        f"{attested['expires_at']})."
+        f"Run {attested['run_id']} is the attestation: {attested['members']} team members "
+        f"from {members_file}, valid until {attested['expires_at']}."
     )
     pack = out_dir / "review-pack"
     with user_errors():
-        store = Store(db_path)
-        try:
-            context = build_review(store)
-            pack.mkdir(exist_ok=True)
-            for exporter in get_exporters().values():
-                exporter.export(context, pack)
-        finally:
-            store.close()
+        context, written = write_review_pack(db_path, pack)
     out_console.print(
-        f"Wrote the review pack of run {context.run.id}: {len(context.rows)} access "
-        f"paths, {len(context.findings)} findings."
+        f"Wrote the review pack of run {context.run.id} (sync run {result.run_id} + "
+        f"attestation run {attested['run_id']}): {len(context.rows)} access paths, "
+        f"{len(context.findings)} findings."
     )
     out_console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s. What it wrote:")
     out_console.print(f"  database   {db_path}  (idgraph runs --db {db_path})")
     out_console.print(f"  members    {members_file}  (idgraph attest status --db {db_path})")
     out_console.print(f"  review     {pack / 'review.csv'}  (one row per access path)")
     out_console.print(f"  report     {pack / 'report.html'}  (open it in a browser)")
-    out_console.print(
-        f"  exports    {pack}  (graph.json, graph.graphml, baton/, "
-        "bloodhound-opengraph.json, veza-oaa.json)"
-    )
+    out_console.print(f"  exports    {pack}  ({', '.join(Path(p).name for p in written)})")
     out_console.print(
         f"  try        idgraph show postmark:team_member:dana.ops@acme-corp.example --db {db_path}"
     )
-    if result.status != "complete":
-        raise SystemExit(EXIT_INCOMPLETE)
-
-
-# -- attestation of team members ------------------------------------------------------------
-
-connector_argument = click.argument(
-    "connector_name", metavar="CONNECTOR", type=click.Choice(["postmark"])
-)
-label_option = click.option(
-    "--account-label", help="The account (default: the only Postmark account in the db)."
-)
-
-
-@contextmanager
-def attestation_errors():
-    """Every problem of a refused file on its own line; exit 3; nothing written."""
-    try:
-        with user_errors():
-            yield
-    except AttestationInvalid as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        raise Failure(
-            f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
-        ) from None
-
-
-@click.group("attest")
-def attest_group() -> None:
-    """Team members read off the web UI (Postmark has no member API)."""
-
-
-@attest_group.command("template")
-@connector_argument
-@db_option
-@label_option
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the CSV here (and FILE.notes.txt beside it); default: stdout.",
-)
-def attest_template(
-    connector_name: str, db_path: Path, account_label: str | None, out_file: Path | None
-) -> None:
-    """A CSV template of the account's members: a column per server of the latest sync,
-    pre-filled from the previous attestation so only differences need editing."""
-    with attestation_errors():
-        store = Store(db_path)
-        try:
-            label = resolve_label(store, account_label)
-            text = write_template(store, label)
-        finally:
-            store.close()
-    if out_file is None:
-        click.echo(text, nl=False)
-        click.echo(WHERE_IN_THE_UI, err=True)
-        return
-    out_file.write_text(text, encoding="utf-8")
-    notes = out_file.with_name(out_file.name + ".notes.txt")
-    notes.write_text(WHERE_IN_THE_UI, encoding="utf-8")
-    click.echo(f"Template for account {label!r}: {out_file} (where to read each value: {notes})")
-
-
-@attest_group.command("import")
-@connector_argument
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--attested-by", required=True, help="Your email: who read the web UI.")
-@click.option("--evidence", help="A screenshot or export file (kept as its SHA-256), or a URL.")
-@click.option(
-    "--valid-days",
-    type=int,
-    default=90,
-    show_default=True,
-    help="Days until the attestation goes stale.",
-)
-@db_option
-@label_option
-@json_option
-def attest_import(
-    connector_name: str,
-    file: Path,
-    attested_by: str,
-    evidence: str | None,
-    valid_days: int,
-    db_path: Path,
-    account_label: str | None,
-    as_json: bool,
-) -> None:
-    """Import a filled member file. The whole file is checked first; on any problem every
-    one is listed (file, row, column), nothing is stored, and the exit code is 3."""
-    with attestation_errors():
-        store = Store(db_path)
-        try:
-            label = resolve_label(store, account_label)
-            result = import_members(
-                store,
-                file,
-                label=label,
-                attested_by=attested_by,
-                evidence=evidence,
-                valid_days=valid_days,
-            )
-        finally:
-            store.close()
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    click.echo(
-        f"Attestation {result['run_id']} of account {label!r}: {result['members']} "
-        f"members, valid until {result['expires_at']}."
-    )
-    for email in result["added"]:
-        click.echo(f"  + {email}")
-    for email in result["removed"]:
-        click.echo(f"  - {email} (no longer in the UI: recorded as removed)")
-
-
-@attest_group.command("status")
-@db_option
-@json_option
-def attest_status(db_path: Path, as_json: bool) -> None:
-    """Accounts with no, a valid, or a stale attestation."""
-    store = Store(db_path)
-    try:
-        rows = attestation_status(store)
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("No Postmark account synced yet.")
-    for row in rows:
-        if row["status"] == "none":
-            click.echo(f"{row['account_label']}: NO attestation of team members")
-        else:
-            click.echo(
-                f"{row['account_label']}: {row['status'].upper()} attestation "
-                f"{row['import_id']} by {row['attested_by']} on {row['attested_at']}, "
-                f"expires {row['expires_at']} ({row['members']} members)"
-            )
-
-
-@attest_group.command("corroborate")
-@connector_argument
-@db_option
-@label_option
-@json_option
-def attest_corroborate(
-    connector_name: str, db_path: Path, account_label: str | None, as_json: bool
-) -> None:
-    """Attested members against the people the API shows (sender signature addresses)."""
-    with attestation_errors():
-        store = Store(db_path)
-        try:
-            report = corroborate(store, resolve_label(store, account_label))
-        finally:
-            store.close()
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    titles = {
-        "members_also_senders": "members that are also sender signatures",
-        "members_only": "attested members the API shows nowhere",
-        "senders_only": "sender signature addresses that are not attested members",
-        "members_outside_verified_domains": "members whose email domain is none of the "
-        "account's verified domains",
-    }
-    for key, title in titles.items():
-        click.echo(f"{title} ({len(report[key])}):")
-        for email in report[key]:
-            click.echo(f"  {email}")

@@ -12,19 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import click
-from idgraph.graph.cli import (
+
+from idgraph.plugin import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
+    ConfigError,
     Failure,
     db_option,
-    retry_options,
+    fingerprint,
+    record_write,
+    secret_from_env,
+    token_suffix,
 )
-from idgraph.graph.interfaces import ConfigError
-from idgraph.graph.secrets import fingerprint, token_suffix
-from idgraph.graph.store import Store
 
-from ._client import PostmarkClient
+from ._client import DEFAULT_BASE_URL, PostmarkClient
 from ._errors import (
     NotFound,
     PostmarkError,
@@ -32,6 +34,7 @@ from ._errors import (
     PostmarkTransportError,
     UnprocessableEntity,
 )
+from .commands import retry_options, retry_policy
 from .operations import (
     BASIC_PLAN_SERVER_CAP,
     OperationRefused,
@@ -42,7 +45,7 @@ from .operations import (
     server_diff,
     write_secret_file,
 )
-from .plugin import TOKEN_ENV, retry_policy
+from .options import TOKEN_ENV, URL_ENV
 
 dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Show what would be sent; change nothing."
@@ -50,16 +53,23 @@ dry_run_option = click.option(
 label_option = click.option("--account-label", help="The account, for the run history.")
 
 
-def _client(retries: int, max_wait: float, timeout: float, backoff: float) -> PostmarkClient:
-    token = (os.environ.get(TOKEN_ENV) or "").strip()
-    if not token:
-        raise Failure(
-            f"{TOKEN_ENV} is not set: export the Account API token (web UI: Account > "
-            "API Tokens); tokens are never taken as arguments",
-            EXIT_CONFIG,
+def _account_token() -> str:
+    try:
+        return secret_from_env(
+            TOKEN_ENV, "the Account API token (web UI: Account > API Tokens)", os.environ
         )
-    policy = retry_policy({"retries": retries, "max_wait": max_wait, "backoff": backoff})
-    return PostmarkClient(token, retry=policy, timeout=timeout)
+    except ConfigError as exc:
+        raise Failure(str(exc), EXIT_CONFIG) from None
+
+
+def _client(retries: int, max_wait: float, timeout: float, backoff: float) -> PostmarkClient:
+    policy = retry_policy(retries, max_wait, backoff)
+    return PostmarkClient(
+        _account_token(),
+        base_url=os.environ.get(URL_ENV) or DEFAULT_BASE_URL,
+        retry=policy,
+        timeout=timeout,
+    )
 
 
 @contextmanager
@@ -89,11 +99,9 @@ def _run(coroutine):
 def _record(db_path: Path | None, label: str | None, action: dict[str, Any]) -> int | None:
     if db_path is None:
         return None
-    store = Store(db_path)
-    try:
-        return store.record_write(connector="postmark", account_label=label, action=action)
-    finally:
-        store.close()
+    return record_write(
+        db_path, "postmark", secret=_account_token(), action=action, account_label=label
+    )
 
 
 @click.group("postmark")

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idgraph.graph.csvinput import InputInvalid
-from idgraph.graph.secrets import redact_url
+from idgraph.plugin import InputInvalid, redact_url
 
 from ._models import Server, Webhook
 

@@ -2,39 +2,103 @@
 
 A connector imports this module and nothing else of idgraph (import-linter keeps it so):
 
-    from idgraph.plugin import Collection, ConnectorSchema, Node, Edge, hookimpl
+    from idgraph.plugin import Collection, ConnectorSchema, Edge, Node, hookimpl
+
+The names, by what they are for:
+
+- hooks: `hookimpl` (see docs/plugins.md for every hook);
+- the graph a connector yields: `Node`, `Edge`, `node_id`, `person_id`, `Collection`,
+  `Account` (the account the host resolved for a sync), `SyncOptions` (the base of a
+  connector's options class), `ProgressCallback`;
+- its declarations: `ConnectorSchema`, `NodeKind`, `EdgeKind`, `CANONICAL_PERMISSIONS`,
+  `MemberFormat` (a member file read off a web UI);
+- review checks: `Finding`;
+- errors: `ConfigError` (exit 3), `SourceError` (exit 4), `InputInvalid` (a file's problems,
+  each named);
+- helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
+  `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
+  `secret_from_env`;
+- for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
+  `user_errors`, `out_console`, `run_sync`, `print_sync_summary`, `attest_file`,
+  `write_review_pack`, `record_write`.
 """
 
+from idgraph.graph.attestation import MemberFormat
+from idgraph.graph.cli import (
+    EXIT_API,
+    EXIT_BUSY,
+    EXIT_CONFIG,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Failure,
+    db_option,
+    json_option,
+    out_console,
+    print_sync_summary,
+    run_sync,
+    user_errors,
+)
+from idgraph.graph.csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows, safe_cell
 from idgraph.graph.hookspecs import hookimpl
+from idgraph.graph.host import attest_file, record_write, write_review_pack
 from idgraph.graph.interfaces import (
+    Account,
     Collection,
     ConfigError,
     Finding,
     ProgressCallback,
     SourceError,
+    SyncOptions,
 )
 from idgraph.graph.model import Edge, Node, node_id, person_id
 from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKind, NodeKind
 from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
+from idgraph.graph.sync import secret_from_env
 
 __all__ = [
     "CANONICAL_PERMISSIONS",
+    "EMAIL",
+    "EXIT_API",
+    "EXIT_BUSY",
+    "EXIT_CONFIG",
+    "EXIT_INCOMPLETE",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "REDACTED",
+    "Account",
     "Collection",
     "ConfigError",
     "ConnectorSchema",
     "Edge",
     "EdgeKind",
+    "Failure",
     "Finding",
+    "InputInvalid",
+    "MemberFormat",
     "Node",
     "NodeKind",
     "ProgressCallback",
     "SourceError",
+    "SyncOptions",
+    "attest_file",
+    "db_option",
     "fingerprint",
+    "formula_problems",
     "hookimpl",
+    "json_option",
     "node_id",
+    "out_console",
     "person_id",
+    "print_sync_summary",
+    "read_csv_rows",
+    "record_write",
     "redact_url",
+    "run_sync",
+    "safe_cell",
+    "secret_from_env",
     "token_suffix",
     "url_host",
+    "user_errors",
+    "write_review_pack",
 ]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from idgraph.connector.postmark.emulator import PostmarkEmulator
-from idgraph.connector.postmark.synthetic import synthetic_account
+from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 from idgraph.graph.store import Store
 from idgraph.graph.view import load_graph
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from idgraph.connector.postmark.attestation import write_template
+from idgraph.connector.postmark.members import MEMBER_FORMAT
+from idgraph.graph.attestation import write_template
 from idgraph.graph.cli import cli
 from idgraph.graph.store import Store
 
 from ..conftest import sync_fixture
 
-MEMBERS = Path(__file__).resolve().parents[2] / "fixtures" / "postmark" / "members.csv"
+MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 STARTS = ["=", "+", "-", "@", "\t", "\r"]
 
 
@@ -27,7 +28,7 @@ def test_no_csv_cell_starts_a_formula(tmp_path, emulator, start):
     db = tmp_path / "idgraph.db"
     store = Store(db)
     sync_fixture(store, emulator)
-    template = write_template(store, "acme")
+    template = write_template(store, MEMBER_FORMAT, "acme")
     store.close()
     pack = tmp_path / "pack"
     result = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(pack)])

@@ -6,12 +6,12 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 from idgraph.connector.postmark.emulator import PostmarkEmulator
-from idgraph.connector.postmark.synthetic import synthetic_account
+from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 from idgraph.graph.cli import cli
 
 from ..conftest import fixture_secrets
 
-MEMBERS = Path(__file__).resolve().parents[2] / "fixtures" / "postmark" / "members.csv"
+MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 
 
 def _written_bytes(folder: Path) -> dict[str, bytes]:

@@ -44,13 +44,13 @@ _NESTED = ("MessageStreams", "Webhooks")
 
 
 def load_fixture(name_or_path: str | Path = "account.json") -> dict[str, Any]:
-    """An account fixture: a path, or the name of one shipped in idgraph.fixtures/postmark."""
+    """An account fixture: a path, or the name of one shipped in the emulator's fixtures/."""
     path = Path(name_or_path)
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     text = (
-        resources.files("idgraph.fixtures")
-        .joinpath("postmark", str(name_or_path))
+        resources.files("idgraph.connector.postmark.emulator")
+        .joinpath("fixtures", str(name_or_path))
         .read_text(encoding="utf-8")
     )
     return json.loads(text)

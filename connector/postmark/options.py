@@ -1,0 +1,54 @@
+"""The Postmark connector's sync options (the host builds `idgraph sync postmark`'s flags
+from them) and the client settings they turn into."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from idgraph.plugin import SyncOptions
+
+from ._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RetryPolicy
+
+TOKEN_ENV = "POSTMARK_ACCOUNT_TOKEN"
+URL_ENV = "POSTMARK_API_URL"
+
+
+class PostmarkOptions(SyncOptions):
+    """Options of `idgraph sync postmark`."""
+
+    api_url: str = Field(
+        DEFAULT_BASE_URL,
+        description="The API's base URL (e.g. the emulator's).",
+        json_schema_extra={"envvar": URL_ENV},
+    )
+    concurrency: int = Field(
+        DEFAULT_CONCURRENCY, ge=1, le=64, description="Requests in flight at once."
+    )
+    sender_details: bool = Field(
+        False,
+        description="Also read each sender signature's detail (SPF/DKIM/Return-Path per "
+        "sender): one more request per signature.",
+    )
+    retries: int = Field(
+        5, ge=0, le=20, description="Retries of a request after a 429, 5xx or dropped connection."
+    )
+    backoff: float = Field(
+        0.5,
+        ge=0.001,
+        description="First back-off delay in seconds; it doubles per retry (with full jitter).",
+    )
+    max_backoff: float = Field(20.0, ge=0.001, description="The longest single back-off delay.")
+    max_wait: float = Field(
+        120.0, ge=0, description="Seconds of back-off one request may spend in all."
+    )
+    timeout: float = Field(
+        30.0, ge=0.1, description="Seconds to wait for one answer before retrying."
+    )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.retries + 1,
+            base_delay=self.backoff,
+            max_delay=self.max_backoff,
+            max_total_wait=self.max_wait,
+        )

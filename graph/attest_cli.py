@@ -1,0 +1,222 @@
+"""`idgraph attest`: team members read off a web UI, for any connector with a member format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, json_option, user_errors
+from .plugins import get_member_formats
+from .store import Store
+
+
+def _member_format(connector_name: str) -> Any:
+    formats = get_member_formats()
+    if connector_name not in formats:
+        known = ", ".join(sorted(formats)) or "none"
+        raise Failure(
+            f"connector {connector_name!r} has no member-file format (connectors with one: "
+            f"{known})",
+            EXIT_USAGE,
+        )
+    return formats[connector_name]
+
+
+connector_argument = click.argument("connector_name", metavar="CONNECTOR")
+label_option = click.option(
+    "--account-label", help="The account (default: the connector's only account in the db)."
+)
+
+
+@contextmanager
+def attestation_errors() -> Iterator[None]:
+    """Every problem of a refused file on its own line; exit 3; nothing written."""
+    from .attestation import AttestationInvalid
+
+    try:
+        with user_errors():
+            yield
+    except AttestationInvalid as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise Failure(
+            f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
+        ) from None
+
+
+@cli.group("attest")
+def attest_group() -> None:
+    """Team members read off an app's web UI (for apps with no member API, e.g. Postmark)."""
+
+
+@attest_group.command("template")
+@connector_argument
+@db_option
+@label_option
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the template here (.csv, or .xlsx with drop-downs) and FILE.notes.txt "
+    "beside it; default: CSV on stdout.",
+)
+def attest_template(
+    connector_name: str, db_path: Path, account_label: str | None, out_file: Path | None
+) -> None:
+    """A template of the account's members: a column per resource of the latest sync,
+    pre-filled from the previous attestation so only differences need editing."""
+    from .attestation import resolve_label, write_template
+
+    fmt = _member_format(connector_name)
+    with attestation_errors():
+        store = Store(db_path)
+        try:
+            label = resolve_label(store, fmt, account_label)
+            text = write_template(store, fmt, label)
+        finally:
+            store.close()
+    if out_file is None:
+        click.echo(text.lstrip("\ufeff"), nl=False)
+        click.echo(fmt.where_in_the_ui, err=True)
+        return
+    with user_errors():
+        write_template_file(out_file, text)
+    notes = out_file.with_name(out_file.name + ".notes.txt")
+    notes.write_text(fmt.where_in_the_ui, encoding="utf-8")
+    click.echo(f"Template for account {label!r}: {out_file} (where to read each value: {notes})")
+
+
+def write_template_file(out_file: Path, text: str) -> None:
+    from .interfaces import ConfigError
+
+    try:
+        out_file.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"{out_file}: cannot be written ({exc.strerror})") from None
+
+
+@attest_group.command("import")
+@connector_argument
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--attested-by", required=True, help="Your email: who read the web UI.")
+@click.option("--evidence", help="A screenshot or export file (kept as its SHA-256), or a URL.")
+@click.option(
+    "--valid-days",
+    type=click.IntRange(1, 3660),
+    default=90,
+    show_default=True,
+    help="Days until the attestation goes stale.",
+)
+@click.option(
+    "--encoding",
+    help="The file's text encoding when it is not UTF-8 (e.g. cp1252 for Excel's plain CSV).",
+)
+@db_option
+@label_option
+@json_option
+def attest_import(
+    connector_name: str,
+    file: Path,
+    attested_by: str,
+    evidence: str | None,
+    valid_days: int,
+    encoding: str | None,
+    db_path: Path,
+    account_label: str | None,
+    as_json: bool,
+) -> None:
+    """Import a filled member file. The whole file is checked first; on any problem every
+    one is listed (file, row, column), nothing is stored, and the exit code is 3."""
+    from .attestation import import_members, resolve_label
+
+    fmt = _member_format(connector_name)
+    with attestation_errors():
+        store = Store(db_path)
+        try:
+            label = resolve_label(store, fmt, account_label)
+            result = import_members(
+                store,
+                fmt,
+                file,
+                label=label,
+                attested_by=attested_by,
+                evidence=evidence,
+                valid_days=valid_days,
+                encoding=encoding,
+            )
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"Attestation {result['run_id']} of {fmt.title} account {label!r}: "
+        f"{result['members']} members, valid until {result['expires_at']}."
+    )
+    for email in result["added"]:
+        click.echo(f"  + {email}")
+    for email in result["removed"]:
+        click.echo(f"  - {email} (no longer in the UI: recorded as removed)")
+
+
+@attest_group.command("status")
+@db_option
+@json_option
+def attest_status(db_path: Path, as_json: bool) -> None:
+    """Accounts with no, a valid, or a stale attestation."""
+    from .attestation import attestation_status
+
+    with user_errors():
+        store = Store(db_path)
+        try:
+            rows = attestation_status(store, get_member_formats())
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No account with a member-file format synced yet.")
+    for row in rows:
+        name = f"{row['connector']} account {row['account_label']}"
+        if row["status"] == "none":
+            click.echo(f"{name}: NO attestation of team members")
+        else:
+            click.echo(
+                f"{name}: {row['status'].upper()} attestation "
+                f"{row['import_id']} by {row['attested_by']} on {row['attested_at']}, "
+                f"expires {row['expires_at']} ({row['members']} members)"
+            )
+
+
+@attest_group.command("corroborate")
+@connector_argument
+@db_option
+@label_option
+@json_option
+def attest_corroborate(
+    connector_name: str, db_path: Path, account_label: str | None, as_json: bool
+) -> None:
+    """Attested members against the people the connector's API shows."""
+    from .attestation import corroborate, resolve_label
+
+    fmt = _member_format(connector_name)
+    with attestation_errors():
+        store = Store(db_path)
+        try:
+            report = corroborate(store, fmt, resolve_label(store, fmt, account_label))
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        if isinstance(value, list):
+            click.echo(f"{key.replace('_', ' ')} ({len(value)}):")
+            for item in value:
+                click.echo(f"  {item}")

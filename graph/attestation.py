@@ -1,0 +1,505 @@
+"""Team members read off an app's web UI: the template, strict validation, and the import.
+
+A host capability: a connector whose app has no member API registers a `MemberFormat`
+(`register_member_formats`): its columns, roles, access values and where in the UI each is
+read. The import checks the whole file before anything is written; a valid file becomes one
+attestation run in its own scope (`attested:<connector>:<label>`), apart from the API history.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows, safe_cell
+from .model import Edge, Node, node_id, person_id
+from .secrets import redact_url
+from .store import RunNotFound, Store
+from .view import load_graph
+
+BASE_COLUMNS = ["email", "name", "role", "two_factor"]
+TWO_FACTOR_VALUES = ("yes", "no", "unknown")
+PERSON = "person"
+
+
+@dataclass(frozen=True)
+class MemberFormat:
+    """A connector's member file: one row per member (email, name, role, two_factor) and a
+    column `<resource_prefix><resource name>` per resource with its access value.
+
+    `roles` maps each role as the UI shows it (lower-cased) to a level; members whose level
+    is in `all_access_levels` reach every resource (`full_access`) and leave those cells
+    empty; with `owner_level` set, exactly one row must have it.
+    """
+
+    connector: str
+    title: str
+    member_kind: str
+    account_kind: str
+    resource_kind: str
+    resource_key: str  # the resource node's property that is its id key
+    roles: Mapping[str, str]
+    where_in_the_ui: str
+    resource_prefix: str = "server:"
+    access_values: tuple[str, ...] = ("full", "view", "none")
+    full_access: str = "full"
+    all_access_levels: frozenset[str] = frozenset({"owner", "admin"})
+    owner_level: str | None = "owner"
+    access_property: str = "server_access"
+    member_edge: str = "member_of"
+    access_edge: str = "can_access"
+    identity_edge: str = "is"
+    corroborate: Callable[[Any, str, set[str]], dict[str, Any]] | None = None
+
+    @property
+    def role_names(self) -> str:
+        return ", ".join(role.title() for role in self.roles)
+
+    def api_scope(self, label: str) -> str:
+        return f"{self.connector}:{label}"
+
+    def attested_scope(self, label: str) -> str:
+        return f"attested:{self.connector}:{label}"
+
+
+class AttestationInvalid(InputInvalid):
+    """The member file (or an option of its import) has problems, each named."""
+
+
+@dataclass
+class Member:
+    email: str
+    name: str
+    role: str
+    level: str
+    two_factor: str
+    access: dict[str, str] = field(default_factory=dict)  # resource key -> access value
+
+
+def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:
+    """Resource name -> key in the latest complete API run of the account."""
+    _run, graph = load_graph(store)
+    scope = fmt.api_scope(label)
+    resources = {
+        str(data.get("name", node)): data.get(fmt.resource_key)
+        for node, data in graph.nodes(data=True)
+        if data["kind"] == fmt.resource_kind and data.get("scope") == scope
+    }
+    if not any(
+        data["kind"] == fmt.account_kind and data.get("scope") == scope
+        for _n, data in graph.nodes(data=True)
+    ):
+        raise RunNotFound(
+            f"no complete sync of {fmt.title} account {label!r} in {store.path}: run "
+            f"`idgraph sync {fmt.connector} --account-label {label}` first"
+        )
+    return resources
+
+
+def known_labels(store: Store, fmt: MemberFormat) -> list[str]:
+    """The labels of the connector's accounts with a complete sync."""
+    return sorted(
+        row["account_label"]
+        for row in store.db.query(
+            "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
+            "AND status = 'complete' AND account_label IS NOT NULL",
+            [fmt.connector],
+        )
+    )
+
+
+def resolve_label(store: Store, fmt: MemberFormat, label: str | None) -> str:
+    """The account label given, or the connector's only account in the store."""
+    if label:
+        return label
+    labels = known_labels(store, fmt)
+    if len(labels) == 1:
+        return labels[0]
+    if not labels:
+        raise RunNotFound(f"{store.path} holds no complete {fmt.title} sync: run one first")
+    raise RunNotFound(
+        f"{store.path} holds several {fmt.title} accounts ({', '.join(labels)}): "
+        "name one with --account-label"
+    )
+
+
+def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, dict[str, Any]]:
+    """email -> the attributes of the member in the latest attestation of the account."""
+    scope = fmt.attested_scope(label)
+    try:
+        run = store.complete_run()
+    except RunNotFound:
+        return {}
+    return {
+        node.attrs["email"]: node.attrs
+        for node in store.nodes_as_of(run.id)
+        if node.kind == fmt.member_kind and node.attrs.get("scope") == scope
+    }
+
+
+def write_template(store: Store, fmt: MemberFormat, label: str) -> str:
+    """The CSV template: a column per resource, pre-filled from the previous attestation."""
+    header, rows = template_rows(store, fmt, label)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # a spreadsheet reads UTF-8 (accented names) only with the BOM
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def template_rows(store: Store, fmt: MemberFormat, label: str) -> tuple[list[str], list[list[str]]]:
+    """The template's header and its rows, pre-filled from the previous attestation; every
+    cell neutralised so a formula typed into the UI never comes back live."""
+    resources = account_resources(store, fmt, label)
+    names = sorted(resources, key=lambda n: (n.strip().lower(), n))
+    by_key = {str(key): name for name, key in resources.items()}
+    previous = previous_members(store, fmt, label)
+    rows = []
+    for email in sorted(previous):
+        attrs = previous[email]
+        access = {by_key.get(str(k)): v for k, v in (attrs.get(fmt.access_property) or {}).items()}
+        every = attrs.get("role_level") in fmt.all_access_levels
+        rows.append(
+            [
+                safe_cell(v)
+                for v in [
+                    email,
+                    attrs.get("name") or "",
+                    attrs.get("role") or "",
+                    attrs.get("two_factor") or "",
+                ]
+                + ["" if every else access.get(name, "none") for name in names]
+            ]
+        )
+    return BASE_COLUMNS + [fmt.resource_prefix + name.strip() for name in names], rows
+
+
+def parse_members(
+    path: Path, fmt: MemberFormat, resources: Mapping[str, Any], encoding: str | None = None
+) -> list[Member]:
+    """Validate the whole file; raise AttestationInvalid listing every problem. Cells are
+    compared trimmed: a spreadsheet may add or drop surrounding spaces."""
+    name = str(path)
+    rows = read_csv_rows(path, allow_bom=True, error=AttestationInvalid, encoding=encoding)
+    header = [cell.strip() for cell in rows[0]]
+    while header and not header[-1]:
+        header.pop()  # trailing empty columns a spreadsheet adds
+    prefix = fmt.resource_prefix
+    by_column = {prefix + n.strip(): key for n, key in resources.items()}
+    problems: list[str] = []
+    missing = [c for c in BASE_COLUMNS if c not in header]
+    missing += [c for c in sorted(by_column) if c not in header]
+    for column in missing:
+        problems.append(f"{name}: row 1: column {column!r} is missing")
+    seen_columns: set[str] = set()
+    for column in header:
+        if column in seen_columns:
+            problems.append(f"{name}: row 1: column {column!r} appears twice")
+        seen_columns.add(column)
+        if column.startswith(prefix) and column not in by_column:
+            known = ", ".join(sorted(c[len(prefix) :] for c in by_column)) or "none"
+            problems.append(
+                f"{name}: row 1: column {column!r}: no {fmt.resource_kind.rsplit(':', 1)[-1]} "
+                f"of that name in the latest sync (known: {known})"
+            )
+        elif not column.startswith(prefix) and column not in BASE_COLUMNS:
+            problems.append(f"{name}: row 1: column {column!r} is not a template column")
+    if problems:
+        raise AttestationInvalid(problems)
+    members: list[Member] = []
+    emails: dict[str, int] = {}
+    owners = []
+    for number, raw_cells in enumerate(rows[1:], start=2):
+        cells = [cell.strip() for cell in raw_cells]
+        while len(cells) > len(header) and not cells[-1]:
+            cells.pop()
+        if not any(cells):
+            continue
+        if len(cells) != len(header):
+            problems.append(
+                f"{name}: row {number}: has {len(cells)} cells, the header has {len(header)}"
+            )
+            continue
+        row = dict(zip(header, cells, strict=True))
+        where = f"{name}: row {number}"
+        problems += formula_problems(where, row)
+        email = row["email"].lower()
+        if not EMAIL.match(email):
+            problems.append(f"{where}: column 'email': {row['email']!r} is not an email address")
+        elif email in emails:
+            problems.append(
+                f"{where}: column 'email': {email} already appears in row {emails[email]}"
+            )
+        else:
+            emails[email] = number
+        role = row["role"]
+        level = fmt.roles.get(role.lower())
+        if level is None:
+            problems.append(
+                f"{where}: column 'role': {role!r} is not a {fmt.title} role "
+                f"(known: {fmt.role_names})"
+            )
+        elif level == fmt.owner_level:
+            owners.append(number)
+        two_factor = row["two_factor"].lower() or "unknown"  # blank: the page did not say
+        if two_factor not in TWO_FACTOR_VALUES:
+            problems.append(
+                f"{where}: column 'two_factor': {row['two_factor']!r} is not one "
+                f"of {', '.join(TWO_FACTOR_VALUES)} (or blank for unknown)"
+            )
+        every = level in fmt.all_access_levels
+        access: dict[str, str] = {}
+        for column, key in by_column.items():
+            value = row[column].lower()
+            if value == "":
+                continue  # blank: no access (admins: every resource anyway)
+            if value not in fmt.access_values:
+                problems.append(
+                    f"{where}: column {column!r}: {row[column]!r} is not one of "
+                    f"{', '.join(fmt.access_values)} (or blank for none)"
+                )
+            elif value != "none":
+                access[str(key)] = value
+        if every:
+            access = {str(key): fmt.full_access for key in by_column.values()}
+        members.append(Member(email, row["name"], role, level or "", two_factor, access))
+    if not members and not problems:
+        problems.append(f"{name}: the file has a header but no member rows")
+    if fmt.owner_level and len(owners) != 1 and not problems:
+        rows_text = ", ".join(str(r) for r in owners) or "none"
+        problems.append(
+            f"{name}: column 'role': exactly one {fmt.owner_level} is needed, found "
+            f"{len(owners)} (rows: {rows_text})"
+        )
+    if problems:
+        raise AttestationInvalid(problems)
+    return members
+
+
+@dataclass
+class Evidence:
+    text: str | None
+    sha256: str | None
+
+
+def read_evidence(evidence: str | None) -> Evidence:
+    """A URL is kept (secrets stripped); a file is kept only as its SHA-256."""
+    if not evidence:
+        return Evidence(None, None)
+    if re.match(r"^[a-z]+://", evidence, re.I):
+        return Evidence(redact_url(evidence), None)
+    path = Path(evidence)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise AttestationInvalid(
+            [f"{evidence}: the evidence file cannot be read ({exc.strerror})"]
+        ) from None
+    return Evidence(path.name, digest)
+
+
+def build_attestation(
+    fmt: MemberFormat,
+    members: list[Member],
+    *,
+    label: str,
+    attested_by: str,
+    attested_at: datetime,
+    valid_days: int,
+    evidence: Evidence,
+    file_sha256: str,
+    import_id: int,
+) -> tuple[list[Node], list[Edge], dict[str, Any]]:
+    """Members -> attested nodes and edges, and the attestation record."""
+    expires_at = attested_at + timedelta(days=valid_days)
+    record = {
+        "attested_by": attested_by,
+        "attested_at": attested_at.isoformat(timespec="seconds"),
+        "expires_at": expires_at.isoformat(timespec="seconds"),
+        "evidence": evidence.text,
+        "evidence_sha256": evidence.sha256,
+        "file_sha256": file_sha256,
+        "import_id": import_id,
+    }
+    account = node_id(fmt.account_kind, label)
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    for member in members:
+        member_node = node_id(fmt.member_kind, member.email)
+        nodes.append(
+            Node(
+                id=member_node,
+                kind=fmt.member_kind,
+                source="attested",
+                attrs={
+                    "email": member.email,
+                    "name": member.name,
+                    "role": member.role,
+                    "role_level": member.level,
+                    "two_factor": member.two_factor,
+                    fmt.access_property: member.access,
+                    **record,
+                },
+            )
+        )
+        person = person_id(member.email)
+        nodes.append(Node(id=person, kind=PERSON, source="attested", attrs={"email": member.email}))
+        edges.append(
+            Edge(
+                src=member_node,
+                dst=account,
+                kind=fmt.member_edge,
+                source="attested",
+                attrs={"role": member.role, "role_level": member.level},
+            )
+        )
+        edges.append(Edge(src=member_node, dst=person, kind=fmt.identity_edge, source="attested"))
+        for key, permission in sorted(member.access.items()):
+            edges.append(
+                Edge(
+                    src=member_node,
+                    dst=node_id(fmt.resource_kind, key),
+                    kind=fmt.access_edge,
+                    source="attested",
+                    attrs={"permission": permission},
+                )
+            )
+    return nodes, edges, record
+
+
+MAX_VALID_DAYS = 3660
+
+
+def import_members(
+    store: Store,
+    fmt: MemberFormat,
+    path: Path,
+    *,
+    label: str,
+    attested_by: str,
+    evidence: str | None,
+    valid_days: int,
+    now: datetime | None = None,
+    lock_wait: float = 30.0,
+    encoding: str | None = None,
+) -> dict[str, Any]:
+    """Validate `path` whole, then record one attestation run; nothing is written on error."""
+    from .plugins import plugin_versions
+
+    if not EMAIL.match(attested_by.strip()):
+        raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise AttestationInvalid(
+            [f"--valid-days: {valid_days} must be between 1 and {MAX_VALID_DAYS}"]
+        )
+    resources = account_resources(store, fmt, label)
+    members = parse_members(path, fmt, resources, encoding=encoding)
+    proof = read_evidence(evidence)
+    file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    before = previous_members(store, fmt, label)
+    attested_at = now or datetime.now(UTC)
+    scope = fmt.attested_scope(label)
+    with store.write_lock(lock_wait):
+        run_id = store.start_run(
+            kind="attestation",
+            connector=fmt.connector,
+            scope=scope,
+            account_label=label,
+            plugin_versions=plugin_versions(),
+        )
+        nodes, edges, record = build_attestation(
+            fmt,
+            members,
+            label=label,
+            attested_by=attested_by.strip().lower(),
+            attested_at=attested_at,
+            valid_days=valid_days,
+            evidence=proof,
+            file_sha256=file_sha256,
+            import_id=run_id,
+        )
+
+        def add_record() -> None:
+            store.record_attestation(
+                {
+                    "run_id": run_id,
+                    "connector": fmt.connector,
+                    "account_label": label,
+                    "file_name": path.name,
+                    "members": len(members),
+                    **{k: v for k, v in record.items() if k != "import_id"},
+                }
+            )
+
+        counts = store.finish_run(
+            run_id, status="complete", nodes=nodes, edges=edges, also=add_record
+        )
+    emails = {m.email for m in members}
+    return {
+        "run_id": run_id,
+        "connector": fmt.connector,
+        "account_label": label,
+        "members": len(members),
+        "added": sorted(emails - set(before)),
+        "removed": sorted(set(before) - emails),
+        "expires_at": record["expires_at"],
+        "counts": counts,
+    }
+
+
+def is_stale(expires_at: str | None, now: datetime | None = None) -> bool:
+    if not expires_at:
+        return True
+    return datetime.fromisoformat(expires_at) < (now or datetime.now(UTC))
+
+
+def attestation_status(
+    store: Store, formats: Mapping[str, MemberFormat], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per account of every connector with a member format: none, valid or stale."""
+    result = []
+    for fmt in sorted(formats.values(), key=lambda f: f.connector):
+        for label in known_labels(store, fmt):
+            latest = [
+                r for r in store.attestations(label) if r.get("connector") == fmt.connector
+            ]
+            base = {"connector": fmt.connector, "account_label": label}
+            if not latest:
+                result.append({**base, "status": "none"})
+                continue
+            record = latest[0]
+            result.append(
+                {
+                    **base,
+                    "status": "stale" if is_stale(record["expires_at"], now) else "valid",
+                    "attested_by": record["attested_by"],
+                    "attested_at": record["attested_at"],
+                    "expires_at": record["expires_at"],
+                    "members": record["members"],
+                    "import_id": record["run_id"],
+                }
+            )
+    return result
+
+
+def corroborate(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:
+    """Attested member emails set against what the connector's API shows."""
+    _run, graph = load_graph(store)
+    scope = fmt.attested_scope(label)
+    members = {
+        d["email"]
+        for _n, d in graph.nodes(data=True)
+        if d["kind"] == fmt.member_kind and d.get("scope") == scope
+    }
+    report: dict[str, Any] = {"connector": fmt.connector, "account_label": label}
+    if fmt.corroborate is not None:
+        report.update(fmt.corroborate(graph, fmt.api_scope(label), members))
+    return report

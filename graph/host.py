@@ -1,0 +1,95 @@
+"""Host services a plugin's own commands call: attest a file, write the review pack,
+record a write made through an API. Each opens the store, does one thing, and closes it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .interfaces import ConfigError
+from .secrets import fingerprint
+from .store import Store
+
+
+def attest_file(
+    db_path: Path,
+    connector_name: str,
+    file: Path,
+    *,
+    attested_by: str,
+    evidence: str | None,
+    valid_days: int = 90,
+    account_label: str | None = None,
+) -> dict[str, Any]:
+    """Import a member file for a connector's account (see `idgraph attest import`)."""
+    from .attestation import import_members, resolve_label
+    from .plugins import get_member_formats
+
+    fmt = get_member_formats()[connector_name]
+    store = Store(db_path)
+    try:
+        label = resolve_label(store, fmt, account_label)
+        return import_members(
+            store,
+            fmt,
+            file,
+            label=label,
+            attested_by=attested_by,
+            evidence=evidence,
+            valid_days=valid_days,
+        )
+    finally:
+        store.close()
+
+
+def write_review_pack(
+    db_path: Path,
+    out_dir: Path,
+    *,
+    formats: Sequence[str] = (),
+    run_id: int | None = None,
+    since: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[Any, list[str]]:
+    """The review of a complete run written by each exporter (all by default)."""
+    from .plugins import get_exporters
+    from .review import build_review
+
+    exporters = get_exporters()
+    store = Store(db_path)
+    try:
+        context = build_review(store, run_id, since=since, options=options or {})
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{out_dir}: cannot be created ({exc.strerror})") from None
+        written = [
+            str(exporters[name].export(context, out_dir)) for name in (formats or sorted(exporters))
+        ]
+    finally:
+        store.close()
+    return context, written
+
+
+def record_write(
+    db_path: Path,
+    connector_name: str,
+    *,
+    secret: str,
+    action: dict[str, Any],
+    account_label: str | None = None,
+) -> int:
+    """Record a write made through an API in the run history, under the account the
+    credential is known as (or the label given)."""
+    store = Store(db_path)
+    try:
+        credential = fingerprint(secret)
+        if account_label is None:
+            known = store.known_accounts(connector_name)
+            account_label = next((k for k, fp in known.items() if fp == credential), credential)
+        return store.record_write(
+            connector=connector_name, account_label=account_label, action=action
+        )
+    finally:
+        store.close()
