@@ -468,9 +468,7 @@ def attestation_status(
     result = []
     for fmt in sorted(formats.values(), key=lambda f: f.connector):
         for label in known_labels(store, fmt):
-            latest = [
-                r for r in store.attestations(label) if r.get("connector") == fmt.connector
-            ]
+            latest = [r for r in store.attestations(label) if r.get("connector") == fmt.connector]
             base = {"connector": fmt.connector, "account_label": label}
             if not latest:
                 result.append({**base, "status": "none"})

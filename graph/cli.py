@@ -263,8 +263,9 @@ def _click_options(model: type[Any]) -> list[click.Option]:
         kind: Any = str
         if field.annotation is bool:
             params.append(
-                click.Option([flag, name], is_flag=True, default=field.default,
-                             help=field.description)
+                click.Option(
+                    [flag, name], is_flag=True, default=field.default, help=field.description
+                )
             )
             continue
         if field.annotation is int:
@@ -360,7 +361,9 @@ def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([run.__dict__ for run in runs], indent=2))
         return
-    table = Table("run", "kind", "scope", "started", "finished", "status", "changes", "errors")
+    table = Table(
+        "run", "kind", "scope", "started", "finished", "status", "changes", "errors", "note"
+    )
     for run in runs:
         changes = sum(
             n for part in run.counts.values() for change in part.values() for n in change.values()
@@ -374,6 +377,7 @@ def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
             run.status,
             str(changes),
             str(len(run.errors)),
+            f"credential rotated (was {run.rotated_from})" if run.rotated_from else "",
         )
     out_console.print(table)
 
