@@ -166,3 +166,28 @@ def test_emulator_serve_answers_curl_like_requests():
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_terminal_says_it_once(tmp_path, emulator):
+    """Two summary lines, each warning once (no log line repeating it); the per-kind table
+    only with -v."""
+    db = tmp_path / "once.db"
+    args = ["sync", "postmark", "--db", str(db), "--account-label", "acme"]
+    quiet = CliRunner().invoke(cli, args, env=_env(emulator))
+    assert quiet.exit_code == 0, quiet.output
+    assert len(quiet.stdout.strip().splitlines()) == 2, quiet.stdout
+    assert "Changes: " in quiet.stdout and "Changes recorded" not in quiet.stdout
+    warning = "has no API token in ApiTokens"
+    assert quiet.output.count(warning) == 1, quiet.output
+    verbose = CliRunner().invoke(cli, ["-v", *args], env=_env(emulator))
+    assert verbose.exit_code == 0, verbose.output
+    assert verbose.output.count(warning) == 1, verbose.output
+    assert "No changes since the previous complete run" in verbose.stdout
+
+
+def test_demo_says_which_run_is_the_sync_and_which_the_attestation(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "Run 1 complete" in result.output
+    assert "Run 2 is the attestation" in result.output
+    assert "sync run 1 + attestation run 2" in result.output
