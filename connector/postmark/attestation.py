@@ -22,7 +22,7 @@ from idgraph.graph.secrets import redact_url
 from idgraph.graph.store import RunNotFound, Store
 from idgraph.graph.view import load_graph
 
-from .collector import ACCOUNT, PERSON, SERVER, TEAM_MEMBER
+from .names import ACCOUNT, PERSON, SERVER, TEAM_MEMBER
 
 BASE_COLUMNS = ["email", "name", "role", "two_factor"]
 SERVER_PREFIX = "server:"

@@ -7,7 +7,7 @@ from typing import Any
 
 from idgraph.graph.interfaces import Finding
 
-from .collector import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
+from .names import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
 
 DEFAULT_MAX_ADMINS = 3
 
