@@ -117,12 +117,13 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         row_cells = []
         for resource in resources:
             explicit = cells.get((person, resource))
-            if explicit is not None:
+            if role["spans"]:  # the role covers every resource: what it implies, marked so
+                value = explicit or implied
+                row_cells.append({"value": value, "implied": True, "strong": value == implied})
+            elif explicit is not None:
                 row_cells.append(
                     {"value": explicit, "implied": False, "strong": explicit == implied}
                 )
-            elif role["spans"]:
-                row_cells.append({"value": implied, "implied": True, "strong": True})
             else:
                 row_cells.append({"value": "none", "implied": False, "strong": False})
         people.append(
@@ -431,6 +432,7 @@ def finding_groups(context: ReviewContext, names: Names) -> dict[str, Any]:
     for group in ordered:
         group["description"] = description(group["check"])
         group["count"] = len(group["items"])
+        group["common"] = _factor_common_tail(group["items"])
     severities = Counter(f.severity for f in context.findings)
     return {
         "groups": ordered,
@@ -440,6 +442,25 @@ def finding_groups(context: ReviewContext, names: Names) -> dict[str, Any]:
         ]
         + ([{"severity": "info", "count": severities["info"]}] if severities.get("info") else []),
     }
+
+
+def _factor_common_tail(items: list[dict[str, Any]]) -> str:
+    """The long tail every message of a group shares (an allow-list, say), told once."""
+    messages = [i["message"] for i in items]
+    if len(messages) < 2:
+        return ""
+    shortest = min(map(len, messages))
+    size = 0
+    while size < shortest and len({m[len(m) - size - 1] for m in messages}) == 1:
+        size += 1
+    tail = messages[0][len(messages[0]) - size :] if size else ""
+    cut = tail.find(" ")  # start the shared part at a word
+    tail = tail[cut:] if cut > 0 else tail
+    if len(tail) < 60:
+        return ""
+    for item in items:
+        item["message"] = item["message"][: len(item["message"]) - len(tail)] + " …"
+    return tail.strip()
 
 
 # -- decisions ------------------------------------------------------------------------------

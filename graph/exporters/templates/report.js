@@ -48,6 +48,7 @@
       var hide = colHit && h[1].indexOf(q) < 0;
       if (hide !== !!hiddenColumns[h[0]]) { showColumn(h[0], !hide); hiddenColumns[h[0]] = hide; }
     });
+    box.setAttribute("data-applied", q);
     out.value = q ? rowsShown + " matrix rows, " + shown + " other items match" : "";
   }
   var timer = null;
