@@ -167,3 +167,23 @@ def test_findings_grouped_by_check_with_why_and_counts(tmp_path, emulator):
     # each group says why it matters: its check's description
     assert get_checks()["smtp-api-enabled"].description in text
     assert get_checks()["webhook"].description in unescape(html)
+
+
+def test_report_benchmark_quick(tmp_path):
+    """bench/report.py runs at CI size so it cannot rot (no time is asserted)."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "figures.json"
+    bench = Path(__file__).resolve().parents[1] / "bench" / "report.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (figures,) = json.loads(out.read_text())
+    assert figures["servers"] == 30 and figures["bytes"] > 0 and figures["rows"] > 30
+    assert "| servers |" in done.stdout
