@@ -1,0 +1,666 @@
+"""What report.html shows, worked out from a review context and the schema registry only.
+
+Everything here is plain data (dicts, lists, strings, numbers); the Jinja2 templates in
+templates/ turn it into HTML with autoescape on. No connector is named: node roles, edge
+grants, levels and `spans_account` come from the schema each connector declares.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from ..review import SEVERITY_RANK, ReviewContext, ReviewRow, access_rows, node_name
+
+PICTURE_MAX_NODES = 150  # above this the graph picture is replaced by the matrix
+MATRIX_MAX_COLUMNS = 12  # more resources than this: one row per resource, people as columns
+LAYER_OF_ROLE = {"member": 0, "credential": 0, "account": 1, "resource": 2, None: 3}
+LAYER_OF_ROLE |= {"identity": 4, "endpoint": 4}
+PALETTE = [
+    "#6a4c93", "#1f77b4", "#2a9d8f", "#e9a23b", "#d1495b", "#8c564b", "#17becf",
+    "#7f7f7f", "#bcbd22", "#e377c2", "#3d5a80", "#9c6644", "#5e8c31", "#b5838d",
+]  # fmt: skip
+
+
+def kind_label(kind: str) -> str:
+    """A kind as a reader says it: its last part, underscores as spaces."""
+    return kind.rsplit(":", 1)[-1].replace("_", " ") or "node"
+
+
+class Names:
+    """Node names looked up once: the graph's, else an earlier graph's, else the id."""
+
+    def __init__(self, context: ReviewContext, *others: Any) -> None:
+        self.graphs = [context.graph, *others]
+        self.schema = context.schema
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, node: str) -> str:
+        known = self.cache.get(node)
+        if known is None:
+            known = node
+            for graph in self.graphs:
+                if node in graph:
+                    known = node_name(graph, node, self.schema)
+                    if known == node:  # no label property: something more telling
+                        data = graph.nodes[node]
+                        known = next(
+                            (str(data[p]) for p in ("name", "url", "host", "email") if data.get(p)),
+                            node,
+                        )
+                    break
+            self.cache[node] = known
+        return known
+
+    def ref(self, node: str) -> dict[str, str]:
+        return {"id": node, "name": self(node)}
+
+
+def _role(context: ReviewContext, graph: Any, node: str) -> str | None:
+    kind = context.schema.node(graph.nodes[node].get("kind", "")) if node in graph else None
+    return kind.role if kind else None
+
+
+# -- who has access to what -----------------------------------------------------------------
+
+
+def _implied_level(context: ReviewContext, kinds: Iterable[str]) -> str:
+    """The resource-grant level with the most permissions (what an account-wide role implies)."""
+    levels: dict[str, int] = {}
+    for kind in kinds:
+        edge = context.schema.edge(kind)
+        for level, permissions in (edge.levels if edge else {}).items():
+            levels[level] = max(levels.get(level, -1), len(permissions))
+    return max(levels, key=lambda level: levels[level]) if levels else "all"
+
+
+def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
+    """People x resources: explicit access per cell, implied access for account-wide roles."""
+    graph, schema = context.graph, context.schema
+    roles: dict[str, dict[str, Any]] = {}
+    cells: dict[tuple[str, str], str] = {}
+    resource_kinds: set[str] = set()
+    grant_kinds: set[str] = set()
+    for row in context.rows:
+        if row.principal_type != "human":
+            continue
+        if row.grant == "role":
+            edge = schema.edge(row.access_kind)
+            spans = bool(edge and row.access in edge.spans_account)
+            known = roles.setdefault(row.principal, {"roles": [], "spans": False})
+            known["roles"].append(row.access)
+            known["spans"] |= spans
+        elif row.grant == "resource":
+            cells[(row.principal, row.resource)] = row.access
+            grant_kinds.add(row.access_kind)
+            if row.resource in graph:
+                resource_kinds.add(graph.nodes[row.resource].get("kind", ""))
+    implied = _implied_level(context, grant_kinds)
+    resources = sorted(
+        (
+            node
+            for kind in resource_kinds
+            if (declared := schema.node(kind)) is not None and declared.role == "resource"
+            for node, _data in context.nodes_of_kind(kind)
+        ),
+        key=lambda n: (names(n).lower(), n),
+    )
+    members = {node for node, _data in context.nodes_with_role("member")}
+    members |= {r.principal for r in context.rows if r.principal_type == "human"}
+    people = []
+    for person in sorted(members, key=lambda n: (not roles.get(n, {}).get("spans"), names(n))):
+        role = roles.get(person, {"roles": [], "spans": False})
+        data = graph.nodes[person] if person in graph else {}
+        row_cells = []
+        for resource in resources:
+            explicit = cells.get((person, resource))
+            if role["spans"]:  # the role covers every resource: what it implies, marked so
+                value = explicit or implied
+                row_cells.append({"value": value, "implied": True, "strong": value == implied})
+            elif explicit is not None:
+                row_cells.append(
+                    {"value": explicit, "implied": False, "strong": explicit == implied}
+                )
+            else:
+                row_cells.append({"value": "none", "implied": False, "strong": False})
+        people.append(
+            {
+                **names.ref(person),
+                "role": ", ".join(role["roles"]) or "no role",
+                "spans": role["spans"],
+                "stale": bool(data.get("attestation_stale")),
+                "cells": row_cells,
+                "count": sum(1 for c in row_cells if c["value"] != "none"),
+            }
+        )
+    columns = [
+        {**names.ref(r), "count": sum(1 for p in people if p["cells"][i]["value"] != "none")}
+        for i, r in enumerate(resources)
+    ]
+    return {
+        "people": people,
+        "resources": columns,
+        "resource_kind": ", ".join(sorted(kind_label(k) for k in resource_kinds)) or "resource",
+        "implied": implied,
+        "transposed": len(columns) > MATRIX_MAX_COLUMNS,
+    }
+
+
+def resource_sections(
+    context: ReviewContext, names: Names, matrix: dict[str, Any], run_times: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Per matrix resource: who has access, the credentials it holds, its other children."""
+    graph, schema = context.graph, context.schema
+    holding = schema.edge_kinds_with(holds=True)
+    rows_to: dict[str, list[ReviewRow]] = defaultdict(list)
+    for row in context.rows:
+        rows_to[row.resource].append(row)
+    out = []
+    for index, column in enumerate(matrix["resources"]):
+        node = column["id"]
+        members = [
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "access": p["cells"][index]["value"],
+                "implied": p["cells"][index]["implied"],
+                "role": p["role"],
+            }
+            for p in matrix["people"]
+            if p["cells"][index]["value"] != "none"
+        ]
+        credentials: dict[str, dict[str, Any]] = {}
+        children = []
+        for child, keys in sorted(graph._succ.get(node, {}).items()):
+            for data in keys.values():
+                if data["kind"] in holding or _role(context, graph, child) == "credential":
+                    credentials.setdefault(child, _credential(context, names, child, run_times))
+                    continue
+                children.append(
+                    {
+                        "edge": data["kind"],
+                        "kind": kind_label(graph.nodes[child].get("kind", "")),
+                        **names.ref(child),
+                        "out": [
+                            {"edge": d["kind"], **names.ref(target)}
+                            for target, k in sorted(graph._succ[child].items())
+                            for d in k.values()
+                        ],
+                    }
+                )
+        for row in rows_to.get(node, ()):
+            if row.principal_type == "credential" and row.principal not in credentials:
+                credentials[row.principal] = _credential(context, names, row.principal, run_times)
+        children.sort(key=lambda c: (c["edge"], c["name"]))
+        out.append(
+            {
+                **column,
+                "members": members,
+                "credentials": sorted(credentials.values(), key=lambda c: c["name"]),
+                "children": children,
+            }
+        )
+    return out
+
+
+def _credential(
+    context: ReviewContext, names: Names, node: str, run_times: dict[int, str]
+) -> dict[str, Any]:
+    data = context.graph.nodes[node] if node in context.graph else {}
+    last = data.get("last_seen")
+    return {
+        **names.ref(node),
+        "kind": kind_label(data.get("kind", "")),
+        "last_seen": run_times.get(last, "") if isinstance(last, int) else "",
+        "last_seen_run": last,
+        "access": [],
+    }
+
+
+def credential_principals(
+    context: ReviewContext, names: Names, run_times: dict[int, str]
+) -> dict[str, Any]:
+    """Tokens as principals: what each may do, who holds it; and the account-wide rights."""
+    graph, schema = context.graph, context.schema
+    holding = schema.edge_kinds_with(holds=True)
+    creds: dict[str, dict[str, Any]] = {}
+    send_targets: Counter[str] = Counter()
+    for row in context.rows:
+        if row.principal_type != "credential":
+            continue
+        cred = creds.get(row.principal)
+        if cred is None:
+            cred = creds[row.principal] = _credential(context, names, row.principal, run_times)
+            cred["holders"] = [
+                names.ref(u)
+                for u, keys in graph._pred.get(row.principal, {}).items()
+                if any(d["kind"] in holding for d in keys.values())
+            ]
+            cred["account_wide"] = False
+            cred["sends"] = []
+        if row.grant == "send":
+            cred["sends"].append(names.ref(row.resource))
+            send_targets[row.resource] += 1
+        else:
+            cred["access"].append({"access": row.access, **names.ref(row.resource)})
+        if _role(context, graph, row.resource) == "account":
+            cred["account_wide"] = True
+    one_target = len(send_targets) == 1
+    listed = sorted(creds.values(), key=lambda c: (not c["account_wide"], c["name"]))
+    return {
+        "credentials": listed,
+        "account_wide": [c for c in listed if c["account_wide"]],
+        "send_target": names.ref(next(iter(send_targets))) if one_target else None,
+        "senders": sum(1 for c in listed if c["sends"]),
+    }
+
+
+# -- what changed ---------------------------------------------------------------------------
+
+
+def default_baseline(context: ReviewContext) -> int | None:
+    """The last run before this one whose review decisions were imported, if any."""
+    try:
+        row = context.store.db.conn.execute(
+            "SELECT MAX(run_id) FROM review_decisions WHERE run_id < ?", [context.run.id]
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row and row[0] is not None else None
+
+
+CHANGE_KINDS = [
+    ("access_added", "access added"),
+    ("access_removed", "access removed"),
+    ("access_changed", "access changed"),
+    ("credentials_created", "credentials created"),
+    ("credentials_rotated", "credentials rotated"),
+    ("credentials_removed", "credentials removed"),
+    ("resources_added", "resources added"),
+    ("resources_removed", "resources removed"),
+    ("resources_renamed", "resources renamed"),
+    ("members_added", "members added"),
+    ("members_removed", "members removed"),
+]
+
+
+def changes_since(
+    context: ReviewContext, run_times: dict[int, str]
+) -> tuple[dict[str, Any] | None, Any]:
+    """What changed since `--since` (or the last reviewed run): each kind with names."""
+    from ..view import load_graph
+
+    baseline = context.since.id if context.since else default_baseline(context)
+    if baseline is None:
+        return None, None
+    before_run, before = load_graph(context.store, baseline)
+    graph, schema = context.graph, context.schema
+    names = Names(context, before)
+    old_rows = {r.row_id: r for r in access_rows(before, before_run, run_times, schema)}
+    new_rows = {r.row_id: r for r in context.rows}
+    items: dict[str, list[dict[str, Any]]] = {key: [] for key, _label in CHANGE_KINDS}
+
+    def of_role(g: Any, role: str) -> set[str]:
+        kinds = schema.node_kinds_with_role(role)
+        return {n for n, d in g._node.items() if d.get("kind") in kinds}
+
+    creds_now, creds_then = of_role(graph, "credential"), of_role(before, "credential")
+    created, removed = creds_now - creds_then, creds_then - creds_now
+    holding = schema.edge_kinds_with(holds=True)
+
+    def holder(g: Any, node: str) -> str | None:
+        return next(
+            (
+                u
+                for u, keys in sorted(g._pred.get(node, {}).items())
+                if any(d["kind"] in holding for d in keys.values())
+            ),
+            None,
+        )
+
+    gained: dict[str | None, list[str]] = defaultdict(list)
+    for node in sorted(created):
+        gained[holder(graph, node)].append(node)
+    for node in sorted(removed):
+        by = holder(before, node)
+        if by is not None and gained.get(by):
+            new = gained[by].pop(0)
+            items["credentials_rotated"].append(
+                {"holder": names.ref(by), "old": names.ref(node), "new": names.ref(new)}
+            )
+        else:
+            items["credentials_removed"].append(
+                {**names.ref(node), "holder": names.ref(by) if by else None}
+            )
+    for by, nodes in gained.items():
+        for node in nodes:
+            items["credentials_created"].append(
+                {**names.ref(node), "holder": names.ref(by) if by else None}
+            )
+    gone_creds = created | removed  # their rows are told as credential changes
+
+    def access_item(row: ReviewRow, was: str | None = None) -> dict[str, Any]:
+        return {
+            "principal": names.ref(row.principal),
+            "principal_type": row.principal_type,
+            "resource": names.ref(row.resource),
+            "access": row.access,
+            "was": was,
+        }
+
+    for row_id, row in new_rows.items():
+        old = old_rows.get(row_id)
+        if old is None and row.principal not in gone_creds:
+            items["access_added"].append(access_item(row))
+        elif old is not None and old.access != row.access:
+            items["access_changed"].append(access_item(row, old.access))
+    for row_id, old in old_rows.items():
+        if row_id not in new_rows and old.principal not in gone_creds:
+            items["access_removed"].append(access_item(old))
+    for role, added_key, removed_key in (
+        ("resource", "resources_added", "resources_removed"),
+        ("member", "members_added", "members_removed"),
+    ):
+        now, then = of_role(graph, role), of_role(before, role)
+        for node in sorted(now - then, key=names):
+            items[added_key].append(
+                {**names.ref(node), "kind": kind_label(graph.nodes[node].get("kind", ""))}
+            )
+        for node in sorted(then - now, key=names):
+            items[removed_key].append(
+                {**names.ref(node), "kind": kind_label(before.nodes[node].get("kind", ""))}
+            )
+        if role == "resource":
+            for node in sorted(now & then, key=names):
+                old_name = node_name(before, node, schema)
+                if old_name != node_name(graph, node, schema):
+                    items["resources_renamed"].append(
+                        {
+                            **names.ref(node),
+                            "was": old_name,
+                            "kind": kind_label(graph.nodes[node].get("kind", "")),
+                        }
+                    )
+    for key in ("access_added", "access_removed", "access_changed"):
+        items[key].sort(key=lambda i: (i["principal_type"] != "human", i["principal"]["name"]))
+    kinds = [
+        {"key": key, "label": label, "count": len(items[key]), "items": items[key]}
+        for key, label in CHANGE_KINDS
+    ]
+    return {
+        "since": before_run.id,
+        "since_finished": before_run.finished or "",
+        "explicit": context.since is not None,
+        "kinds": kinds,
+        "total": sum(k["count"] for k in kinds),
+    }, before
+
+
+# -- what is risky --------------------------------------------------------------------------
+
+
+def finding_groups(context: ReviewContext, names: Names) -> dict[str, Any]:
+    """Findings grouped by check: count, worst severity, why it matters, the items."""
+    from ..plugins import get_checks
+
+    checks = get_checks()
+
+    def description(check: str) -> str:
+        if check in checks:
+            return checks[check].description
+        parents = [name for name in checks if check.startswith(name + "-")]
+        return checks[max(parents, key=len)].description if parents else ""
+
+    groups: dict[str, dict[str, Any]] = {}
+    for finding in context.findings:
+        group = groups.setdefault(
+            finding.check,
+            {"check": finding.check, "severity": finding.severity, "items": []},
+        )
+        if SEVERITY_RANK.get(finding.severity, 0) > SEVERITY_RANK.get(group["severity"], 0):
+            group["severity"] = finding.severity
+        group["items"].append(
+            {**names.ref(finding.node), "severity": finding.severity, "message": finding.message}
+        )
+    ordered = sorted(
+        groups.values(),
+        key=lambda g: (-SEVERITY_RANK.get(g["severity"], 0), -len(g["items"]), g["check"]),
+    )
+    for group in ordered:
+        group["description"] = description(group["check"])
+        group["count"] = len(group["items"])
+        group["common"] = _factor_common_tail(group["items"])
+    severities = Counter(f.severity for f in context.findings)
+    return {
+        "groups": ordered,
+        "total": len(context.findings),
+        "by_severity": [
+            {"severity": s, "count": severities.get(s, 0)} for s in ("high", "medium", "low")
+        ]
+        + ([{"severity": "info", "count": severities["info"]}] if severities.get("info") else []),
+    }
+
+
+def _factor_common_tail(items: list[dict[str, Any]]) -> str:
+    """The long tail every message of a group shares (an allow-list, say), told once."""
+    messages = [i["message"] for i in items]
+    if len(messages) < 2:
+        return ""
+    shortest = min(map(len, messages))
+    size = 0
+    while size < shortest and len({m[len(m) - size - 1] for m in messages}) == 1:
+        size += 1
+    tail = messages[0][len(messages[0]) - size :] if size else ""
+    cut = tail.find(" ")  # start the shared part at a word
+    tail = tail[cut:] if cut > 0 else tail
+    if len(tail) < 60:
+        return ""
+    for item in items:
+        item["message"] = item["message"][: len(item["message"]) - len(tail)] + " …"
+    return tail.strip()
+
+
+# -- decisions ------------------------------------------------------------------------------
+
+_EMPHASIS = re.compile(r"\*{1,2}([^*]+)\*{1,2}")  # markdown emphasis, shown as plain text
+
+
+def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
+    """The latest imported decisions up to this run: each, open steps, and the sign-off."""
+    from ..plugins import get_remediators
+
+    conn = context.store.db.conn
+    try:
+        found = conn.execute(
+            "SELECT MAX(run_id) FROM review_decisions WHERE run_id <= ?", [context.run.id]
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    if not found or found[0] is None:
+        return None
+    run_id = found[0]
+    conn_rows = conn.execute(
+        "SELECT * FROM review_decisions WHERE run_id = ? ORDER BY id", [run_id]
+    )
+    columns = [c[0] for c in conn_rows.description]
+    latest: dict[str, dict[str, Any]] = {}
+    for values in conn_rows:
+        record = dict(zip(columns, values, strict=True))
+        latest[record["row_id"]] = record  # a later import of the same row stands
+    current = {r.row_id: r for r in context.rows}
+    remediators = get_remediators()
+    items = []
+    for record in sorted(
+        latest.values(),
+        key=lambda r: (r["decision"] == "keep", names(r["principal"]), names(r["resource"])),
+    ):
+        row = current.get(record["row_id"])
+        still = row is not None and row.access == record["access"]
+        open_step = None
+        if record["decision"] in ("revoke", "modify") and still:
+            assert row is not None
+            cells = row.cells() | {"access_kind": row.access_kind}
+            open_step = (
+                next((s for r in remediators if (s := r.steps(cells, context.graph))), None)
+                or "no automated guidance for this kind of access"
+            )
+        items.append(
+            {
+                "principal": names.ref(record["principal"]),
+                "resource": names.ref(record["resource"]),
+                "access": record["access"],
+                "decision": record["decision"],
+                "reviewer": record["reviewer"],
+                "review_date": record["review_date"],
+                "justification": record["justification"],
+                "imported_at": record["imported_at"],
+                "status": (
+                    "kept"
+                    if record["decision"] == "keep"
+                    else "open"
+                    if still
+                    else "done (no longer in this run)"
+                ),
+                "step": _EMPHASIS.sub(r"\1", open_step) if open_step else None,
+            }
+        )
+    counts = Counter(i["decision"] for i in items)
+    undecided = len(current) - len(latest) if run_id == context.run.id else None
+    return {
+        "run": run_id,
+        "same_run": run_id == context.run.id,
+        "items": items,
+        "counts": [
+            {"decision": d, "count": counts.get(d, 0)} for d in ("keep", "revoke", "modify")
+        ],
+        "undecided": undecided,
+        "open": sum(1 for i in items if i["status"] == "open"),
+        "reviewers": sorted({i["reviewer"] for i in items}),
+        "imported_by": sorted({r["imported_by"] for r in latest.values()}),
+        "imported_at": max((r["imported_at"] for r in latest.values()), default=""),
+        "review_dates": sorted({i["review_date"] for i in items}),
+        "files": sorted({r["file_sha256"] for r in latest.values()}),
+    }
+
+
+# -- the picture ----------------------------------------------------------------------------
+
+
+def picture(context: ReviewContext, names: Names) -> dict[str, Any]:
+    """A layered layout (principals, account, resources, their parts, identities and
+    endpoints), grouped by kind, with a legend and edge labels where they fit."""
+    graph = context.graph
+    if len(graph) > PICTURE_MAX_NODES or len(graph) == 0:
+        return {"shown": False, "nodes": len(graph), "limit": PICTURE_MAX_NODES}
+    kinds = sorted({d.get("kind", "") for _n, d in graph.nodes(data=True)})
+    colour = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(kinds)}
+    layers: dict[int, list[str]] = defaultdict(list)
+    for node in sorted(graph, key=lambda n: (graph.nodes[n].get("kind", ""), names(n).lower(), n)):
+        layers[LAYER_OF_ROLE.get(_role(context, graph, node), 3)].append(node)
+    tallest = max(len(column) for column in layers.values())
+    width, row, margin = 1180, 22, 14
+    height = max(tallest * row + 2 * margin, 200)
+    step = (width - 230) / max(max(layers), 1)
+    points: dict[str, tuple[float, float]] = {}
+    for layer, column in layers.items():
+        gap = (height - 2 * margin) / len(column)  # spread each layer over the full height
+        for index, node in enumerate(column):
+            points[node] = (round(margin + layer * step, 1), round(margin + (index + 0.5) * gap, 1))
+    nodes = [
+        {
+            "x": x,
+            "y": y,
+            "colour": colour[graph.nodes[node].get("kind", "")],
+            "kind": kind_label(graph.nodes[node].get("kind", "")),
+            **names.ref(node),
+        }
+        for node, (x, y) in points.items()
+    ]
+    edge_kinds = sorted({d["kind"] for _u, _v, d in graph.edges(data=True)})
+    edge_colour = {k: PALETTE[(i * 5 + 3) % len(PALETTE)] for i, k in enumerate(edge_kinds)}
+    taken: set[tuple[int, int]] = set()
+    edges = []
+    for u, v, data in sorted(graph.edges(data=True), key=lambda e: (e[2]["kind"], e[0], e[1])):
+        (x1, y1), (x2, y2) = points[u], points[v]
+        mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+        cell = (int(mx // 90), int(my // 12))
+        label = cell not in taken
+        if label:
+            taken.add(cell)
+        edges.append(
+            {
+                "x1": x1, "y1": y1, "x2": x2, "y2": y2, "mx": round(mx, 1), "my": round(my, 1),
+                "kind": data["kind"], "colour": edge_colour[data["kind"]], "label": label,
+                "title": f"{names(u)} -{data['kind']}-> {names(v)}",
+            }
+        )  # fmt: skip
+    node_counts = Counter(d.get("kind", "") for _n, d in graph.nodes(data=True))
+    edge_counts = Counter(d["kind"] for _u, _v, d in graph.edges(data=True))
+    return {
+        "shown": True,
+        "width": width,
+        "height": height,
+        "nodes": nodes,
+        "edges": edges,
+        "node_legend": [
+            {"kind": kind_label(k), "colour": colour[k], "count": node_counts[k]} for k in kinds
+        ],
+        "edge_legend": [
+            {"kind": k, "colour": edge_colour[k], "count": edge_counts[k]} for k in edge_kinds
+        ],
+    }
+
+
+# -- all of it ------------------------------------------------------------------------------
+
+
+def report_model(context: ReviewContext) -> dict[str, Any]:
+    run_times = {r.id: r.finished or "" for r in context.store.runs()}
+    changes, before = changes_since(context, run_times)
+    names = Names(context, *([before] if before is not None else []))
+    matrix = access_matrix(context, names)
+    creds = credential_principals(context, names, run_times)
+    graph = context.graph
+    node_counts = Counter(d.get("kind", "") for _n, d in graph.nodes(data=True))
+    accounts = [names.ref(n) for n, _d in context.nodes_with_role("account")]
+    people = matrix["people"]
+    return {
+        "run": {
+            "id": context.run.id,
+            "kind": context.run.kind,
+            "scope": context.run.scope,
+            "finished": context.run.finished or "",
+        },
+        "accounts": accounts,
+        "summary": {
+            "people": len(people),
+            "account_wide_people": sum(1 for p in people if p["spans"]),
+            "credentials": len(creds["credentials"]),
+            "resources": len(matrix["resources"]),
+            "resource_kind": matrix["resource_kind"],
+            "access_paths": len(context.rows),
+            "nodes": len(graph),
+            "edges": graph.number_of_edges(),
+        },
+        "kinds": [
+            {
+                "kind": kind,
+                "label": kind_label(kind),
+                "count": count,
+                "description": (context.schema.node(kind).description)
+                if context.schema.node(kind)
+                else "",
+            }
+            for kind, count in sorted(node_counts.items())
+        ],
+        "matrix": matrix,
+        "resources": resource_sections(context, names, matrix, run_times),
+        "creds": creds,
+        "changes": changes,
+        "findings": finding_groups(context, names),
+        "decisions": decisions(context, names),
+        "picture": picture(context, names),
+    }

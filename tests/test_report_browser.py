@@ -1,0 +1,226 @@
+"""report.html in a real browser: headless Chromium (Debian's package) driven by playwright.
+
+For the demo fixture account and a 300-server synthetic account: no console error, no
+request leaves the page, no horizontal scrolling at 1,400 px, every attested member and
+every server name visible in the matrix, the filter narrows rows, and the page reads with
+scripts off. Skipped, with the reason, where playwright or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install '.[test]')"
+)
+from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "bench_report", Path(__file__).resolve().parents[1] / "bench" / "report.py"
+)
+bench_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_report)
+CHROMIUM_ARGS, build_pack, chromium_path = (
+    bench_report.CHROMIUM_ARGS,
+    bench_report.build_pack,
+    bench_report.chromium_path,
+)
+
+if chromium_path() is None:
+    pytest.skip(
+        "Chromium is not installed (apt-get install chromium; .ci/run does it)",
+        allow_module_level=True,
+    )
+
+WIDTH = 1400
+
+
+def _apart(function, *args):
+    """Run a sync (asyncio.run inside) in its own thread: playwright's sync API keeps an
+    event loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    return _apart(_demo_report, tmp_path_factory.mktemp("demo"))
+
+
+def _demo_report(folder):
+    from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
+    from idgraph.graph.exporters.report_html import HtmlReportExporter
+    from idgraph.graph.review import build_review
+    from idgraph.graph.store import Store
+
+    store = Store(folder / "idgraph.db")
+    account = load_fixture()
+    with PostmarkEmulator(account) as emulator:
+        sync_fixture(store, emulator)
+    attest_fixture(store)
+    report = HtmlReportExporter().export(build_review(store), folder)
+    store.close()
+    return report, account
+
+
+@pytest.fixture(scope="module")
+def synthetic_report(tmp_path_factory):
+    return _apart(build_pack, 300, tmp_path_factory.mktemp("synthetic300"))
+
+
+class Opened:
+    """A page with the report loaded; every request that is not file: or data: is refused
+    and recorded, every console error and page error recorded."""
+
+    def __init__(self, browser, report: Path, *, scripts: bool = True) -> None:
+        self.context = browser.new_context(
+            viewport={"width": WIDTH, "height": 900}, java_script_enabled=scripts
+        )
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+        def guard(route):
+            url = route.request.url
+            if url.startswith(("file:", "data:")):
+                route.continue_()
+            else:
+                self.requests.append(url)
+                route.abort()
+
+        self.page.route("**/*", guard)
+        self.page.goto(report.as_uri(), wait_until="load")
+
+    def scroll_width(self) -> int:
+        return self.page.evaluate("document.scrollingElement.scrollWidth")
+
+    def visible_texts(self, selector: str) -> list[str]:
+        """The text of every element matching `selector` that the browser lays out visibly."""
+        return self.page.evaluate(
+            """sel => Array.from(document.querySelectorAll(sel))
+                .filter(el => el.checkVisibility() && el.getBoundingClientRect().width > 0)
+                .map(el => el.textContent.trim())""",
+            selector,
+        )
+
+    def filter(self, text: str) -> None:
+        self.page.fill("#filter", text)
+        self.page.wait_for_function(
+            "q => document.getElementById('filter').getAttribute('data-applied') === q",
+            arg=text.strip().lower(),
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _matrix_rows_shown(opened: Opened) -> int:
+    return opened.page.evaluate(
+        "Array.from(document.querySelectorAll('#matrix tbody tr')).filter(r => !r.hidden).length"
+    )
+
+
+def _columns_shown(opened: Opened) -> list[str]:
+    return opened.visible_texts("#matrix thead th[data-col] .nm")
+
+
+def _attested_emails(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as handle:
+        return [row["email"].lower() for row in csv.DictReader(handle)]
+
+
+def test_demo_report_in_chromium(browser, demo_report):
+    report, account = demo_report
+    opened = Opened(browser, report)
+    try:
+        assert opened.errors == []
+        assert opened.requests == []
+        assert opened.scroll_width() <= WIDTH
+        people = opened.visible_texts("#matrix tbody th[data-l] .nm")
+        assert sorted(people) == sorted(_attested_emails(MEMBERS_FILE))
+        servers = sorted(s["Name"] for s in account["Servers"])
+        assert sorted(_columns_shown(opened)) == servers
+        # the two account-wide admins: implied access to every server, marked as implied
+        implied = opened.visible_texts("#matrix td.implied")
+        assert len(implied) == 2 * len(servers)
+        assert all(text == "fullimplied" for text in implied)
+        roles = opened.visible_texts("#matrix td.role")
+        assert any("Account Owner" in r for r in roles) and any("User" in r for r in roles)
+        # the picture is legible: a legend and edge labels
+        assert opened.visible_texts(".legend span")
+        assert opened.visible_texts("svg.pic text.el")
+    finally:
+        opened.close()
+
+
+def test_demo_filter_narrows_the_matrix_and_tables(browser, demo_report):
+    report, _account = demo_report
+    opened = Opened(browser, report)
+    try:
+        everyone = _matrix_rows_shown(opened)
+        assert everyone == 5
+        opened.filter("sam.dev")
+        assert opened.visible_texts("#matrix tbody th[data-l] .nm") == ["sam.dev@acme-corp.example"]
+        # a resource name narrows the columns, every person stays
+        opened.filter("legacy importer")
+        assert _columns_shown(opened) == ["Legacy Importer"]
+        assert _matrix_rows_shown(opened) == everyone
+        resources = opened.visible_texts("#resources details.res > summary .nm")
+        assert resources == ["Legacy Importer"]
+        opened.filter("")
+        assert _matrix_rows_shown(opened) == everyone and len(_columns_shown(opened)) == 5
+        assert opened.errors == [] and opened.requests == []
+    finally:
+        opened.close()
+
+
+def test_demo_report_reads_with_scripts_off(browser, demo_report):
+    report, _account = demo_report
+    opened = Opened(browser, report, scripts=False)
+    try:
+        assert not opened.page.is_visible("#filter")  # no box that would do nothing
+        assert _matrix_rows_shown(opened) == 5
+        assert len(opened.visible_texts("#findings details.group > summary")) >= 5
+        assert opened.scroll_width() <= WIDTH
+        assert opened.requests == []
+    finally:
+        opened.close()
+
+
+def test_300_server_report_in_chromium(browser, synthetic_report):
+    pack = synthetic_report
+    opened = Opened(browser, pack["report"])
+    try:
+        assert opened.errors == []
+        assert opened.requests == []
+        assert opened.scroll_width() <= WIDTH
+        servers = sorted(s["Name"] for s in pack["account"]["Servers"])
+        # many servers: one matrix row per server, one column per team member
+        assert sorted(opened.visible_texts("#matrix tbody th[data-l] .nm")) == servers
+        assert sorted(_columns_shown(opened)) == sorted(_attested_emails(pack["members"]))
+        # above the picture's limit the graph picture gives way to the matrix
+        assert opened.page.locator("svg.pic").count() == 0
+        assert "more than a picture can show legibly" in opened.page.inner_text("#graph")
+        opened.filter("server 00042")
+        assert opened.visible_texts("#matrix tbody th[data-l] .nm") == ["Server 00042"]
+        opened.filter("member03@")
+        assert _columns_shown(opened) == ["member03@synthetic.example"]
+        assert _matrix_rows_shown(opened) == len(servers)
+        assert opened.errors == [] and opened.requests == []
+    finally:
+        opened.close()
