@@ -15,15 +15,15 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
     account = "postmark:account:bench"
     scope = "postmark:sending_scope:bench"
     out_nodes = [
-        Node.model_construct(
+        Node(
             id=account, kind="postmark:account", source="api", attrs={"label": "bench"}
         ),
-        Node.model_construct(
+        Node(
             id=scope, kind="postmark:sending_scope", source="api", attrs={"name": "bench"}
         ),
     ]
     out_edges = [
-        Edge.model_construct(
+        Edge(
             src=account,
             dst=scope,
             kind="has_sending_scope",
@@ -34,11 +34,11 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
     ]
 
     def node(ident, kind, source="api", **attrs):
-        out_nodes.append(Node.model_construct(id=ident, kind=kind, source=source, attrs=attrs))
+        out_nodes.append(Node(id=ident, kind=kind, source=source, attrs=attrs))
 
     def edge(src, dst, kind, source="api", **attrs):
         out_edges.append(
-            Edge.model_construct(
+            Edge(
                 src=src, dst=dst, kind=kind, source=source, attrs=attrs, discriminator=""
             )
         )

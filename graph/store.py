@@ -427,13 +427,13 @@ class Store:
 
     def nodes_as_of(self, run_id: int) -> list[Node]:
         return [
-            Node.model_construct(id=i, kind=k, source=s, attrs=a)
+            Node(id=i, kind=k, source=s, attrs=a)
             for i, k, s, a in self.node_rows_as_of(run_id)
         ]
 
     def edges_as_of(self, run_id: int) -> list[Edge]:
         return [
-            Edge.model_construct(
+            Edge(
                 src=u,
                 dst=v,
                 kind=a["kind"],
