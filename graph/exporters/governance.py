@@ -34,12 +34,12 @@ def _slug(text: str) -> str:
 
 
 def _kind_name(kind: str) -> str:
-    """`postmark:server_token` -> `PostmarkServerToken`."""
+    """`app:server_token` -> `AppServerToken`."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", kind) if part)
 
 
 def opengraph_kind(kind: str) -> str:
-    """A kind in OpenGraph's `Prefix_Name` form: `postmark:server` -> `IDG_PostmarkServer`."""
+    """A kind in OpenGraph's `Prefix_Name` form: `app:server` -> `IDG_AppServer`."""
     return f"{PREFIX}_{_kind_name(kind) or 'Node'}"
 
 
@@ -53,7 +53,7 @@ def _kind_of(context: ReviewContext, node: str) -> str:
 
 
 def _short_type(kind: str) -> str:
-    """A resource type: the kind's last part (`postmark:server` -> `server`)."""
+    """A resource type: the kind's last part (`app:server` -> `server`)."""
     return kind.rsplit(":", 1)[-1] or "resource"
 
 
