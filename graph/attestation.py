@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows, safe_cell
+from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows, safe_cell
 from .model import Edge, Node, node_id, person_id
 from .secrets import redact_url
 from .store import RunNotFound, Store
@@ -188,7 +188,7 @@ def parse_members(
     """Validate the whole file; raise AttestationInvalid listing every problem. Cells are
     compared trimmed: a spreadsheet may add or drop surrounding spaces."""
     name = str(path)
-    rows = read_csv_rows(path, allow_bom=True, error=AttestationInvalid, encoding=encoding)
+    rows = read_rows(path, encoding=encoding, error=AttestationInvalid)
     header = [cell.strip() for cell in rows[0]]
     while header and not header[-1]:
         header.pop()  # trailing empty columns a spreadsheet adds

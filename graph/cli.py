@@ -496,13 +496,14 @@ def export_command(
 ) -> None:
     """Write the access-review pack of a complete run.
 
-    review.csv (one row per access path, decision columns empty), graph.json, graph.graphml,
-    report.html, and the formats governance platforms load (baton/, bloodhound-opengraph.json,
-    veza-oaa.json). A run that is not complete is refused: a file missing rows would read as
-    "access removed" downstream.
+    review.csv and review.xlsx (one row per access path, decision columns empty),
+    report.html, graph.json, graph.graphml, and the formats governance platforms load
+    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra). A run
+    that is not complete is refused: a file missing rows would read as "access removed"
+    downstream.
     """
+    from .host import write_review_pack
     from .plugins import get_exporters
-    from .review import build_review
 
     exporters = get_exporters()
     unknown = [f for f in formats if f not in exporters]
@@ -512,21 +513,14 @@ def export_command(
             EXIT_USAGE,
         )
     with user_errors():
-        store = Store(db_path)
-        try:
-            context = build_review(
-                store,
-                run_id,
-                since=since,
-                options={"allow_domains": list(allow_domains), "max_admins": max_admins},
-            )
-            out_dir.mkdir(parents=True, exist_ok=True)
-            written = [
-                str(exporters[name].export(context, out_dir))
-                for name in (formats or sorted(exporters))
-            ]
-        finally:
-            store.close()
+        context, written, skipped = write_review_pack(
+            db_path,
+            out_dir,
+            formats=formats,
+            run_id=run_id,
+            since=since,
+            options={"allow_domains": list(allow_domains), "max_admins": max_admins},
+        )
     summary = {
         "run": context.run.id,
         "since": since,
@@ -534,6 +528,7 @@ def export_command(
         "removed": len(context.removed),
         "findings": len(context.findings),
         "files": written,
+        "skipped": skipped,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -544,6 +539,8 @@ def export_command(
     )
     for path in written:
         out_console.print(f"  {path}", markup=False)
+    for reason in skipped:
+        err_console.print(f"note: {reason}", markup=False)
 
 
 @cli.command("findings")
@@ -633,19 +630,30 @@ def review_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to write remediation.md (default: beside FILE).",
 )
+@click.option(
+    "--encoding",
+    help="A CSV's text encoding when it is not UTF-8 (e.g. cp1252 for Excel's plain CSV).",
+)
 @db_option
 @json_option
 def review_import(
-    file: Path, reviewer: str, out_dir: Path | None, db_path: Path, as_json: bool
+    file: Path,
+    reviewer: str,
+    out_dir: Path | None,
+    encoding: str | None,
+    db_path: Path,
+    as_json: bool,
 ) -> None:
-    """Read a filled review.csv back: every row is checked against the run it came from;
-    on any problem each is listed (file, row, column) and nothing is stored (exit 3).
-    Writes remediation.md: the exact step for each revoke (none is executed)."""
+    """Read a filled review.xlsx or review.csv back: every row is checked against the run it
+    came from; on any problem each is listed (file, row, column) and nothing is stored
+    (exit 3). Writes remediation.md: the exact step for each revoke (none is executed)."""
     from .decisions import DecisionsInvalid, import_decisions
 
     store = Store(db_path)
     try:
-        result = import_decisions(store, file, reviewer=reviewer, out_dir=out_dir)
+        result = import_decisions(
+            store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding
+        )
     except DecisionsInvalid as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)

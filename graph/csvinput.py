@@ -1,14 +1,39 @@
-"""Reading a CSV file a person filled in: every problem named by file, row and column."""
+"""Reading a file a person filled in, as any spreadsheet saves it: one reader for member files
+and review decisions, every problem named by file, row and column.
+
+`read_rows(path)` accepts what Excel, LibreOffice Calc and Google Sheets write:
+
+- `.xlsx` (read with openpyxl; every cell as text: numbers and dates that came back typed
+  are turned back into the text they were typed as);
+- CSV in UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8" adds one), CRLF, LF
+  or CR line ends, `,` `;` or tab as the delimiter (detected from the header; an ambiguous
+  file is refused naming the candidates);
+- another encoding only when named (`encoding="cp1252"`); otherwise refused with the
+  encoding it looks like and the "Save as" choice that fixes it.
+
+Every cell is trimmed of surrounding spaces and empty trailing columns are dropped, so each
+check (the formula check included) sees what a spreadsheet would act on.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+SAVE_AS_UTF8 = (
+    'save it again as "CSV UTF-8 (Comma delimited)" in Excel, or as '
+    '"Text CSV, Character set: Unicode (UTF-8)" in LibreOffice'
+)
+_BOM = b"\xef\xbb\xbf"
+_XLSX_SUFFIXES = (".xlsx", ".xlsm")
 
 
 class InputInvalid(Exception):
@@ -19,77 +44,243 @@ class InputInvalid(Exception):
         self.problems = problems
 
 
-def read_csv_rows(
+def read_rows(
     path: Path,
     *,
-    allow_bom: bool,
-    error: type[InputInvalid] = InputInvalid,
     encoding: str | None = None,
+    sheet: str | None = None,
+    error: type[InputInvalid] = InputInvalid,
 ) -> list[list[str]]:
-    """The rows of a comma-separated UTF-8 file (header first); raises `error` if unreadable."""
+    """The rows of a CSV or .xlsx file (header first), every cell trimmed text.
+
+    `encoding`: a CSV's encoding when it is not UTF-8 (e.g. `cp1252`); `sheet`: the
+    worksheet to read from a workbook if it has one of that name (else the first). Empty
+    trailing columns are dropped; blank rows are kept (so row numbers match the file's).
+    Raises `error` (an InputInvalid) listing the problem.
+    """
     try:
-        if encoding is not None:
-            text = path.read_bytes().decode(encoding)
-            return list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
-        return _read_rows(path, allow_bom)
+        return _read(path, encoding, sheet)
     except InputInvalid as exc:
         raise error(exc.problems) from None
 
 
-def _read_rows(path: Path, allow_bom: bool) -> list[list[str]]:
+def read_csv_rows(
+    path: Path,
+    *,
+    allow_bom: bool = True,
+    error: type[InputInvalid] = InputInvalid,
+    encoding: str | None = None,
+) -> list[list[str]]:
+    """`read_rows` under its older name. A BOM is accepted whatever `allow_bom` says
+    (Excel's "CSV UTF-8" writes one); the argument stays so callers keep working."""
+    del allow_bom
+    return read_rows(path, encoding=encoding, error=error)
+
+
+def _read(path: Path, encoding: str | None, sheet: str | None) -> list[list[str]]:
     name = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputInvalid([f"{name}: cannot be read ({exc.strerror})"]) from None
+    if path.suffix.lower() in _XLSX_SUFFIXES or data[:4] == b"PK\x03\x04":
+        rows = _xlsx_rows(name, data, sheet)
+    else:
+        rows = _csv_rows(name, data, encoding)
+    rows = _tidy(rows)
+    if not rows or not any(cell for row in rows for cell in row):
+        raise InputInvalid([f"{name}: the file is empty"])
+    return rows
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+
+def _csv_rows(name: str, data: bytes, encoding: str | None) -> list[list[str]]:
     if not data.strip():
         raise InputInvalid([f"{name}: the file is empty"])
-    if data.startswith(b"\xef\xbb\xbf"):
-        if not allow_bom:
-            raise InputInvalid(
-                [
-                    f"{name}: row 1: the file starts with a UTF-8 byte-order mark "
-                    "(Excel's 'CSV UTF-8'); save it as plain UTF-8 CSV without a BOM"
-                ]
-            )
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        row = data[: exc.start].count(b"\n") + 1
-        raise InputInvalid(
-            [
-                f"{name}: row {row}: byte {exc.start} is not UTF-8 "
-                f"(0x{data[exc.start]:02x}); save the file as UTF-8"
-            ]
-        ) from None
+    text = _decode(name, data, encoding)
     if "\x00" in text:
         raise InputInvalid([f"{name}: the file holds NUL bytes: it is not a CSV file"])
-    header_line = text.splitlines()[0]
-    if "," not in header_line and any(sep in header_line for sep in ";\t|"):
-        sep = next(s for s in ";\t|" if s in header_line)
+    delimiter = _delimiter(name, text)
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise InputInvalid([f"{name}: not a readable CSV file ({exc})"]) from None
+
+
+def _decode(name: str, data: bytes, encoding: str | None) -> str:
+    if data.startswith(_BOM):
+        data, encoding = data[len(_BOM) :], "utf-8"  # a UTF-8 byte-order mark settles it
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except LookupError:
+            raise InputInvalid([f"{name}: {encoding!r} is not an encoding Python knows"]) from None
+        except UnicodeDecodeError as exc:
+            row = data[: exc.start].count(b"\n") + 1
+            raise InputInvalid(
+                [f"{name}: row {row}: byte {exc.start} cannot be read as {encoding}"]
+            ) from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InputInvalid(
             [
-                f"{name}: row 1: columns are separated by {sep!r}, not commas; "
-                "save as comma-separated CSV"
+                f"{name}: row 1: byte 0 is not UTF-8: the file is UTF-16 (Excel's "
+                f"'Unicode Text'); {SAVE_AS_UTF8}"
             ]
         )
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise InputInvalid([f"{name}: not a readable CSV file ({exc})"]) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n") + 1
+        looks = _looks_like(data)
+        raise InputInvalid(
+            [
+                f"{name}: row {row}: byte {exc.start} is not UTF-8 (0x{data[exc.start]:02x}); "
+                f"the file looks like {looks} (Excel's plain 'CSV' on Windows writes that): "
+                f"{SAVE_AS_UTF8}, or name the encoding it has (--encoding {looks})"
+            ]
+        ) from None
+
+
+def _looks_like(data: bytes) -> str:
+    """The 8-bit code page a non-UTF-8 file most likely has."""
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
+def _delimiter(name: str, text: str) -> str:
+    """The delimiter the header uses; if several split it, the one every row agrees with."""
+    first = text.lstrip("\r\n")
+    candidates = {}
+    for delimiter in DELIMITERS:
+        try:
+            header = next(csv.reader(io.StringIO(first, newline=""), delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        width = len(_trim_trailing([cell.strip() for cell in header]))
+        if width > 1:
+            candidates[delimiter] = width
+    if len(candidates) <= 1:
+        return next(iter(candidates), ",")
+    scores = {}
+    for delimiter, width in candidates.items():
+        try:
+            rows = list(csv.reader(io.StringIO(first, newline=""), delimiter=delimiter))
+        except csv.Error:
+            continue
+        scores[delimiter] = sum(
+            1 for row in rows[1:] if len(_trim_trailing([c.strip() for c in row])) == width
+        )
+    best = max(scores.values(), default=0)
+    winners = [d for d, score in scores.items() if score == best]
+    if len(winners) == 1:
+        return winners[0]
+    names = " and ".join(f"{DELIMITERS[d]} ({d!r})" for d in sorted(winners))
+    raise InputInvalid(
+        [
+            f"{name}: row 1: the columns could be separated by {names}: cannot tell which; "
+            "save the file with one delimiter (comma)"
+        ]
+    )
+
+
+# -- xlsx ------------------------------------------------------------------------------------
+
+
+def _xlsx_rows(name: str, data: bytes, sheet: str | None) -> list[list[str]]:
+    try:
+        from openpyxl import load_workbook
+    except ImportError:  # pragma: no cover - openpyxl is a dependency
+        raise InputInvalid([f"{name}: reading .xlsx needs openpyxl"]) from None
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException, XML errors
+        raise InputInvalid([f"{name}: not a readable .xlsx workbook ({exc})"]) from None
+    try:
+        names = workbook.sheetnames
+        if not names:
+            raise InputInvalid([f"{name}: the workbook has no sheet"])
+        worksheet = workbook[sheet if sheet in names else names[0]]
+        rows = worksheet.iter_rows(values_only=True)
+        return [[cell_text(value) for value in row] for row in rows]
+    finally:
+        workbook.close()
+
+
+def cell_text(value: Any) -> str:
+    """A spreadsheet cell as the text it was typed as.
+
+    A number a spreadsheet converted is given back without a float's artefacts (`1.0` ->
+    `1`; integral values up to 2**53 exactly); a date without a time as `YYYY-MM-DD`;
+    a formula as its source (`=...`), so the formula check refuses it.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) <= 2**53:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return str(value)
+
+
+# -- shared ----------------------------------------------------------------------------------
+
+
+def _trim_trailing(cells: list[str]) -> list[str]:
+    end = len(cells)
+    while end and cells[end - 1] == "":
+        end -= 1
+    return cells[:end]
+
+
+def _tidy(rows: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Cells trimmed; columns past the header's last named one dropped where empty; trailing
+    blank rows dropped."""
+    rows = [[cell.strip() for cell in row] for row in rows]
+    while rows and not any(rows[-1]):
+        rows.pop()
+    if not rows:
+        return []
+    width = len(_trim_trailing(rows[0]))
+    tidy = []
+    for row in rows:
+        end = len(row)
+        while end > width and row[end - 1] == "":
+            end -= 1
+        tidy.append(row[:end])
+    return tidy
 
 
 def formula_problems(
     where: str, row: dict[str, str], columns: list[str] | None = None
 ) -> list[str]:
-    """A problem for each cell that a spreadsheet would run as a formula."""
-    return [
-        f"{where}: column {column!r}: starts with {row[column][0]!r}, which a spreadsheet runs "
-        "as a formula; remove it"
-        for column in (columns or list(row))
-        if row[column].lstrip(" ").startswith(FORMULA_START)
-    ]
+    """A problem for each cell that a spreadsheet would run as a formula (leading spaces
+    count for nothing: ` =HYPERLINK(...)` is a formula once trimmed)."""
+    problems = []
+    for column in columns or list(row):
+        value = row[column].lstrip(" ")
+        if value.startswith(FORMULA_START):
+            problems.append(
+                f"{where}: column {column!r}: starts with {value[0]!r}, which a "
+                "spreadsheet runs as a formula; remove it"
+            )
+    return problems
 
 
 _FORMULA_FIRST = frozenset(FORMULA_START)

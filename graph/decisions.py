@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from .csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows
+from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
 from .store import RunNotFound, Store
 
@@ -30,15 +30,18 @@ class Decision:
 
 def _unneutralise(value: str) -> str:
     """Undo the `'` that the export put before a formula-looking cell."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+    if value.startswith("'") and value[1:].lstrip(" ").startswith(FORMULA_START):
+        return value[1:]
+    return value
 
 
-def parse_decisions(path: Path, store: Store, default_reviewer: str) -> tuple[int, list[Decision]]:
-    """Validate the whole file against the run it was exported from; raise on any problem."""
+def parse_decisions(
+    path: Path, store: Store, default_reviewer: str, *, encoding: str | None = None
+) -> tuple[int, list[Decision]]:
+    """Validate the whole file (review.xlsx's Access sheet, or a CSV as any spreadsheet saves
+    it) against the run it was exported from; raise on any problem."""
     name = str(path)
-    rows = read_csv_rows(
-        path, allow_bom=True, error=DecisionsInvalid
-    )  # Excel adds a BOM to CSV UTF-8
+    rows = read_rows(path, encoding=encoding, sheet="Access", error=DecisionsInvalid)
     header = rows[0]
     missing = [c for c in REVIEW_COLUMNS if c not in header]
     if missing:
@@ -137,12 +140,20 @@ def parse_decisions(path: Path, store: Store, default_reviewer: str) -> tuple[in
 
 
 def import_decisions(
-    store: Store, path: Path, *, reviewer: str, out_dir: Path | None = None
+    store: Store,
+    path: Path,
+    *,
+    reviewer: str,
+    out_dir: Path | None = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
-    """Store the decisions (all or nothing) and write remediation.md; returns a summary."""
+    """Store the decisions (all or nothing) and write remediation.md; returns a summary.
+
+    `path`: review.xlsx or a CSV (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
+    names a CSV's encoding when it is not UTF-8 (e.g. `cp1252`)."""
     if not EMAIL.match(reviewer.strip()):
         raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
-    run_id, decisions = parse_decisions(path, store, reviewer.strip().lower())
+    run_id, decisions = parse_decisions(path, store, reviewer.strip().lower(), encoding=encoding)
     file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with store.db.atomic():

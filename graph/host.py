@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .interfaces import ConfigError
+from .interfaces import ConfigError, ExporterUnavailable
 from .secrets import fingerprint
 from .store import Store
 
@@ -51,8 +51,9 @@ def write_review_pack(
     run_id: int | None = None,
     since: int | None = None,
     options: dict[str, Any] | None = None,
-) -> tuple[Any, list[str]]:
-    """The review of a complete run written by each exporter (all by default)."""
+) -> tuple[Any, list[str], list[str]]:
+    """The review of a complete run written by each exporter (all by default). Returns the
+    review, the files written, and why any exporter could not write here."""
     from .plugins import get_exporters
     from .review import build_review
 
@@ -64,12 +65,15 @@ def write_review_pack(
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{out_dir}: cannot be created ({exc.strerror})") from None
-        written = [
-            str(exporters[name].export(context, out_dir)) for name in (formats or sorted(exporters))
-        ]
+        written, skipped = [], []
+        for name in formats or sorted(exporters):
+            try:
+                written.append(str(exporters[name].export(context, out_dir)))
+            except ExporterUnavailable as exc:
+                skipped.append(str(exc))
     finally:
         store.close()
-    return context, written
+    return context, written, skipped
 
 
 def record_write(

@@ -91,6 +91,17 @@ class Connector(Protocol):
         ...
 
 
+class ExporterUnavailable(Exception):
+    """An exporter cannot write its file here (an optional package is missing). `reason`
+    says what to install, e.g. "pip install 'idgraph[veza]'". The host skips that file,
+    tells the user the reason, and writes the rest of the pack."""
+
+    def __init__(self, exporter: str, reason: str) -> None:
+        super().__init__(f"{exporter}: not written: {reason}")
+        self.exporter = exporter
+        self.reason = reason
+
+
 class Exporter(Protocol):
     """Writes one file of the review pack from a complete run's graph."""
 

@@ -134,8 +134,14 @@ def node_name(graph: nx.MultiDiGraph, node: str, schema: SchemaRegistry | None =
     return str(label if label is not None else node)
 
 
+ROW_ID_PREFIX = "r-"
+
+
 def _row_id(principal: str, kind: str, resource: str) -> str:
-    return hashlib.sha256(f"{principal}|{kind}|{resource}".encode()).hexdigest()[:16]
+    """`r-` + 16 hex: the letter keeps a spreadsheet from reading the id as a number
+    (`9705615772979639` -> 9.70561577297964E+15, `522e003017105919` -> 1.79E+308)."""
+    digest = hashlib.sha256(f"{principal}|{kind}|{resource}".encode()).hexdigest()[:16]
+    return ROW_ID_PREFIX + digest
 
 
 def _evidence(data: Mapping[str, Any], run: Run) -> str:

@@ -92,7 +92,10 @@ REJECTIONS = {
         FIXTURE_MEMBERS.replace("two_factor,", "twofa,"),
         "row 1: column 'two_factor' is missing",
     ),
-    "wrong delimiter": (FIXTURE_MEMBERS.replace(",", ";"), "separated by ';', not commas"),
+    "formula after a space": (
+        FIXTURE_MEMBERS.replace("Sam Dev", " =HYPERLINK(1)"),
+        "row 5: column 'name': starts with '='",
+    ),
     "empty file": ("", "the file is empty"),
     "header only": (HEADER + "\n", "no member rows"),
     "formula cell": (

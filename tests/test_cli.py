@@ -134,7 +134,8 @@ def test_demo_runs_to_the_end_as_a_process(tmp_path):
         "graph.graphml",
         "veza-oaa.json",
         "bloodhound-opengraph.json",
-        "baton/grants.csv",
+        "baton-file.csv",
+        "review.xlsx",
     ):
         assert (out / "review-pack" / name).stat().st_size > 0, name
 

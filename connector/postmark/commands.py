@@ -282,7 +282,7 @@ def demo_command(out_dir: Path) -> None:
     )
     pack = out_dir / "review-pack"
     with user_errors():
-        context, written = write_review_pack(db_path, pack)
+        context, written, skipped = write_review_pack(db_path, pack)
     out_console.print(
         f"Wrote the review pack of run {context.run.id} (sync run {result.run_id} + "
         f"attestation run {attested['run_id']}): {len(context.rows)} access paths, "
@@ -294,6 +294,8 @@ def demo_command(out_dir: Path) -> None:
     out_console.print(f"  review     {pack / 'review.csv'}  (one row per access path)")
     out_console.print(f"  report     {pack / 'report.html'}  (open it in a browser)")
     out_console.print(f"  exports    {pack}  ({', '.join(Path(p).name for p in written)})")
+    for reason in skipped:
+        out_console.print(f"  skipped    {reason}", markup=False)
     out_console.print(
         f"  try        idgraph show postmark:team_member:dana.ops@acme-corp.example --db {db_path}"
     )

@@ -7,9 +7,11 @@ from .governance import BatonExporter, BloodHoundExporter, VezaExporter
 from .graph_files import GraphJsonExporter, GraphMLExporter
 from .report_html import HtmlReportExporter
 from .review_csv import ReviewCsvExporter
+from .review_xlsx import ReviewXlsxExporter
 
 BUILT_IN = [
     ReviewCsvExporter(),
+    ReviewXlsxExporter(),
     GraphJsonExporter(),
     GraphMLExporter(),
     HtmlReportExporter(),

@@ -36,10 +36,18 @@ def write_chunks(path: Path, chunks: Iterable[str]) -> Path:
     return path
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
-    """A CSV whose every cell is neutralised against formula injection, streamed to disk."""
+def write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = False
+) -> Path:
+    """A CSV whose every cell is neutralised against formula injection, streamed to disk.
+
+    `bom`: start with a UTF-8 byte-order mark, for files a person opens in a spreadsheet
+    (without one, Excel's double-click and LibreOffice's default import read UTF-8 as the
+    Windows code page: `…` shows as `â€¦`)."""
     neutralise: Callable[[object], str] = safe_cell
     with atomic_file(path) as handle:
+        if bom:
+            handle.write("\ufeff")
         writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
         writer.writerow([neutralise(h) for h in header])
         writer.writerows([neutralise(cell) for cell in row] for row in rows)

@@ -1,12 +1,16 @@
-"""The formats governance platforms load, from the same review rows.
+"""The formats governance platforms load, from the same review rows and the schema registry.
 
-- ConductorOne Baton `baton-file`: four sheets (users, resources, entitlements, grants), here
-  as four CSV files with the documented headers.
-- BloodHound OpenGraph: `{"metadata": {"source_kind"}, "graph": {"nodes", "edges"}}`, node
-  and edge kinds prefixed, properties flat.
-- Veza OAA custom application: local users, local roles, resources, local access
-  credentials and identity_to_permissions.
-docs/exports.md maps each field.
+- ConductorOne `baton-file`: ONE flat CSV (`baton-file.csv`) with a `record_type` column:
+  `user` (members as humans, credentials as services), `resource` (each with a trait),
+  `entitlement` and `direct_user_grant` rows, as docs/csv_instructions.md of baton-file says.
+- BloodHound OpenGraph (`bloodhound-opengraph.json`): kinds in `Prefix_Name` form
+  (`IDG_PostmarkServer`, from the kind string), source kind `IDG_Base` (on every node), flat
+  properties; and `bloodhound-custom-nodes.json`, the icon for each node kind.
+- Veza OAA custom application (`veza-oaa.json`), built with Veza's own `oaaclient`
+  (`pip install 'idgraph[veza]'`): without it the exporter raises ExporterUnavailable.
+
+Only the schema's declarations are read (node `role`, edge `grant` / `levels` /
+`spans_account`), never a connector's names. docs/exports.md maps each field.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..review import ReviewContext, ReviewRow, node_name
+from ..interfaces import ExporterUnavailable
+from ..review import ReviewContext, ReviewRow
 from ._files import write_csv, write_text
 
 PREFIX = "IDG"
+SOURCE_KIND = f"{PREFIX}_Base"
+MFA_PROPERTY = "two_factor"  # a member's 2FA as attested: yes / no / unknown
 
 
 def _slug(text: str) -> str:
@@ -27,255 +34,13 @@ def _slug(text: str) -> str:
 
 
 def _kind_name(kind: str) -> str:
-    """`postmark:server_token` -> `PostmarkServerToken`."""
-    return "".join(part.capitalize() for part in re.split(r"[:_\-]", kind) if part)
+    """`app:server_token` -> `AppServerToken`."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", kind) if part)
 
 
-def _resources(context: ReviewContext) -> dict[str, str]:
-    """Every node that is the resource of a review row: id -> kind."""
-    return {row.resource: context.graph.nodes[row.resource].get("kind", "") for row in context.rows}
-
-
-class BatonExporter:
-    name = "baton"
-    filename = "baton"
-    description = "ConductorOne baton-file: users, resources, entitlements and grants CSVs"
-
-    def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        folder = out_dir / self.filename
-        folder.mkdir(exist_ok=True)
-        graph = context.graph
-        principals = {row.principal: row for row in context.rows}
-        write_csv(
-            folder / "users.csv",
-            [
-                "Name",
-                "Display Name",
-                "Email",
-                "Status",
-                "Type",
-                "Profile: idgraph_id",
-                "Profile: source",
-            ],
-            [
-                [
-                    node,
-                    row.principal_name,
-                    graph.nodes[node].get("email", ""),
-                    "enabled",
-                    "human" if row.principal_type == "human" else "service",
-                    node,
-                    row.source,
-                ]
-                for node, row in sorted(principals.items())
-            ],
-        )
-        resources = _resources(context)
-        write_csv(
-            folder / "resources.csv",
-            [
-                "Resource Type",
-                "Resource Function",
-                "Name",
-                "Display Name",
-                "Description",
-                "Parent Resource",
-            ],
-            [
-                [
-                    kind.split(":")[-1],
-                    "app" if _role(context, kind) == "account" else "",
-                    node,
-                    node_name(graph, node),
-                    kind,
-                    "",
-                ]
-                for node, kind in sorted(resources.items())
-            ],
-        )
-        entitlements = sorted(
-            {(row.resource, _slug(row.access), row.access) for row in context.rows}
-        )
-        write_csv(
-            folder / "entitlements.csv",
-            ["Resource Name", "Entitlement", "Entitlement Display Name", "Entitlement Description"],
-            [
-                [resource, slug, access, f"{access} on {node_name(graph, resource)}"]
-                for resource, slug, access in entitlements
-            ],
-        )
-        write_csv(
-            folder / "grants.csv",
-            ["Principal Receiving Grant", "Entitlement Granted to Principal"],
-            [[row.principal, f"{row.resource}:{_slug(row.access)}"] for row in context.rows],
-        )
-        return folder
-
-
-def _flat(data: dict[str, Any]) -> dict[str, Any]:
-    """OpenGraph properties: primitives or lists of primitives; no nulls, no objects."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, bool | int | float | str):
-            flat[key] = value
-        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-            flat[key] = value
-        else:
-            flat[key] = json.dumps(value, sort_keys=True, default=str)
-    return flat
-
-
-class BloodHoundExporter:
-    name = "bloodhound"
-    filename = "bloodhound-opengraph.json"
-    description = "BloodHound OpenGraph JSON (source_kind idgraph, kinds prefixed IDG)"
-
-    def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        graph = context.graph
-        nodes = [
-            {
-                "id": node,
-                "kinds": [PREFIX + _kind_name(data.get("kind", "node")), PREFIX + "Base"],
-                "properties": _flat(
-                    {
-                        "name": node_name(graph, node),
-                        "objectid": node,
-                        **{k: v for k, v in data.items() if k != "kind"},
-                    }
-                ),
-            }
-            for node, data in graph.nodes(data=True)
-        ]
-        edges = [
-            {
-                "kind": PREFIX + _kind_name(data["kind"]),
-                "start": {"value": u, "match_by": "id"},
-                "end": {"value": v, "match_by": "id"},
-                "properties": _flat({k: val for k, val in data.items() if k != "kind"}),
-            }
-            for u, v, data in graph.edges(data=True)
-        ]
-        payload = {
-            "metadata": {"source_kind": PREFIX + "Base"},
-            "graph": {"nodes": nodes, "edges": edges},
-        }
-        return write_text(out_dir / self.filename, json.dumps(payload, indent=1))
-
-
-class VezaExporter:
-    name = "veza"
-    filename = "veza-oaa.json"
-    description = "Veza OAA custom application payload (servers as resources, tokens as "
-    "access credentials, team roles as local roles)"
-
-    def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        graph = context.graph
-        accounts = sorted(
-            {row.resource for row in context.rows if row.grant == "role"}
-            | {n for n, _d in context.nodes_with_role("account")}
-        )
-        app_name = "idgraph " + ", ".join(node_name(graph, a) for a in accounts)
-        users: dict[str, dict[str, Any]] = {}
-        creds: dict[str, dict[str, Any]] = {}
-        roles: dict[str, dict[str, Any]] = {}
-        permissions: dict[str, dict[str, Any]] = {}
-        identities: dict[str, dict[str, Any]] = {}
-        resources = {
-            node: {
-                "id": node,
-                "name": node_name(graph, node),
-                "resource_type": kind.split(":")[-1],
-                "description": kind,
-            }
-            for node, kind in _resources(context).items()
-            if _role(context, kind) != "account"
-        }
-
-        def identity(row: ReviewRow) -> dict[str, Any]:
-            kind = "local_user" if row.principal_type == "human" else "local_access_creds"
-            return identities.setdefault(
-                row.principal, {"identity": row.principal, "identity_type": kind}
-            )
-
-        for row in context.rows:
-            data = graph.nodes[row.principal]
-            if row.principal_type == "human":
-                users.setdefault(
-                    row.principal,
-                    {
-                        "id": row.principal,
-                        "name": row.principal_name,
-                        "identities": [data.get("email", row.principal_name)],
-                        "is_active": True,
-                        "custom_properties": {"two_factor": str(data.get("two_factor", ""))},
-                    },
-                )
-            else:
-                creds.setdefault(
-                    row.principal,
-                    {
-                        "id": row.principal,
-                        "name": row.principal_name,
-                        "is_active": True,
-                        "can_expire": False,
-                    },
-                )
-            entry = identity(row)
-            if row.grant == "role":
-                role_id = _slug(row.access)
-                roles.setdefault(
-                    role_id, {"id": role_id, "name": row.access, "permissions": [row.access]}
-                )
-                permissions.setdefault(
-                    row.access,
-                    {
-                        "name": row.access,
-                        "permission_type": _ROLE_TYPES,
-                        "apply_to_sub_resources": True,
-                    },
-                )
-                entry.setdefault("role_assignments", []).append(
-                    {"application": app_name, "role": role_id, "apply_to_application": True}
-                )
-            else:
-                permissions.setdefault(
-                    row.access,
-                    {
-                        "name": row.access,
-                        "permission_type": _permission_types(context, row),
-                        "apply_to_sub_resources": False,
-                    },
-                )
-                grant = {"application": app_name, "permission": row.access}
-                if row.resource in resources:
-                    grant["resources"] = [row.resource]
-                else:
-                    grant["apply_to_application"] = True
-                entry.setdefault("application_permissions", []).append(grant)
-        payload = {
-            "applications": [
-                {
-                    "name": app_name,
-                    "application_type": "idgraph",
-                    "description": f"idgraph run {context.run.id}",
-                    "local_users": list(users.values()),
-                    "local_groups": [],
-                    "local_roles": list(roles.values()),
-                    "local_access_creds": list(creds.values()),
-                    "resources": list(resources.values()),
-                    "tags": [],
-                    "custom_properties": {},
-                }
-            ],
-            "permissions": list(permissions.values()),
-            "identity_to_permissions": list(identities.values()),
-        }
-        return write_text(out_dir / self.filename, json.dumps(payload, indent=1))
-
-
-_ROLE_TYPES = ["DataRead", "DataWrite", "MetadataRead", "MetadataWrite", "NonData"]
+def opengraph_kind(kind: str) -> str:
+    """A kind in OpenGraph's `Prefix_Name` form: `app:server` -> `IDG_AppServer`."""
+    return f"{PREFIX}_{_kind_name(kind) or 'Node'}"
 
 
 def _role(context: ReviewContext, kind: str) -> str | None:
@@ -283,8 +48,370 @@ def _role(context: ReviewContext, kind: str) -> str | None:
     return declared.role if declared else None
 
 
-def _permission_types(context: ReviewContext, row: ReviewRow) -> list[str]:
-    """The canonical permissions the schema declares for this row's access value."""
-    edge = context.schema.edge(row.access_kind)
-    levels = {k.lower(): v for k, v in (edge.levels if edge else {}).items()}
-    return list(levels.get(row.access.lower(), ("NonData",)))
+def _kind_of(context: ReviewContext, node: str) -> str:
+    return str(context.graph._node[node].get("kind", ""))
+
+
+def _short_type(kind: str) -> str:
+    """A resource type: the kind's last part (`app:server` -> `server`)."""
+    return kind.rsplit(":", 1)[-1] or "resource"
+
+
+# -- ConductorOne baton-file -----------------------------------------------------------------
+
+BATON_COLUMNS = [
+    "record_type",
+    "id",
+    "display_name",
+    "email",
+    "status",
+    "type",
+    "login",
+    "mfa_enabled",
+    "resource_type",
+    "trait",
+    "description",
+    "parent_resource",
+    "created_at",
+    "expires_at",
+    "created_by",
+    "identity",
+    "resource_id",
+    "entitlement_slug",
+    "principal_id",
+    "profile.idgraph_kind",
+    "profile.source",
+]
+BATON_TRAITS = {"account": "app", "resource": "app", "credential": "secret"}
+SECRET_SUFFIX = "#secret"
+
+
+def _mfa(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    return {"yes": "true", "true": "true", "no": "false", "false": "false"}.get(text, "")
+
+
+def baton_records(context: ReviewContext) -> list[dict[str, str]]:
+    """The records of baton-file.csv, each a dict of BATON_COLUMNS (missing = empty)."""
+    graph = context.graph
+    nodes = graph._node
+    records: list[dict[str, str]] = []
+    principals: dict[str, ReviewRow] = {}
+    for row in context.rows:
+        principals.setdefault(row.principal, row)
+    # users: attested members (human) and credentials (service): whoever receives a grant
+    for node, row in sorted(principals.items()):
+        data = nodes[node]
+        human = row.principal_type == "human"
+        email = str(data.get("email") or "") if human else ""
+        records.append(
+            {
+                "record_type": "user",
+                "id": node,
+                "display_name": str(data.get("name") or row.principal_name)
+                if human
+                else row.principal_name,
+                "email": email,
+                "login": email,
+                "status": "enabled",
+                "type": "human" if human else "service",
+                "mfa_enabled": _mfa(data.get(MFA_PROPERTY)) if human else "",
+                "profile.idgraph_kind": str(data.get("kind", "")),
+                "profile.source": row.source,
+            }
+        )
+    # resources: the account as the app, every resource node, every credential as a secret
+    resource_type: dict[str, str] = {}
+    accounts = [n for n, _ in context.nodes_with_role("account")]
+    kept = set(accounts) | {n for n, _ in context.nodes_with_role("resource")}
+    kept |= {row.resource for row in context.rows}
+    holding = context.schema.edge_kinds_with(holds=True)
+
+    def parent(node: str) -> str:
+        for pred, keys in graph._pred[node].items():
+            if _role(context, _kind_of(context, pred)) == "account" and any(
+                d.get("kind") not in holding for d in keys.values()
+            ):
+                return pred if pred != node else ""
+        return ""
+
+    for node in sorted(kept):
+        kind = _kind_of(context, node)
+        role = _role(context, kind)
+        resource_type[node] = _short_type(kind)
+        records.append(
+            {
+                "record_type": "resource",
+                "id": node,
+                "display_name": context.name(node),
+                "resource_type": resource_type[node],
+                "trait": BATON_TRAITS.get(role or "", "app"),
+                "description": kind,
+                "parent_resource": "" if role == "account" else parent(node),
+                "profile.idgraph_kind": kind,
+                "profile.source": str(nodes[node].get("source", "")),
+            }
+        )
+    for node, row in sorted(principals.items()):
+        if row.principal_type == "human":
+            continue
+        data = nodes[node]
+        holder = next(
+            (
+                pred
+                for pred, keys in graph._pred[node].items()
+                if pred in resource_type and any(d.get("kind") in holding for d in keys.values())
+            ),
+            "",
+        )
+        created_by = str(data.get("created_by") or "")
+        records.append(
+            {
+                "record_type": "resource",
+                "id": node + SECRET_SUFFIX,
+                "display_name": row.principal_name,
+                "resource_type": _short_type(str(data.get("kind", ""))),
+                "trait": "secret",
+                "description": f"{data.get('kind', '')}: the credential itself",
+                "parent_resource": holder,
+                "created_by": f"user:{created_by}" if created_by in principals else "",
+                "identity": f"{resource_type[holder]}:{holder}" if holder else "",
+                "profile.idgraph_kind": str(data.get("kind", "")),
+                "profile.source": str(data.get("source", "")),
+            }
+        )
+    # entitlements and grants: one entitlement per resource and access, one grant per row
+    entitlements: dict[tuple[str, str], ReviewRow] = {}
+    for row in context.rows:
+        entitlements.setdefault((row.resource, _slug(row.access)), row)
+    for (resource, slug), row in sorted(entitlements.items()):
+        records.append(
+            {
+                "record_type": "entitlement",
+                "resource_id": resource,
+                "entitlement_slug": slug,
+                "display_name": row.access,
+                "description": f"{row.access} ({row.grant or row.access_kind}) on "
+                f"{row.resource_name}",
+            }
+        )
+    for row in context.rows:
+        records.append(
+            {
+                "record_type": "direct_user_grant",
+                "principal_id": row.principal,
+                "resource_id": row.resource,
+                "entitlement_slug": _slug(row.access),
+            }
+        )
+    return records
+
+
+class BatonExporter:
+    name = "baton"
+    filename = "baton-file.csv"
+    description = "ConductorOne baton-file: one CSV of users, resources, entitlements, grants"
+
+    def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        return write_csv(
+            out_dir / self.filename,
+            BATON_COLUMNS,
+            ([record.get(c, "") for c in BATON_COLUMNS] for record in baton_records(context)),
+        )
+
+
+# -- BloodHound OpenGraph --------------------------------------------------------------------
+
+
+def _flat(data: dict[str, Any]) -> dict[str, Any]:
+    """OpenGraph properties: primitives or arrays of one primitive type; no nulls, no
+    objects (as JSON strings), no empty arrays."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, bool | int | float | str):
+            flat[key] = value
+        elif (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, str | int | float | bool) for v in value)
+            and len({type(v) for v in value}) == 1
+        ):
+            flat[key] = value
+        elif isinstance(value, list) and not value:
+            continue
+        else:
+            flat[key] = json.dumps(value, sort_keys=True, default=str)
+    return flat
+
+
+_ICONS = {  # font-awesome icon and colour per node role
+    "account": ("building", "#4B6584"),
+    "resource": ("server", "#20BF6B"),
+    "member": ("user", "#F7B731"),
+    "credential": ("key", "#EB3B5A"),
+    "identity": ("id-card", "#A55EEA"),
+    "endpoint": ("globe", "#45AAF2"),
+}
+
+
+class BloodHoundExporter:
+    name = "bloodhound"
+    filename = "bloodhound-opengraph.json"
+    extension_filename = "bloodhound-custom-nodes.json"
+    description = (
+        f"BloodHound OpenGraph JSON (kinds {PREFIX}_<Kind>, source kind {SOURCE_KIND}) and "
+        "the icons of its node kinds"
+    )
+
+    def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        graph = context.graph
+        node_kinds: set[str] = set()
+        nodes = []
+        for node, data in graph.nodes(data=True):
+            kind = opengraph_kind(str(data.get("kind", "node")))
+            node_kinds.add(str(data.get("kind", "node")))
+            nodes.append(
+                {
+                    "id": node,
+                    "kinds": [kind, SOURCE_KIND],
+                    "properties": _flat(
+                        {
+                            **{k: v for k, v in data.items() if k != "kind"},
+                            "name": context.name(node),
+                            "objectid": node,
+                            "idgraph_kind": data.get("kind", ""),
+                        }
+                    ),
+                }
+            )
+        edges = [
+            {
+                "kind": opengraph_kind(data["kind"]),
+                "start": {"value": u, "match_by": "id"},
+                "end": {"value": v, "match_by": "id"},
+                "properties": _flat({k: val for k, val in data.items() if k != "kind"}),
+            }
+            for u, v, data in graph.edges(data=True)
+        ]
+        payload = {
+            "metadata": {"source_kind": SOURCE_KIND},
+            "graph": {"nodes": nodes, "edges": edges},
+        }
+        custom = {"custom_types": {}}
+        for kind in sorted(node_kinds | set(context.schema.nodes)):
+            icon, color = _ICONS.get(_role(context, kind) or "", ("circle", "#778CA3"))
+            custom["custom_types"][opengraph_kind(kind)] = {
+                "icon": {"type": "font-awesome", "name": icon, "color": color}
+            }
+        custom["custom_types"][SOURCE_KIND] = {
+            "icon": {"type": "font-awesome", "name": "circle-nodes", "color": "#778CA3"}
+        }
+        write_text(out_dir / self.extension_filename, json.dumps(custom, indent=1))
+        return write_text(out_dir / self.filename, json.dumps(payload, indent=1))
+
+
+# -- Veza OAA ----------------------------------------------------------------------------------
+
+VEZA_INSTALL = "pip install 'idgraph[veza]'"
+
+
+def veza_application(context: ReviewContext) -> Any:
+    """The review as an oaaclient `CustomApplication` (raises ExporterUnavailable without
+    oaaclient). Every resource-role node is a resource; an access edge's value maps to the
+    canonical permissions its schema `levels` declares (view = reads only); an account-wide
+    role is granted on the application, reaching every resource only if the schema says it
+    spans the account; per-resource access is granted on its resource."""
+    try:
+        from oaaclient.templates import CustomApplication, OAAPermission, OAAPropertyType
+    except ImportError:
+        raise ExporterUnavailable("veza", f"needs oaaclient: {VEZA_INSTALL}") from None
+
+    graph = context.graph
+    accounts = [n for n, _ in context.nodes_with_role("account")]
+    app = CustomApplication(
+        name="idgraph " + ", ".join(context.name(a) for a in accounts),
+        application_type="idgraph",
+        description=f"idgraph run {context.run.id}",
+    )
+    definitions = app.property_definitions
+    definitions.define_local_user_property(MFA_PROPERTY, OAAPropertyType.STRING)
+    definitions.define_local_user_property("source", OAAPropertyType.STRING)
+    definitions.define_local_user_property("attested_at", OAAPropertyType.STRING)
+    definitions.define_access_cred_property("kind", OAAPropertyType.STRING)
+    resources = {}
+    for node, data in context.nodes_with_role("resource"):
+        resource_type = _short_type(str(data.get("kind", "")))
+        if resource_type not in {r.resource_type for r in resources.values()}:
+            definitions.define_resource_property(resource_type, "kind", OAAPropertyType.STRING)
+        resource = app.add_resource(
+            name=context.name(node),
+            resource_type=resource_type,
+            description=str(data.get("kind", "")),
+            unique_id=node,
+        )
+        resource.set_property("kind", str(data.get("kind", "")))
+        resources[node] = resource
+
+    permissions: dict[tuple[str, str, bool], str] = {}
+
+    def permission(row: ReviewRow, *, spans: bool) -> str:
+        """The custom permission of a row's edge kind and access value (made once)."""
+        key = (row.access_kind, row.access, spans)
+        if key not in permissions:
+            edge = context.schema.edge(row.access_kind)
+            levels = {k.lower(): v for k, v in (edge.levels if edge else {}).items()}
+            types = [OAAPermission(t) for t in levels.get(row.access.lower(), ("NonData",))]
+            name = row.access if row.grant != "role" else f"role: {row.access}"
+            if name in (p for p in permissions.values()):
+                name = f"{name} ({row.access_kind}{', account-wide' if spans else ''})"
+            app.add_custom_permission(name, types, apply_to_sub_resources=spans)
+            permissions[key] = name
+        return permissions[key]
+
+    identities: dict[str, Any] = {}
+    for row in context.rows:
+        data = graph._node[row.principal]
+        if row.principal not in identities:
+            if row.principal_type == "human":
+                user = app.add_local_user(
+                    name=row.principal_name,
+                    identities=[str(data.get("email") or row.principal_name)],
+                    unique_id=row.principal,
+                )
+                user.is_active = True
+                user.set_property(MFA_PROPERTY, str(data.get(MFA_PROPERTY, "unknown")))
+                user.set_property("source", str(data.get("source", "")))
+                user.set_property("attested_at", str(data.get("attested_at", "")))
+            else:
+                user = app.add_access_cred(unique_id=row.principal, name=row.principal_name)
+                user.is_active = True
+                user.set_property("kind", str(data.get("kind", "")))
+            identities[row.principal] = user
+        identity = identities[row.principal]
+        on_account = _role(context, _kind_of(context, row.resource)) == "account"
+        if row.grant == "role":
+            edge = context.schema.edge(row.access_kind)
+            spans = bool(edge and row.access in edge.spans_account)
+            name = permission(row, spans=spans)
+            role_id = _slug(row.access)
+            if role_id not in app.local_roles:
+                app.add_local_role(row.access, permissions=[name], unique_id=role_id)
+            identity.add_role(role_id, apply_to_application=True)
+        elif row.resource in resources:
+            granted = permission(row, spans=False)
+            identity.add_permission(granted, resources=[resources[row.resource]])
+        else:  # on the account itself: the whole application and what is in it
+            identity.add_permission(permission(row, spans=on_account), apply_to_application=True)
+    return app
+
+
+class VezaExporter:
+    name = "veza"
+    filename = "veza-oaa.json"
+    description = f"Veza OAA custom application payload, built with oaaclient ({VEZA_INSTALL})"
+
+    def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        payload = veza_application(context).get_payload()
+        return write_text(out_dir / self.filename, json.dumps(payload, indent=1, default=str))

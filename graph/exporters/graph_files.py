@@ -68,22 +68,63 @@ def _joined(items: Iterable[Any], size: int = 5000) -> Iterator[str]:
 
 
 def _scalar(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | int | float | str):
         return value
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _column_types(items: Iterable[dict[str, Any]], types: dict[str, set[type]]) -> None:
+    for data in items:
+        for key, value in data.items():
+            if value is not None:
+                types.setdefault(key, set()).add(type(value))
+
+
+def _one_type(types: set[type]) -> type:
+    """The one GraphML type an attribute name gets: its only type; float for int and float
+    mixed; else str."""
+    if len(types) == 1:
+        return next(iter(types))
+    if types == {int, float}:
+        return float
+    return str
+
+
 def graphml_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy with only the scalar attributes GraphML can hold (lists and dicts as JSON)."""
+    """A copy GraphML can hold, each attribute name with ONE type across the file (igraph
+    refuses a name declared twice): lists and dicts as JSON, nulls left out, a name whose
+    values mix types (e.g. a boolean that is sometimes text) written as text throughout."""
     import networkx as nx
 
+    node_data = [{k: _scalar(v) for k, v in data.items()} for _n, data in graph.nodes(data=True)]
+    edge_data = [
+        {k: _scalar(v) for k, v in data.items()}
+        for *_ends, data in graph.edges(keys=True, data=True)
+    ]
+    types: dict[str, set[type]] = {}
+    _column_types(node_data, types)
+    _column_types(edge_data, types)
+    chosen = {key: _one_type(found) for key, found in types.items()}
+
+    def typed(data: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            want = chosen[key]
+            if type(value) is want:
+                out[key] = value
+            elif want is float:
+                out[key] = float(value)
+            else:
+                out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
     flat = nx.MultiDiGraph()
-    for node, data in graph.nodes(data=True):
-        flat.add_node(node, **{k: _scalar(v) for k, v in data.items()})
-    for u, v, key, data in graph.edges(keys=True, data=True):
-        flat.add_edge(u, v, key=key, **{k: _scalar(v) for k, v in data.items()})
+    for (node, _data), data in zip(graph.nodes(data=True), node_data, strict=True):
+        flat.add_node(node, **typed(data))
+    for (u, v, key, _data), data in zip(graph.edges(keys=True, data=True), edge_data, strict=True):
+        flat.add_edge(u, v, key=key, **typed(data))
     return flat
 
 

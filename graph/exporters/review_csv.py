@@ -14,14 +14,18 @@ class ReviewCsvExporter:
     description = "One row per access path, decision columns empty (plus access-removed.csv)"
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        # a BOM: spreadsheets then read the file as UTF-8 (names with accents, the `…` of
+        # a token fingerprint), and `review import` accepts it either way
         if context.since is not None:
             write_csv(
                 out_dir / "access-removed.csv",
                 REVIEW_COLUMNS,
                 (row.values() for row in context.removed),
+                bom=True,
             )
         return write_csv(
             out_dir / self.filename,
             REVIEW_COLUMNS,
             (row.values() for row in context.rows),
+            bom=True,
         )

@@ -226,7 +226,7 @@ def test_member_files_are_refused_with_place_or_imported(
         event("member file imported")
         store.close()
         assert result["members"] >= 1
-        assert prefix != b"\xff\xfe"  # UTF-16 is never taken for UTF-8
+        assert prefix != b"\xff\xfe"  # UTF-16 is refused; a UTF-8 BOM, `;` and tab are read
 
 
 @SETTINGS

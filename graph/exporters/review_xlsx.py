@@ -1,0 +1,133 @@
+"""review.xlsx: the review as a workbook a reviewer fills in (Access, Findings, Instructions).
+
+The Access sheet holds the rows of review.csv, every cell text, with a frozen header, an
+autofilter, a keep / revoke / modify drop-down on `decision`, and sheet protection that
+leaves only the four decision columns editable (ids and evidence stay as exported).
+`idgraph review import review.xlsx` reads it back like the CSV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, ReviewContext
+from ..spreadsheet import Column, Sheet, write_workbook
+
+DECISIONS = ("keep", "revoke", "modify")
+ACCESS_SHEET = "Access"
+
+_WIDTHS = {
+    "row_id": 20,
+    "run": 6,
+    "principal": 34,
+    "principal_name": 30,
+    "principal_type": 12,
+    "resource": 30,
+    "resource_name": 26,
+    "access": 16,
+    "access_kind": 14,
+    "path": 48,
+    "source": 9,
+    "evidence": 40,
+    "last_verified": 22,
+    "flags": 24,
+    "change_since_last_review": 18,
+    "decision": 11,
+    "reviewer": 26,
+    "review_date": 13,
+    "justification": 40,
+}
+_PROMPTS = {
+    "decision": "keep, revoke or modify; leave empty to decide later",
+    "reviewer": "your email (empty: the --reviewer of the import)",
+    "review_date": "YYYY-MM-DD (empty: the import date)",
+    "justification": "why; required for revoke and modify",
+}
+
+INSTRUCTIONS = [
+    "How to fill in this access review",
+    "",
+    "Each row of the Access sheet is one access path: who (principal) holds what access "
+    "(access) to what (resource), and how idgraph knows (source, evidence, last_verified).",
+    "Only the yellow columns can be edited: decision, reviewer, review_date, justification. "
+    "The others are locked so ids and evidence stay as exported (the sheet is protected "
+    "without a password, against slips).",
+    "",
+    "decision = keep: the access is right; it stays. Nothing is changed.",
+    "decision = revoke: the access must go. A justification is required. remediation.md, "
+    "written by the import, gives the exact step for each revoke; nothing is executed.",
+    "decision = modify: the access must change (e.g. full to view). A justification saying "
+    "what it should become is required; remediation.md lists it.",
+    "decision empty: not decided yet; the row is not stored. Import again when it is.",
+    "",
+    "Who may decide: the owner of the app's access (or a delegate they name); never the "
+    "principal of the row itself. reviewer is the decider's email; when empty, the email "
+    "given to `idgraph review import --reviewer` is recorded.",
+    "review_date: YYYY-MM-DD; when empty, the import date is recorded.",
+    "",
+    "flags names the findings on the principal or the resource (see the Findings sheet); "
+    "attestation-stale means the team-member list is older than allowed: re-attest first.",
+    "change_since_last_review: added or changed (was ...) when exported with --since.",
+    "",
+    "Bring the decisions back: idgraph review import review.xlsx --reviewer you@example.com",
+    "(a CSV saved from this workbook works too). Every row is checked against the run it "
+    "came from; on any problem each is listed by row and column and nothing is stored.",
+]
+
+
+def review_sheets(context: ReviewContext) -> list[Sheet]:
+    """The workbook's three sheets for a review."""
+    access = Sheet(
+        ACCESS_SHEET,
+        [
+            Column(
+                name,
+                width=_WIDTHS.get(name, 16),
+                locked=name not in DECISION_COLUMNS,
+                choices=DECISIONS if name == "decision" else (),
+                prompt=_PROMPTS.get(name, ""),
+            )
+            for name in REVIEW_COLUMNS
+        ],
+        (row.values() for row in context.rows),
+        protect=True,
+    )
+    findings = Sheet(
+        "Findings",
+        [
+            Column("severity", 10),
+            Column("check", 28),
+            Column("node", 40),
+            Column("name", 34),
+            Column("message", 80),
+        ],
+        (
+            [f.severity, f.check, f.node, _name(context, f.node), f.message]
+            for f in context.findings
+        ),
+        protect=True,
+    )
+    instructions = Sheet(
+        "Instructions",
+        [Column("Instructions", 120)],
+        ([line] for line in INSTRUCTIONS),
+        autofilter=False,
+        wrap=True,
+        protect=True,
+    )
+    return [access, findings, instructions]
+
+
+def _name(context: ReviewContext, node: str) -> str:
+    return context.name(node) if node in context.graph else ""
+
+
+class ReviewXlsxExporter:
+    name = "review-xlsx"
+    filename = "review.xlsx"
+    description = (
+        "The review as a workbook: Access (decision drop-down, ids locked), Findings, Instructions"
+    )
+
+    def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        return write_workbook(out_dir / self.filename, review_sheets(context))
