@@ -187,11 +187,16 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
     """Two lines at most: the run and its totals; the per-kind table only with -v."""
     collection = result.collection
     style = {"complete": "green", "partial": "yellow", "failed": "red"}[result.status]
+    stats = collection.stats
+    requests = (  # only a connector that reports requests (one reading a file has none)
+        f", {stats['requests']} API requests ({stats.get('retries', 0)} retried)"
+        if "requests" in stats
+        else ""
+    )
     out_console.print(
         f"Run {result.run_id} [{style}]{result.status}[/{style}] ({escape(result.account.scope)}): "
-        f"{len(collection.nodes)} nodes, {len(collection.edges)} edges seen, "
-        f"{collection.stats.get('requests', 0)} API requests "
-        f"({collection.stats.get('retries', 0)} retried) -> {escape(str(db_path))}"
+        f"{len(collection.nodes)} nodes, {len(collection.edges)} edges seen{requests} "
+        f"-> {escape(str(db_path))}"
     )
     if result.status == "complete":
         rows = _summary_rows(result)
@@ -272,15 +277,19 @@ def _click_options(model: type[Any]) -> list[click.Option]:
             kind = click.IntRange(bounds.get("ge"), bounds.get("le")) if bounds else int
         elif field.annotation is float:
             kind = click.FloatRange(bounds.get("ge"), bounds.get("le")) if bounds else float
+        # a field without a default is a required option (given, or from its env var);
+        # no `default` at all then: click 8.3 takes an explicit None as a value
+        required = field.is_required()
+        default = {} if required else {"default": field.default, "show_default": True}
         params.append(
             click.Option(
                 [flag, name],
                 type=kind,
-                default=field.default,
-                show_default=True,
+                required=required,
                 envvar=envvar,
                 show_envvar=bool(envvar),
                 help=field.description,
+                **default,
             )
         )
     return params

@@ -1,0 +1,159 @@
+"""The plugin boundary, enforced: the import contracts (import-linter), what the CLI loads at
+start-up, and no connector's name in the host."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import idgraph.connector
+import idgraph.graph
+import pytest
+
+import idgraph
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def normal_tree(dest: Path) -> Path:
+    """A copy of the imported `idgraph` package as one ordinary directory tree.
+
+    grimp (under lint-imports) finds `idgraph` and walks its directory. This project maps
+    graph/ and connector/ into the package (setuptools package-dir), so an editable install's
+    `idgraph` directory is src/idgraph alone and grimp reports "Module 'idgraph.graph' does
+    not exist"; a plain `pip install .` has one normal tree in site-packages. Copying each
+    mapped package from where Python imports it (`__path__`) gives the same normal tree in
+    both cases, of exactly the code under test."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    package = dest / "idgraph"
+    shutil.copytree(idgraph.__path__[0], package, ignore=ignore, dirs_exist_ok=True)
+    for name, module in (("graph", idgraph.graph), ("connector", idgraph.connector)):
+        if Path(module.__path__[0]).resolve() != (package / name).resolve():
+            shutil.rmtree(package / name, ignore_errors=True)
+            shutil.copytree(module.__path__[0], package / name, ignore=ignore)
+    return package
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess:
+    # PYTHONPATH puts the copy before site-packages and before the editable finder (which
+    # setuptools appends to sys.meta_path, after the path finder)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(BIN / "lint-imports"), "--no-cache", str(ROOT / "pyproject.toml")],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_import_contracts_are_kept(tmp_path):
+    normal_tree(tmp_path)
+    result = lint_imports(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        (
+            "connector/postmark/collector.py",
+            "import idgraph.graph.store",
+            "A connector imports only idgraph.plugin of the host",
+        ),
+        (
+            "connector/postmark/_models.py",
+            "import idgraph.plugin",
+            "The Postmark API client stands alone",
+        ),
+        ("graph/review.py", "import idgraph.connector.postmark.names", "The host does not know"),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, contract):
+    package = normal_tree(tmp_path)
+    target = package / module
+    target.write_text(target.read_text() + f"\n{line}  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout
+    assert re.search(rf"^{re.escape(contract)}.* BROKEN$", result.stdout, re.M), result.stdout
+
+
+def imported_modules(code: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_the_cli_module_loads_no_connector_and_no_networkx():
+    modules = imported_modules("import idgraph.graph.cli")
+    assert "idgraph.graph.cli" in modules  # the parse works
+    assert not {m for m in modules if m == "networkx" or m.startswith("networkx.")}
+    assert not {m for m in modules if m.startswith("idgraph.connector")}
+
+
+def test_the_postmark_commands_import_without_a_cycle():
+    result = subprocess.run(
+        [sys.executable, "-c", "import idgraph.connector.postmark.commands"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# The lines of the host that still say "postmark": each an example in a docstring or comment.
+POSTMARK_IN_THE_HOST = {
+    ("cli.py", '"""idgraph: the identity graph of apps with no user API (Postmark first).'),
+    ("cli.py", 'postmark`); only a complete run changes the graph."""'),
+    ("model.py", '"""The id of a node of `kind` (e.g. `postmark:server`) with `key`."""'),
+    (
+        "attest_cli.py",
+        '"""Team members read off an app\'s web UI '
+        '(for apps with no member API, e.g. Postmark)."""',
+    ),
+    (
+        "plugins.py",
+        "the Postmark connector is this distribution's own entry point and always loads.",
+    ),
+    (
+        "exporters/governance.py",
+        "(`IDG_PostmarkServer`, from the kind string), source kind `IDG_Base` (on every node), "
+        "flat",
+    ),
+    (
+        "schema.py",
+        '"Node ids are `<namespace>:<kind>:<key>` (e.g. `postmark:server:11001`), except the "',
+    ),
+}
+
+
+def host_lines_naming(word: str) -> set[tuple[str, str]]:
+    """(file under graph/, stripped line) of every line naming `word`, case-insensitive."""
+    graph_dir = Path(idgraph.graph.__path__[0])
+    found = set()
+    for path in sorted(graph_dir.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            if word.lower() in line.lower():
+                found.add((path.relative_to(graph_dir).as_posix(), line.strip()))
+    return found
+
+
+def test_the_host_names_postmark_only_in_examples():
+    assert host_lines_naming("postmark") == POSTMARK_IN_THE_HOST
