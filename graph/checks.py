@@ -32,21 +32,19 @@ class UnmatchedMember:
     )
 
     def run(self, context) -> list[Finding]:
-        graph = context.graph
         shared = context.schema.node_kinds_with_role("identity") | (
             context.schema.node_kinds_with_role("endpoint")
         )
+        own_kinds = {kind.split(":", 1)[0] for kind in context.store.kinds_as_of(context.run.id)}
+        namespaces = {k for k in own_kinds if k not in shared}
+        members = context.nodes_with_role("member")
+        if len(namespaces) < 2 or not members:
+            return []  # no other connector: nothing to match against
+        graph = context.graph
         identities = context.schema.node_kinds_with_role("identity")
-        namespaces = {
-            node.split(":", 1)[0]
-            for node, data in graph.nodes(data=True)
-            if data.get("kind") not in shared
-        }
         findings = []
-        for node, _data in context.nodes_with_role("member"):
+        for node, _data in members:
             own = node.split(":", 1)[0]
-            if namespaces <= {own}:
-                return []  # no other connector: nothing to match against
             persons = [
                 v for v in graph.successors(node) if graph.nodes[v].get("kind") in identities
             ]

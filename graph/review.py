@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .csvinput import FORMULA_START, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
+from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
 from .view import load_graph
@@ -88,28 +90,80 @@ class ReviewRow:
         return dict(zip(REVIEW_COLUMNS, map(safe_cell, self.values()), strict=True))
 
 
-@dataclass
 class ReviewContext:
-    """Everything an exporter needs: a complete run's graph, its review rows and findings."""
+    """Everything an exporter needs: a complete run's review rows and findings, and its graph.
 
-    store: Store
-    run: Run
-    graph: nx.MultiDiGraph
-    rows: list[ReviewRow]
-    findings: list[Finding]
-    since: Run | None = None
-    removed: list[ReviewRow] = field(default_factory=list)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    schema: SchemaRegistry = field(default_factory=registry)
-    _by_kind: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
+    The rows and the checks read the store with SQL, kind by kind; the whole run is loaded
+    into networkx only when something asks for `graph` (the graph exports, the report).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        run: Run,
+        rows: list[ReviewRow],
+        findings: list[Finding],
+        options: Mapping[str, Any] | None = None,
+        schema: SchemaRegistry | None = None,
+        graph: nx.MultiDiGraph | None = None,
+        nodes: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.store = store
+        self.run = run
+        self.rows = rows
+        self.findings = findings
+        self.options: Mapping[str, Any] = options or {}
+        self.schema = schema or registry()
+        self.since: Run | None = None
+        self.removed: list[ReviewRow] = []
+        self._graph = graph
+        self._nodes = nodes or {}  # id -> attributes of the nodes read so far
+        self._by_kind: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self._edges_by_kind: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The whole run as a networkx graph, loaded on first use."""
+        if self._graph is None:
+            try:
+                _run, self._graph = load_graph(self.store, self.run.id)
+            except sqlite3.ProgrammingError:  # the caller closed the store: read it anew
+                store = Store(self.store.path)
+                try:
+                    _run, self._graph = load_graph(store, self.run.id)
+                finally:
+                    store.close()
+        return self._graph
 
     def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        """(id, attributes) of every node of a kind; indexed once for all the checks."""
-        if self._by_kind is None:
-            self._by_kind = {}
-            for node, data in self.graph._node.items():
-                self._by_kind.setdefault(data.get("kind", ""), []).append((node, data))
-        return self._by_kind.get(kind, [])
+        """(id, attributes) of every node of a kind, read once with SQL."""
+        found = self._by_kind.get(kind)
+        if found is None:
+            if self._graph is not None:
+                found = [(n, d) for n, d in self._graph._node.items() if d.get("kind") == kind]
+            else:
+                found = [
+                    (ident, _node_data(self._nodes, ident, kind, source, data, self.run, self))
+                    for ident, _k, source, data in self.store.node_rows_of_kinds(
+                        self.run.id, [kind]
+                    )
+                ]
+            self._by_kind[kind] = found
+        return found
+
+    def edges_of_kind(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(src, dst, attributes) of every edge of a kind, read once with SQL."""
+        found = self._edges_by_kind.get(kind)
+        if found is None:
+            found = [
+                (src, dst, {**attrs_from_json(attrs), "kind": k, "source": source})
+                for src, dst, _disc, k, source, attrs, _first in self.store.edge_cursor_of_kinds(
+                    self.run.id, [kind]
+                )
+            ]
+            self._edges_by_kind[kind] = found
+        return found
 
     def nodes_with_role(self, role: str) -> list[tuple[str, dict[str, Any]]]:
         """(id, attributes) of every node whose kind the schema declares with `role`."""
@@ -119,19 +173,60 @@ class ReviewContext:
             for item in self.nodes_of_kind(kind)
         ]
 
+    def node(self, ident: str) -> dict[str, Any]:
+        """A node's attributes (read so far, else from the graph); {} if absent."""
+        data = self._nodes.get(ident)
+        if data is None:
+            data = self.graph._node.get(ident, {})
+        return data
+
     def name(self, node: str) -> str:
         """What a reviewer calls a node."""
+        data = self._nodes.get(node)
+        if data is not None:
+            return _name_from(data, node, self.schema)
         return node_name(self.graph, node, self.schema)
 
 
-def node_name(graph: nx.MultiDiGraph, node: str, schema: SchemaRegistry | None = None) -> str:
-    """What a reviewer calls a node: its email, name, fingerprint or host."""
-    data = graph._node[node]
-    kind = (schema or registry()).node(data.get("kind", ""))
+def _node_data(
+    cache: dict[str, dict[str, Any]],
+    ident: str,
+    kind: str,
+    source: str,
+    data: dict[str, Any],
+    run: Run,
+    context: Any = None,
+) -> dict[str, Any]:
+    """A node's attributes as the graph holds them (kind, source, stale flag), cached."""
+    known = cache.get(ident)
+    if known is not None:
+        return known
+    data["kind"] = kind
+    data["source"] = source
+    data["sources"] = [source]
+    if source == "attested" and "expires_at" in data:
+        data["attestation_stale"] = data["expires_at"] < _now()
+    cache[ident] = data
+    return data
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _name_from(data: Mapping[str, Any], node: str, schema: SchemaRegistry) -> str:
+    kind = schema.node(data.get("kind", ""))
     label = data.get(kind.label if kind else "name")
     if kind and kind.label == "fingerprint":
         return f"{data.get('fingerprint')} (…{data.get('suffix', '')})"
     return str(label if label is not None else node)
+
+
+def node_name(graph: nx.MultiDiGraph, node: str, schema: SchemaRegistry | None = None) -> str:
+    """What a reviewer calls a node: its email, name, fingerprint or host."""
+    return _name_from(graph._node[node], node, schema or registry())
 
 
 ROW_ID_PREFIX = "r-"
@@ -223,13 +318,96 @@ def access_rows(
     return rows
 
 
-def _flag(rows: Iterable[ReviewRow], graph: nx.MultiDiGraph, findings: list[Finding]) -> None:
+def access_rows_from_store(
+    store: Store,
+    run: Run,
+    run_times: Mapping[int, str],
+    schema: SchemaRegistry,
+    nodes: dict[str, dict[str, Any]] | None = None,
+) -> list[ReviewRow]:
+    """`access_rows` without loading the run: the principals, the nodes access reaches and
+    the access and holder edges, each read with SQL by kind; nothing else of the run."""
+    nodes = {} if nodes is None else nodes
+    access = {k: e for k, e in schema.edges.items() if e.access}
+    holding = schema.edge_kinds_with(holds=True)
+    named_kinds = {k for k, n in schema.nodes.items() if n.role}
+    last_seen = store.last_seen(run.id)
+    for ident, kind, source, data in store.node_rows_of_kinds(run.id, named_kinds):
+        if ident in nodes:  # a node of two scopes (a person): keep both's facts
+            nodes[ident].update(data)
+            continue
+        data["last_seen"] = last_seen.get(data["scope"])
+        _node_data(nodes, ident, kind, source, data, run)
+    holders: dict[str, list[str]] = {}
+    for src, dst, _disc, kind, _source, _attrs, _first in store.edge_cursor_of_kinds(
+        run.id, holding
+    ):
+        holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
+    names: dict[str, str] = {}
+
+    def name_of(node: str) -> str:
+        known = names.get(node)
+        if known is None:
+            data = nodes.get(node)
+            known = names[node] = _name_from(data, node, schema) if data else node
+        return known
+
+    per_principal: dict[str, tuple[str, str, str, str]] = {}
+    decoded: dict[str, dict[str, Any]] = {}
+    rows = []
+    for src, dst, _disc, kind, source, attrs, _first in store.edge_cursor_of_kinds(run.id, access):
+        principal = nodes.get(src)
+        principal_kind = schema.node(principal["kind"]) if principal else None
+        if principal_kind is None or not principal_kind.principal:
+            continue
+        facts = per_principal.get(src)
+        if facts is None:
+            if principal.get("source") == "attested":
+                verified = str(principal.get("attested_at", ""))
+            else:
+                verified = run_times.get(principal.get("last_seen") or run.id, "")
+            facts = per_principal[src] = (
+                name_of(src),
+                _evidence(principal, run),
+                verified,
+                " | ".join(holders.get(src, ())),
+            )
+        principal_name, evidence, verified, holder = facts
+        data = decoded.get(attrs)
+        if data is None:
+            data = decoded[attrs] = attrs_from_json(attrs)
+        edge_kind = access[kind]
+        value = data.get(edge_kind.access) or edge_kind.access
+        step = f"{src} -{kind}-> {dst}"
+        rows.append(
+            ReviewRow(
+                row_id=_row_id(src, kind, dst),
+                run=run.id,
+                principal=src,
+                principal_name=principal_name,
+                principal_type=principal_kind.principal,
+                resource=dst,
+                resource_name=name_of(dst),
+                access=str(value),
+                access_kind=kind,
+                grant=edge_kind.grant or "",
+                path=f"{holder} | {step}" if holder else step,
+                source=source,
+                evidence=evidence,
+                last_verified=verified,
+            )
+        )
+    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
+    return rows
+
+
+def _flag(context: ReviewContext) -> None:
     by_node: dict[str, set[str]] = {}
-    for finding in findings:
+    for finding in context.findings:
         by_node.setdefault(finding.node, set()).add(finding.check)
-    for row in rows:
+    for row in context.rows:
         flags = by_node.get(row.principal, set()) | by_node.get(row.resource, set())
-        if graph.nodes[row.principal].get("attestation_stale"):
+        if context.node(row.principal).get("attestation_stale"):
             flags.add("attestation-stale")
         row.flags = sorted(flags)
 
@@ -244,26 +422,27 @@ def build_review(
     """The review of a complete run; with `since`, what changed since that complete run."""
     from .plugins import get_checks
 
-    run, graph = load_graph(store, run_id)
+    run = store.complete_run(run_id)
     run_times = {r.id: r.finished or "" for r in store.runs()}
     schema = registry()
-    rows = access_rows(graph, run, run_times, schema)
+    nodes: dict[str, dict[str, Any]] = {}
+    rows = access_rows_from_store(store, run, run_times, schema, nodes)
     context = ReviewContext(
         store=store,
         run=run,
-        graph=graph,
         rows=rows,
         findings=[],
         options=options or {},
         schema=schema,
+        nodes=nodes,
     )
     for check in get_checks().values():
         context.findings.extend(check.run(context))
     context.findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.node))
-    _flag(rows, graph, context.findings)
+    _flag(context)
     if since is not None:
-        since_run, since_graph = load_graph(store, since)
-        before = {r.row_id: r for r in access_rows(since_graph, since_run, run_times, schema)}
+        since_run = store.complete_run(since)
+        before = {r.row_id: r for r in access_rows_from_store(store, since_run, run_times, schema)}
         for row in rows:
             old = before.pop(row.row_id, None)
             if old is None:

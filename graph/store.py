@@ -427,8 +427,7 @@ class Store:
 
     def nodes_as_of(self, run_id: int) -> list[Node]:
         return [
-            Node(id=i, kind=k, source=s, attrs=a)
-            for i, k, s, a in self.node_rows_as_of(run_id)
+            Node(id=i, kind=k, source=s, attrs=a) for i, k, s, a in self.node_rows_as_of(run_id)
         ]
 
     def edges_as_of(self, run_id: int) -> list[Edge]:
@@ -477,6 +476,50 @@ class Store:
                 f"{kind}|{disc}" if disc else kind,
                 {**known, "kind": kind, "source": source, "first_seen": first_seen},
             )
+
+    def node_rows_of_kinds(
+        self, run_id: int, kinds: Iterable[str]
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """`node_rows_as_of`, only the nodes of these kinds (SQL filters, JSON is decoded
+        only for what is kept)."""
+        kinds = sorted(set(kinds))
+        if not kinds:
+            return
+        marks = ", ".join("?" * len(kinds))
+        loads = attrs_from_json
+        for ident, kind, source, attrs, first_seen, scope in self.db.conn.execute(
+            "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions NOT INDEXED "
+            f"WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?) "
+            f"AND kind IN ({marks})",
+            [run_id, run_id, *kinds],
+        ):
+            data = loads(attrs)
+            data["first_seen"] = first_seen
+            data["scope"] = scope
+            yield ident, kind, source, data
+
+    def edge_cursor_of_kinds(self, run_id: int, kinds: Iterable[str]) -> sqlite3.Cursor:
+        """Raw edge rows (as `edge_cursor_as_of`) of these kinds only."""
+        kinds = sorted(set(kinds)) or [""]
+        marks = ", ".join("?" * len(kinds))
+        return self.db.conn.execute(
+            "SELECT src, dst, discriminator, kind, source, attrs, first_seen "
+            "FROM edge_versions NOT INDEXED "
+            f"WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?) "
+            f"AND kind IN ({marks})",
+            [run_id, run_id, *kinds],
+        )
+
+    def kinds_as_of(self, run_id: int) -> set[str]:
+        """The node kinds present at a run."""
+        return {
+            row[0]
+            for row in self.db.conn.execute(
+                "SELECT DISTINCT kind FROM node_versions "
+                "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
+                [run_id, run_id],
+            )
+        }
 
     def edge_cursor_as_of(self, run_id: int) -> sqlite3.Cursor:
         """Raw rows (src, dst, discriminator, kind, source, attrs JSON, first_seen)."""

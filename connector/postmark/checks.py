@@ -7,7 +7,7 @@ from typing import Any
 
 from idgraph.plugin import Finding
 
-from .names import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
+from .names import ACCOUNT, DOMAIN, ENDPOINT, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
 
 DEFAULT_MAX_ADMINS = 3
 
@@ -104,21 +104,17 @@ class WebhookRisks:
     )
 
     def run(self, context) -> list[Finding]:
-        graph = context.graph
         allowed = list(context.options.get("allow_domains") or []) or [
             data["name"].lower() for _n, data in _nodes(context, DOMAIN)
         ]
+        hosts = {n: d.get("host", "") for n, d in _nodes(context, ENDPOINT)}
+        delivers = {}
+        for src, dst, _d in context.edges_of_kind("delivers_to"):
+            delivers.setdefault(src, hosts.get(dst, ""))
         findings = []
         for node, data in _nodes(context, WEBHOOK):
             url = data.get("url", "")
-            host = next(
-                (
-                    graph.nodes[v].get("host", "")
-                    for _u, v, d in graph.out_edges(node, data=True)
-                    if d["kind"] == "delivers_to"
-                ),
-                "",
-            )
+            host = delivers.get(node, "")
             if data.get("scheme") != "https":
                 findings.append(
                     Finding(
@@ -171,15 +167,13 @@ class Attestation:
     description = "An account with no attested members, or more admins than --max-admins."
 
     def run(self, context) -> list[Finding]:
-        graph = context.graph
         limit = int(context.options.get("max_admins") or DEFAULT_MAX_ADMINS)
+        members_of: dict[str, list[tuple[str, dict]]] = {}
+        for src, dst, d in context.edges_of_kind("member_of"):
+            members_of.setdefault(dst, []).append((src, d))
         findings = []
         for account, data in _nodes(context, ACCOUNT):
-            members = [
-                (u, d)
-                for u, _v, d in graph.in_edges(account, data=True)
-                if d["kind"] == "member_of"
-            ]
+            members = members_of.get(account, [])
             if not members:
                 findings.append(
                     Finding(
