@@ -15,12 +15,8 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
     account = "postmark:account:bench"
     scope = "postmark:sending_scope:bench"
     out_nodes = [
-        Node(
-            id=account, kind="postmark:account", source="api", attrs={"label": "bench"}
-        ),
-        Node(
-            id=scope, kind="postmark:sending_scope", source="api", attrs={"name": "bench"}
-        ),
+        Node(id=account, kind="postmark:account", source="api", attrs={"label": "bench"}),
+        Node(id=scope, kind="postmark:sending_scope", source="api", attrs={"name": "bench"}),
     ]
     out_edges = [
         Edge(
@@ -38,9 +34,7 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
 
     def edge(src, dst, kind, source="api", **attrs):
         out_edges.append(
-            Edge(
-                src=src, dst=dst, kind=kind, source=source, attrs=attrs, discriminator=""
-            )
+            Edge(src=src, dst=dst, kind=kind, source=source, attrs=attrs, discriminator="")
         )
 
     endpoints = [f"endpoint:hooks{i}.example" for i in range(max(nodes // 50, 2))]

@@ -45,10 +45,20 @@ def write_csv(
     (without one, Excel's double-click and LibreOffice's default import read UTF-8 as the
     Windows code page: `…` shows as `â€¦`)."""
     neutralise: Callable[[object], str] = safe_cell
+    seen: dict[object, str] = {}  # review rows repeat names, evidence and paths many times
+
+    def cell(value: object) -> str:
+        text = seen.get(value) if isinstance(value, str) else None
+        if text is None:
+            text = neutralise(value)
+            if isinstance(value, str) and len(seen) < 200_000:
+                seen[value] = text
+        return text
+
     with atomic_file(path) as handle:
         if bom:
             handle.write("\ufeff")
         writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
         writer.writerow([neutralise(h) for h in header])
-        writer.writerows([neutralise(cell) for cell in row] for row in rows)
+        writer.writerows([cell(value) for value in row] for row in rows)
     return path
