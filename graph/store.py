@@ -189,7 +189,15 @@ class Store:
         # the last transaction, never corrupt); a larger page cache keeps index inserts fast.
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA cache_size = -65536")
-        migrations.apply(self.db)
+        # Two processes opening a new file at once would both create the schema: take the
+        # write lock first (BEGIN IMMEDIATE waits busy_timeout), then look what is missing.
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations.apply(self.db)
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()

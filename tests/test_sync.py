@@ -234,3 +234,28 @@ def test_concurrency_option_reaches_the_client(store, account):
         sync_fixture(store, emu, concurrency=2)
     assert emu.stats.max_in_flight <= 2
     assert PostmarkClient("x").concurrency == 8
+
+
+def test_stores_opened_at_once_on_a_new_file_all_open(tmp_path):
+    """Two syncs started together both create the schema: neither may fail on the race."""
+    errors: list[str] = []
+    for attempt in range(5):
+        path = tmp_path / f"new-{attempt}.db"
+        barrier = threading.Barrier(4)
+
+        def open_store(path=path, barrier=barrier):
+            barrier.wait(10)
+            try:
+                Store(path).close()
+            except Exception as exc:  # collected, asserted below
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        store = Store(path)
+        assert {"runs", "node_versions", "edge_versions"} <= set(store.db.table_names())
+        store.close()
+    assert errors == []
