@@ -59,6 +59,7 @@ class PostmarkConnector:
             concurrency=int(options.get("concurrency") or DEFAULT_CONCURRENCY),
             retry=options.get("retry") or retry_policy(options),
             timeout=float(options.get("timeout") or 30.0),
+            clock=options.get("clock"),  # tests drive back-off with a fake clock
         )
 
         async def go() -> None:
