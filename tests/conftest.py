@@ -1,4 +1,6 @@
 import asyncio
+import heapq
+import itertools
 import json
 from pathlib import Path
 
@@ -25,9 +27,60 @@ def run(coro):
     return asyncio.run(coro)
 
 
+class FakeClock:
+    """Virtual time for the client's back-off (the `Clock` protocol), never the real clock.
+
+    Every wait is recorded in `sleeps`. With `auto=True` a sleep moves time forward at
+    once; otherwise it waits until `advance()` moves time past its end, so a test can look
+    at who is waiting (`waiting`) before letting them go.
+    """
+
+    def __init__(self, *, auto: bool = True) -> None:
+        self.now = 0.0
+        self.auto = auto
+        self.sleeps: list[float] = []
+        self._seq = itertools.count()
+        self._sleepers: list[tuple[float, int, asyncio.Future]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.auto:
+            self.now += seconds
+            await asyncio.sleep(0)
+            return
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._seq), wake))
+        await wake
+
+    @property
+    def waiting(self) -> list[float]:
+        """The times at which the current sleepers wake, earliest first."""
+        return sorted(at for at, _n, wake in self._sleepers if not wake.done())
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        while self._sleepers and self._sleepers[0][0] <= self.now:
+            _at, _n, wake = heapq.heappop(self._sleepers)
+            if not wake.done():
+                wake.set_result(None)
+
+
+async def until(condition, what: str, steps: int = 10_000) -> None:
+    """Let the event loop run until `condition()` holds (a bounded number of turns)."""
+    for _ in range(steps):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")
+
+
 def make_client(emu, token=None, **kwargs):
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("seed", 1)
+    kwargs.setdefault("clock", FakeClock())
     return PostmarkClient(
         token if token is not None else emu.account_tokens[0], base_url=emu.url, **kwargs
     )
@@ -65,7 +118,13 @@ def sync_fixture(store, emu, label="acme", **options):
     from idgraph.graph.plugins import get_connectors
     from idgraph.graph.sync import sync
 
-    options = {"account_label": label, "base_url": emu.url, "retry": FAST_RETRY, **options}
+    options = {
+        "account_label": label,
+        "base_url": emu.url,
+        "retry": FAST_RETRY,
+        "clock": FakeClock(),
+        **options,
+    }
     environ = {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0]}
     return sync(store, get_connectors()["postmark"], options=options, environ=environ)
 
