@@ -1,7 +1,9 @@
 import asyncio
+import functools
 import heapq
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,50 @@ def fixture_secrets(account: dict) -> set[str]:
     return {secret for secret in found if secret}
 
 
+SECRET_WINDOW = 8
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _program_text() -> str:
+    """idgraph's own source: words like `webhook-` in a finding name are no secret's."""
+    folders = ("graph", "connector", "src")
+    return "\n".join(
+        p.read_text(encoding="utf-8") for d in folders for p in (ROOT / d).rglob("*.py")
+    )
+
+
+def leaked_secrets(
+    secrets: set[str], texts: tuple[str, ...] = (), blobs: tuple[bytes, ...] = ()
+) -> dict[str, str]:
+    """The planted secrets of which any `SECRET_WINDOW`-character piece is found: a secret
+    cut short (32 of a token's 36 characters), split or embedded leaks as much as a whole
+    one. Returns {secret: a piece of it that was found}.
+
+    A piece that idgraph's own source contains is no evidence and is skipped. Each text is
+    scanned once: the runs of the characters secrets are made of, cut in 8-grams, against
+    the set of every secret's 8-grams."""
+    pieces: dict[str, set[str]] = {}
+    for secret in secrets:
+        for start in range(max(len(secret) - SECRET_WINDOW + 1, 1)):
+            pieces.setdefault(secret[start : start + SECRET_WINDOW], set()).add(secret)
+    program = _program_text()
+    pieces = {piece: owners for piece, owners in pieces.items() if piece not in program}
+    alphabet = re.escape("".join(sorted(set("".join(secrets)))))
+    runs = re.compile(f"[{alphabet}]{{{SECRET_WINDOW},}}")
+    short = [secret for secret in secrets if len(secret) < SECRET_WINDOW]
+    found: dict[str, str] = {}
+    for text in (*texts, *(blob.decode("latin-1") for blob in blobs)):
+        found.update((secret, secret) for secret in short if secret in text)
+        for match in runs.finditer(text):
+            run_text = match.group()
+            for start in range(len(run_text) - SECRET_WINDOW + 1):
+                piece = run_text[start : start + SECRET_WINDOW]
+                for secret in pieces.get(piece, ()):
+                    found.setdefault(secret, piece)
+    return found
+
+
 def recorded_responses() -> list[dict]:
     """The real recorded API responses (a copy of shared/postmark-recorded/responses.json)."""
     return json.loads((DATA / "postmark-recorded.json").read_text())
@@ -138,7 +184,7 @@ def store(tmp_path):
     s.close()
 
 
-MEMBERS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "postmark" / "members.csv"
+MEMBERS_FILE = ROOT / "fixtures" / "postmark" / "members.csv"
 
 
 def attest_fixture(store, members=MEMBERS_FILE, **overrides):
