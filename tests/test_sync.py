@@ -150,6 +150,7 @@ def test_changes_between_runs_are_closed_and_opened_versions(store, emulator):
 def test_a_failed_or_partial_run_leaves_the_previous_graph_current(store, emulator, scenario):
     good = sync_fixture(store, emulator)
     _r, before = load_graph(store)
+    versions_before = store.row_counts()
     emulator.server(11001)["Name"] = "changed but must not land"
     if scenario == "listing fails":
         emulator.inject("status", match="GET /senders", status=500, times=1000)
@@ -165,6 +166,17 @@ def test_a_failed_or_partial_run_leaves_the_previous_graph_current(store, emulat
     assert sorted(after.nodes) == sorted(before.nodes)
     assert after.nodes["postmark:server:11001"]["name"] == "Acme Production"
     assert store.run(bad.run_id).status == expected
+    assert bad.counts == {}
+    # the version tables themselves, not only the "as of" view: the run opened and closed
+    # nothing (an applied partial run would open the renamed server and close the old one)
+    for table in ("node_versions", "edge_versions"):
+        touched = store.db.execute(
+            f"SELECT count(*) FROM {table} WHERE opened_run = ? OR closed_run = ?",
+            [bad.run_id, bad.run_id],
+        ).fetchone()[0]
+        assert touched == 0, table
+    assert store.row_counts()["node_versions"] == versions_before["node_versions"]
+    assert store.row_counts()["edge_versions"] == versions_before["edge_versions"]
 
 
 def test_a_429_storm_is_ridden_out(store, account):
