@@ -198,6 +198,20 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+def _enable_wal(db: sqlite_utils.Database, wait: float = 30.0) -> None:
+    """Switch to WAL. Another connection switching the same new file at that moment makes
+    SQLite answer "database is locked" at once, without its busy timeout: try again."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Store:
     """One SQLite file (WAL mode, owner-only permissions) holding every run."""
 
@@ -206,12 +220,20 @@ class Store:
         _create_private(self.path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.enable_wal()
+        _enable_wal(self.db)
         # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may lose
         # the last transaction, never corrupt); a larger page cache keeps index inserts fast.
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA cache_size = -65536")
-        migrations.apply(self.db)
+        # Two processes opening a new file at once would both create the schema: take the
+        # write lock first (BEGIN IMMEDIATE waits busy_timeout), then look what is missing.
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations.apply(self.db)
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()

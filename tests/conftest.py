@@ -1,5 +1,9 @@
 import asyncio
+import functools
+import heapq
+import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -28,9 +32,60 @@ def run(coro):
     return asyncio.run(coro)
 
 
+class FakeClock:
+    """Virtual time for the client's back-off (the `Clock` protocol), never the real clock.
+
+    Every wait is recorded in `sleeps`. With `auto=True` a sleep moves time forward at
+    once; otherwise it waits until `advance()` moves time past its end, so a test can look
+    at who is waiting (`waiting`) before letting them go.
+    """
+
+    def __init__(self, *, auto: bool = True) -> None:
+        self.now = 0.0
+        self.auto = auto
+        self.sleeps: list[float] = []
+        self._seq = itertools.count()
+        self._sleepers: list[tuple[float, int, asyncio.Future]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.auto:
+            self.now += seconds
+            await asyncio.sleep(0)
+            return
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._seq), wake))
+        await wake
+
+    @property
+    def waiting(self) -> list[float]:
+        """The times at which the current sleepers wake, earliest first."""
+        return sorted(at for at, _n, wake in self._sleepers if not wake.done())
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        while self._sleepers and self._sleepers[0][0] <= self.now:
+            _at, _n, wake = heapq.heappop(self._sleepers)
+            if not wake.done():
+                wake.set_result(None)
+
+
+async def until(condition, what: str, steps: int = 10_000) -> None:
+    """Let the event loop run until `condition()` holds (a bounded number of turns)."""
+    for _ in range(steps):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")
+
+
 def make_client(emu, token=None, **kwargs):
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("seed", 1)
+    kwargs.setdefault("clock", FakeClock())
     return PostmarkClient(
         token if token is not None else emu.account_tokens[0], base_url=emu.url, **kwargs
     )
@@ -58,6 +113,50 @@ def fixture_secrets(account: dict) -> set[str]:
     return {secret for secret in found if secret}
 
 
+SECRET_WINDOW = 8
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _program_text() -> str:
+    """idgraph's own source: words like `webhook-` in a finding name are no secret's."""
+    folders = ("graph", "connector", "src")
+    return "\n".join(
+        p.read_text(encoding="utf-8") for d in folders for p in (ROOT / d).rglob("*.py")
+    )
+
+
+def leaked_secrets(
+    secrets: set[str], texts: tuple[str, ...] = (), blobs: tuple[bytes, ...] = ()
+) -> dict[str, str]:
+    """The planted secrets of which any `SECRET_WINDOW`-character piece is found: a secret
+    cut short (32 of a token's 36 characters), split or embedded leaks as much as a whole
+    one. Returns {secret: a piece of it that was found}.
+
+    A piece that idgraph's own source contains is no evidence and is skipped. Each text is
+    scanned once: the runs of the characters secrets are made of, cut in 8-grams, against
+    the set of every secret's 8-grams."""
+    pieces: dict[str, set[str]] = {}
+    for secret in secrets:
+        for start in range(max(len(secret) - SECRET_WINDOW + 1, 1)):
+            pieces.setdefault(secret[start : start + SECRET_WINDOW], set()).add(secret)
+    program = _program_text()
+    pieces = {piece: owners for piece, owners in pieces.items() if piece not in program}
+    alphabet = re.escape("".join(sorted(set("".join(secrets)))))
+    runs = re.compile(f"[{alphabet}]{{{SECRET_WINDOW},}}")
+    short = [secret for secret in secrets if len(secret) < SECRET_WINDOW]
+    found: dict[str, str] = {}
+    for text in (*texts, *(blob.decode("latin-1") for blob in blobs)):
+        found.update((secret, secret) for secret in short if secret in text)
+        for match in runs.finditer(text):
+            run_text = match.group()
+            for start in range(len(run_text) - SECRET_WINDOW + 1):
+                piece = run_text[start : start + SECRET_WINDOW]
+                for secret in pieces.get(piece, ()):
+                    found.setdefault(secret, piece)
+    return found
+
+
 def recorded_responses() -> list[dict]:
     """The real recorded API responses (a copy of shared/postmark-recorded/responses.json)."""
     return json.loads((DATA / "postmark-recorded.json").read_text())
@@ -68,13 +167,13 @@ FAST_OPTIONS = {"retries": 4, "backoff": 0.01, "max_backoff": 0.05, "max_wait": 
 
 def sync_fixture(store, emu, label="acme", token=None, **options):
     """Sync the emulator's account into `store` through the real client and connector."""
-    from idgraph.graph.plugins import get_connectors
+    from idgraph.connector.postmark.plugin import PostmarkConnector
     from idgraph.graph.sync import sync
 
     options = {"api_url": emu.url, **FAST_OPTIONS, **options}
     return sync(
         store,
-        get_connectors()["postmark"],
+        PostmarkConnector(clock=FakeClock()),  # back-off on a fake clock: no test sleeps
         secret=token or emu.account_tokens[0],
         options=options,
         account_label=label,
@@ -90,9 +189,7 @@ def store(tmp_path):
     s.close()
 
 
-MEMBERS_FILE = (
-    Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
-)
+MEMBERS_FILE = ROOT / "connector/postmark/emulator/fixtures/members.csv"
 
 
 def attest_fixture(store, members=MEMBERS_FILE, **overrides):

@@ -1,7 +1,6 @@
 """The Postmark client over a real loopback socket against the emulator."""
 
 import asyncio
-import time
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from idgraph.connector.postmark import (
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 
-from .conftest import FAST_RETRY, make_client, run
+from .conftest import FAST_RETRY, FakeClock, make_client, run, until
 
 
 async def _servers(emu, **kwargs):
@@ -93,12 +92,16 @@ def test_hung_response_times_out_and_retries(emulator):
     assert len(servers) == 5 and stats.retries == 1
 
 
-def test_retry_after_is_honoured(emulator):
-    emulator.inject("status", match="GET /servers", status=429, retry_after="0.4")
+@pytest.mark.parametrize(("retry_after", "waited"), [("0.4", 0.4), ("30", 5.0)])
+def test_retry_after_is_honoured_up_to_the_cap(emulator, retry_after, waited):
+    emulator.inject("status", match="GET /servers", status=429, retry_after=retry_after)
     slow = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=10)
-    started = time.monotonic()
-    run(_servers(emulator, retry=slow))
-    assert time.monotonic() - started >= 0.4
+    clock = FakeClock()
+    run(_servers(emulator, retry=slow, clock=clock))
+    # the wait Retry-After asked for (capped at max_delay), not the 1 ms back-off, and once:
+    # the shared pause it set is over when the request is sent again
+    assert clock.sleeps == [waited]
+    assert emulator.stats.by_endpoint["GET /servers"] == 2
 
 
 @pytest.mark.parametrize(
@@ -116,9 +119,11 @@ def test_retries_are_capped(emulator, status, error):
 def test_total_wait_is_capped(emulator):
     emulator.inject("status", match="GET /servers", status=429, times=100, retry_after="0.3")
     policy = RetryPolicy(max_attempts=50, base_delay=0.01, max_delay=1, max_total_wait=0.7)
+    clock = FakeClock()
     with pytest.raises(RateLimited):
-        run(_servers(emulator, retry=policy))
+        run(_servers(emulator, retry=policy, clock=clock))
     assert emulator.stats.by_endpoint["GET /servers"] == 3  # waits of 0.3 + 0.3, the third too many
+    assert clock.sleeps == [0.3, 0.3]
 
 
 def test_persistent_transport_failure_is_a_clear_error():
@@ -244,15 +249,14 @@ def test_total_count_change_mid_listing_is_detected():
 
 def test_one_429_slows_every_request_in_flight():
     """Shared back-off: after one 429, requests that were not throttled wait too."""
-    sent_at: list[tuple[str, float]] = []
-    first_429 = {"done": False}
+    clock = FakeClock(auto=False)
+    sent: list[tuple[str, float]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        sent_at.append((request.url.path, time.monotonic()))
-        if request.url.path == "/webhooks" and not first_429["done"]:
-            first_429["done"] = True
+        sent.append((request.headers["x-postmark-server-token"], clock.monotonic()))
+        if len(sent) == 1:
             return httpx.Response(
-                429, json={"ErrorCode": 429, "Message": "Rate"}, headers={"Retry-After": "0.3"}
+                429, json={"ErrorCode": 429, "Message": "Rate"}, headers={"Retry-After": "0.5"}
             )
         return httpx.Response(200, json={"Webhooks": []})
 
@@ -264,17 +268,24 @@ def test_one_429_slows_every_request_in_flight():
             transport=httpx.MockTransport(handler),
             retry=policy,
             concurrency=1,
+            clock=clock,
         )
         async with client:
             first = asyncio.create_task(client.list_webhooks("a"))
-            await asyncio.sleep(0.05)
-            started = time.monotonic()
-            await client.list_webhooks("b")  # never throttled itself
-            return started, time.monotonic(), await first
+            await until(lambda: clock.waiting == [0.5], "the throttled request waits 0.5 s")
+            second = asyncio.create_task(client.list_webhooks("b"))  # never throttled itself
+            await until(lambda: len(clock.waiting) == 2, "the other request waits as well")
+            assert clock.waiting == [0.5, 0.5]  # until the shared pause is over
+            assert sent == [("a", 0.0)]  # "b" was not sent during the pause
+            clock.advance(0.25)
+            for _ in range(100):
+                await asyncio.sleep(0)
+            assert sent == [("a", 0.0)]  # nor halfway through it
+            clock.advance(0.25)
+            await asyncio.gather(first, second)
 
-    started, finished, _ = run(go())
-    assert finished - started >= 0.25
-    assert len(sent_at) == 3
+    run(go())
+    assert sorted(sent) == [("a", 0.0), ("a", 0.5), ("b", 0.5)]
 
 
 def test_requests_carry_the_api_headers():

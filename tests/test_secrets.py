@@ -5,7 +5,7 @@ import logging
 from click.testing import CliRunner
 from idgraph.graph.cli import cli
 
-from .conftest import fixture_secrets, sync_fixture
+from .conftest import fixture_secrets, leaked_secrets, sync_fixture
 
 
 def _db_bytes(path):
@@ -40,8 +40,7 @@ def test_no_secret_in_database_or_logs(store, emulator, account, caplog):
     assert len(blob) > 10_000
     text = caplog.text + "\n".join(failed.collection.errors)
     assert "GET /webhooks" in caplog.text  # the logs did record requests
-    leaks = [s for s in secrets if s.encode() in blob or s in text]
-    assert leaks == []
+    assert leaked_secrets(secrets, (text,), (blob,)) == {}
 
 
 def test_no_secret_in_cli_output(tmp_path, emulator, account):
@@ -63,5 +62,19 @@ def test_no_secret_in_cli_output(tmp_path, emulator, account):
     assert refused.exit_code == 1
     outputs.append(refused.output)
     assert "refused the token" in refused.output
-    leaks = [s for s in fixture_secrets(account) if any(s in o for o in outputs)]
-    assert leaks == []
+    assert leaked_secrets(fixture_secrets(account), tuple(outputs)) == {}
+
+
+def test_a_secret_cut_short_or_embedded_is_still_found(account):
+    """The scan itself: any 8 characters of a planted secret count as a leak."""
+    from idgraph.graph.secrets import fingerprint
+
+    secrets = fixture_secrets(account)
+    token = account["AccountTokens"][0]
+    password = next(s for s in secrets if s.startswith("pw-"))
+    assert token in leaked_secrets(secrets, (f"x{token[:32]}y",))  # 32 of its 36 characters
+    assert token in leaked_secrets(secrets, (token[14:22],))  # any 8 of them
+    assert password in leaked_secrets(secrets, (), (b"\x00" + password[-8:].encode() + b"\x00",))
+    assert leaked_secrets(secrets, (token[-7:],)) == {}  # 7 characters are not a leak
+    # what the store keeps of a token: a fingerprint and its last 4 characters
+    assert leaked_secrets(secrets, (fingerprint(token), token[-4:])) == {}

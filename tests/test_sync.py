@@ -150,6 +150,7 @@ def test_changes_between_runs_are_closed_and_opened_versions(store, emulator):
 def test_a_failed_or_partial_run_leaves_the_previous_graph_current(store, emulator, scenario):
     good = sync_fixture(store, emulator)
     _r, before = load_graph(store)
+    versions_before = store.row_counts()
     emulator.server(11001)["Name"] = "changed but must not land"
     if scenario == "listing fails":
         emulator.inject("status", match="GET /senders", status=500, times=1000)
@@ -165,6 +166,17 @@ def test_a_failed_or_partial_run_leaves_the_previous_graph_current(store, emulat
     assert sorted(after.nodes) == sorted(before.nodes)
     assert after.nodes["postmark:server:11001"]["name"] == "Acme Production"
     assert store.run(bad.run_id).status == expected
+    assert bad.counts == {}
+    # the version tables themselves, not only the "as of" view: the run opened and closed
+    # nothing (an applied partial run would open the renamed server and close the old one)
+    for table in ("node_versions", "edge_versions"):
+        touched = store.db.execute(
+            f"SELECT count(*) FROM {table} WHERE opened_run = ? OR closed_run = ?",
+            [bad.run_id, bad.run_id],
+        ).fetchone()[0]
+        assert touched == 0, table
+    assert store.row_counts()["node_versions"] == versions_before["node_versions"]
+    assert store.row_counts()["edge_versions"] == versions_before["edge_versions"]
 
 
 def test_a_429_storm_is_ridden_out(store, account):
@@ -234,3 +246,28 @@ def test_concurrency_option_reaches_the_client(store, account):
         sync_fixture(store, emu, concurrency=2)
     assert emu.stats.max_in_flight <= 2
     assert PostmarkClient("x").concurrency == 8
+
+
+def test_stores_opened_at_once_on_a_new_file_all_open(tmp_path):
+    """Two syncs started together both create the schema: neither may fail on the race."""
+    errors: list[str] = []
+    for attempt in range(5):
+        path = tmp_path / f"new-{attempt}.db"
+        barrier = threading.Barrier(4)
+
+        def open_store(path=path, barrier=barrier):
+            barrier.wait(10)
+            try:
+                Store(path).close()
+            except Exception as exc:  # collected, asserted below
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        store = Store(path)
+        assert {"runs", "node_versions", "edge_versions"} <= set(store.db.table_names())
+        store.close()
+    assert errors == []

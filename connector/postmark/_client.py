@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -96,6 +96,26 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** max(failures - 1, 0))))
 
 
+class Clock(Protocol):
+    """Where the client reads the time and waits: back-off, the shared pause, Retry-After.
+
+    The real one by default; tests pass a fake one and drive it without sleeping."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: time.monotonic and asyncio.sleep."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 @dataclass
 class ClientStats:
     """Counters a caller can read after a run (for summaries and benchmarks)."""
@@ -110,17 +130,18 @@ class ClientStats:
 class SharedBackoff:
     """One pause shared by every request of a client, so one 429 slows all in flight."""
 
-    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+    def __init__(self, policy: RetryPolicy, rng: random.Random, clock: Clock | None = None) -> None:
         self._policy = policy
         self._rng = rng
+        self._clock = clock or SystemClock()
         self._pause_until = 0.0
         self._throttles = 0
 
     async def wait(self) -> float:
         """Sleep until the shared pause is over; return the seconds slept."""
         slept = 0.0
-        while (remaining := self._pause_until - time.monotonic()) > 0:
-            await asyncio.sleep(remaining)
+        while (remaining := self._pause_until - self._clock.monotonic()) > 0:
+            await self._clock.sleep(remaining)
             slept += remaining
         return slept
 
@@ -131,7 +152,7 @@ class SharedBackoff:
             delay = min(retry_after, self._policy.max_delay)
         else:
             delay = self._policy.delay(self._throttles, self._rng)
-        self._pause_until = max(self._pause_until, time.monotonic() + delay)
+        self._pause_until = max(self._pause_until, self._clock.monotonic() + delay)
         return delay
 
     def succeeded(self) -> None:
@@ -171,6 +192,7 @@ class PostmarkClient:
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
         on_response: Callable[[str, int], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -180,7 +202,8 @@ class PostmarkClient:
         self.concurrency = concurrency
         self.stats = ClientStats()
         self._rng = random.Random(seed)
-        self._backoff = SharedBackoff(self.retry, self._rng)
+        self.clock = clock or SystemClock()
+        self._backoff = SharedBackoff(self.retry, self._rng, self.clock)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight = 0
         self._on_response = on_response
@@ -295,7 +318,7 @@ class PostmarkClient:
             if waited + delay > self.retry.max_total_wait:
                 raise error
             self.stats.retries += 1
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             waited += delay
             self.stats.waited_seconds += delay
 

@@ -9,7 +9,7 @@ import asyncio
 
 from idgraph.plugin import Account, Collection, ProgressCallback, hookimpl
 
-from ._client import PostmarkClient
+from ._client import Clock, PostmarkClient
 from ._errors import PostmarkError
 from .collector import fetch_account, transform
 from .options import TOKEN_ENV, PostmarkOptions
@@ -24,6 +24,9 @@ class PostmarkConnector:
     secret_env = TOKEN_ENV
     secret_description = "the Account API token (web UI: Account > API Tokens)"
     options_class = PostmarkOptions
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock  # the client's clock for back-off; tests pass a fake one
 
     def collect(
         self,
@@ -40,6 +43,7 @@ class PostmarkConnector:
             concurrency=options.concurrency,
             retry=options.retry_policy(),
             timeout=options.timeout,
+            clock=self.clock,
         )
 
         async def go() -> None:

@@ -140,3 +140,13 @@ def test_fault(fault, tmp_path, emulator):
     else:  # the previous complete graph is untouched
         assert run.id == runs[1].id
         assert graph.nodes["postmark:server:11001"]["name"] == "Acme Production"
+        store = Store(db)
+        try:  # and the run opened or closed no version at all
+            for table in ("node_versions", "edge_versions"):
+                touched = store.db.execute(
+                    f"SELECT count(*) FROM {table} WHERE ? IN (opened_run, closed_run)",
+                    [runs[0].id],
+                ).fetchone()[0]
+                assert touched == 0, table
+        finally:
+            store.close()

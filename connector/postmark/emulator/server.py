@@ -128,14 +128,24 @@ class PostmarkEmulator:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
+    # shutdown() waits for serve_forever to notice, one poll at most: the default 0.5 s
+    # poll made every stop (every test's teardown) take about half a second.
+    POLL_INTERVAL = 0.01
+
     def start(self) -> PostmarkEmulator:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": self.POLL_INTERVAL},
+            daemon=True,
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
 
     def __enter__(self) -> PostmarkEmulator:
         return self.start()
