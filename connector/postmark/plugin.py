@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from idgraph.plugin import Account, Collection, ProgressCallback, hookimpl
+from idgraph.plugin import Account, Collection, ProgressCallback, hookimpl, redact_url
 
 from ._client import PostmarkClient
 from ._errors import PostmarkError
@@ -64,7 +64,7 @@ class PostmarkConnector:
             "requests": client.stats.requests,
             "retries": client.stats.retries,
             "throttled": client.stats.throttled,
-            "base_url": client.base_url,
+            "base_url": redact_url(client.base_url),
         }
         return collection
 
