@@ -24,6 +24,7 @@ from .interfaces import ConfigError, SourceError
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .store import RunNotFound, Store, StoreBusy
 from .sync import SyncResult, read_secret, sync
+from .text import terminal_text
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1  # the run finished partial or failed
@@ -214,9 +215,9 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
     for warning in collection.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+        err_console.print(f"[yellow]warning:[/yellow] {escape(terminal_text(warning))}")
     for error in collection.errors:
-        err_console.print(f"[red]error:[/red] {escape(error)}")
+        err_console.print(f"[red]error:[/red] {escape(terminal_text(error))}")
 
 
 def sync_result_json(result: SyncResult) -> dict[str, Any]:
@@ -371,7 +372,7 @@ def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
         table.add_row(
             str(run.id),
             run.kind,
-            escape(run.scope),
+            escape(terminal_text(run.scope)),
             run.started,
             run.finished or "",
             run.status,
@@ -417,13 +418,16 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    out_console.print(f"[bold]{escape(node_id)}[/bold] (as of run {run.id})")
+    # Values come from the API: control characters are shown escaped, never sent raw.
+    out_console.print(f"[bold]{escape(terminal_text(node_id))}[/bold] (as of run {run.id})")
     for key, value in sorted(data["attributes"].items()):
-        out_console.print(f"  {key}: {value}", markup=False)
+        out_console.print(terminal_text(f"  {key}: {value}"), markup=False)
     for label, edges, end in (("out", out_edges, "to"), ("in", in_edges, "from")):
         for edge in edges:
             arrow = "->" if label == "out" else "<-"
-            out_console.print(f"  {arrow} {edge['kind']} {edge[end]}", markup=False)
+            out_console.print(
+                terminal_text(f"  {arrow} {edge['kind']} {edge[end]}"), markup=False
+            )
 
 
 @cli.command("plugins")
@@ -577,7 +581,10 @@ def findings_command(
     table = Table("severity", "check", "node", "finding")
     for finding in context.findings:
         table.add_row(
-            finding.severity, finding.check, escape(finding.node), escape(finding.message)
+            finding.severity,
+            finding.check,
+            escape(terminal_text(finding.node)),
+            escape(terminal_text(finding.message)),
         )
     out_console.print(table)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..review import ReviewContext
+from ..text import xml_text
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -70,20 +71,28 @@ def _joined(items: Iterable[Any], size: int = 5000) -> Iterator[str]:
 def _scalar(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        return xml_text(value)
+    if isinstance(value, bool | int | float):
         return value
-    return json.dumps(value, sort_keys=True, default=str)
+    return xml_text(json.dumps(value, sort_keys=True, default=str))
 
 
 def graphml_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy with only the scalar attributes GraphML can hold (lists and dicts as JSON)."""
+    """A copy with only the scalar attributes GraphML can hold (lists and dicts as JSON), and
+    no character XML 1.0 cannot hold (control characters from the API are escaped)."""
     import networkx as nx
 
     flat = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
-        flat.add_node(node, **{k: _scalar(v) for k, v in data.items()})
+        flat.add_node(xml_text(node), **{xml_text(k): _scalar(v) for k, v in data.items()})
     for u, v, key, data in graph.edges(keys=True, data=True):
-        flat.add_edge(u, v, key=key, **{k: _scalar(v) for k, v in data.items()})
+        flat.add_edge(
+            xml_text(u),
+            xml_text(v),
+            key=xml_text(key),
+            **{xml_text(k): _scalar(v) for k, v in data.items()},
+        )
     return flat
 
 
