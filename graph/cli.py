@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -22,7 +23,7 @@ from idgraph import __version__
 
 from .interfaces import ConfigError, SourceError
 from .plugins import describe_plugins, get_connectors, load_plugins
-from .store import RunNotFound, Store, StoreBusy
+from .store import RunNotFound, Store, StoreBusy, storage_error
 from .sync import SyncResult, read_secret, sync
 from .text import terminal_text
 
@@ -63,10 +64,16 @@ class Failure(click.ClickException):
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into one line and an exit code, never a traceback."""
+def user_errors(db_path: Path | None = None) -> Iterator[None]:
+    """Turn the errors a user can cause into one line and an exit code, never a traceback.
+
+    A database file that cannot be used is a `StoreError` (a ConfigError: exit 3); an SQLite
+    error found later while reading `db_path` is described the same way."""
     try:
         yield
+    except sqlite3.Error as exc:
+        message = str(storage_error(db_path or Path("the database"), exc))
+        raise Failure(message, EXIT_CONFIG) from None
     except ConfigError as exc:
         raise Failure(str(exc), EXIT_CONFIG) from None
     except StoreBusy as exc:
@@ -354,11 +361,12 @@ def sync_group() -> None:
 @json_option
 def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
     """The run history, newest first."""
-    store = Store(db_path)
-    try:
-        runs = store.runs(limit)
-    finally:
-        store.close()
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            runs = store.runs(limit)
+        finally:
+            store.close()
     if as_json:
         click.echo(json.dumps([run.__dict__ for run in runs], indent=2))
         return
@@ -392,8 +400,8 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
     """A node with its attributes and edges, as of a complete run."""
     from .view import load_graph
 
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             run, graph = load_graph(store, run_id)
         finally:
@@ -515,8 +523,8 @@ def export_command(
             f"unknown format(s) {', '.join(unknown)}; known: {', '.join(sorted(exporters))}",
             EXIT_USAGE,
         )
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             context = build_review(
                 store,
@@ -524,11 +532,19 @@ def export_command(
                 since=since,
                 options={"allow_domains": list(allow_domains), "max_admins": max_admins},
             )
-            out_dir.mkdir(parents=True, exist_ok=True)
-            written = [
-                str(exporters[name].export(context, out_dir))
-                for name in (formats or sorted(exporters))
-            ]
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                written = [
+                    str(exporters[name].export(context, out_dir))
+                    for name in (formats or sorted(exporters))
+                ]
+            except OSError as exc:
+                where = exc.filename or out_dir
+                raise Failure(
+                    f"cannot write the review pack to {out_dir}: {where}: "
+                    f"{exc.strerror or exc}; choose a folder you can write (--out)",
+                    EXIT_CONFIG,
+                ) from None
         finally:
             store.close()
     summary = {
@@ -565,8 +581,8 @@ def findings_command(
     """The review checks' findings on a complete run, most severe first."""
     from .review import build_review
 
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             context = build_review(
                 store,
@@ -599,8 +615,8 @@ def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: b
     latest two); attested changes are shown apart from API changes."""
     from .diff import count_changes, diff_runs
 
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             result = diff_runs(store, run_a, run_b)
         finally:
@@ -650,9 +666,11 @@ def review_import(
     Writes remediation.md: the exact step for each revoke (none is executed)."""
     from .decisions import DecisionsInvalid, import_decisions
 
-    store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
     try:
-        result = import_decisions(store, file, reviewer=reviewer, out_dir=out_dir)
+        with user_errors(db_path):
+            result = import_decisions(store, file, reviewer=reviewer, out_dir=out_dir)
     except DecisionsInvalid as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
