@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .interfaces import Account, Collection, ConfigError, Connector, ProgressCallback, SyncOptions
+from .interfaces import (
+    Account,
+    Collection,
+    ConfigError,
+    Connector,
+    ProgressCallback,
+    SourceError,
+    SyncOptions,
+)
 from .plugins import plugin_versions
 from .secrets import fingerprint
 from .store import Store, storage_error, storage_errors
@@ -123,7 +131,7 @@ def sync(
             collection = connector.collect(
                 account=account, secret=secret, options=options, progress=progress
             )
-        except ConfigError as exc:
+        except (ConfigError, SourceError) as exc:  # one line and exit 3 or 4, run failed
             store.finish_run(run_id, status="failed", errors=[str(exc)])
             raise
         except BaseException as exc:
