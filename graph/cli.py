@@ -689,6 +689,8 @@ def review_import(
         f"Steps: {result['remediation']}",
         markup=False,
     )
+    for flag in result["self_reviews"]:
+        err_console.print(f"warning: self-review: {terminal_text(flag)}", markup=False)
 
 
 _commands_registered = False
