@@ -228,7 +228,8 @@ def _check_schema(db: sqlite_utils.Database, path: Path) -> None:
             f"{path} was made by a newer idgraph (schema {version}; this one knows up to "
             f"{SCHEMA_VERSION}): upgrade idgraph to read it"
         )
-    tables = set(db.table_names())
+    # `_sqlite_migrations` alone is a file another idgraph process is creating right now.
+    tables = set(db.table_names()) - {Migrations.migrations_table}
     if tables and not tables & set(IDGRAPH_TABLES):
         raise StoreError(
             f"{path} is an SQLite database of something else (tables: "
@@ -307,27 +308,40 @@ class Store:
         program's database) is one `StoreError` naming the file and what to do."""
         self.path = Path(path)
         _check_file(self.path, create)
+        # Two processes creating one new file race on its first migrations: SQLite answers
+        # "locked" at once (a stale read snapshot is not waited for), so the set-up is retried.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                with storage_errors(self.path):
+                    self.db = self._open()
+                return
+            except StoreError as exc:
+                if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _open(self) -> sqlite_utils.Database:
         db: sqlite_utils.Database | None = None
         try:
-            with storage_errors(self.path):
-                _create_private(self.path)
-                db = sqlite_utils.Database(self.path)
-                db.execute("PRAGMA busy_timeout = 30000")
-                _check_schema(db, self.path)
-                db.enable_wal()
-                # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may
-                # lose the last transaction, never corrupt); a larger page cache keeps index
-                # inserts fast.
-                db.execute("PRAGMA synchronous = NORMAL")
-                db.execute("PRAGMA cache_size = -65536")
-                migrations.apply(db)
-                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _create_private(self.path)
+            db = sqlite_utils.Database(self.path)
+            db.execute("PRAGMA busy_timeout = 30000")
+            _check_schema(db, self.path)
+            db.enable_wal()
+            # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may lose
+            # the last transaction, never corrupt); a larger page cache keeps index inserts
+            # fast.
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA cache_size = -65536")
+            migrations.apply(db)
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return db
         except BaseException:
             if db is not None:
                 db.close()
             raise
-        self.db = db
 
     def close(self) -> None:
         self.db.close()
