@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -22,8 +23,9 @@ from idgraph import __version__
 
 from .interfaces import ConfigError, SourceError
 from .plugins import describe_plugins, get_connectors, load_plugins
-from .store import RunNotFound, Store, StoreBusy
+from .store import RunNotFound, Store, StoreBusy, storage_error
 from .sync import SyncResult, read_secret, sync
+from .text import terminal_text
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1  # the run finished partial or failed
@@ -62,10 +64,16 @@ class Failure(click.ClickException):
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into one line and an exit code, never a traceback."""
+def user_errors(db_path: Path | None = None) -> Iterator[None]:
+    """Turn the errors a user can cause into one line and an exit code, never a traceback.
+
+    A database file that cannot be used is a `StoreError` (a ConfigError: exit 3); an SQLite
+    error found later while reading `db_path` is described the same way."""
     try:
         yield
+    except sqlite3.Error as exc:
+        message = str(storage_error(db_path or Path("the database"), exc))
+        raise Failure(message, EXIT_CONFIG) from None
     except ConfigError as exc:
         raise Failure(str(exc), EXIT_CONFIG) from None
     except StoreBusy as exc:
@@ -219,9 +227,9 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
     for warning in collection.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+        err_console.print(f"[yellow]warning:[/yellow] {escape(terminal_text(warning))}")
     for error in collection.errors:
-        err_console.print(f"[red]error:[/red] {escape(error)}")
+        err_console.print(f"[red]error:[/red] {escape(terminal_text(error))}")
 
 
 def sync_result_json(result: SyncResult) -> dict[str, Any]:
@@ -362,11 +370,12 @@ def sync_group() -> None:
 @json_option
 def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
     """The run history, newest first."""
-    store = Store(db_path)
-    try:
-        runs = store.runs(limit)
-    finally:
-        store.close()
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            runs = store.runs(limit)
+        finally:
+            store.close()
     if as_json:
         click.echo(json.dumps([run.__dict__ for run in runs], indent=2))
         return
@@ -380,7 +389,7 @@ def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
         table.add_row(
             str(run.id),
             run.kind,
-            escape(run.scope),
+            escape(terminal_text(run.scope)),
             run.started,
             run.finished or "",
             run.status,
@@ -400,8 +409,8 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
     """A node with its attributes and edges, as of a complete run."""
     from .view import load_graph
 
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             run, graph = load_graph(store, run_id)
         finally:
@@ -426,13 +435,14 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    out_console.print(f"[bold]{escape(node_id)}[/bold] (as of run {run.id})")
+    # Values come from the API: control characters are shown escaped, never sent raw.
+    out_console.print(f"[bold]{escape(terminal_text(node_id))}[/bold] (as of run {run.id})")
     for key, value in sorted(data["attributes"].items()):
-        out_console.print(f"  {key}: {value}", markup=False)
+        out_console.print(terminal_text(f"  {key}: {value}"), markup=False)
     for label, edges, end in (("out", out_edges, "to"), ("in", in_edges, "from")):
         for edge in edges:
             arrow = "->" if label == "out" else "<-"
-            out_console.print(f"  {arrow} {edge['kind']} {edge[end]}", markup=False)
+            out_console.print(terminal_text(f"  {arrow} {edge['kind']} {edge[end]}"), markup=False)
 
 
 @cli.command("plugins")
@@ -521,7 +531,7 @@ def export_command(
             f"unknown format(s) {', '.join(unknown)}; known: {', '.join(sorted(exporters))}",
             EXIT_USAGE,
         )
-    with user_errors():
+    with user_errors(db_path):
         context, written, skipped = write_review_pack(
             db_path,
             out_dir,
@@ -567,8 +577,8 @@ def findings_command(
     """The review checks' findings on a complete run, most severe first."""
     from .review import build_review
 
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             context = build_review(
                 store,
@@ -583,7 +593,10 @@ def findings_command(
     table = Table("severity", "check", "node", "finding")
     for finding in context.findings:
         table.add_row(
-            finding.severity, finding.check, escape(finding.node), escape(finding.message)
+            finding.severity,
+            finding.check,
+            escape(terminal_text(finding.node)),
+            escape(terminal_text(finding.message)),
         )
     out_console.print(table)
 
@@ -598,8 +611,8 @@ def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: b
     latest two); attested changes are shown apart from API changes."""
     from .diff import count_changes, diff_runs
 
-    with user_errors():
-        store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
         try:
             result = diff_runs(store, run_a, run_b)
         finally:
@@ -658,11 +671,13 @@ def review_import(
     (exit 3). Writes remediation.md: the exact step for each revoke (none is executed)."""
     from .decisions import DecisionsInvalid, import_decisions
 
-    store = Store(db_path)
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
     try:
-        result = import_decisions(
-            store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding
-        )
+        with user_errors(db_path):
+            result = import_decisions(
+                store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding
+            )
     except DecisionsInvalid as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
@@ -681,6 +696,8 @@ def review_import(
         f"Steps: {result['remediation']}",
         markup=False,
     )
+    for flag in result["self_reviews"]:
+        err_console.print(f"warning: self-review: {terminal_text(flag)}", markup=False)
 
 
 _commands_registered = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ def parse_decisions(
     known = {row.row_id: row for row in context.rows}
     seen: dict[str, int] = {}
     decisions = []
+    undecided = 0
+    # The latest calendar date anywhere now (UTC+14): a later review_date has not happened.
+    latest_today = (datetime.now(UTC) + timedelta(hours=14)).date()
     for number, record in records:
         where = f"{name}: row {number}"
         row_id = record["row_id"]
@@ -104,6 +107,7 @@ def parse_decisions(
         problems += formula_problems(where, record, list(DECISION_COLUMNS))
         decision = record["decision"].strip().lower()
         if decision == "":
+            undecided += 1
             continue
         if decision not in DECISIONS:
             problems.append(
@@ -117,7 +121,10 @@ def parse_decisions(
         review_date = record["review_date"].strip()
         if review_date:
             try:
-                date.fromisoformat(review_date)
+                if date.fromisoformat(review_date) > latest_today:
+                    problems.append(
+                        f"{where}: column 'review_date': {review_date} is in the future"
+                    )
             except ValueError:
                 problems.append(
                     f"{where}: column 'review_date': {review_date!r} is not a date (YYYY-MM-DD)"
@@ -133,6 +140,11 @@ def parse_decisions(
                 review_date,
                 justification,
             )
+        )
+    if not decisions and not problems:
+        problems.append(
+            f"{name}: no row has a decision ({undecided} rows undecided): fill the 'decision' "
+            "column (keep, revoke or modify) before importing"
         )
     if problems:
         raise DecisionsInvalid(problems)
@@ -157,6 +169,12 @@ def import_decisions(
     file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with store.db.atomic():
+        # A row decided again (the same file imported twice, or a corrected one) replaces
+        # its earlier decision: one decision per (run, row).
+        store.db.conn.executemany(
+            "DELETE FROM review_decisions WHERE run_id = ? AND row_id = ?",
+            [(run_id, d.row["row_id"]) for d in decisions],
+        )
         store.db["review_decisions"].insert_all(
             {
                 "run_id": run_id,
@@ -178,7 +196,20 @@ def import_decisions(
     remediation = (out_dir or path.parent) / "remediation.md"
     remediation.write_text(render_remediation(store, run_id, decisions), encoding="utf-8")
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
-    return {"run_id": run_id, "decisions": counts, "remediation": str(remediation)}
+    # A reviewer deciding on their own access is allowed but flagged (four-eyes principle).
+    self_reviews = [
+        f"row {d.row['row_id']}: {d.reviewer} decided {d.decision} on their own access "
+        f"({d.row['access']} on {d.row['resource_name']})"
+        for d in decisions
+        if d.reviewer
+        in (d.row["principal_name"].strip().lower(), d.row["principal"].rpartition(":")[2].lower())
+    ]
+    return {
+        "run_id": run_id,
+        "decisions": counts,
+        "remediation": str(remediation),
+        "self_reviews": self_reviews,
+    }
 
 
 def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:

@@ -58,19 +58,22 @@ def write_review_pack(
     from .review import build_review
 
     exporters = get_exporters()
-    store = Store(db_path)
+    store = Store(db_path, create=False)
     try:
         context = build_review(store, run_id, since=since, options=options or {})
+        written, skipped = [], []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
+            for name in formats or sorted(exporters):
+                try:
+                    written.append(str(exporters[name].export(context, out_dir)))
+                except ExporterUnavailable as exc:
+                    skipped.append(str(exc))
         except OSError as exc:
-            raise ConfigError(f"{out_dir}: cannot be created ({exc.strerror})") from None
-        written, skipped = [], []
-        for name in formats or sorted(exporters):
-            try:
-                written.append(str(exporters[name].export(context, out_dir)))
-            except ExporterUnavailable as exc:
-                skipped.append(str(exc))
+            raise ConfigError(
+                f"cannot write the review pack to {out_dir}: {exc.filename or out_dir}: "
+                f"{exc.strerror or exc}; choose a folder you can write (--out)"
+            ) from None
     finally:
         store.close()
     return context, written, skipped

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 
@@ -19,16 +19,22 @@ def token_suffix(token: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with userinfo dropped and every query value replaced by `[redacted]`."""
+    """The URL with its userinfo dropped and its whole query replaced by `[redacted]`.
+
+    Every part of a query is treated as secret, keys included (`?SECRETVALUE` has no `=`,
+    and a key may itself be a token); the fragment is dropped. The one redactor for every URL
+    idgraph stores, logs or puts in a message.
+    """
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname or ""
-        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        port = parts.port
     except ValueError:
         return REDACTED
-    query = urlencode(
-        [(key, REDACTED) for key, _v in parse_qsl(parts.query, keep_blank_values=True)]
-    )
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    query = REDACTED if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .review import safe_cell
+from .text import xml_text
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
             ws.freeze_panes = "A2"
 
         def cell(value: object, column: Column, header: bool = False, ws=ws, sheet=sheet):
-            text = safe_cell(value)
+            text = xml_text(safe_cell(value))  # a worksheet is XML: no control characters
             item = WriteOnlyCell(ws, value=text)
             item.data_type = "s"
             item.number_format = "@"

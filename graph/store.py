@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from .interfaces import ConfigError
 from .model import Edge, Node, attrs_from_json, attrs_json, content_hash
 
 migrations = Migrations("idgraph")
@@ -137,6 +138,106 @@ def m004_accounts(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("rotated_from", str)
 
 
+# The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
+# with a higher number was made by a newer idgraph and is refused, never half-read.
+SCHEMA_VERSION = 4
+IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StoreError(ConfigError):
+    """The database file cannot be used: one line naming it and what to do (exit 3)."""
+
+
+def storage_error(path: Path, exc: BaseException) -> StoreError:
+    """One clear line for an SQLite or OS error on the database file at `path`."""
+    if isinstance(exc, StoreError):
+        return exc
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
+        text = exc.strerror or text
+        where = Path(exc.filename) if exc.filename else path
+        if isinstance(exc, NotADirectoryError):
+            return StoreError(f"{where}: a part of this path is a file, not a folder ({text})")
+        if isinstance(exc, IsADirectoryError):
+            return StoreError(f"{where} is a folder, not a file: remove it or choose another path")
+        if isinstance(exc, PermissionError):
+            return StoreError(f"{where} cannot be written ({text}): check its permissions")
+        if "no space" in lowered or getattr(exc, "errno", None) == 28:
+            return StoreError(f"{where}: the disk is full: free space, then run again")
+        return StoreError(f"{where}: {text}")
+    if "disk is full" in lowered or "disk i/o" in lowered:
+        return StoreError(
+            f"{path}: the disk is full or failing (SQLite: {text}): free space, then run again; "
+            "the graph stays as of the last complete run"
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return StoreError(
+            f"{path} is read-only (SQLite: {text}): idgraph writes the file (and its -wal and "
+            "-shm files beside it) even to read; make them and their folder writable"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return StoreError(
+            f"{path} is damaged or not an SQLite database (SQLite: {text}): restore it from "
+            "a backup, or point --db at another file"
+        )
+    if "unable to open" in lowered:
+        return StoreError(
+            f"{path} cannot be opened (SQLite: {text}): check that its folder exists and is "
+            "writable"
+        )
+    return StoreError(f"{path}: database error (SQLite: {text})")
+
+
+@contextmanager
+def storage_errors(path: Path) -> Iterator[None]:
+    """Every SQLite or OS error on the database as a `StoreError` naming the file."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise storage_error(path, exc) from None
+
+
+def _check_file(path: Path, create: bool) -> None:
+    """Refuse, before SQLite touches it, a path that cannot be an idgraph database."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"{path}: {parent} is a file, not a folder")
+            break
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a database file: choose a file path")
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no idgraph database at {path}: run a sync first")
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if head and head != SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not an SQLite database: point --db at an idgraph database or a new file"
+        )
+
+
+def _check_schema(db: sqlite_utils.Database, path: Path) -> None:
+    """Refuse a newer schema, and a foreign SQLite file (never add idgraph's tables to it)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was made by a newer idgraph (schema {version}; this one knows up to "
+            f"{SCHEMA_VERSION}): upgrade idgraph to read it"
+        )
+    # `_sqlite_migrations` alone is a file another idgraph process is creating right now.
+    tables = set(db.table_names()) - {Migrations.migrations_table}
+    if tables and not tables & set(IDGRAPH_TABLES):
+        raise StoreError(
+            f"{path} is an SQLite database of something else (tables: "
+            f"{', '.join(sorted(tables)[:5])}), not an idgraph database: nothing was changed; "
+            "point --db at an idgraph database or a new file"
+        )
+
+
 class StoreBusy(Exception):
     """Another idgraph process holds the database file's write lock past the wait bound."""
 
@@ -215,25 +316,54 @@ def _enable_wal(db: sqlite_utils.Database, wait: float = 30.0) -> None:
 class Store:
     """One SQLite file (WAL mode, owner-only permissions) holding every run."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        """Open (or, with `create`, make) the database at `path`. Every way the file can be
+        unusable (missing, a folder, not SQLite, damaged, read-only, newer schema, another
+        program's database) is one `StoreError` naming the file and what to do."""
         self.path = Path(path)
-        _create_private(self.path)
-        self.db = sqlite_utils.Database(self.path)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        _enable_wal(self.db)
-        # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may lose
-        # the last transaction, never corrupt); a larger page cache keeps index inserts fast.
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA cache_size = -65536")
-        # Two processes opening a new file at once would both create the schema: take the
-        # write lock first (BEGIN IMMEDIATE waits busy_timeout), then look what is missing.
-        self.db.conn.execute("BEGIN IMMEDIATE")
+        _check_file(self.path, create)
+        # Two processes creating one new file race on its first migrations: SQLite answers
+        # "locked" at once (a stale read snapshot is not waited for), so the set-up is retried.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                with storage_errors(self.path):
+                    self.db = self._open()
+                return
+            except StoreError as exc:
+                if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _open(self) -> sqlite_utils.Database:
+        db: sqlite_utils.Database | None = None
         try:
-            migrations.apply(self.db)
+            _create_private(self.path)
+            db = sqlite_utils.Database(self.path)
+            db.execute("PRAGMA busy_timeout = 30000")
+            _check_schema(db, self.path)
+            _enable_wal(db)
+            # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may lose
+            # the last transaction, never corrupt); a larger page cache keeps index inserts
+            # fast.
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA cache_size = -65536")
+            # Two processes opening a new file at once would both create the schema: take the
+            # write lock first (BEGIN IMMEDIATE waits busy_timeout), then look what is missing.
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                migrations.apply(db)
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            except BaseException:
+                db.conn.rollback()
+                raise
+            db.conn.execute("COMMIT")
+            return db
         except BaseException:
-            self.db.conn.rollback()
+            if db is not None:
+                db.close()
             raise
-        self.db.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -244,8 +374,13 @@ class Store:
     def write_lock(self, wait: float = 30.0) -> Iterator[None]:
         """Hold `<db>.lock` for the whole run; a second writer waits up to `wait` seconds."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        _create_private(lock_path)
-        handle = open(lock_path, "a")  # noqa: SIM115 - held for the duration of the context
+        if lock_path.is_dir():
+            raise StoreError(
+                f"{lock_path} is a folder, but idgraph needs it as its lock file: remove it"
+            )
+        with storage_errors(lock_path):
+            _create_private(lock_path)
+            handle = open(lock_path, "a")  # noqa: SIM115 - held for the whole context
         deadline = time.monotonic() + wait
         try:
             while True:

@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .interfaces import Account, Collection, ConfigError, Connector, ProgressCallback, SyncOptions
+from .interfaces import (
+    Account,
+    Collection,
+    ConfigError,
+    Connector,
+    ProgressCallback,
+    SourceError,
+    SyncOptions,
+)
 from .plugins import plugin_versions
 from .secrets import fingerprint
-from .store import Store
+from .store import Store, storage_error, storage_errors
 
 log = logging.getLogger("idgraph.sync")
 
@@ -105,22 +115,23 @@ def sync(
         except ValueError as exc:
             raise ConfigError(f"{connector.name} options: {exc}") from None
     with store.write_lock(lock_wait):
-        resolved = resolve_account(store, connector, secret, account_label)
-        account = resolved.account
-        run_id = store.start_run(
-            kind="sync",
-            connector=connector.name,
-            scope=account.scope,
-            account_label=account.label,
-            plugin_versions=plugin_versions(),
-            credential=resolved.credential,
-            rotated_from=resolved.rotated_from,
-        )
+        with storage_errors(store.path):
+            resolved = resolve_account(store, connector, secret, account_label)
+            account = resolved.account
+            run_id = store.start_run(
+                kind="sync",
+                connector=connector.name,
+                scope=account.scope,
+                account_label=account.label,
+                plugin_versions=plugin_versions(),
+                credential=resolved.credential,
+                rotated_from=resolved.rotated_from,
+            )
         try:
             collection = connector.collect(
                 account=account, secret=secret, options=options, progress=progress
             )
-        except ConfigError as exc:
+        except (ConfigError, SourceError) as exc:  # one line and exit 3 or 4, run failed
             store.finish_run(run_id, status="failed", errors=[str(exc)])
             raise
         except BaseException as exc:
@@ -145,20 +156,28 @@ def sync(
             if status == "complete":
                 store.remember_account(connector.name, account.label, resolved.credential, run_id)
 
-        counts = store.finish_run(
-            run_id,
-            status=status,
-            nodes=collection.nodes,
-            edges=collection.edges,
-            errors=collection.errors,
-            warnings=collection.warnings,
-            stats={
-                **collection.stats,
-                "nodes_seen": len(collection.nodes),
-                "edges_seen": len(collection.edges),
-            },
-            also=remember,
-        )
+        try:
+            counts = store.finish_run(
+                run_id,
+                status=status,
+                nodes=collection.nodes,
+                edges=collection.edges,
+                errors=collection.errors,
+                warnings=collection.warnings,
+                stats={
+                    **collection.stats,
+                    "nodes_seen": len(collection.nodes),
+                    "edges_seen": len(collection.edges),
+                },
+                also=remember,
+            )
+        except (sqlite3.Error, OSError) as exc:
+            # The write was rolled back: record the run failed, so none is left `running`
+            # (if even that cannot be written, the next run's lock marks it failed).
+            error = storage_error(store.path, exc)
+            with contextlib.suppress(sqlite3.Error, OSError):
+                store.finish_run(run_id, status="failed", errors=[str(error)])
+            raise error from None
         log.info("run %d (%s) %s", run_id, account.scope, status)
         return SyncResult(
             run_id=run_id,

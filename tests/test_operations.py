@@ -5,7 +5,7 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, cli
+from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, EXIT_USAGE, cli
 from idgraph.graph.store import Store
 
 from .conftest import fixture_secrets
@@ -177,7 +177,7 @@ def test_update_dry_run_changes_nothing_and_redacts_urls(emulator):
     assert "Dry run" in result.output and "pw-secret" not in result.output
     assert emulator.server(11001)["BounceHookUrl"] is None
     bad = _invoke(emulator, ["server", "update", "11001", "--set", "Nope=1"])
-    assert bad.exit_code == EXIT_CONFIG and "use Field=value" in bad.output
+    assert bad.exit_code == EXIT_USAGE and "use Field=value" in bad.output
 
 
 def test_delete_needs_the_exact_name_and_is_recorded(emulator, tmp_path):

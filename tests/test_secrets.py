@@ -59,7 +59,7 @@ def test_no_secret_in_cli_output(tmp_path, emulator, account):
         outputs.append(result.output)
     bad_env = dict(env, POSTMARK_ACCOUNT_TOKEN=account["Servers"][0]["ApiTokens"][0])
     refused = runner.invoke(cli, ["sync", "postmark", "--db", str(tmp_path / "b.db")], env=bad_env)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 4  # the API refused the credential: EXIT_API
     outputs.append(refused.output)
     assert "refused the token" in refused.output
     assert leaked_secrets(fixture_secrets(account), tuple(outputs)) == {}

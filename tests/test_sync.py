@@ -76,7 +76,7 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
     assert archived["archived"] is True and archived["type"] == "Broadcasts"
     hook = graph.nodes["postmark:webhook:501"]
     assert hook["http_auth"] is True and hook["http_headers"] == {"X-Api-Key": "[redacted]"}
-    assert hook["url"] == "https://hooks.acme-corp.example/postmark/events?token=%5Bredacted%5D"
+    assert hook["url"] == "https://hooks.acme-corp.example/postmark/events?[redacted]"
     assert graph.nodes["postmark:webhook:502"]["scheme"] == "http"
     token_node = f"postmark:server_token:{fingerprint(servers[0]['ApiTokens'][0])}"
     assert graph.has_edge(token_node, scope)

@@ -197,7 +197,12 @@ class PostmarkClient:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.account_token = account_token
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # Userinfo in the base URL (`http://user:pass@gateway`) is sent as Basic auth and
+        # kept out of `base_url`, which error messages, logs and run stats show.
+        url = httpx.URL((base_url or DEFAULT_BASE_URL).strip().rstrip("/"))
+        auth = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
+        bare = url.copy_with(username=None, password=None, query=None, fragment=None)
+        self.base_url = str(bare).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
         self.stats = ClientStats()
@@ -211,6 +216,7 @@ class PostmarkClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            auth=auth,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers={"Accept": "application/json", "User-Agent": "idgraph"},
             follow_redirects=False,

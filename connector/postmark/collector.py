@@ -14,6 +14,7 @@ from idgraph.plugin import (
     REDACTED,
     Edge,
     Node,
+    clean_graph,
     fingerprint,
     node_id,
     person_id,
@@ -137,7 +138,8 @@ async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount)
 def transform(
     raw: RawAccount, *, account_label: str, account_token: str
 ) -> tuple[list[Node], list[Edge]]:
-    """API objects -> nodes and edges of the identity graph; no secret survives this step."""
+    """API objects -> nodes and edges of the identity graph; no secret survives this step,
+    and no invalid Unicode (replaced, with a warning in `raw.warnings`)."""
     nodes: list[Node] = []
     edges: list[Edge] = []
     account = node_id(ACCOUNT, account_label)
@@ -354,7 +356,9 @@ def transform(
     edges.append(Edge(src=account, dst=scope, kind="has_sending_scope"))
     edges.extend(Edge(src=scope, dst=target, kind="includes") for target in send_as)
     edges.extend(Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens)
-    return nodes, edges
+    # Every string copied from the API passes one sanitiser: invalid Unicode is replaced
+    # (and named in a warning) before anything encodes it.
+    return clean_graph(nodes, edges, raw.warnings)
 
 
 def _userinfo(url: str) -> str:

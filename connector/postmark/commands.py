@@ -185,6 +185,16 @@ def emulator_group() -> None:
     default=0.0,
     help="Share of requests answered 429 (e.g. 0.05).",
 )
+@click.option(
+    "--faults",
+    "faults",
+    default="",
+    metavar="NAME=SHARE,...",
+    help="Random faults, as shares of requests: 5xx, 429, drop (close without answering), "
+    "reset (cut mid-body), malformed (a truncated or non-JSON body), html (a proxy's 403); "
+    "e.g. 5xx=0.1,drop=0.05,malformed=0.02.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random faults.")
 def emulator_serve(
     host: str,
     port: int,
@@ -192,14 +202,27 @@ def emulator_serve(
     synthetic_servers: int | None,
     latency_ms: float,
     rate_limit: float,
+    faults: str,
+    seed: int,
 ) -> None:
     """Serve a fake Postmark account until Ctrl-C. Its tokens are fake fixture tokens."""
     from .emulator import PostmarkEmulator, load_fixture
+    from .emulator.server import parse_fault_rates
     from .emulator.synthetic import synthetic_account
 
+    try:
+        fault_rates = parse_fault_rates(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
     account = synthetic_account(synthetic_servers) if synthetic_servers else load_fixture(fixture)
     emulator = PostmarkEmulator(
-        account, host=host, port=port, latency=latency_ms / 1000, rate_limit_fraction=rate_limit
+        account,
+        host=host,
+        port=port,
+        latency=latency_ms / 1000,
+        rate_limit_fraction=rate_limit,
+        seed=seed,
+        fault_rates=fault_rates,
     )
     servers = emulator.servers()
     click.echo(f"Postmark API emulator at {emulator.url} ({len(servers)} servers)")

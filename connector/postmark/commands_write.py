@@ -17,6 +17,7 @@ from idgraph.plugin import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
+    EXIT_USAGE,
     ConfigError,
     Failure,
     db_option,
@@ -90,6 +91,17 @@ def write_errors(what: str):
         ) from None
     except (PostmarkError, ConfigError) as exc:
         raise Failure(str(exc), EXIT_API) from None
+
+
+@contextmanager
+def usage_errors(what: str):
+    """Options that cannot make a request (a bad --set): each problem named, exit 2."""
+    try:
+        yield
+    except OperationRefused as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise Failure(f"{what}: bad usage, nothing was sent", EXIT_USAGE) from None
 
 
 def _run(coroutine):
@@ -242,12 +254,13 @@ def server_update(
 ) -> None:
     """Edit a server without losing settings: Postmark's PUT replaces the whole object, so
     this reads the server, merges the change, shows the diff and writes every field."""
-    with write_errors("server update"):
+    with usage_errors("server update"):
         changes = parse_assignments(list(assignments))
         if name:
             changes["Name"] = name
         if not changes:
             raise OperationRefused(["nothing to change: give --name or --set Field=value"])
+    with write_errors("server update"):
         client = _client(retries, max_wait, timeout, backoff)
 
         async def go():

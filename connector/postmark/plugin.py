@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import asyncio
 
-from idgraph.plugin import Account, Collection, ProgressCallback, hookimpl
+from idgraph.plugin import (
+    Account,
+    Collection,
+    ProgressCallback,
+    SourceError,
+    hookimpl,
+    redact_url,
+)
 
 from ._client import Clock, PostmarkClient
-from ._errors import PostmarkError
+from ._errors import PostmarkError, PostmarkTransportError, WrongTokenKind
 from .collector import fetch_account, transform
 from .options import TOKEN_ENV, PostmarkOptions
 
@@ -59,7 +66,12 @@ class PostmarkConnector:
             collection.complete = not raw.errors
 
         try:
-            asyncio.run(go())
+            try:
+                asyncio.run(go())
+            except (PostmarkTransportError, WrongTokenKind) as exc:
+                # The API is unreachable, or refused the credential for the account itself:
+                # nothing was read, and it is the API's or network's failure (exit 4).
+                raise SourceError(str(exc)) from None
         except PostmarkError as exc:
             collection.errors.append(str(exc))
             collection.complete = False
@@ -68,7 +80,7 @@ class PostmarkConnector:
             "requests": client.stats.requests,
             "retries": client.stats.retries,
             "throttled": client.stats.throttled,
-            "base_url": client.base_url,
+            "base_url": redact_url(client.base_url),
         }
         return collection
 

@@ -104,7 +104,7 @@ NODES = (
             "webhook_id": "Postmark's webhook ID",
             "server_id": "its server",
             "message_stream": "the stream it belongs to",
-            "url": "the URL, userinfo dropped and query values `[redacted]`",
+            "url": "the URL, userinfo dropped and the whole query `[redacted]`",
             "scheme": "`https` or `http`",
             "triggers": "the enabled triggers",
             "http_auth": "whether Basic auth is set (the password is never kept)",

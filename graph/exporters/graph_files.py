@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..review import ReviewContext
+from ..text import xml_text
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -68,9 +69,13 @@ def _joined(items: Iterable[Any], size: int = 5000) -> Iterator[str]:
 
 
 def _scalar(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return xml_text(value)
+    if isinstance(value, bool | int | float):
         return value
-    return json.dumps(value, sort_keys=True, default=str)
+    return xml_text(json.dumps(value, sort_keys=True, default=str))
 
 
 def _column_types(items: Iterable[dict[str, Any]], types: dict[str, set[type]]) -> None:
@@ -93,7 +98,8 @@ def _one_type(types: set[type]) -> type:
 def graphml_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     """A copy GraphML can hold, each attribute name with ONE type across the file (igraph
     refuses a name declared twice): lists and dicts as JSON, nulls left out, a name whose
-    values mix types (e.g. a boolean that is sometimes text) written as text throughout."""
+    values mix types (e.g. a boolean that is sometimes text) written as text throughout, and
+    no character XML 1.0 cannot hold (control characters from the API are escaped)."""
     import networkx as nx
 
     node_data = [{k: _scalar(v) for k, v in data.items()} for _n, data in graph.nodes(data=True)]
@@ -122,9 +128,9 @@ def graphml_graph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
 
     flat = nx.MultiDiGraph()
     for (node, _data), data in zip(graph.nodes(data=True), node_data, strict=True):
-        flat.add_node(node, **typed(data))
+        flat.add_node(xml_text(node), **typed(data))
     for (u, v, key, _data), data in zip(graph.edges(keys=True, data=True), edge_data, strict=True):
-        flat.add_edge(u, v, key=key, **typed(data))
+        flat.add_edge(xml_text(u), xml_text(v), key=xml_text(key), **typed(data))
     return flat
 
 

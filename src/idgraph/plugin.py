@@ -17,7 +17,8 @@ The names, by what they are for:
   each named);
 - helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
   `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
-  `secret_from_env`;
+  `secret_from_env`; `clean_text`, `clean_graph` (invalid Unicode from an API, at the
+  transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
 - for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
   `user_errors`, `out_console`, `run_sync`, `print_sync_summary`, `attest_file`,
   `write_review_pack`, `record_write`.
@@ -55,6 +56,7 @@ from idgraph.graph.model import Edge, Node, node_id, person_id
 from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKind, NodeKind
 from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
 from idgraph.graph.sync import secret_from_env
+from idgraph.graph.text import clean_graph, clean_text, terminal_text, xml_text
 
 __all__ = [
     "CANONICAL_PERMISSIONS",
@@ -82,6 +84,8 @@ __all__ = [
     "SourceError",
     "SyncOptions",
     "attest_file",
+    "clean_graph",
+    "clean_text",
     "db_option",
     "fingerprint",
     "formula_problems",
@@ -97,8 +101,10 @@ __all__ = [
     "run_sync",
     "safe_cell",
     "secret_from_env",
+    "terminal_text",
     "token_suffix",
     "url_host",
     "user_errors",
     "write_review_pack",
+    "xml_text",
 ]

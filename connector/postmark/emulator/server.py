@@ -76,6 +76,40 @@ class Fault:
     after: int = 0  # let this many matching requests through first
 
 
+# Random faults by name (`idgraph emulator serve --faults 5xx=0.1,drop=0.05`): each a Fault.
+RANDOM_FAULTS: dict[str, Callable[[random.Random], Fault]] = {
+    "429": lambda rng: Fault(kind="status", status=429),
+    "5xx": lambda rng: Fault(kind="status", status=rng.choice((500, 502, 503))),
+    "drop": lambda rng: Fault(kind="drop"),
+    "reset": lambda rng: Fault(kind="reset_mid_body"),
+    "malformed": lambda rng: Fault(kind=rng.choice(("truncated", "not_json"))),
+    "html": lambda rng: Fault(kind="html_403"),
+}
+
+
+def parse_fault_rates(text: str) -> dict[str, float]:
+    """`5xx=0.1,drop=0.05,malformed=0.02` -> {name: share of requests}; ValueError naming
+    the bad part."""
+    rates: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep or name not in RANDOM_FAULTS:
+            raise ValueError(
+                f"{part!r}: use NAME=SHARE with NAME one of {', '.join(RANDOM_FAULTS)}"
+            )
+        try:
+            rate = float(raw)
+        except ValueError:
+            raise ValueError(f"{part!r}: {raw!r} is not a number") from None
+        if not 0 <= rate <= 1:
+            raise ValueError(f"{part!r}: the share must be between 0 and 1")
+        rates[name] = rate
+    if sum(rates.values()) > 1:
+        raise ValueError("the shares add up to more than 1")
+    return rates
+
+
 @dataclass
 class EmulatorStats:
     requests: int = 0
@@ -98,10 +132,12 @@ class PostmarkEmulator:
         rate_limit_fraction: float = 0.0,
         seed: int = 0,
         server_limit: int | None = None,
+        fault_rates: dict[str, float] | None = None,
     ) -> None:
         self.account = copy.deepcopy(account if account is not None else load_fixture())
         self.latency = latency
         self.rate_limit_fraction = rate_limit_fraction
+        self.fault_rates = dict(fault_rates or {})  # RANDOM_FAULTS name -> share of requests
         self.server_limit = (
             server_limit if server_limit is not None else self.account.get("ServerLimit")
         )
@@ -194,6 +230,12 @@ class PostmarkEmulator:
                     return fault
             if self.rate_limit_fraction and self._rng.random() < self.rate_limit_fraction:
                 return Fault(kind="status", status=429)
+            if self.fault_rates:
+                draw = self._rng.random()
+                for name, rate in self.fault_rates.items():
+                    if draw < rate:
+                        return RANDOM_FAULTS[name](self._rng)
+                    draw -= rate
         return None
 
 
