@@ -673,7 +673,10 @@ def build_cli() -> click.Group:
     """The `idgraph` group with every plugin's commands added (once)."""
     global _commands_registered
     if not _commands_registered:
-        from . import attest_cli  # noqa: F401 - adds `idgraph attest`
+        from . import (
+            attest_cli,  # noqa: F401 - adds `idgraph attest`
+            query_cli,  # noqa: F401 - adds `idgraph access` and `idgraph nodes`
+        )
 
         _commands_registered = True
         load_plugins().hook.register_commands(cli=cli)

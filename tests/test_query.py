@@ -1,0 +1,214 @@
+"""Asking the graph: the SQL views and `idgraph access` / `idgraph nodes` give the same
+answers, now and as of an earlier run, and CSV output is spreadsheet-safe."""
+
+import csv
+import io
+import json
+
+import sqlite_utils
+from click.testing import CliRunner
+from idgraph.graph.cli import EXIT_CONFIG, EXIT_USAGE, cli
+from idgraph.graph.queries import VIEW_NAMES, as_of_views
+from idgraph.graph.review import access_rows
+from idgraph.graph.view import load_graph
+
+from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+
+DANA = "dana.ops@acme-corp.example"
+SAM = "sam.dev@acme-corp.example"
+KEY = ("principal", "resource", "access", "access_kind", "how")
+
+
+def _cli(db, *args):
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    return result
+
+
+def _cli_rows(db, *args):
+    result = _cli(db, "access", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _keys(rows):
+    return sorted(tuple(str(row[k]) for k in KEY) for row in rows)
+
+
+def _who_reaches(conn_db, server_name):
+    return list(
+        conn_db.query(
+            "SELECT * FROM reachable WHERE resource = "
+            "(SELECT id FROM current_nodes WHERE name = ? AND role = 'resource')",
+            [server_name],
+        )
+    )
+
+
+def _what_does(conn_db, email):
+    return list(
+        conn_db.query(
+            "SELECT * FROM reachable WHERE principal = "
+            "(SELECT id FROM current_nodes WHERE email = ? AND principal = 'human')",
+            [email],
+        )
+    )
+
+
+def _review_keys(store, run_id, *, resource=None, principal=None):
+    """The access review's own rows (networkx, not SQL) for one resource or principal."""
+    run, graph = load_graph(store, run_id)
+    return sorted(
+        (r.principal, r.resource, r.access, r.access_kind, "direct")
+        for r in access_rows(graph, run, {})
+        if resource in (None, r.resource) and principal in (None, r.principal)
+    )
+
+
+def _history(store, emulator, tmp_path):
+    """run 1 sync, run 2 attest; then sam leaves and dana drops to view on Acme Production
+    (run 3, attest) and the server is renamed (run 4, sync)."""
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    lines = MEMBERS_FILE.read_text().splitlines()
+    changed = [
+        line.replace(f"{DANA},Dana Ops,User,yes,full", f"{DANA},Dana Ops,User,yes,view")
+        for line in lines
+        if not line.startswith(SAM)
+    ]
+    members = tmp_path / "members-q2.csv"
+    members.write_text("\n".join(changed) + "\n")
+    attest_fixture(store, members)
+    emulator.server(11001)["Name"] = "Acme Production EU"
+    assert sync_fixture(store, emulator).status == "complete"
+    return store.path
+
+
+def test_the_views_exist_and_read_the_latest_complete_run(store, emulator):
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    db = sqlite_utils.Database(store.path)
+    assert set(VIEW_NAMES) <= set(db.view_names())
+    members = {row["email"]: row for row in db.query("SELECT * FROM team_members")}
+    assert members[DANA]["role"] == "User" and members[DANA]["two_factor"] == "yes"
+    assert members[DANA]["attested_by"] == "a@acme-corp.example" and members[DANA]["expires_at"]
+    tokens = list(db.query("SELECT * FROM tokens WHERE suffix = '001a'"))
+    assert len(tokens) == 1 and tokens[0]["resource"] == "postmark:server:11001"
+    assert tokens[0]["fingerprint"].startswith("sha256:") and tokens[0]["first_seen"]
+    changes = list(db.query("SELECT DISTINCT run, change FROM changes ORDER BY run"))
+    assert changes == [{"run": 1, "change": "opened"}, {"run": 2, "change": "opened"}]
+    hits = {
+        row["id"]
+        for row in db.query(
+            "SELECT id FROM node_search WHERE rowid IN "
+            "(SELECT rowid FROM node_search_fts WHERE node_search_fts MATCH 'dana*')"
+        )
+    }
+    assert f"postmark:team_member:{DANA}" in hits
+
+
+def test_access_paths_view_equals_the_review_rows(store, emulator):
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    db = sqlite_utils.Database(store.path)
+    view = _keys(db.query("SELECT *, 'direct' AS how FROM access_paths"))
+    assert view == _review_keys(store, None)
+    assert len(view) > 20
+
+
+def test_who_reaches_a_server_sql_and_cli_agree_now_and_as_of_an_earlier_run(
+    store, emulator, tmp_path
+):
+    path = _history(store, emulator, tmp_path)
+    db = sqlite_utils.Database(path)
+    server = "postmark:server:11001"
+
+    now_sql = _who_reaches(db, "Acme Production EU")
+    now_cli = _cli_rows(path, "--to", "Acme Production EU")
+    assert now_cli["resource"] == server and now_cli["run"] == 4
+    assert _keys(now_cli["rows"]) == _keys(now_sql)
+    people = {(r["principal_name"], r["access"], r["how"]) for r in now_sql}
+    assert (DANA, "view", "direct") in people
+    assert not any(r["principal_name"] == SAM for r in now_sql)
+    # the owner and the admin reach it through their account-wide role
+    implied = {r["principal_name"] for r in now_sql if r["how"].startswith("implied")}
+    assert implied == {"pat.owner@acme-corp.example", "it-admin@acme-corp.example"}
+    direct = [r for r in now_sql if r["how"] == "direct"]
+    assert _keys(direct) == _review_keys(store, None, resource=server)
+
+    old = sqlite_utils.Database(path)
+    as_of_views(old.conn, 2)
+    then_sql = _who_reaches(old, "Acme Production")  # its name as of run 2
+    then_cli = _cli_rows(path, "--to", "Acme Production", "--run", "2")
+    assert then_cli["run"] == 2 and then_cli["resource"] == server
+    assert _keys(then_cli["rows"]) == _keys(then_sql)
+    assert {(r["principal_name"], r["access"]) for r in then_sql} >= {(DANA, "full"), (SAM, "view")}
+    assert _keys([r for r in then_sql if r["how"] == "direct"]) == _review_keys(
+        store, 2, resource=server
+    )
+    # by today's name, run 2 knows no such server
+    assert _cli(path, "access", "--to", "Acme Production EU", "--run", "2").exit_code == EXIT_CONFIG
+
+
+def test_what_a_person_can_do_sql_and_cli_agree_now_and_as_of_an_earlier_run(
+    store, emulator, tmp_path
+):
+    path = _history(store, emulator, tmp_path)
+    dana = f"postmark:team_member:{DANA}"
+    now_sql = _what_does(sqlite_utils.Database(path), DANA)
+    now_cli = _cli_rows(path, "--of", DANA)
+    assert now_cli["principal"] == dana
+    assert _keys(now_cli["rows"]) == _keys(now_sql) == _review_keys(store, None, principal=dana)
+    by_server = {r["resource_name"]: r["access"] for r in now_sql}
+    assert by_server["Acme Production EU"] == "view" and by_server["Acme Staging"] == "full"
+
+    old = sqlite_utils.Database(path)
+    as_of_views(old.conn, 2)
+    then_sql = _what_does(old, DANA)
+    then_cli = _cli_rows(path, "--of", DANA.upper(), "--run", "2")
+    assert _keys(then_cli["rows"]) == _keys(then_sql) == _review_keys(store, 2, principal=dana)
+    assert {r["resource_name"]: r["access"] for r in then_sql}["Acme Production"] == "full"
+
+    # sam is gone now, but was there as of run 2
+    assert _cli(path, "access", "--of", SAM).exit_code == EXIT_CONFIG
+    assert _cli_rows(path, "--of", SAM, "--run", "2")["rows"]
+
+
+def test_a_token_by_its_last_four(store, emulator):
+    sync_fixture(store, emulator)
+    rows = _cli_rows(store.path, "--of", "001a")["rows"]
+    assert {r["resource"] for r in rows} >= {"postmark:server:11001"}
+
+
+def test_ambiguous_and_unknown_names(store, emulator):
+    sync_fixture(store, emulator)
+    many = _cli(store.path, "access", "--to", "server:1100")
+    assert many.exit_code == EXIT_USAGE and "postmark:server:11002" in many.stderr
+    unknown = _cli(store.path, "access", "--to", "Acme Prodution")
+    assert unknown.exit_code == EXIT_CONFIG and "Acme Production" in unknown.stderr
+    both = _cli(store.path, "access", "--to", "x", "--of", "y")
+    assert both.exit_code == EXIT_USAGE
+
+
+def test_csv_output_neutralises_formula_cells(store, emulator):
+    emulator.server(11001)["Name"] = '=HYPERLINK("http://evil.example","x")'
+    sync_fixture(store, emulator)
+    result = _cli(store.path, "access", "--of", "001a", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    names = {r["resource_name"] for r in rows}
+    assert '\'=HYPERLINK("http://evil.example","x")' in names
+    assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values())
+    nodes = _cli(store.path, "nodes", "--kind", "postmark:server", "--format", "csv")
+    assert nodes.exit_code == 0 and "'=HYPERLINK" in nodes.stdout
+
+
+def test_nodes_by_kind_and_search(store, emulator):
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    servers = json.loads(_cli(store.path, "nodes", "--kind", "postmark:server", "--json").stdout)
+    assert len(servers) == 5 and {s["kind"] for s in servers} == {"postmark:server"}
+    found = _cli(store.path, "nodes", "--search", "dana", "--format", "ndjson").stdout
+    ids = {json.loads(line)["id"] for line in found.splitlines()}
+    assert f"postmark:team_member:{DANA}" in ids
+    old = _cli(store.path, "nodes", "--search", "dana", "--run", "1", "--format", "ndjson")
+    assert f"postmark:team_member:{DANA}" not in old.stdout  # attested in run 2
