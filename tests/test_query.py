@@ -212,3 +212,33 @@ def test_nodes_by_kind_and_search(store, emulator):
     assert f"postmark:team_member:{DANA}" in ids
     old = _cli(store.path, "nodes", "--search", "dana", "--run", "1", "--format", "ndjson")
     assert f"postmark:team_member:{DANA}" not in old.stdout  # attested in run 2
+
+
+def test_datasette_lists_the_views_with_their_metadata(store, emulator):
+    import asyncio
+    from pathlib import Path
+
+    from datasette.app import Datasette
+    from idgraph.graph.queries import VIEW_DESCRIPTIONS
+
+    metadata = json.loads(
+        (Path(__file__).resolve().parents[1] / "docs/datasette-metadata.json").read_text()
+    )
+    described = metadata["databases"]["idgraph"]["tables"]
+    assert {v: described[v]["description"] for v in VIEW_NAMES} == VIEW_DESCRIPTIONS
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+
+    async def ask():
+        ds = Datasette([str(store.path)], metadata=metadata)
+        listing = await ds.client.get("/idgraph.json")
+        rows = await ds.client.get(
+            "/idgraph/access_paths.json?_shape=array&principal_name__contains=dana"
+        )
+        search = await ds.client.get("/idgraph/node_search.json?_search=dana&_shape=array")
+        return listing.json(), rows.json(), search.json()
+
+    listing, rows, search = asyncio.run(ask())
+    assert {v["name"] for v in listing["views"]} >= set(VIEW_NAMES)
+    assert {r["access"] for r in rows} == {"User", "full", "view"}
+    assert any(r["id"] == f"postmark:team_member:{DANA}" for r in search)
