@@ -21,6 +21,7 @@ from rich.table import Table
 from idgraph import __version__
 
 from .interfaces import ConfigError, SourceError
+from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .store import RunNotFound, Store, StoreBusy
 from .sync import SyncResult, read_secret, sync
@@ -350,16 +351,18 @@ def sync_group() -> None:
 @cli.command("runs")
 @db_option
 @click.option("--limit", type=int, default=20, show_default=True)
-@json_option
-def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
+@format_option
+def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -> None:
     """The run history, newest first."""
     store = Store(db_path)
     try:
         runs = store.runs(limit)
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps([run.__dict__ for run in runs], indent=2))
+    fmt = chosen_format(output_format, as_json)
+    if fmt != "table":
+        rows = [run.__dict__ for run in runs]
+        emit_rows(rows, list(rows[0]) if rows else ["id"], fmt)
         return
     table = Table(
         "run", "kind", "scope", "started", "finished", "status", "changes", "errors", "note"
@@ -398,7 +401,7 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
         finally:
             store.close()
     if node_id not in graph:
-        raise Failure(f"no node {node_id!r} in run {run.id}", EXIT_CONFIG)
+        raise Failure(f"no node {node_id!r} in run {run.id}{_suggest(graph, node_id)}", EXIT_CONFIG)
     out_edges = [
         {"kind": d["kind"], "to": v, **{k: x for k, x in d.items() if k not in ("kind",)}}
         for _u, v, d in graph.out_edges(node_id, data=True)
@@ -424,6 +427,24 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
         for edge in edges:
             arrow = "->" if label == "out" else "<-"
             out_console.print(f"  {arrow} {edge['kind']} {edge[end]}", markup=False)
+
+
+def _suggest(graph: Any, wanted: str) -> str:
+    """'; did you mean: ...' with the ids (or the ids of names) closest to `wanted`."""
+    import difflib
+
+    by_name: dict[str, str] = {}
+    for node, data in graph.nodes(data=True):
+        for key in ("name", "email", "fingerprint", "host", "label"):
+            if isinstance(data.get(key), str):
+                by_name.setdefault(data[key], node)
+    close = difflib.get_close_matches(wanted, list(graph.nodes), n=5)
+    close += [
+        by_name[name]
+        for name in difflib.get_close_matches(wanted, list(by_name), n=5)
+        if by_name[name] not in close
+    ]
+    return f"; did you mean: {', '.join(close[:5])}?" if close else ""
 
 
 @cli.command("plugins")
@@ -550,12 +571,13 @@ def export_command(
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
 @review_options
-@json_option
+@format_option
 def findings_command(
     db_path: Path,
     run_id: int | None,
     allow_domains: tuple[str, ...],
     max_admins: int,
+    output_format: str,
     as_json: bool,
 ) -> None:
     """The review checks' findings on a complete run, most severe first."""
@@ -571,8 +593,10 @@ def findings_command(
             )
         finally:
             store.close()
-    if as_json:
-        click.echo(json.dumps([f.__dict__ for f in context.findings], indent=2))
+    fmt = chosen_format(output_format, as_json)
+    if fmt != "table":
+        rows = [f.__dict__ for f in context.findings]
+        emit_rows(rows, ["severity", "check", "node", "message"], fmt)
         return
     table = Table("severity", "check", "node", "finding")
     for finding in context.findings:
@@ -586,8 +610,10 @@ def findings_command(
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
 @db_option
-@json_option
-def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: bool) -> None:
+@format_option
+def diff_command(
+    run_a: int | None, run_b: int | None, db_path: Path, output_format: str, as_json: bool
+) -> None:
     """What appeared, disappeared and changed between two complete runs (default: the
     latest two); attested changes are shown apart from API changes."""
     from .diff import count_changes, diff_runs
@@ -598,8 +624,33 @@ def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: b
             result = diff_runs(store, run_a, run_b)
         finally:
             store.close()
-    if as_json:
-        click.echo(json.dumps(result, indent=2, default=str))
+    fmt = chosen_format(output_format, as_json)
+    if fmt != "table":
+        rows = [
+            {
+                "from_run": result["from_run"],
+                "to_run": result["to_run"],
+                "source": source,
+                "what": part,
+                **item,
+            }
+            for source in ("api", "attested")
+            for part in ("nodes", "edges")
+            for _change, items in sorted(result[part][source].items())
+            for item in items
+        ]
+        columns = [
+            "from_run",
+            "to_run",
+            "source",
+            "what",
+            "change",
+            "id",
+            "kind",
+            "scope",
+            "attributes",
+        ]
+        emit_rows(rows, columns, fmt, document=result)
         return
     out_console.print(
         f"Changes from run {result['from_run']} to run {result['to_run']}: {count_changes(result)}"

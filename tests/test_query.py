@@ -242,3 +242,34 @@ def test_datasette_lists_the_views_with_their_metadata(store, emulator):
     assert {v["name"] for v in listing["views"]} >= set(VIEW_NAMES)
     assert {r["access"] for r in rows} == {"User", "full", "view"}
     assert any(r["id"] == f"postmark:team_member:{DANA}" for r in search)
+
+
+def test_runs_findings_and_diff_honour_format(store, emulator):
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    runs = _cli(store.path, "runs", "--format", "ndjson")
+    assert [json.loads(line)["id"] for line in runs.stdout.splitlines()] == [2, 1]
+    assert json.loads(_cli(store.path, "runs", "--json").stdout)[0]["id"] == 2
+    findings = _cli(store.path, "findings", "--format", "csv")
+    assert findings.exit_code == 0, findings.output
+    header, *rows = list(csv.reader(io.StringIO(findings.stdout)))
+    assert header == ["severity", "check", "node", "message"] and rows
+    diff = _cli(store.path, "diff", "1", "2", "--format", "csv")
+    assert diff.exit_code == 0, diff.output
+    rows = list(csv.DictReader(io.StringIO(diff.stdout)))
+    assert {r["source"] for r in rows} == {"attested"} and {r["change"] for r in rows} == {
+        "appeared"
+    }
+    as_json = json.loads(_cli(store.path, "diff", "1", "2", "--json").stdout)
+    assert as_json["to_run"] == 2 and len(rows) == sum(
+        len(items) for part in ("nodes", "edges") for items in as_json[part]["attested"].values()
+    )
+
+
+def test_show_suggests_close_matches(store, emulator):
+    sync_fixture(store, emulator)
+    result = _cli(store.path, "show", "postmark:server:1101")
+    assert result.exit_code == EXIT_CONFIG
+    assert "did you mean" in result.stderr and "postmark:server:11001" in result.stderr
+    by_name = _cli(store.path, "show", "Acme Prodution")
+    assert "postmark:server:11001" in by_name.stderr
