@@ -80,7 +80,15 @@ def user_errors() -> Iterator[None]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="idgraph")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line on stderr (time, level, event, run, counts), "
+    "at info level unless -vv.",
+)
+def cli(verbose: int, log_format: str) -> None:
     """idgraph: the identity graph of apps with no user API (Postmark first).
 
     Sync what the API can tell about access, add the team members only the web UI shows as
@@ -90,6 +98,14 @@ def cli(verbose: int) -> None:
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    if log_format == "json":
+        from .logjson import use_json_logs
+
+        use_json_logs(min(level, logging.INFO), sys.stderr)
+        return
+    from .logjson import use_text_logs
+
+    use_text_logs()
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -214,6 +230,15 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
             out_console.print(table)
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("log_format") == "json":
+        for level, event, texts in (
+            (logging.WARNING, "sync_warning", collection.warnings),
+            (logging.ERROR, "sync_error", collection.errors),
+        ):
+            for text in texts:
+                log.log(level, "%s", text, extra={"event": event, "run": result.run_id})
+        return
     for warning in collection.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for error in collection.errors:

@@ -159,7 +159,21 @@ def sync(
             },
             also=remember,
         )
-        log.info("run %d (%s) %s", run_id, account.scope, status)
+        log.info(
+            "run %d (%s) %s",
+            run_id,
+            account.scope,
+            status,
+            extra={
+                "event": "run_finished",
+                "run": run_id,
+                "status": status,
+                "scope": account.scope,
+                "counts": counts,
+                "requests": collection.stats.get("requests"),
+                "retries": collection.stats.get("retries"),
+            },
+        )
         return SyncResult(
             run_id=run_id,
             status=status,

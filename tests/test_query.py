@@ -273,3 +273,37 @@ def test_show_suggests_close_matches(store, emulator):
     assert "did you mean" in result.stderr and "postmark:server:11001" in result.stderr
     by_name = _cli(store.path, "show", "Acme Prodution")
     assert "postmark:server:11001" in by_name.stderr
+
+
+def test_log_format_json_one_object_per_line_without_secrets(tmp_path, emulator):
+    db = tmp_path / "logs.db"
+    token = emulator.account_tokens[0]
+    env = {"POSTMARK_ACCOUNT_TOKEN": token, "POSTMARK_API_URL": emulator.url}
+    result = CliRunner().invoke(
+        cli,
+        ["--log-format", "json", "sync", "postmark", "--db", str(db), "--account-label", "acme"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "event"} <= set(line) for line in lines)
+    (finished,) = [line for line in lines if line["event"] == "run_finished"]
+    assert finished["run"] == 1 and finished["status"] == "complete"
+    assert finished["counts"]["nodes"]["created"]["postmark:server"] == 5
+    secrets = {token, *(t for s in emulator.servers() for t in s.get("ApiTokens", []))}
+    assert not any(secret in result.stderr for secret in secrets)
+    (warning,) = [line for line in lines if line["event"] == "sync_warning"]
+    assert warning["run"] == 1 and "11005" in warning["message"]
+
+
+def test_json_log_formatter_replaces_a_credential_by_its_fingerprint():
+    import logging
+
+    from idgraph.graph.logjson import JsonFormatter
+    from idgraph.graph.secrets import fingerprint
+
+    record = logging.LogRecord(
+        "idgraph.x", logging.INFO, __file__, 1, "sent %s", ("tok-123",), None
+    )
+    line = json.loads(JsonFormatter(["tok-123"]).format(record))
+    assert line["message"] == f"sent {fingerprint('tok-123')}" and line["level"] == "info"
