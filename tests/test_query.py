@@ -307,3 +307,26 @@ def test_json_log_formatter_replaces_a_credential_by_its_fingerprint():
     )
     line = json.loads(JsonFormatter(["tok-123"]).format(record))
     assert line["message"] == f"sent {fingerprint('tok-123')}" and line["level"] == "info"
+
+
+def test_sync_only_some_parts_is_recorded_partial_and_changes_nothing(tmp_path, emulator):
+    from idgraph.graph.cli import EXIT_INCOMPLETE
+    from idgraph.graph.store import Store
+
+    db = tmp_path / "only.db"
+    env = {"POSTMARK_ACCOUNT_TOKEN": emulator.account_tokens[0], "POSTMARK_API_URL": emulator.url}
+    args = ["sync", "postmark", "--db", str(db), "--account-label", "acme", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--only", "servers,senders"], env=env)
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "partial"
+    assert any("not read: domains, streams" in w for w in summary["warnings"])
+    assert summary["stats"]["requests"] == 2  # one page of servers, one of senders
+    store = Store(db)
+    try:
+        assert store.row_counts()["node_versions"] == 0
+        assert store.run(summary["run_id"]).warnings == summary["warnings"]
+    finally:
+        store.close()
+    bad = CliRunner().invoke(cli, [*args, "--only", "servers,users"], env=env)
+    assert bad.exit_code == EXIT_CONFIG and "users" in bad.stderr
