@@ -150,11 +150,21 @@ FROM (
     }
 
 
-def create_views(db: sqlite_utils.Database) -> None:
-    """(Re)create the stored views (a migration; views read kind_facts at query time)."""
+def ensure_objects(db: sqlite_utils.Database) -> None:
+    """Create what is missing (kind_facts, node_search and its index) and (re)create each
+    view whose definition differs. Not a migration: it runs inside a complete run's
+    transaction, under the run's write lock, so two processes opening one new database
+    never race to create them."""
+    if not db["kind_facts"].exists():
+        create_kind_facts(db)
+    if not db["node_search"].exists():
+        create_search(db)
+    stored = dict(db.execute("SELECT name, sql FROM main.sqlite_master WHERE type = 'view'"))
     for view, sql in view_sql().items():
-        db.execute(f"DROP VIEW IF EXISTS {view}")
-        db.execute(f"CREATE VIEW {view} AS {sql}")
+        wanted = f"CREATE VIEW {view} AS {sql}"
+        if stored.get(view) != wanted:
+            db.execute(f"DROP VIEW IF EXISTS main.{view}")
+            db.execute(wanted)
 
 
 def as_of_views(conn: sqlite3.Connection, run_id: int) -> None:
@@ -221,14 +231,16 @@ def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry | None 
         from .schema import registry
 
         schema = registry()
+    ensure_objects(db)
     wanted = kind_fact_rows(schema)
     have = list(db.query("SELECT * FROM kind_facts ORDER BY what, kind"))
     if have == sorted(wanted, key=lambda r: (r["what"], r["kind"])):
         return False
-    with db.atomic():
+    with db.atomic():  # a savepoint inside a run's finish
         db.execute("DELETE FROM kind_facts")
         db["kind_facts"].insert_all(wanted)
     return True
+
 
 
 # -- full-text search over current node names ------------------------------------------------
@@ -243,7 +255,7 @@ def create_search(db: sqlite_utils.Database) -> None:
 
 def refresh_search(db: sqlite_utils.Database) -> int:
     """Rebuild the search table from current_nodes; returns its row count."""
-    with db.atomic():
+    with db.atomic():  # a savepoint inside a run's finish
         db.execute("DELETE FROM node_search")
         db.execute(
             "INSERT INTO node_search (id, kind, scope, name, email) "
@@ -260,5 +272,6 @@ def fts_query(text: str) -> str:
 
 def refresh_all(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> None:
     """What a complete run (or a query command) brings up to date."""
+    ensure_objects(db)
     refresh_kind_facts(db, schema)
     refresh_search(db)

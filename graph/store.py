@@ -137,17 +137,6 @@ def m004_accounts(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("rotated_from", str)
 
 
-@migrations()
-def m005_query_views(db: sqlite_utils.Database) -> None:
-    # Views to ask the graph in SQL (graph/queries.py): per-kind facts from the schema, the
-    # current_* / access views that read them, and a full-text index of node names.
-    from .queries import create_kind_facts, create_search, create_views
-
-    create_kind_facts(db)
-    create_views(db)
-    create_search(db)
-
-
 class StoreBusy(Exception):
     """Another idgraph process holds the database file's write lock past the wait bound."""
 
@@ -336,10 +325,10 @@ class Store:
             )
             if also is not None and status == "complete":
                 also()
-        if status == "complete" and counts and any(
-            part.get(change) for part in counts.values() for change in part
-        ):
-            self.refresh_queries()
+            if status == "complete" and any(
+                part.get(change) for part in counts.values() for change in part
+            ):
+                self.refresh_queries()  # in the run's transaction: a kill undoes both
         return counts
 
     def refresh_queries(self) -> None:
