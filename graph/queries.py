@@ -242,7 +242,6 @@ def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry | None 
     return True
 
 
-
 # -- full-text search over current node names ------------------------------------------------
 
 
@@ -254,12 +253,21 @@ def create_search(db: sqlite_utils.Database) -> None:
 
 
 def refresh_search(db: sqlite_utils.Database) -> int:
-    """Rebuild the search table from current_nodes; returns its row count."""
+    """Bring the search table in line with current_nodes, touching only the rows that
+    differ (a run that renames one server rewrites one row, not the index); returns its
+    row count."""
     with db.atomic():  # a savepoint inside a run's finish
-        db.execute("DELETE FROM node_search")
+        db.execute(
+            "DELETE FROM node_search WHERE NOT EXISTS (SELECT 1 FROM main.current_nodes c "
+            "WHERE c.scope = node_search.scope AND c.id = node_search.id "
+            "AND c.kind IS node_search.kind AND CAST(c.name AS TEXT) IS node_search.name "
+            "AND c.email IS node_search.email)"
+        )
         db.execute(
             "INSERT INTO node_search (id, kind, scope, name, email) "
-            "SELECT id, kind, scope, CAST(name AS TEXT), email FROM main.current_nodes"
+            "SELECT c.id, c.kind, c.scope, CAST(c.name AS TEXT), c.email "
+            "FROM main.current_nodes c WHERE NOT EXISTS (SELECT 1 FROM node_search s "
+            "WHERE s.scope = c.scope AND s.id = c.id)"
         )
     return db["node_search"].count
 

@@ -330,3 +330,29 @@ def test_sync_only_some_parts_is_recorded_partial_and_changes_nothing(tmp_path, 
         store.close()
     bad = CliRunner().invoke(cli, [*args, "--only", "servers,users"], env=env)
     assert bad.exit_code == EXIT_CONFIG and "users" in bad.stderr
+
+
+def test_the_search_index_follows_renames_and_removals(store, emulator):
+    from idgraph.graph.queries import refresh_search
+
+    sync_fixture(store, emulator)
+    db = sqlite_utils.Database(store.path)
+
+    def found(words):
+        return {
+            row["id"]
+            for row in db.query(
+                "SELECT id FROM node_search WHERE rowid IN (SELECT rowid FROM node_search_fts "
+                "WHERE node_search_fts MATCH ?)",
+                [words],
+            )
+        }
+
+    assert "postmark:server:11002" in found('"staging"')
+    emulator.server(11002)["Name"] = "Acme Preview"
+    emulator.servers().remove(emulator.server(11003))
+    sync_fixture(store, emulator)
+    assert "postmark:server:11002" in found('"preview"')
+    assert "postmark:server:11002" not in found('"staging"')
+    assert "postmark:server:11003" not in found('"billing"')
+    assert refresh_search(db) == db.execute("SELECT COUNT(*) FROM current_nodes").fetchone()[0]
