@@ -22,6 +22,7 @@ from rich.table import Table
 from idgraph import __version__
 
 from .interfaces import ConfigError, SourceError
+from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .store import RunNotFound, Store, StoreBusy, storage_error
 from .sync import SyncResult, read_secret, sync
@@ -87,7 +88,15 @@ def user_errors(db_path: Path | None = None) -> Iterator[None]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="idgraph")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line on stderr (time, level, event, run, counts), "
+    "at info level unless -vv.",
+)
+def cli(verbose: int, log_format: str) -> None:
     """idgraph: the identity graph of apps with no user API (Postmark first).
 
     Sync what the API can tell about access, add the team members only the web UI shows as
@@ -97,6 +106,14 @@ def cli(verbose: int) -> None:
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    if log_format == "json":
+        from .logjson import use_json_logs
+
+        use_json_logs(min(level, logging.INFO), sys.stderr)
+        return
+    from .logjson import use_text_logs
+
+    use_text_logs()
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -226,6 +243,15 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
             out_console.print(table)
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("log_format") == "json":
+        for level, event, texts in (
+            (logging.WARNING, "sync_warning", collection.warnings),
+            (logging.ERROR, "sync_error", collection.errors),
+        ):
+            for text in texts:
+                log.log(level, "%s", text, extra={"event": event, "run": result.run_id})
+        return
     for warning in collection.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(terminal_text(warning))}")
     for error in collection.errors:
@@ -367,8 +393,8 @@ def sync_group() -> None:
 @cli.command("runs")
 @db_option
 @click.option("--limit", type=int, default=20, show_default=True)
-@json_option
-def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
+@format_option
+def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -> None:
     """The run history, newest first."""
     with user_errors(db_path):
         store = Store(db_path, create=False)
@@ -376,8 +402,10 @@ def runs_command(db_path: Path, limit: int, as_json: bool) -> None:
             runs = store.runs(limit)
         finally:
             store.close()
-    if as_json:
-        click.echo(json.dumps([run.__dict__ for run in runs], indent=2))
+    fmt = chosen_format(output_format, as_json)
+    if fmt != "table":
+        rows = [run.__dict__ for run in runs]
+        emit_rows(rows, list(rows[0]) if rows else ["id"], fmt)
         return
     table = Table(
         "run", "kind", "scope", "started", "finished", "status", "changes", "errors", "note"
@@ -416,7 +444,7 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
         finally:
             store.close()
     if node_id not in graph:
-        raise Failure(f"no node {node_id!r} in run {run.id}", EXIT_CONFIG)
+        raise Failure(f"no node {node_id!r} in run {run.id}{_suggest(graph, node_id)}", EXIT_CONFIG)
     out_edges = [
         {"kind": d["kind"], "to": v, **{k: x for k, x in d.items() if k not in ("kind",)}}
         for _u, v, d in graph.out_edges(node_id, data=True)
@@ -443,6 +471,24 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
         for edge in edges:
             arrow = "->" if label == "out" else "<-"
             out_console.print(terminal_text(f"  {arrow} {edge['kind']} {edge[end]}"), markup=False)
+
+
+def _suggest(graph: Any, wanted: str) -> str:
+    """'; did you mean: ...' with the ids (or the ids of names) closest to `wanted`."""
+    import difflib
+
+    by_name: dict[str, str] = {}
+    for node, data in graph.nodes(data=True):
+        for key in ("name", "email", "fingerprint", "host", "label"):
+            if isinstance(data.get(key), str):
+                by_name.setdefault(data[key], node)
+    close = difflib.get_close_matches(wanted, list(graph.nodes), n=5)
+    close += [
+        by_name[name]
+        for name in difflib.get_close_matches(wanted, list(by_name), n=5)
+        if by_name[name] not in close
+    ]
+    return f"; did you mean: {', '.join(close[:5])}?" if close else ""
 
 
 @cli.command("plugins")
@@ -566,12 +612,13 @@ def export_command(
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
 @review_options
-@json_option
+@format_option
 def findings_command(
     db_path: Path,
     run_id: int | None,
     allow_domains: tuple[str, ...],
     max_admins: int,
+    output_format: str,
     as_json: bool,
 ) -> None:
     """The review checks' findings on a complete run, most severe first."""
@@ -587,8 +634,10 @@ def findings_command(
             )
         finally:
             store.close()
-    if as_json:
-        click.echo(json.dumps([f.__dict__ for f in context.findings], indent=2))
+    fmt = chosen_format(output_format, as_json)
+    if fmt != "table":
+        rows = [f.__dict__ for f in context.findings]
+        emit_rows(rows, ["severity", "check", "node", "message"], fmt)
         return
     table = Table("severity", "check", "node", "finding")
     for finding in context.findings:
@@ -605,8 +654,10 @@ def findings_command(
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
 @db_option
-@json_option
-def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: bool) -> None:
+@format_option
+def diff_command(
+    run_a: int | None, run_b: int | None, db_path: Path, output_format: str, as_json: bool
+) -> None:
     """What appeared, disappeared and changed between two complete runs (default: the
     latest two); attested changes are shown apart from API changes."""
     from .diff import count_changes, diff_runs
@@ -617,8 +668,33 @@ def diff_command(run_a: int | None, run_b: int | None, db_path: Path, as_json: b
             result = diff_runs(store, run_a, run_b)
         finally:
             store.close()
-    if as_json:
-        click.echo(json.dumps(result, indent=2, default=str))
+    fmt = chosen_format(output_format, as_json)
+    if fmt != "table":
+        rows = [
+            {
+                "from_run": result["from_run"],
+                "to_run": result["to_run"],
+                "source": source,
+                "what": part,
+                **item,
+            }
+            for source in ("api", "attested")
+            for part in ("nodes", "edges")
+            for _change, items in sorted(result[part][source].items())
+            for item in items
+        ]
+        columns = [
+            "from_run",
+            "to_run",
+            "source",
+            "what",
+            "change",
+            "id",
+            "kind",
+            "scope",
+            "attributes",
+        ]
+        emit_rows(rows, columns, fmt, document=result)
         return
     out_console.print(
         f"Changes from run {result['from_run']} to run {result['to_run']}: {count_changes(result)}"
@@ -707,7 +783,10 @@ def build_cli() -> click.Group:
     """The `idgraph` group with every plugin's commands added (once)."""
     global _commands_registered
     if not _commands_registered:
-        from . import attest_cli  # noqa: F401 - adds `idgraph attest`
+        from . import (
+            attest_cli,  # noqa: F401 - adds `idgraph attest`
+            query_cli,  # noqa: F401 - adds `idgraph access` and `idgraph nodes`
+        )
 
         _commands_registered = True
         load_plugins().hook.register_commands(cli=cli)

@@ -219,7 +219,30 @@ def render_markdown(reg: SchemaRegistry | None = None) -> str:
                 lines += ["| property | meaning |", "|---|---|"]
                 lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
                 lines.append("")
+    lines += _views_markdown()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _views_markdown() -> list[str]:
+    from .queries import VIEW_DESCRIPTIONS
+
+    lines = [
+        "## SQL views",
+        "",
+        "The database holds views to ask the graph in plain SQL (`sqlite3`, `sqlite-utils`, "
+        "Datasette with `docs/datasette-metadata.json`). They read the latest complete run of "
+        "each scope; per-kind facts (principal kinds, the access property of each edge kind, "
+        "account-wide access values) come from the `kind_facts` table, written from these "
+        "schemas. `idgraph access --to/--of` and `idgraph nodes` read the same views (with "
+        "`--run N`, as of that complete run). `node_search` (+ `node_search_fts`, FTS5) "
+        "indexes current node ids, names and emails; both are brought up to date by each "
+        "complete run that changes the graph (in its transaction) and by the query commands.",
+        "",
+        "| view | rows |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {text} |" for name, text in VIEW_DESCRIPTIONS.items()]
+    return [*lines, ""]
 
 
 if __name__ == "__main__":

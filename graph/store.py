@@ -482,7 +482,17 @@ class Store:
             )
             if also is not None and status == "complete":
                 also()
+            if status == "complete" and any(
+                part.get(change) for part in counts.values() for change in part
+            ):
+                self.refresh_queries()  # in the run's transaction: a kill undoes both
         return counts
+
+    def refresh_queries(self) -> None:
+        """Bring the query views' kind facts and the node search index up to date."""
+        from .queries import refresh_all
+
+        refresh_all(self.db)
 
     def _apply(
         self,

@@ -178,7 +178,21 @@ def sync(
             with contextlib.suppress(sqlite3.Error, OSError):
                 store.finish_run(run_id, status="failed", errors=[str(error)])
             raise error from None
-        log.info("run %d (%s) %s", run_id, account.scope, status)
+        log.info(
+            "run %d (%s) %s",
+            run_id,
+            account.scope,
+            status,
+            extra={
+                "event": "run_finished",
+                "run": run_id,
+                "status": status,
+                "scope": account.scope,
+                "counts": counts,
+                "requests": collection.stats.get("requests"),
+                "retries": collection.stats.get("retries"),
+            },
+        )
         return SyncResult(
             run_id=run_id,
             status=status,

@@ -62,15 +62,22 @@ async def fetch_account(
     *,
     sender_details: bool = False,
     progress: Callable[[str, int, int | None], None] = lambda *_: None,
+    parts: frozenset[str] = frozenset({"servers", "senders", "domains", "streams"}),
 ) -> RawAccount:
     """Read servers, senders and domains (Account token), then each server's streams and
-    webhooks with that server's own token, `client.concurrency` at a time."""
+    webhooks with that server's own token, `client.concurrency` at a time; only `parts`."""
+
+    async def nothing() -> list:
+        return []
+
     progress("listing servers, sender signatures and domains", 0, None)
     servers, senders, domains = await asyncio.gather(
-        client.list_servers(), client.list_sender_signatures(), client.list_domains()
+        client.list_servers() if parts & {"servers", "streams"} else nothing(),
+        client.list_sender_signatures() if "senders" in parts else nothing(),
+        client.list_domains() if "domains" in parts else nothing(),
     )
     raw = RawAccount(servers=servers, senders=senders, domains=domains)
-    total = len(servers) + (len(senders) if sender_details else 0)
+    total = (len(servers) if "streams" in parts else 0) + (len(senders) if sender_details else 0)
     done = 0
     progress("reading each server's message streams and webhooks", done, total)
 
@@ -92,8 +99,8 @@ async def fetch_account(
             done += 1
             progress("reading sender signature details", done, total)
 
-    tasks = [one_server(s) for s in servers]
-    if sender_details:
+    tasks = [one_server(s) for s in servers] if "streams" in parts else []
+    if sender_details and "senders" in parts:
         tasks += [one_sender(i) for i in range(len(senders))]
     await asyncio.gather(*tasks)
     if raw.vanished:

@@ -3,13 +3,15 @@ from them) and the client settings they turn into."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from idgraph.plugin import SyncOptions
 
 from ._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RetryPolicy
 
 TOKEN_ENV = "POSTMARK_ACCOUNT_TOKEN"
+# What a sync reads: the three listings (Account token) and each server's streams and webhooks.
+PARTS = ("servers", "senders", "domains", "streams")
 URL_ENV = "POSTMARK_API_URL"
 
 
@@ -44,6 +46,26 @@ class PostmarkOptions(SyncOptions):
     timeout: float = Field(
         30.0, ge=0.1, description="Seconds to wait for one answer before retrying."
     )
+
+    only: str = Field(
+        "",
+        description="Read only these parts (comma-separated: servers, senders, domains, "
+        "streams = each server's streams and webhooks); the run is then recorded partial "
+        "and changes nothing. Default: everything.",
+    )
+
+    @field_validator("only")
+    @classmethod
+    def _known_parts(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        unknown = [p for p in parts if p not in PARTS]
+        if unknown:
+            raise ValueError(f"unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}")
+        return ",".join(parts)
+
+    def parts(self) -> frozenset[str]:
+        """The parts to read."""
+        return frozenset(self.only.split(",")) if self.only else frozenset(PARTS)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

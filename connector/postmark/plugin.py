@@ -19,7 +19,7 @@ from idgraph.plugin import (
 from ._client import Clock, PostmarkClient
 from ._errors import PostmarkError, PostmarkTransportError, WrongTokenKind
 from .collector import fetch_account, transform
-from .options import TOKEN_ENV, PostmarkOptions
+from .options import PARTS, TOKEN_ENV, PostmarkOptions
 
 
 class PostmarkConnector:
@@ -56,7 +56,10 @@ class PostmarkConnector:
         async def go() -> None:
             async with client:
                 raw = await fetch_account(
-                    client, sender_details=options.sender_details, progress=progress
+                    client,
+                    sender_details=options.sender_details,
+                    progress=progress,
+                    parts=options.parts(),
                 )
             collection.nodes, collection.edges = transform(
                 raw, account_label=account.label, account_token=secret
@@ -64,6 +67,13 @@ class PostmarkConnector:
             collection.errors.extend(raw.errors)
             collection.warnings.extend(raw.warnings)
             collection.complete = not raw.errors
+            skipped = [p for p in PARTS if p not in options.parts()]
+            if skipped:
+                collection.warnings.append(
+                    f"--only {options.only}: not read: {', '.join(skipped)}; the run is "
+                    "partial and changes nothing"
+                )
+                collection.complete = False
 
         try:
             try:

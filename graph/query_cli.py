@@ -1,0 +1,199 @@
+"""`idgraph access` and `idgraph nodes`: asking the graph from the command line.
+
+Both read the SQL views of graph/queries.py (as of the latest complete run, or with
+`--run N` as of a past one), so the command line and a SQL client give the same answers.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, user_errors
+from .output import chosen_format, emit_rows, format_option
+from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
+from .store import Store
+
+run_option = click.option(
+    "--run", "run_id", type=int, help="As of this complete run (default: the latest)."
+)
+
+TO_COLUMNS = [
+    "principal",
+    "principal_name",
+    "principal_type",
+    "access",
+    "access_kind",
+    "grant",
+    "how",
+    "source",
+]
+OF_COLUMNS = [
+    "resource",
+    "resource_name",
+    "resource_kind",
+    "access",
+    "access_kind",
+    "grant",
+    "how",
+    "source",
+]
+NODE_COLUMNS = ["id", "kind", "name", "email", "scope", "source", "first_seen"]
+
+
+def open_query_store(db_path: Path, run_id: int | None) -> tuple[Store, int]:
+    """The store with its kind facts up to date and, with `run_id`, its views as of that
+    complete run; returns the store and the run the answers are as of."""
+    if not db_path.exists():
+        raise Failure(f"{db_path} does not exist: run `idgraph sync` first", EXIT_CONFIG)
+    store = Store(db_path, create=False)
+    try:
+        refresh_kind_facts(store.db)
+        run = store.complete_run(run_id)
+        if run_id is not None:
+            as_of_views(store.db.conn, run.id)
+    except BaseException:
+        store.close()
+        raise
+    return store, run.id
+
+
+def _candidates(store: Store, principals: bool) -> list[dict[str, Any]]:
+    where = "principal IS NOT NULL" if principals else "principal IS NULL"
+    rows = store.db.query(
+        "SELECT id, MIN(CAST(name AS TEXT)) AS name, MIN(email) AS email, MIN(kind) AS kind, "
+        "MIN(json_extract(attrs, '$.fingerprint')) AS fingerprint, "
+        "MIN(json_extract(attrs, '$.suffix')) AS suffix "
+        f"FROM current_nodes WHERE {where} GROUP BY id ORDER BY id"
+    )
+    return list(rows)
+
+
+def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str, Any]:
+    """The one node `text` names: its id, name, email, fingerprint or last 4 characters,
+    else a unique part of its name or id. Ambiguous: exit 2 listing candidates; unknown:
+    exit 3 with close matches."""
+    nodes = _candidates(store, principals)
+    folded = text.casefold()
+    stages = [
+        lambda n: n["id"] == text,
+        lambda n: (n["name"] or "").casefold() == folded or (n["email"] or "").casefold() == folded,
+        lambda n: (
+            n["fingerprint"] in (text, f"sha256:{text}")
+            or (n["suffix"] is not None and n["suffix"] == text)
+        ),
+        lambda n: (
+            folded in (n["name"] or "").casefold()
+            or folded in (n["email"] or "").casefold()
+            or folded in n["id"].casefold()
+        ),
+    ]
+    for matches in stages:
+        found = [n for n in nodes if matches(n)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            for node in found:
+                click.echo(f"  {node['id']}  {node['name']}  ({node['kind']})", err=True)
+            raise Failure(
+                f"{text!r} matches {len(found)} {what}s (listed above): give an id or more "
+                "of the name",
+                EXIT_USAGE,
+            )
+    names = {str(n["name"]): n["id"] for n in nodes if n["name"]}
+    close = difflib.get_close_matches(text, [*names, *(n["id"] for n in nodes)], n=5)
+    hint = f"; did you mean: {', '.join(close)}?" if close else ""
+    raise Failure(f"no {what} matches {text!r}{hint}", EXIT_CONFIG)
+
+
+@cli.command("access")
+@click.option("--to", "to", metavar="RESOURCE", help="Who reaches it: an id, name or part.")
+@click.option(
+    "--of", "of", metavar="PRINCIPAL", help="What it reaches: an email, fingerprint or last 4."
+)
+@run_option
+@db_option
+@format_option
+def access_command(
+    to: str | None,
+    of: str | None,
+    run_id: int | None,
+    db_path: Path,
+    output_format: str,
+    as_json: bool,
+) -> None:
+    """Who can reach a resource (--to), or what a person or token can reach (--of): each
+    path with its access and how (a role, a per-resource grant, a token's scope, or an
+    account-wide role that implies every resource of the account)."""
+    if (to is None) == (of is None):
+        raise Failure("give exactly one of --to RESOURCE or --of PRINCIPAL", EXIT_USAGE)
+    fmt = chosen_format(output_format, as_json)
+    with user_errors():
+        store, as_of = open_query_store(db_path, run_id)
+        try:
+            if to is not None:
+                node = resolve(store, to, principals=False, what="resource")
+                sql = "SELECT * FROM reachable WHERE resource = ?"
+                order = " ORDER BY principal_type, principal, access_kind, how"
+                columns, key = TO_COLUMNS, "resource"
+            else:
+                node = resolve(store, of or "", principals=True, what="principal")
+                sql = "SELECT * FROM reachable WHERE principal = ?"
+                order = " ORDER BY resource_kind, resource, access_kind, how"
+                columns, key = OF_COLUMNS, "principal"
+            rows = list(store.db.query(sql + order, [node["id"]]))
+        finally:
+            store.close()
+    emit_rows(
+        rows,
+        columns,
+        fmt,
+        title=f"{key} {node['name']} ({node['id']}), as of run {as_of}",
+        document={"run": as_of, key: node["id"], "name": node["name"], "rows": rows},
+    )
+
+
+@cli.command("nodes")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind (repeat).")
+@click.option("--search", "text", help="Words in a node's name, email or id.")
+@run_option
+@db_option
+@format_option
+def nodes_command(
+    kinds: tuple[str, ...],
+    text: str | None,
+    run_id: int | None,
+    db_path: Path,
+    output_format: str,
+    as_json: bool,
+) -> None:
+    """The nodes of the graph (as of a complete run), by kind or words in their names."""
+    fmt = chosen_format(output_format, as_json)
+    with user_errors():
+        store, as_of = open_query_store(db_path, run_id)
+        try:
+            sql = "SELECT id, kind, name, email, scope, source, first_seen FROM current_nodes n"
+            where, params = [], []
+            if kinds:
+                where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+                params += list(kinds)
+            if text and run_id is None:
+                refresh_search(store.db)
+                where.append(
+                    "EXISTS (SELECT 1 FROM node_search s WHERE s.scope = n.scope AND s.id = n.id "
+                    "AND s.rowid IN (SELECT rowid FROM node_search_fts "
+                    "WHERE node_search_fts MATCH ?))"
+                )
+                params.append(fts_query(text))
+            elif text:
+                where.append("(name LIKE ? OR email LIKE ? OR id LIKE ?)")
+                params += [f"%{text}%"] * 3
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            rows = list(store.db.query(sql + " ORDER BY kind, id, scope", params))
+        finally:
+            store.close()
+    emit_rows(rows, NODE_COLUMNS, fmt, title=f"{len(rows)} nodes as of run {as_of}")
