@@ -38,7 +38,9 @@ EXIT_BUSY = 5  # another run holds the database
 log = logging.getLogger("idgraph")
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per problem
 # Wide when piped, so tables are not cut; markup off for text that comes from the API.
-out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+out_console = Console(
+    highlight=False, width=None if sys.stdout.isatty() else 160, soft_wrap=not sys.stdout.isatty()
+)
 
 db_option = click.option(
     "--db",
