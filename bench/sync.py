@@ -1,4 +1,4 @@
-"""Sync on a slow network: `idgraph sync postmark` as a process vs the sequential baseline.
+"""Sync on a slow network: `idgraph sync postmark` beside bare httpx and the sequential script.
 
     python bench/sync.py                # 300 and 3,000 servers, 25 ms a request, 3 runs each
     python bench/sync.py --quick        # 30 servers, 5 ms, 1 run: the CI smoke test
@@ -7,6 +7,11 @@ The emulator runs in this process (threads, one per request) with a fixed latenc
 request. Both contenders are separate processes, timed from start to exit, the way a user
 runs them. Requests are counted by the emulator. Efficiency = (requests x latency /
 concurrency) / wall time: 1.0 would mean no time lost beyond the latency at the bound.
+
+Contenders, in the same run: (a) idgraph; (b) the library floor, `floor_httpx.py`: the same
+requests through bare httpx at the same concurrency, as an AsyncClient (what idgraph uses)
+and as a sync Client in 8 threads; (c) the sequential script. idgraph ÷ floor is what
+idgraph's own code costs on top of httpx.
 """
 
 from __future__ import annotations
@@ -71,18 +76,41 @@ def baseline(emu: PostmarkEmulator) -> tuple[float, int]:
     return wall, requests
 
 
-def measure(servers: int, latency: float, runs: int, throttled_runs: int) -> dict:
+def floor(emu: PostmarkEmulator, mode: str) -> tuple[float, int]:
+    command = [sys.executable, str(HERE / "floor_httpx.py"), "--mode", mode]
+    wall, requests, _out = _timed(command, emu)
+    return wall, requests
+
+
+def measure(
+    servers: int, latency: float, runs: int, throttled_runs: int, baseline_runs: int
+) -> dict:
     account = synthetic_account(servers, senders=700, domains=100, seed=servers)
     result: dict = {"servers": servers, "latency_ms": latency * 1000, "runs": runs}
     with PostmarkEmulator(account, latency=latency) as emu:
-        ours = [idgraph_sync(emu) for _ in range(runs)]
-        base = [baseline(emu) for _ in range(runs)]
+        ours, floor_async, floor_threads = [], [], []
+        for _ in range(runs):  # interleaved, so drift on a noisy machine hits all alike
+            ours.append(idgraph_sync(emu))
+            floor_async.append(floor(emu, "async"))
+            floor_threads.append(floor(emu, "threads"))
+        base = [baseline(emu) for _ in range(baseline_runs)]
         emu.rate_limit_fraction = 0.05
         throttled = [idgraph_sync(emu) for _ in range(throttled_runs)]
     ours_wall = statistics.median(w for w, _r, _s in ours)
     base_wall = statistics.median(w for w, _r in base)
     requests = ours[0][1]
+    async_wall = statistics.median(w for w, _r in floor_async)
+    threads_wall = statistics.median(w for w, _r in floor_threads)
     result.update(
+        floor_async_s=async_wall,
+        floor_async_runs_s=[round(w, 2) for w, _r in floor_async],
+        floor_async_requests=floor_async[0][1],
+        floor_threads_s=threads_wall,
+        floor_threads_runs_s=[round(w, 2) for w, _r in floor_threads],
+        floor_threads_requests=floor_threads[0][1],
+        over_floor=statistics.median(o[0] / f[0] for o, f in zip(ours, floor_async, strict=True)),
+        floor_efficiency=(requests * latency / CONCURRENCY) / async_wall,
+        floor_threads_efficiency=(requests * latency / CONCURRENCY) / threads_wall,
         idgraph_wall_s=ours_wall,
         idgraph_runs_s=[round(w, 2) for w, _r, _s in ours],
         idgraph_requests=requests,
@@ -110,6 +138,22 @@ def report(results: list[dict]) -> str:
         "| speed-up | efficiency | with 5% 429s: s (429s answered) |",
         "|---|---|---|---|---|---|---|",
     ]
+    lines += [
+        "",
+        "| servers | idgraph s | bare httpx AsyncClient s (floor) | idgraph ÷ floor "
+        "| floor efficiency | bare httpx Client in 8 threads s | its efficiency |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['servers']:,} | {r['idgraph_wall_s']:.2f} | {r['floor_async_s']:.2f} "
+            f"{r['floor_async_runs_s']} | {r['over_floor']:.2f}× | {r['floor_efficiency']:.2f} "
+            f"| {r['floor_threads_s']:.2f} {r['floor_threads_runs_s']} "
+            f"| {r['floor_threads_efficiency']:.2f} |"
+        )
+    header = lines[:2]
+    floors = lines[2:]
+    lines = header
     for r in results:
         throttled = (
             f"{r['throttled_wall_s']:.2f} ({r['throttled_429s']:.0f})"
@@ -122,7 +166,7 @@ def report(results: list[dict]) -> str:
             f"{r['baseline_runs_s']} | {r['speedup']:.1f}× | {r['efficiency']:.2f} | "
             f"{throttled} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + floors)
 
 
 def main() -> None:
@@ -130,15 +174,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CI size: 30 servers, 5 ms, 1 run")
     parser.add_argument("--sizes", default="300,3000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--baseline-runs", type=int, help="Runs of the slow sequential script (default: --runs)"
+    )
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--json", dest="json_out", help="Also write the figures here.")
     args = parser.parse_args()
     if args.quick:
-        sizes, latency, runs, throttled = [30], 0.005, 1, 1
+        sizes, latency, runs, throttled, base_runs = [30], 0.005, 1, 1, 1
     else:
         sizes = [int(s) for s in args.sizes.split(",")]
         latency, runs, throttled = args.latency_ms / 1000, args.runs, args.runs
-    results = [measure(size, latency, runs, throttled) for size in sizes]
+        base_runs = args.baseline_runs or args.runs
+    results = [measure(size, latency, runs, throttled, base_runs) for size in sizes]
     print(report(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
