@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, json_option, user_errors
+from .interfaces import ConfigError
 from .plugins import get_member_formats
 from .store import Store
 
@@ -70,30 +71,36 @@ def attest_template(
 ) -> None:
     """A template of the account's members: a column per resource of the latest sync,
     pre-filled from the previous attestation so only differences need editing."""
-    from .attestation import resolve_label, write_template
+    from .attestation import resolve_label, write_template, write_template_workbook
 
     fmt = _member_format(connector_name)
+    workbook = out_file is not None and out_file.suffix.lower() == ".xlsx"
     with attestation_errors():
-        store = Store(db_path)
+        store = Store(db_path, create=False)
         try:
             label = resolve_label(store, fmt, account_label)
-            text = write_template(store, fmt, label)
+            if workbook:
+                try:
+                    write_template_workbook(store, fmt, label, out_file)
+                except OSError as exc:
+                    raise ConfigError(f"{out_file}: cannot be written ({exc.strerror})") from None
+            else:
+                text = write_template(store, fmt, label)
         finally:
             store.close()
     if out_file is None:
         click.echo(text.lstrip("\ufeff"), nl=False)
         click.echo(fmt.where_in_the_ui, err=True)
         return
-    with user_errors():
-        write_template_file(out_file, text)
+    if not workbook:
+        with user_errors():
+            write_template_file(out_file, text)
     notes = out_file.with_name(out_file.name + ".notes.txt")
     notes.write_text(fmt.where_in_the_ui, encoding="utf-8")
     click.echo(f"Template for account {label!r}: {out_file} (where to read each value: {notes})")
 
 
 def write_template_file(out_file: Path, text: str) -> None:
-    from .interfaces import ConfigError
-
     try:
         out_file.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
@@ -136,7 +143,7 @@ def attest_import(
 
     fmt = _member_format(connector_name)
     with attestation_errors():
-        store = Store(db_path)
+        store = Store(db_path, create=False)
         try:
             label = resolve_label(store, fmt, account_label)
             result = import_members(
@@ -172,7 +179,7 @@ def attest_status(db_path: Path, as_json: bool) -> None:
     from .attestation import attestation_status
 
     with user_errors():
-        store = Store(db_path)
+        store = Store(db_path, create=False)
         try:
             rows = attestation_status(store, get_member_formats())
         finally:
@@ -207,7 +214,7 @@ def attest_corroborate(
 
     fmt = _member_format(connector_name)
     with attestation_errors():
-        store = Store(db_path)
+        store = Store(db_path, create=False)
         try:
             report = corroborate(store, fmt, resolve_label(store, fmt, account_label))
         finally:

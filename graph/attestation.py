@@ -155,6 +155,33 @@ def write_template(store: Store, fmt: MemberFormat, label: str) -> str:
     return buffer.getvalue()
 
 
+def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: Path) -> Path:
+    """The template as .xlsx: text cells, drop-downs for role, two_factor and every resource
+    column, the notes on a second sheet."""
+    from .spreadsheet import Column, Sheet, write_workbook
+
+    header, rows = template_rows(store, fmt, label)
+    roles = sorted({role.title() for role in fmt.roles})
+    columns = [
+        Column("email", width=32, locked=False),
+        Column("name", width=24, locked=False),
+        Column("role", width=18, locked=False, choices=roles, prompt="as the UI shows it"),
+        Column("two_factor", width=12, locked=False, choices=TWO_FACTOR_VALUES),
+        *(
+            Column(name, width=max(14, len(name) + 2), locked=False, choices=fmt.access_values)
+            for name in header[len(BASE_COLUMNS) :]
+        ),
+    ]
+    notes = [[line] for line in fmt.where_in_the_ui.splitlines()]
+    return write_workbook(
+        path,
+        [
+            Sheet("Members", columns, rows),
+            Sheet("Where to read each value", [Column("notes", width=100)], notes, wrap=True),
+        ],
+    )
+
+
 def template_rows(store: Store, fmt: MemberFormat, label: str) -> tuple[list[str], list[list[str]]]:
     """The template's header and its rows, pre-filled from the previous attestation; every
     cell neutralised so a formula typed into the UI never comes back live."""
