@@ -63,6 +63,9 @@ def clean_graph(
 ) -> tuple[list[Node], list[Edge]]:
     """Nodes and edges with every string cleaned by `clean_text`; one warning per object
     changed, naming it and its fields."""
+    nodes, edges = list(nodes), list(edges)
+    if _all_valid(nodes, edges):  # the usual case, checked in one C call
+        return nodes, edges
     clean_nodes: list[Node] = []
     for node in nodes:
         changed: list[str] = []
@@ -86,6 +89,24 @@ def clean_graph(
             warnings.append(_warning(f"{edge.kind} edge {edge.src} -> {edge.dst}", changed))
         clean_edges.append(edge)
     return clean_nodes, clean_edges
+
+
+def _all_valid(nodes: list[Node], edges: list[Edge]) -> bool:
+    """Whether every string is valid Unicode: orjson refuses an unpaired surrogate."""
+    import orjson
+
+    try:
+        orjson.dumps(
+            [
+                [(n.id, n.attrs) for n in nodes],
+                [(e.src, e.dst, e.discriminator, e.attrs) for e in edges],
+            ],
+            default=str,
+            option=orjson.OPT_NON_STR_KEYS,
+        )
+    except (orjson.JSONEncodeError, TypeError):
+        return False
+    return True
 
 
 def _warning(what: str, fields: list[str]) -> str:

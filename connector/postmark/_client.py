@@ -220,6 +220,9 @@ class PostmarkClient:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers={"Accept": "application/json", "User-Agent": "idgraph"},
             follow_redirects=False,
+            # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
+            # (0.1 s a process); https is always verified, and redirects are never followed.
+            verify=not self.base_url.startswith("http://"),
         )
 
     async def __aenter__(self) -> PostmarkClient:
