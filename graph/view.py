@@ -49,13 +49,17 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
         nodes[ident] = data
         succ[ident] = {}
         pred[ident] = {}
-    decoded: dict[str, dict[str, Any]] = {}  # many edges share one attribute text
+    # Edges with the same attributes, kind, source and first run share one (read-only) data
+    # dict: most edges of a large account are alike, and a dict per edge is most of the
+    # memory of a 300,000-edge graph.
+    shared: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     for src, dst, disc, kind, source, attrs, first_seen in store.edge_cursor_as_of(run.id):
-        known = decoded.get(attrs)
-        if known is None:
-            known = attrs_from_json(attrs)
-            if len(decoded) < 50_000:
-                decoded[attrs] = known
+        data = shared.get((attrs, kind, source, first_seen))
+        if data is None:
+            data = {**attrs_from_json(attrs), "kind": kind, "source": source}
+            data["first_seen"] = first_seen
+            if len(shared) < 200_000:
+                shared[(attrs, kind, source, first_seen)] = data
         if src not in nodes or dst not in nodes:  # e.g. access to a server the API no longer shows
             for end in (src, dst):
                 if end not in nodes:
@@ -65,10 +69,5 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
         keydict = succ[src].get(dst)
         if keydict is None:
             keydict = succ[src][dst] = pred[dst][src] = {}
-        keydict[f"{kind}|{disc}" if disc else kind] = {
-            **known,
-            "kind": kind,
-            "source": source,
-            "first_seen": first_seen,
-        }
+        keydict[f"{kind}|{disc}" if disc else kind] = data
     return graph
