@@ -227,7 +227,9 @@ def test_concurrency_bound_is_respected(concurrency):
                 return client.stats
 
         stats = run(go())
-    assert emu.stats.max_in_flight == concurrency  # reached, never passed
+    # never passed at the server; reached by the client (how many the server sees at once
+    # depends on thread scheduling, which a loaded machine changes)
+    assert 1 < emu.stats.max_in_flight <= concurrency
     assert stats.max_in_flight == concurrency
 
 
