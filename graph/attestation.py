@@ -389,6 +389,10 @@ def build_attestation(
             )
         )
         edges.append(Edge(src=member_node, dst=person, kind=fmt.identity_edge, source="attested"))
+        if member.level in fmt.all_access_levels:
+            # The role reaches every resource: its one role edge is the access (revoked by
+            # changing the role); per-resource rows would offer a step the UI cannot take.
+            continue
         for key, permission in sorted(member.access.items()):
             edges.append(
                 Edge(

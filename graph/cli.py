@@ -45,7 +45,7 @@ out_console = Console(
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # the store names a folder or bad file (exit 3)
     default="idgraph.db",
     envvar="IDGRAPH_DB",
     show_default=True,
@@ -166,7 +166,7 @@ def run_sync(
     try:
         validated = connector.options_class.model_validate(dict(options or {}))
     except ValidationError as exc:
-        raise ConfigError(_validation_message(connector_name, exc)) from None
+        raise Failure(_validation_message(connector_name, exc), EXIT_USAGE) from None
     report, progress = _progress_reporter(show_progress)
     store = Store(db_path)
     try:
@@ -186,7 +186,8 @@ def run_sync(
 
 def _validation_message(connector_name: str, exc: ValidationError) -> str:
     problems = [
-        f"--{'.'.join(str(p) for p in error['loc']).replace('_', '-')}: {error['msg']}"
+        f"--{'.'.join(str(p) for p in error['loc']).replace('_', '-')}: "
+        + error["msg"].removeprefix("Value error, ")
         for error in exc.errors()
     ]
     return f"{connector_name} options: " + "; ".join(problems)

@@ -59,9 +59,22 @@ def read_rows(
     Raises `error` (an InputInvalid) listing the problem.
     """
     try:
-        return _read(path, encoding, sheet)
+        rows = _read(path, encoding, sheet)
     except InputInvalid as exc:
         raise error(exc.problems) from None
+    if rows and rows[0] and rows[0][0].startswith(MOJIBAKE_BOM):
+        raise error(
+            [
+                f"{path}: row 1: the file begins with {MOJIBAKE_BOM!r}: a UTF-8 file was opened "
+                "as Western (cp1252 / Latin-1) text and saved, so accents are garbled too; "
+                "open the file idgraph wrote again with character set Unicode (UTF-8) "
+                "(LibreOffice: Text Import > Character set), or use review.xlsx"
+            ]
+        )
+    return rows
+
+
+MOJIBAKE_BOM = "\u00ef\u00bb\u00bf"  # a UTF-8 byte-order mark read as cp1252: "ï»¿"
 
 
 def read_csv_rows(

@@ -72,7 +72,10 @@ class Connector(Protocol):
     """A source of nodes and edges; it never touches the store.
 
     `secret_env` names the environment variable of its credential: the host reads it (never
-    an argument), fingerprints it to know the account, and passes it to `collect`."""
+    an argument), fingerprints it to know the account, and passes it to `collect`. A
+    connector may also define `verify_credential(secret, options)`, raising SourceError when
+    the source refuses the credential: the host calls it before it refuses a credential of
+    no known account, so a wrong kind of token is named as such."""
 
     name: str
     description: str

@@ -73,9 +73,9 @@ def _candidates(store: Store, principals: bool) -> list[dict[str, Any]]:
 
 
 def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str, Any]:
-    """The one node `text` names: its id, name, email, fingerprint or last 4 characters,
-    else a unique part of its name or id. Ambiguous: exit 2 listing candidates; unknown:
-    exit 3 with close matches."""
+    """The one node `text` names: its id, name, email, fingerprint or last 4 characters, its
+    key (the id's last part), else a unique part of its name or id. Ambiguous: exit 2 listing
+    candidates; unknown: exit 3 with close matches."""
     nodes = _candidates(store, principals)
     folded = text.casefold()
     stages = [
@@ -85,6 +85,7 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
             n["fingerprint"] in (text, f"sha256:{text}")
             or (n["suffix"] is not None and n["suffix"] == text)
         ),
+        lambda n: n["id"].rsplit(":", 1)[-1] == text,  # a key: a server's ID, say
         lambda n: (
             folded in (n["name"] or "").casefold()
             or folded in (n["email"] or "").casefold()

@@ -212,6 +212,9 @@ def render_markdown(reg: SchemaRegistry | None = None) -> str:
                 )
             for level, permissions in edge.levels.items():
                 lines.append(f"  - `{level}`: {', '.join(permissions) or 'nothing'}")
+            if edge.spans_account:
+                spans = ", ".join(f"`{v}`" for v in sorted(edge.spans_account))
+                lines.append(f"- reaches every resource of the account when the access is {spans}")
             if edge.holds:
                 lines.append("- in the access review: the path to the credential's holder")
             lines.append("")

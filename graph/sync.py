@@ -61,7 +61,11 @@ def read_secret(connector: Connector, environ: Mapping[str, str]) -> str:
 
 
 def resolve_account(
-    store: Store, connector: Connector, secret: str, label: str | None
+    store: Store,
+    connector: Connector,
+    secret: str,
+    label: str | None,
+    options: SyncOptions | None = None,
 ) -> ResolvedAccount:
     """Which account this credential is: the label given, the label its fingerprint is
     known under, or (for a first account) the fingerprint itself; never a silent second scope.
@@ -89,6 +93,9 @@ def resolve_account(
     if holder is not None:
         return ResolvedAccount(Account(connector.name, holder), credential, None)
     if known:
+        verify = getattr(connector, "verify_credential", None)
+        if verify is not None:
+            verify(secret, options)  # a credential the source refuses: its error (exit 4)
         raise ConfigError(
             f"{connector.secret_env} holds a credential of no account known in {store.path} "
             f"(known {connector.name} accounts: {', '.join(sorted(known))}): pass "
@@ -116,7 +123,7 @@ def sync(
             raise ConfigError(f"{connector.name} options: {exc}") from None
     with store.write_lock(lock_wait):
         with storage_errors(store.path):
-            resolved = resolve_account(store, connector, secret, account_label)
+            resolved = resolve_account(store, connector, secret, account_label, options)
             account = resolved.account
             run_id = store.start_run(
                 kind="sync",
@@ -125,7 +132,6 @@ def sync(
                 account_label=account.label,
                 plugin_versions=plugin_versions(),
                 credential=resolved.credential,
-                rotated_from=resolved.rotated_from,
             )
         try:
             collection = connector.collect(
@@ -153,8 +159,13 @@ def sync(
             status = "failed"
 
         def remember() -> None:
-            if status == "complete":
+            if status == "complete":  # a refused credential is no rotation: only a complete run
                 store.remember_account(connector.name, account.label, resolved.credential, run_id)
+                if resolved.rotated_from:
+                    store.db.execute(
+                        "UPDATE runs SET rotated_from = ? WHERE id = ?",
+                        [resolved.rotated_from, run_id],
+                    )
 
         try:
             counts = store.finish_run(

@@ -78,3 +78,31 @@ def test_a_new_token_for_a_known_label_is_recorded_as_a_rotation(store, emulator
     assert "credential rotated" in result.output
     later = sync_fixture(store, emulator_two_tokens, label=None, token=NEW_TOKEN)
     assert later.account.label == "acme"
+
+
+def test_a_refused_token_for_a_known_label_is_no_rotation(store, emulator):
+    """A run whose credential the API refuses fails; it records no rotation and the account
+    keeps its credential."""
+    from idgraph.graph.interfaces import SourceError
+
+    sync_fixture(store, emulator, label="acme")
+    with pytest.raises(SourceError):
+        sync_fixture(store, emulator, label="acme", token="refused-token-0000")
+    failed = store.runs()[0]
+    assert failed.status == "failed" and failed.rotated_from is None
+    assert store.known_accounts("postmark") == {"acme": fingerprint(emulator.account_tokens[0])}
+    result = CliRunner().invoke(cli, ["runs", "--db", str(store.path)])
+    assert "credential rotated" not in result.output
+
+
+def test_a_server_token_without_a_label_is_named_as_such_exit_four(store, emulator, account):
+    """Not "an unknown account": the API says what the token is, and it is not an Account
+    token (exit 4, the API refused), and nothing is recorded."""
+    sync_fixture(store, emulator, label="acme")
+    server_token = account["Servers"][0]["ApiTokens"][0]
+    runs_before = len(store.runs())
+    env = {"POSTMARK_ACCOUNT_TOKEN": server_token, "POSTMARK_API_URL": emulator.url}
+    result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(store.path)], env=env)
+    assert result.exit_code == 4, result.output
+    assert "holds a Server token" in result.output
+    assert len(store.runs()) == runs_before

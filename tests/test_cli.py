@@ -193,3 +193,18 @@ def test_demo_says_which_run_is_the_sync_and_which_the_attestation(tmp_path):
     assert "Run 1 complete" in result.output
     assert "Run 2 is the attestation" in result.output
     assert "sync run 1 + attestation run 2" in result.output
+
+
+def test_a_bad_option_value_is_bad_usage_and_a_folder_as_db_is_named(tmp_path, emulator):
+    bad = CliRunner().invoke(
+        cli,
+        ["sync", "postmark", "--db", str(tmp_path / "x.db"), "--only", "servrs"],
+        env=_env(emulator),
+    )
+    assert bad.exit_code == 2, bad.output
+    assert "--only" in bad.output and "Value error" not in bad.output
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    result = CliRunner().invoke(cli, ["runs", "--db", str(folder)])
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert str(folder) in result.output and "Traceback" not in result.output

@@ -130,7 +130,11 @@ def test_who_reaches_a_server_sql_and_cli_agree_now_and_as_of_an_earlier_run(
     assert (DANA, "view", "direct") in people
     assert not any(r["principal_name"] == SAM for r in now_sql)
     # the owner and the admin reach it through their account-wide role
-    implied = {r["principal_name"] for r in now_sql if r["how"].startswith("implied")}
+    implied = {
+        r["principal_name"]
+        for r in now_sql
+        if r["how"].startswith("implied") and r["principal_type"] == "human"
+    }
     assert implied == {"pat.owner@acme-corp.example", "it-admin@acme-corp.example"}
     direct = [r for r in now_sql if r["how"] == "direct"]
     assert _keys(direct) == _review_keys(store, None, resource=server)
@@ -329,7 +333,7 @@ def test_sync_only_some_parts_is_recorded_partial_and_changes_nothing(tmp_path, 
     finally:
         store.close()
     bad = CliRunner().invoke(cli, [*args, "--only", "servers,users"], env=env)
-    assert bad.exit_code == EXIT_CONFIG and "users" in bad.stderr
+    assert bad.exit_code == EXIT_USAGE and "users" in bad.stderr  # a bad option value
 
 
 def test_the_search_index_follows_renames_and_removals(store, emulator):
@@ -356,3 +360,32 @@ def test_the_search_index_follows_renames_and_removals(store, emulator):
     assert "postmark:server:11002" not in found('"staging"')
     assert "postmark:server:11003" not in found('"billing"')
     assert refresh_search(db) == db.execute("SELECT COUNT(*) FROM current_nodes").fetchone()[0]
+
+
+def test_a_server_by_its_id_alone_and_who_reaches_it_implied(store, emulator):
+    """`--to 11001` is the server, not its streams; admins and the Account token reach it
+    through their account-wide rights (implied), members through their own access."""
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    answer = _cli_rows(store.path, "--to", "11001")
+    assert answer["resource"] == "postmark:server:11001"
+    how = {r["principal"]: r["how"] for r in answer["rows"]}
+    assert how["postmark:team_member:it-admin@acme-corp.example"].startswith("implied")
+    assert how["postmark:team_member:pat.owner@acme-corp.example"].startswith("implied")
+    assert how["postmark:team_member:dana.ops@acme-corp.example"] == "direct"
+    account_tokens = [p for p in how if p.startswith("postmark:account_token:")]
+    assert account_tokens and how[account_tokens[0]].startswith("implied")
+
+
+def test_admins_have_one_role_row_not_a_row_per_server(store, emulator):
+    """An owner's or admin's access is their role: revoking it is changing the role, so the
+    review offers no per-server row the UI could not act on."""
+    from idgraph.graph.review import build_review
+
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    rows = build_review(store).rows
+    admin = "postmark:team_member:it-admin@acme-corp.example"
+    assert [(r.access_kind, r.access) for r in rows if r.principal == admin] == [
+        ("member_of", "Account Admin")
+    ]

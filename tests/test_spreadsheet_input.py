@@ -233,3 +233,15 @@ def test_review_csv_saved_with_semicolons_and_cp1252_imports(exported):
     stored = {d["decision"]: d for d in store.db["review_decisions"].rows}
     assert stored["revoke"]["justification"] == "Zoë left…"
     store.close()
+
+
+def test_a_bom_garbled_by_a_western_import_is_named(tmp_path):
+    """LibreOffice's default import of a UTF-8 file with a BOM (as Western text), saved: the
+    header starts with "ï»¿". The error says what happened and how to open it instead."""
+    from idgraph.graph.csvinput import InputInvalid, read_rows
+
+    path = tmp_path / "review.csv"
+    path.write_text("\u00ef\u00bb\u00bfrow_id,run\r\nr-1,2\r\n", encoding="utf-8")
+    with pytest.raises(InputInvalid, match="opened as Western") as info:
+        read_rows(path)
+    assert "row 1" in str(info.value) and "UTF-8" in str(info.value)

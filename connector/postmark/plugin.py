@@ -16,7 +16,7 @@ from idgraph.plugin import (
     redact_url,
 )
 
-from ._client import Clock, PostmarkClient
+from ._client import Clock, PostmarkClient, identify_token
 from ._errors import PostmarkError, PostmarkTransportError, WrongTokenKind
 from .collector import fetch_account, transform
 from .options import PARTS, TOKEN_ENV, PostmarkOptions
@@ -34,6 +34,33 @@ class PostmarkConnector:
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock  # the client's clock for back-off; tests pass a fake one
+
+    def verify_credential(self, secret: str, options: PostmarkOptions | None) -> None:
+        """Raise SourceError unless `secret` is an Account token (two read-only calls)."""
+        options = options or PostmarkOptions()
+
+        async def go():
+            async with PostmarkClient(
+                None,
+                base_url=options.api_url,
+                retry=options.retry_policy(),
+                timeout=options.timeout,
+                clock=self.clock,
+            ) as client:
+                return await identify_token(client, secret)
+
+        try:
+            found = asyncio.run(go())
+        except PostmarkError as exc:
+            raise SourceError(str(exc)) from None
+        if found.kind == "server":
+            raise SourceError(
+                f"{TOKEN_ENV} holds a Server token (of server {found.server_id}, "
+                f"{found.server_name!r}), not an Account token: export the Account API token "
+                "(web UI: Account > API Tokens)"
+            )
+        if found.kind == "neither":
+            raise SourceError(f"{TOKEN_ENV} was refused by {options.api_url}: {found.detail}")
 
     def collect(
         self,

@@ -207,6 +207,8 @@ EDGES = (
             ACCOUNT_TOKEN_SCOPE: ALL,
             SERVER_TOKEN_SCOPE: ALL,
         },
+        # the Account token acts on every server, sender signature and domain
+        spans_account=frozenset({ACCOUNT_TOKEN_SCOPE}),
     ),
     EdgeKind(
         "has_stream", "server -> message_stream", "The server's stream.", "GET /message-streams"
