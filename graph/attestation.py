@@ -8,10 +8,12 @@ attestation run in its own scope (`attested:<connector>:<label>`), apart from th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -473,6 +475,8 @@ def import_members(
         counts = store.finish_run(
             run_id, status="complete", nodes=nodes, edges=edges, also=add_record
         )
+        with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
+            store.refresh_search_index()
     emails = {m.email for m in members}
     return {
         "run_id": run_id,

@@ -238,8 +238,9 @@ def _views_markdown() -> list[str]:
         "account-wide access values) come from the `kind_facts` table, written from these "
         "schemas. `idgraph access --to/--of` and `idgraph nodes` read the same views (with "
         "`--run N`, as of that complete run). `node_search` (+ `node_search_fts`, FTS5) "
-        "indexes current node ids, names and emails; both are brought up to date by each "
-        "complete run that changes the graph (in its transaction) and by the query commands.",
+        "indexes current node ids, names and emails: `kind_facts` is brought up to date in "
+        "the transaction of each complete run that changes the graph, the search index right "
+        "after that run is committed (and by `idgraph nodes --search`).",
         "",
         "| view | rows |",
         "|---|---|",

@@ -489,10 +489,21 @@ class Store:
         return counts
 
     def refresh_queries(self) -> None:
-        """Bring the query views' kind facts and the node search index up to date."""
-        from .queries import refresh_all
+        """Bring the query views and their kind facts up to date (the full-text index is
+        refreshed after the run's commit: `refresh_search_index`)."""
+        from .queries import ensure_objects, refresh_kind_facts
 
-        refresh_all(self.db)
+        ensure_objects(self.db)
+        refresh_kind_facts(self.db)
+
+    def refresh_search_index(self) -> None:
+        """Bring the full-text index (`node_search`) in line with the current graph: after
+        a complete run is committed, apart from it (a kill in between leaves an index one
+        run behind, which the next refresh or `idgraph nodes --search` brings up to date)."""
+        from .queries import refresh_search
+
+        with self.db.atomic():
+            refresh_search(self.db)
 
     def _apply(
         self,

@@ -189,6 +189,11 @@ def sync(
             with contextlib.suppress(sqlite3.Error, OSError):
                 store.finish_run(run_id, status="failed", errors=[str(error)])
             raise error from None
+        if status == "complete" and any(
+            part.get(change) for part in counts.values() for change in part
+        ):
+            with contextlib.suppress(sqlite3.Error, OSError):  # the run stands; `nodes
+                store.refresh_search_index()  # --search` refreshes the index again
         log.info(
             "run %d (%s) %s",
             run_id,
