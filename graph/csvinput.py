@@ -297,13 +297,13 @@ def formula_problems(
 
 
 _FORMULA_FIRST = frozenset(FORMULA_START)
-_RISKY_FIRST = _FORMULA_FIRST | {" "}
+RISKY_FIRST = _FORMULA_FIRST | {" "}  # a cell starting otherwise is safe as it is
 
 
 def safe_cell(value: object) -> str:
     """A CSV cell a spreadsheet never evaluates: a leading = + - @ tab or CR (after any
     spaces) gets a `'`."""
     text = "" if value is None else value if isinstance(value, str) else str(value)
-    if not text or text[0] not in _RISKY_FIRST:  # almost every cell: one set lookup
+    if not text or text[0] not in RISKY_FIRST:  # almost every cell: one set lookup
         return text
     return "'" + text if text.lstrip(" ")[:1] in _FORMULA_FIRST else text

@@ -352,32 +352,39 @@ def access_rows_from_store(
             known = names[node] = _name_from(data, node, schema) if data else node
         return known
 
-    per_principal: dict[str, tuple[str, str, str, str]] = {}
-    decoded: dict[str, dict[str, Any]] = {}
+    principal_types = {k: n.principal for k, n in schema.nodes.items() if n.principal}
+    per_principal: dict[str, tuple[str, str, str, str, str] | None] = {}
+    values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
     rows = []
     for src, dst, _disc, kind, source, attrs, _first in store.edge_cursor_of_kinds(run.id, access):
-        principal = nodes.get(src)
-        principal_kind = schema.node(principal["kind"]) if principal else None
-        if principal_kind is None or not principal_kind.principal:
-            continue
-        facts = per_principal.get(src)
-        if facts is None:
-            if principal.get("source") == "attested":
-                verified = str(principal.get("attested_at", ""))
+        facts = per_principal.get(src, False)
+        if facts is False:  # worked out once per principal
+            principal = nodes.get(src)
+            principal_type = principal_types.get(principal["kind"]) if principal else None
+            if principal_type is None:
+                facts = None
             else:
-                verified = run_times.get(principal.get("last_seen") or run.id, "")
-            facts = per_principal[src] = (
-                name_of(src),
-                _evidence(principal, run),
-                verified,
-                " | ".join(holders.get(src, ())),
-            )
-        principal_name, evidence, verified, holder = facts
-        data = decoded.get(attrs)
-        if data is None:
-            data = decoded[attrs] = attrs_from_json(attrs)
+                if principal.get("source") == "attested":
+                    verified = str(principal.get("attested_at", ""))
+                else:
+                    verified = run_times.get(principal.get("last_seen") or run.id, "")
+                facts = (
+                    principal_type,
+                    name_of(src),
+                    _evidence(principal, run),
+                    verified,
+                    " | ".join(holders.get(src, ())),
+                )
+            per_principal[src] = facts
+        if facts is None:
+            continue
+        principal_type, principal_name, evidence, verified, holder = facts
         edge_kind = access[kind]
-        value = data.get(edge_kind.access) or edge_kind.access
+        value = values.get((kind, attrs))
+        if value is None:
+            value = values[(kind, attrs)] = str(
+                attrs_from_json(attrs).get(edge_kind.access) or edge_kind.access
+            )
         step = f"{src} -{kind}-> {dst}"
         rows.append(
             ReviewRow(
@@ -385,10 +392,10 @@ def access_rows_from_store(
                 run=run.id,
                 principal=src,
                 principal_name=principal_name,
-                principal_type=principal_kind.principal,
+                principal_type=principal_type,
                 resource=dst,
                 resource_name=name_of(dst),
-                access=str(value),
+                access=value,
                 access_kind=kind,
                 grant=edge_kind.grant or "",
                 path=f"{holder} | {step}" if holder else step,

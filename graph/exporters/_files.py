@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ..review import safe_cell
+from ..csvinput import RISKY_FIRST, safe_cell
 
 
 @contextmanager
@@ -45,20 +45,18 @@ def write_csv(
     (without one, Excel's double-click and LibreOffice's default import read UTF-8 as the
     Windows code page: `…` shows as `â€¦`)."""
     neutralise: Callable[[object], str] = safe_cell
-    seen: dict[object, str] = {}  # review rows repeat names, evidence and paths many times
+    risky = RISKY_FIRST
 
-    def cell(value: object) -> str:
-        text = seen.get(value) if isinstance(value, str) else None
-        if text is None:
-            text = neutralise(value)
-            if isinstance(value, str) and len(seen) < 200_000:
-                seen[value] = text
-        return text
+    def cells(row: Sequence[object]) -> list[object]:
+        # most cells are plain text that starts safely: test them inline, neutralise the rest
+        return [
+            v if v.__class__ is str and (not v or v[0] not in risky) else neutralise(v) for v in row
+        ]
 
     with atomic_file(path) as handle:
         if bom:
             handle.write("\ufeff")
         writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
         writer.writerow([neutralise(h) for h in header])
-        writer.writerows([cell(value) for value in row] for row in rows)
+        writer.writerows(map(cells, rows))
     return path
