@@ -242,6 +242,9 @@ def _views_markdown() -> list[str]:
         "the transaction of each complete run that changes the graph, the search index right "
         "after that run is committed (and by `idgraph nodes --search`).",
         "",
+        "![the access_paths view of the demo's database in Datasette, filtered to one server]"
+        "(img/datasette-access-paths.png)",
+        "",
         "| view | rows |",
         "|---|---|",
     ]
