@@ -1,0 +1,65 @@
+"""Issue 15, sync correctness under concurrent edits, slow answers and deleted servers."""
+
+import copy
+
+from idgraph.connector.postmark.emulator import PostmarkEmulator
+from idgraph.connector.postmark.emulator.synthetic import synthetic_account
+from idgraph.graph.view import load_graph
+
+from tests.conftest import sync_fixture
+
+
+def _server_nodes(store):
+    _r, graph = load_graph(store)
+    return {n for n in graph if n.startswith("postmark:server:")}
+
+
+def test_server_deleted_while_page_two_is_read_does_not_lose_a_live_server(store):
+    """A deletion in page 1's range (with an addition elsewhere, so TotalCount stays put)
+    while page 2 is read shifts page 2 by one: the first server of page 2 is never seen.
+    The listing must notice and read again, not record that live server as gone."""
+    account = synthetic_account(600, senders=3, domains=2, seed=15)
+    with PostmarkEmulator(account) as emu:
+        deleted = emu.servers()[10]["ID"]
+        shifted = emu.servers()[500]["ID"]  # the one that slides into page 1's range
+        edits = []
+
+        def edit_while_page_two_is_read(method, path, query):
+            if path == "/servers" and query.get("offset") == ["500"] and not edits:
+                edits.append(path)
+                servers = emu.servers()
+                added = copy.deepcopy(servers[-1])
+                added["ID"] = emu.new_id()
+                added["Name"] = "added meanwhile"
+                added["ApiTokens"] = [f"added-token-{added['ID']}"]
+                servers.remove(emu.server(deleted))
+                servers.append(added)
+
+        emu.before_request = edit_while_page_two_is_read
+        result = sync_fixture(store, emu)
+        live = {s["ID"] for s in emu.servers()}
+    assert edits  # the edit did happen mid-listing
+    assert result.status == "complete", result.collection.errors
+    nodes = _server_nodes(store)
+    assert f"postmark:server:{shifted}" in nodes
+    assert f"postmark:server:{deleted}" not in nodes
+    assert nodes == {f"postmark:server:{i}" for i in live}
+    assert not any("deleted while the sync ran" in w for w in result.collection.warnings)
+
+
+def test_a_listing_that_never_settles_fails_the_run_with_a_clear_error(store):
+    account = synthetic_account(600, senders=3, domains=2, seed=15)
+    with PostmarkEmulator(account) as emu:
+
+        def churn(method, path, query):
+            if path == "/servers" and query.get("offset") == ["500"]:
+                servers = emu.servers()
+                moved = servers.pop(0)  # a delete and an add: TotalCount stays the same
+                moved = dict(moved, ID=emu.new_id())
+                servers.append(moved)
+
+        emu.before_request = churn
+        result = sync_fixture(store, emu)
+    assert result.status in ("failed", "partial")
+    text = " ".join(result.collection.errors) + " " + str(getattr(result, "error", ""))
+    assert "GET /servers" in text and "listing changed" in text
