@@ -205,6 +205,7 @@ class PostmarkClient:
         self.base_url = str(bare).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
+        self.timeout = timeout
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
@@ -283,9 +284,20 @@ class PostmarkClient:
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                 self.stats.requests += 1
                 try:
-                    response = await self._http.request(
-                        method, path, params=params, content=content, headers=headers
+                    # httpx's timeout bounds each read, not the request: a body trickled a
+                    # byte at a time would never end. The whole attempt has one deadline.
+                    async with asyncio.timeout(self.timeout):
+                        response = await self._http.request(
+                            method, path, params=params, content=content, headers=headers
+                        )
+                except TimeoutError:
+                    response = None
+                    error = PostmarkTransportError(
+                        f"{endpoint}: no complete answer from {self.base_url} within "
+                        f"{self.timeout:g} s (timed out)",
+                        endpoint=endpoint,
                     )
+                    retryable = method in _IDEMPOTENT
                 except httpx.TransportError as exc:
                     response = None
                     error = PostmarkTransportError(

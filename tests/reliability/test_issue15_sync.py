@@ -2,11 +2,14 @@
 
 import copy
 
+import pytest
+from idgraph.connector.postmark.commands import retry_policy
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.synthetic import synthetic_account
+from idgraph.graph.interfaces import SourceError
 from idgraph.graph.view import load_graph
 
-from tests.conftest import sync_fixture
+from tests.conftest import FAST_OPTIONS, sync_fixture
 
 
 def _server_nodes(store):
@@ -63,3 +66,18 @@ def test_a_listing_that_never_settles_fails_the_run_with_a_clear_error(store):
     assert result.status in ("failed", "partial")
     text = " ".join(result.collection.errors) + " " + str(getattr(result, "error", ""))
     assert "GET /servers" in text and "listing changed" in text
+
+
+def test_a_trickled_body_times_out_as_a_whole_and_names_its_endpoint(store):
+    """httpx bounds each read; a body sent a byte every 0.05 s never trips a 0.3 s read
+    timeout. The whole request has the deadline: each attempt times out, is retried as
+    the policy says, then the run records an error naming the endpoint."""
+    account = synthetic_account(3, senders=3, domains=2, seed=15)
+    with PostmarkEmulator(account) as emu:
+        emu.inject("trickle", r"GET /domains", times=10_000, delay=0.05)
+        with pytest.raises(SourceError) as failed:  # the run fails: the prior graph is kept
+            sync_fixture(store, emu, timeout=0.3)
+        attempts = emu.stats.by_endpoint["GET /domains"]
+    assert "GET /domains" in str(failed.value) and "timed out" in str(failed.value)
+    retries = FAST_OPTIONS["retries"]
+    assert attempts == retry_policy(retries, 5, 0.01).max_attempts == retries + 1
