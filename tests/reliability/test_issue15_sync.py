@@ -81,3 +81,50 @@ def test_a_trickled_body_times_out_as_a_whole_and_names_its_endpoint(store):
     assert "GET /domains" in str(failed.value) and "timed out" in str(failed.value)
     retries = FAST_OPTIONS["retries"]
     assert attempts == retry_policy(retries, 5, 0.01).max_attempts == retries + 1
+
+
+GONE_ANSWERS = {
+    "404": {"status": 404, "error_code": 601, "message": "Server does not exist."},
+    "422/601": {"status": 422, "error_code": 601, "message": "Server not found."},
+}
+
+
+def _own_calls_answer(emu, answer, *, delete):
+    """The server's own calls (streams, webhooks) answer `answer`; `delete` also deletes it
+    from the account first (a deletion mid-run) or leaves it listed."""
+    injected = []
+
+    def hook(method, path, query):
+        if path in ("/message-streams", "/webhooks") and not injected:
+            injected.append(path)
+            if delete:
+                emu.account["Servers"] = []
+            emu.inject("status", r"GET /(message-streams|webhooks)", times=10_000, **answer)
+
+    emu.before_request = hook
+    return injected
+
+
+@pytest.mark.parametrize("answer", GONE_ANSWERS.values(), ids=GONE_ANSWERS.keys())
+def test_a_server_gone_mid_run_is_left_out_whatever_its_calls_answer(store, answer):
+    account = synthetic_account(1, senders=2, domains=1, seed=15)
+    server_id = account["Servers"][0]["ID"]
+    with PostmarkEmulator(account) as emu:
+        injected = _own_calls_answer(emu, answer, delete=True)
+        result = sync_fixture(store, emu)
+    assert injected
+    assert result.status == "complete", result.collection.errors
+    assert any("deleted while the sync ran" in w for w in result.collection.warnings)
+    assert f"postmark:server:{server_id}" not in _server_nodes(store)
+
+
+@pytest.mark.parametrize("answer", GONE_ANSWERS.values(), ids=GONE_ANSWERS.keys())
+def test_a_server_still_listed_whose_calls_say_gone_makes_the_run_partial(store, answer):
+    account = synthetic_account(1, senders=2, domains=1, seed=15)
+    server_id = account["Servers"][0]["ID"]
+    with PostmarkEmulator(account) as emu:
+        injected = _own_calls_answer(emu, answer, delete=False)
+        result = sync_fixture(store, emu)
+    assert injected
+    assert result.status == "partial"
+    assert any(f"server {server_id}" in e and "still listed" in e for e in result.collection.errors)

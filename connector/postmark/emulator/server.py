@@ -76,6 +76,8 @@ class Fault:
     seconds: float = 5.0
     after: int = 0  # let this many matching requests through first
     delay: float = 0.05  # "trickle": seconds between two bytes of the body
+    error_code: int | None = None  # "status": the ErrorCode and Message of the JSON body
+    message: str | None = None
 
 
 # Random faults by name (`idgraph emulator serve --faults 5xx=0.1,drop=0.05`): each a Fault.
@@ -371,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
                 503: (None, "Service unavailable: planned maintenance."),
             }
             code, message = messages.get(fault.status, (None, "Error."))
+            code = fault.error_code if fault.error_code is not None else code
+            message = fault.message or message
             body: dict[str, Any] = {"Message": message}
             if code is not None:
                 body = {"ErrorCode": code, "Message": message}
