@@ -205,6 +205,7 @@ class PostmarkClient:
         self.base_url = str(bare).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
+        self.timeout = timeout
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
@@ -283,9 +284,20 @@ class PostmarkClient:
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                 self.stats.requests += 1
                 try:
-                    response = await self._http.request(
-                        method, path, params=params, content=content, headers=headers
+                    # httpx's timeout bounds each read, not the request: a body trickled a
+                    # byte at a time would never end. The whole attempt has one deadline.
+                    async with asyncio.timeout(self.timeout):
+                        response = await self._http.request(
+                            method, path, params=params, content=content, headers=headers
+                        )
+                except TimeoutError:
+                    response = None
+                    error = PostmarkTransportError(
+                        f"{endpoint}: no complete answer from {self.base_url} within "
+                        f"{self.timeout:g} s (timed out)",
+                        endpoint=endpoint,
                     )
+                    retryable = method in _IDEMPOTENT
                 except httpx.TransportError as exc:
                     response = None
                     error = PostmarkTransportError(
@@ -474,52 +486,74 @@ class PostmarkClient:
         await self.request("DELETE", f"/webhooks/{hook_id}", token=server_token)
 
     async def _list_paged(self, path: str, key: str, model: type[M], page_size: int) -> list[M]:
-        """Read every page of a count/offset listing; the pages after the first in parallel."""
+        """Read every page of a count/offset listing; the pages after the first in parallel.
+
+        Pages read at different moments can disagree when the account is edited meanwhile
+        (a deletion in page 1's range shifts page 2, so an item is never seen), and the
+        count alone does not show it when an addition balances the deletion. So a listing
+        of more than one page is read again and accepted only when two consecutive reads
+        give the same IDs in the same order; after 3 tries it raises ListingChanged."""
         endpoint = f"GET {path}"
         last_error = ""
-        for _attempt in range(3):
-            first = await self.get_json(path, params={"count": page_size, "offset": 0})
-            total = _total(first, endpoint)
-            offsets = list(range(page_size, total, page_size))
-            try:
-                async with asyncio.TaskGroup() as group:
-                    tasks = [
-                        group.create_task(
-                            self.get_json(path, params={"count": page_size, "offset": o})
-                        )
-                        for o in offsets
-                    ]
-            except ExceptionGroup as failed:  # the first page that failed, as itself
-                raise failed.exceptions[0] from None
-            pages = [first] + [task.result() for task in tasks]
-            items: list[Any] = []
-            for offset, page in zip([0, *offsets], pages, strict=True):
-                page_items = page.get(key) if isinstance(page, dict) else None
-                if not isinstance(page_items, list):
-                    raise MalformedResponse(
-                        f"{endpoint}: the page at offset {offset} has no '{key}' list",
-                        endpoint=endpoint,
-                    )
-                if _total(page, endpoint) != total:
-                    last_error = (
-                        f"TotalCount changed from {total} to {page['TotalCount']} "
-                        f"while paging (offset {offset})"
-                    )
-                    break
-                items.extend(page_items)
-            else:
-                objects = _validate_list(model, items, endpoint)
-                distinct = len({obj.id for obj in objects})  # type: ignore[attr-defined]
-                if len(objects) == total and distinct == total:
+        previous: list[M] | None = None
+        for _attempt in range(4):  # the first listing, then at most 3 tries to confirm it
+            objects, pages, problem = await self._read_listing(path, key, model, page_size)
+            if problem:
+                last_error, previous = problem, None
+                continue
+            if pages == 1:
+                return objects  # one answer is one moment: nothing to confirm
+            if previous is not None:
+                if [o.id for o in previous] == [o.id for o in objects]:  # type: ignore[attr-defined]
                     return objects
-                last_error = (
-                    f"the pages held {len(objects)} items ({distinct} distinct) "
-                    f"but TotalCount says {total}"
-                )
+                last_error = "two consecutive readings of every page gave different IDs"
+            previous = objects
         raise ListingChanged(
             f"{endpoint}: the listing changed while it was read three times ({last_error}); "
             "the account is being edited: run again when it is quiet",
             endpoint=endpoint,
+        )
+
+    async def _read_listing(
+        self, path: str, key: str, model: type[M], page_size: int
+    ) -> tuple[list[M], int, str]:
+        """One reading of every page: (objects, pages read, "" or why the pages disagree)."""
+        endpoint = f"GET {path}"
+        first = await self.get_json(path, params={"count": page_size, "offset": 0})
+        total = _total(first, endpoint)
+        offsets = list(range(page_size, total, page_size))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(
+                        self.get_json(path, params={"count": page_size, "offset": o})
+                    )
+                    for o in offsets
+                ]
+        except ExceptionGroup as failed:  # the first page that failed, as itself
+            raise failed.exceptions[0] from None
+        pages = [first] + [task.result() for task in tasks]
+        items: list[Any] = []
+        for offset, page in zip([0, *offsets], pages, strict=True):
+            page_items = page.get(key) if isinstance(page, dict) else None
+            if not isinstance(page_items, list):
+                raise MalformedResponse(
+                    f"{endpoint}: the page at offset {offset} has no '{key}' list",
+                    endpoint=endpoint,
+                )
+            if _total(page, endpoint) != total:
+                return [], len(pages), (
+                    f"TotalCount changed from {total} to {page['TotalCount']} "
+                    f"while paging (offset {offset})"
+                )
+            items.extend(page_items)
+        objects = _validate_list(model, items, endpoint)
+        distinct = len({obj.id for obj in objects})  # type: ignore[attr-defined]
+        if len(objects) == total and distinct == total:
+            return objects, len(pages), ""
+        return [], len(pages), (
+            f"the pages held {len(objects)} items ({distinct} distinct) "
+            f"but TotalCount says {total}"
         )
 
 

@@ -24,7 +24,7 @@ from idgraph.plugin import (
 )
 
 from ._client import PostmarkClient
-from ._errors import InvalidToken, NotFound, PostmarkError, WrongTokenKind
+from ._errors import InvalidToken, NotFound, PostmarkError, UnprocessableEntity, WrongTokenKind
 from ._models import Domain, MessageStream, SenderSignature, Server, Webhook
 from .names import (
     ACCOUNT,
@@ -122,15 +122,19 @@ async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount)
             streams, hooks = await asyncio.gather(
                 client.list_message_streams(token), client.list_webhooks(token)
             )
-        except (WrongTokenKind, InvalidToken) as exc:
-            last_error = exc
-            continue  # this token was revoked since the listing (or is unusable): try the next
         except PostmarkError as exc:
+            if _says_gone(exc):
+                last_error = exc
+                continue  # this token (or its server) is gone since the listing: try the next
             raw.errors.append(f"{label}: {exc}")
             return
         raw.streams[server.id] = streams
         raw.webhooks[server.id] = hooks
         return
+    # One rule for "gone", whatever the server's own calls answered (401, 404, 422 "not
+    # found"/"invalid token"): ask the account. Really gone: left out with a warning, and
+    # the run stays complete. Still there: its streams and webhooks are unknown, so the
+    # run is partial.
     try:
         await client.get_server(server.id)
     except NotFound:
@@ -139,7 +143,25 @@ async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount)
         return
     except PostmarkError as exc:
         last_error = exc
-    raw.errors.append(f"{label}: every token in its ApiTokens was refused ({last_error})")
+    raw.errors.append(
+        f"{label}: it is still listed, but every token in its ApiTokens was refused or said "
+        f"it is gone ({last_error})"
+    )
+
+
+# ErrorCodes with which Postmark says a token or the object it names does not exist.
+_GONE_CODES = frozenset({10, 601})
+_GONE_WORDS = ("not found", "does not exist", "invalid token", "bad or missing")
+
+
+def _says_gone(exc: PostmarkError) -> bool:
+    """Whether a server's own call answered that its token or the server is gone."""
+    if isinstance(exc, (WrongTokenKind, InvalidToken, NotFound)):
+        return True
+    if isinstance(exc, UnprocessableEntity):
+        said = exc.api_message.lower()
+        return exc.error_code in _GONE_CODES or any(word in said for word in _GONE_WORDS)
+    return False
 
 
 def transform(

@@ -63,7 +63,8 @@ class Fault:
     kind: "status" (HTTP `status`, JSON error body, optional `retry_after` header),
     "drop" (close the connection without answering), "reset_mid_body" (send half the body,
     then close), "hang" (answer after `seconds`), "truncated" (a cut JSON body),
-    "not_json" (200 with a body that is not JSON), "html_403" (a proxy's HTML page).
+    "not_json" (200 with a body that is not JSON), "html_403" (a proxy's HTML page),
+    "trickle" (the real answer, its body sent one byte every `delay` seconds).
     `match` is a regular expression searched in "METHOD /path?query".
     """
 
@@ -74,6 +75,9 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 5.0
     after: int = 0  # let this many matching requests through first
+    delay: float = 0.05  # "trickle": seconds between two bytes of the body
+    error_code: int | None = None  # "status": the ErrorCode and Message of the JSON body
+    message: str | None = None
 
 
 # Random faults by name (`idgraph emulator serve --faults 5xx=0.1,drop=0.05`): each a Fault.
@@ -311,7 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
             if emulator.before_request:
                 emulator.before_request(method, path, query)
             fault = emulator.take_fault(f"{method} {path}?{parts.query}")
-            if fault is not None and self._serve_fault(fault):
+            trickle = fault.delay if fault is not None and fault.kind == "trickle" else None
+            if fault is not None and trickle is None and self._serve_fault(fault):
                 return
             try:
                 status, body = self._dispatch(emulator, method, path, query, raw_body)
@@ -320,6 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(err.status, b"", "application/json")
                     return
                 status, body = err.status, {"ErrorCode": err.code, "Message": err.message}
+            if trickle is not None:
+                self._trickle(status, json.dumps(body).encode(), trickle)
+                return
             self._send_json(status, body)
         finally:
             with emulator.lock:
@@ -336,6 +344,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _trickle(self, status: int, payload: bytes, delay: float) -> None:
+        """The whole answer, its body one byte at a time: every read is quick, the request
+        is not. Stops when the client has gone."""
+        with self.server.emulator.lock:
+            self.server.emulator.stats.statuses[status] += 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        try:
+            for index in range(len(payload)):
+                self.wfile.write(payload[index : index + 1])
+                self.wfile.flush()
+                time.sleep(delay)
+        except OSError:  # the client gave up and closed the connection
+            self.close_connection = True
+
     def _send_json(self, status: int, body: Any, extra: dict | None = None) -> None:
         self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
 
@@ -348,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
                 503: (None, "Service unavailable: planned maintenance."),
             }
             code, message = messages.get(fault.status, (None, "Error."))
+            code = fault.error_code if fault.error_code is not None else code
+            message = fault.message or message
             body: dict[str, Any] = {"Message": message}
             if code is not None:
                 body = {"ErrorCode": code, "Message": message}
