@@ -101,6 +101,47 @@ def server_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     ]
 
 
+# 422 ErrorCodes of POST /servers, each explained by its own code. Postmark documents no
+# code for the plan's server cap; 605 is the emulator's (and a message naming a limit).
+CREATE_SERVER_CODES = {
+    603: "A server with this name already exists: choose another name.",
+    607: "The color is not one Postmark knows.",
+    608: "The server name is missing or invalid.",
+}
+SERVER_CAP_CODE = 605
+
+
+def is_cap_refusal(exc: Any) -> bool:
+    if exc.error_code in CREATE_SERVER_CODES:
+        return False
+    return exc.error_code == SERVER_CAP_CODE or "limit" in (exc.api_message or "").lower()
+
+
+def explain_create_refusal(exc: Any, server_count: int | None) -> str:
+    """The plain-words reason for a 422 of POST /servers, by its own ErrorCode."""
+    if exc.error_code in CREATE_SERVER_CODES:
+        return " " + CREATE_SERVER_CODES[exc.error_code]
+    if is_cap_refusal(exc):
+        count = f"The account has {server_count} servers; " if server_count is not None else ""
+        return (
+            f" {count}the Basic plan allows {BASIC_PLAN_SERVER_CAP}: delete one or move to a "
+            "higher plan."
+        )
+    return ""
+
+
+def token_file_problem(path: Path) -> str | None:
+    """Why the new token could not be saved at `path`, checked before anything is sent."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.exists() or path.is_symlink():
+        return f"{path}: already exists; choose a new file for the token"
+    if not parent.is_dir():
+        return f"{path}: the folder {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path}: the folder {parent} is not writable"
+    return None
+
+
 def write_secret_file(path: Path, secret: str) -> None:
     """Create `path` readable by the owner only (0600) and write the secret once; never
     overwrite an existing file."""
