@@ -184,3 +184,48 @@ def test_writes_create_no_database_unless_one_is_named(emulator, tmp_path, monke
     assert deleted.exit_code == 0, deleted.output
     assert not (tmp_path / "idgraph.db").exists()
     assert "Recorded as run" not in created.output + deleted.output
+
+
+# -- 5. bad audit files: one line each, exit 3 --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("triggers = 5", "triggers"),
+        ('triggers = ["Bounce", 5]', "triggers"),
+        ('http_auth = "x"', "http_auth"),
+        ('headers = ["X-A"]', "headers"),
+        ("headers = { X-A = 5 }", "headers.X-A"),
+        ("stream = 5", "stream"),
+        ('http_auth = { username = 5, password = "p" }', "http_auth.username"),
+    ],
+)
+def test_a_bad_field_in_the_audit_file_is_named(emulator, tmp_path, line, field):
+    path = tmp_path / "expected.toml"
+    path.write_text(
+        '[[server]]\nname = "Acme Production"\n\n  [[server.webhook]]\n'
+        f'  url = "https://hooks.acme-corp.example/x"\n  {line}\n'
+    )
+    result = _invoke(emulator, ["webhooks", "audit", "--expected", str(path), *FAST])
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "Traceback" not in result.output
+    error = next(s for s in result.output.splitlines() if s.startswith("error:"))
+    assert str(path) in error and "Acme Production" in error and "webhook #1" in error
+    assert f"{field}:" in error or f"{field} " in error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'server = "x"',
+        '[[server]]\nname = "Acme Production"\nwebhook = 5\n',
+        '[[server]]\nname = "Acme Production"\nwebhook = [5]\n',
+    ],
+)
+def test_a_bad_shape_of_the_audit_file_is_named(emulator, tmp_path, text):
+    path = tmp_path / "expected.toml"
+    path.write_text(text)
+    result = _invoke(emulator, ["webhooks", "audit", "--expected", str(path), *FAST])
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "Traceback" not in result.output and str(path) in result.output
