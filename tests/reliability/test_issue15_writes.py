@@ -8,6 +8,9 @@ from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, cli
 from idgraph.graph.store import Store
 
+from ..test_review_pack import _fill
+from ..test_review_pack import pack as _pack  # noqa: F401  (a fixture: the exported pack)
+
 FAST = ["--retries", "3", "--backoff", "0.01", "--max-wait", "3"]
 
 
@@ -229,3 +232,71 @@ def test_a_bad_shape_of_the_audit_file_is_named(emulator, tmp_path, text):
     result = _invoke(emulator, ["webhooks", "audit", "--expected", str(path), *FAST])
     assert result.exit_code == EXIT_CONFIG, result.output
     assert "Traceback" not in result.output and str(path) in result.output
+
+
+# -- 6. review cycle: a modify is a change, not a revoke; --out checked before storing ----
+
+
+def _import(db, filled, *extra):
+    return CliRunner().invoke(
+        cli,
+        ["review", "import", str(filled), "--reviewer", "lead@acme-corp.example", "--db", str(db)]
+        + list(extra),
+    )
+
+
+def _section(steps, email, resource_part):
+    blocks = steps.split("\n## ")
+    return next(b for b in blocks if email in b and resource_part in b)
+
+
+def test_modify_of_full_server_access_is_a_change_not_a_revoke(_pack):  # noqa: F811
+    db, out, _summary = _pack
+
+    def decide(row):
+        if row["principal"].endswith("dana.ops@acme-corp.example"):
+            if row["access_kind"] == "can_access" and row["access"] == "full":
+                row.update(decision="modify", justification="view is enough")
+            elif row["access_kind"] == "member_of":
+                row.update(decision="modify", justification="should be Technical")
+        if row["principal"].endswith("sam.dev@acme-corp.example"):
+            if row["access_kind"] == "can_access" and row["access"] == "full":
+                row.update(decision="modify", justification="tighten this")
+        if row["principal"].endswith("lee@agency-partner.example"):
+            if row["access_kind"] == "can_access":
+                row.update(decision="revoke", justification="contract ended")
+
+    result = _import(db, _fill(out, decide))
+    assert result.exit_code == 0, result.output
+    steps = (out / "remediation.md").read_text()
+    modifies = [b for b in steps.split("\n## ") if b.split(". ", 1)[-1].startswith("modify")]
+    assert modifies
+    for block in modifies:
+        assert (
+            "No access" not in block
+            and "remove" not in block.split("step:")[1].split("(a change")[0]
+        )
+    dana = [b for b in modifies if "dana.ops" in b and "(can_access)" in b]
+    assert dana and all("*View only*" in b for b in dana)
+    sam = next(b for b in modifies if "sam.dev" in b)
+    assert "*View only*" in sam  # full, and no level asked: reduced to view
+    role = next(b for b in modifies if "dana.ops" in b and "(member_of)" in b)
+    assert "change the role" in role and "*Technical*" in role
+    assert "remove" not in role.split("step:")[1].split("(a change")[0]
+    revoke = next(b for b in steps.split("\n## ") if b.split(". ", 1)[-1].startswith("revoke"))
+    assert "*No access*" in revoke
+
+
+def test_review_import_into_a_missing_out_folder_stores_nothing(_pack):  # noqa: F811
+    db, out, _summary = _pack
+
+    def decide(row):
+        if row["principal"].endswith("lee@agency-partner.example"):
+            row.update(decision="revoke", justification="contract ended")
+
+    result = _import(db, _fill(out, decide), "--out", str(out / "missing" / "dir"))
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "Traceback" not in result.output and "no such folder" in result.output
+    store = Store(db)
+    assert store.db["review_decisions"].count == 0
+    store.close()
