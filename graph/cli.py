@@ -747,7 +747,8 @@ def review_import(
 ) -> None:
     """Read a filled review.xlsx or review.csv back: every row is checked against the run it
     came from; on any problem each is listed (file, row, column) and nothing is stored
-    (exit 3). Writes remediation.md: the exact step for each revoke (none is executed)."""
+    (exit 3), and so is a missing or unwritable --out folder. Writes remediation.md: the
+    exact step for each revoke, and for each modify the change to make (none is executed)."""
     from .decisions import DecisionsInvalid, import_decisions
 
     with user_errors(db_path):

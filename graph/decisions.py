@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -166,6 +167,17 @@ def import_decisions(
     if not EMAIL.match(reviewer.strip()):
         raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
     run_id, decisions = parse_decisions(path, store, reviewer.strip().lower(), encoding=encoding)
+    # Where remediation.md goes is checked, and the steps worked out, before anything is
+    # stored: a decision must not be committed with no steps written.
+    target = out_dir or path.parent
+    if not target.is_dir():
+        raise DecisionsInvalid([f"--out {target}: no such folder (create it first)"])
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise DecisionsInvalid([f"--out {target}: the folder is not writable"])
+    remediation = target / "remediation.md"
+    if remediation.is_dir():
+        raise DecisionsInvalid([f"{remediation}: is a folder; remediation.md cannot be written"])
+    steps = render_remediation(store, run_id, decisions)
     file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with store.db.atomic():
@@ -193,8 +205,7 @@ def import_decisions(
             }
             for d in decisions
         )
-    remediation = (out_dir or path.parent) / "remediation.md"
-    remediation.write_text(render_remediation(store, run_id, decisions), encoding="utf-8")
+    remediation.write_text(steps, encoding="utf-8")
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
     # A reviewer deciding on their own access is allowed but flagged (four-eyes principle).
     self_reviews = [
@@ -229,7 +240,9 @@ def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> 
         lines.append("No revoke or modify decisions.")
     for number, item in enumerate(todo, start=1):
         row = item.row
-        steps = next((s for r in remediators if (s := r.steps(row, graph))), None)
+        # The decision and its justification go along: a modify is not a revoke.
+        decided = {**row, "decision": item.decision, "justification": item.justification}
+        steps = next((s for r in remediators if (s := r.steps(decided, graph))), None)
         lines += [
             f"## {number}. {item.decision}: {row['principal_name']} -> {row['resource_name']}",
             "",

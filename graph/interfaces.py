@@ -130,5 +130,7 @@ class Remediator(Protocol):
     name: str
 
     def steps(self, row: dict[str, str], graph: Any) -> str | None:
-        """Markdown steps for revoking this row's access, or None if not this plugin's."""
+        """Markdown steps for this row's decision, or None if not this plugin's. `row` also
+        carries `decision` (`revoke` or `modify`: a modify changes the access, it does not
+        remove it) and the reviewer's `justification`."""
         ...

@@ -172,6 +172,21 @@ def parse_retry_after(value: str | None) -> float | None:
 
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+_GONE_AFTER_RETRY = (
+    "no answer to the first attempt; the retry found it gone, so that attempt did it"
+)
+
+
+def _is_gone(exc: PostmarkAPIError) -> bool:
+    """A 404, or a 422 saying the object does not exist (ErrorCode 601, "not found")."""
+    if isinstance(exc, NotFound) or exc.error_code == 601:
+        return True
+    message = exc.api_message.lower()
+    return "not found" in message or "does not exist" in message
+
+
+def was_gone_after_retry(message: str) -> bool:
+    return message == _GONE_AFTER_RETRY
 
 
 class PostmarkClient:
@@ -246,8 +261,11 @@ class PostmarkClient:
         kind: TokenKind | None = None,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        gone_is_done: bool = False,
     ) -> Any:
-        """Send one API request with retries; return the parsed JSON body."""
+        """Send one API request with retries; return the parsed JSON body. With
+        `gone_is_done` (a DELETE), "not found" on a retry after an attempt that may have been
+        carried out (no answer, 5xx) means that attempt did it: the body says so."""
         needed = token_kind_for(path)
         kind = kind or needed
         if token is None:
@@ -274,6 +292,7 @@ class PostmarkClient:
         content = None if json_body is None else json.dumps(json_body).encode()
         failures = 0
         waited = 0.0
+        maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
         while True:
             waited += await self._backoff.wait()
             error: Exception
@@ -305,6 +324,7 @@ class PostmarkClient:
                         endpoint=endpoint,
                     )
                     retryable = method in _IDEMPOTENT or isinstance(exc, httpx.ConnectError)
+                    maybe_done = maybe_done or not isinstance(exc, httpx.ConnectError)
                 finally:
                     self._in_flight -= 1
             if response is not None:
@@ -315,12 +335,18 @@ class PostmarkClient:
                     self._on_response(endpoint, response.status_code)
                 try:
                     return self._parse(response, endpoint, needed, kind)
+                except (NotFound, UnprocessableEntity) as exc:
+                    if gone_is_done and maybe_done and _is_gone(exc):
+                        # Our own earlier DELETE was carried out; only its answer was lost.
+                        return {"ErrorCode": 0, "Message": _GONE_AFTER_RETRY}
+                    raise
                 except (PostmarkServerError, RateLimited, MalformedResponse) as exc:
                     error = exc
                     throttled = isinstance(exc, RateLimited)
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     # A 429 was not processed, so even a POST may be sent again.
                     retryable = throttled or method in _IDEMPOTENT
+                    maybe_done = maybe_done or isinstance(exc, PostmarkServerError)
             failures += 1
             if throttled:
                 self.stats.throttled += 1
@@ -464,7 +490,7 @@ class PostmarkClient:
         return _validate(Server, await self.request("PUT", path, json_body=fields), f"PUT {path}")
 
     async def delete_server(self, server_id: int) -> str:
-        body = await self.request("DELETE", f"/servers/{server_id}")
+        body = await self.request("DELETE", f"/servers/{server_id}", gone_is_done=True)
         return str(body.get("Message", "")) if isinstance(body, dict) else ""
 
     async def create_sender_signature(self, fields: dict[str, Any]) -> SenderSignature:
@@ -482,8 +508,11 @@ class PostmarkClient:
         body = await self.request("PUT", path, token=server_token, json_body=fields)
         return _validate(Webhook, body, f"PUT {path}")
 
-    async def delete_webhook(self, server_token: str, hook_id: int) -> None:
-        await self.request("DELETE", f"/webhooks/{hook_id}", token=server_token)
+    async def delete_webhook(self, server_token: str, hook_id: int) -> str:
+        body = await self.request(
+            "DELETE", f"/webhooks/{hook_id}", token=server_token, gone_is_done=True
+        )
+        return str(body.get("Message", "")) if isinstance(body, dict) else ""
 
     async def _list_paged(self, path: str, key: str, model: type[M], page_size: int) -> list[M]:
         """Read every page of a count/offset listing; the pages after the first in parallel.

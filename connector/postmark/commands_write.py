@@ -20,14 +20,13 @@ from idgraph.plugin import (
     EXIT_USAGE,
     ConfigError,
     Failure,
-    db_option,
     fingerprint,
     record_write,
     secret_from_env,
     token_suffix,
 )
 
-from ._client import DEFAULT_BASE_URL, PostmarkClient
+from ._client import DEFAULT_BASE_URL, PostmarkClient, was_gone_after_retry
 from ._errors import (
     NotFound,
     PostmarkError,
@@ -37,13 +36,15 @@ from ._errors import (
 )
 from .commands import retry_options, retry_policy
 from .operations import (
-    BASIC_PLAN_SERVER_CAP,
     OperationRefused,
     audit_server,
+    explain_create_refusal,
     full_server_body,
+    is_cap_refusal,
     load_expected,
     parse_assignments,
     server_diff,
+    token_file_problem,
     write_secret_file,
 )
 from .options import TOKEN_ENV, URL_ENV
@@ -52,6 +53,17 @@ dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Show what would be sent; change nothing."
 )
 label_option = click.option("--account-label", help="The account, for the run history.")
+# Unlike the readers' --db, no default: a write is recorded only where --db or IDGRAPH_DB
+# names a database (docs/operations.md), never in a ./idgraph.db created on the way.
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="IDGRAPH_DB",
+    show_envvar=True,
+    help="Record the write in this database's run history (none when not given).",
+)
 
 
 def _account_token() -> str:
@@ -151,7 +163,7 @@ def server_create(
     token_file: Path | None,
     show_token: bool,
     dry_run: bool,
-    db_path: Path,
+    db_path: Path | None,
     account_label: str | None,
     retries: int,
     max_wait: float,
@@ -176,8 +188,10 @@ def server_create(
             "token); use --token-file",
             EXIT_CONFIG,
         )
-    if token_file and token_file.exists():
-        raise Failure(f"{token_file}: already exists; choose a new file for the token", EXIT_CONFIG)
+    if token_file:
+        problem = token_file_problem(token_file)
+        if problem:
+            raise Failure(f"{problem}; nothing was sent", EXIT_CONFIG)
     client = _client(retries, max_wait, timeout, backoff)
 
     async def go():
@@ -185,28 +199,35 @@ def server_create(
             try:
                 return await client.create_server(body), None
             except UnprocessableEntity as exc:
-                count = len(await client.list_servers())
+                count = len(await client.list_servers()) if is_cap_refusal(exc) else None
                 return None, (exc, count)
 
     with write_errors("server create"):
         server, refused = _run(go())
     if refused:
         exc, count = refused
-        cap = ""
-        if count >= BASIC_PLAN_SERVER_CAP or "limit" in exc.api_message.lower():
-            cap = (
-                f" The account has {count} servers; the Basic plan allows "
-                f"{BASIC_PLAN_SERVER_CAP}: delete one or move to a higher plan."
-            )
         raise Failure(
             f"Postmark refused to create server {name!r} (HTTP 422, ErrorCode "
-            f"{exc.error_code}: {exc.api_message}).{cap}",
+            f"{exc.error_code}: {exc.api_message}).{explain_create_refusal(exc, count)}",
             EXIT_API,
         )
     token = server.api_tokens[0] if server.api_tokens else ""
+    saved = True
     if token_file:
-        write_secret_file(token_file, token)
-        where = f"written to {token_file} (mode 0600)"
+        try:
+            write_secret_file(token_file, token)
+            where = f"written to {token_file} (mode 0600)"
+        except (OperationRefused, OSError) as exc:
+            # The server exists now: its token must not be lost with the file.
+            saved = False
+            reason = "; ".join(exc.problems) if isinstance(exc, OperationRefused) else exc
+            click.echo(
+                f"warning: the token could not be saved to {token_file} ({reason}); it is "
+                "shown below, once, because it could not be saved: keep it now",
+                err=True,
+            )
+            click.echo(f"Server API token (shown once): {token}")
+            where = "shown once above (it could not be saved)"
     else:
         click.echo(f"Server API token (shown once): {token}")
         where = "shown once above"
@@ -218,6 +239,7 @@ def server_create(
             "server_id": server.id,
             "name": server.name,
             "token": f"{fingerprint(token)} (…{token_suffix(token)})",
+            **({} if saved else {"token_saved": False}),
         },
     )
     click.echo(
@@ -245,7 +267,7 @@ def server_update(
     name: str | None,
     assignments: tuple[str, ...],
     dry_run: bool,
-    db_path: Path,
+    db_path: Path | None,
     account_label: str | None,
     retries: int,
     max_wait: float,
@@ -304,7 +326,7 @@ def server_delete(
     server_id: int,
     confirm_name: str,
     dry_run: bool,
-    db_path: Path,
+    db_path: Path | None,
     account_label: str | None,
     retries: int,
     max_wait: float,
@@ -339,7 +361,14 @@ def server_delete(
     run = _record(
         db_path,
         account_label,
-        {"action": "server delete", "server_id": server_id, "name": server.name},
+        {
+            "action": "server delete",
+            "server_id": server_id,
+            "name": server.name,
+            **(
+                {"answer": "lost; the retry found it gone"} if was_gone_after_retry(message) else {}
+            ),
+        },
     )
     click.echo(
         f"Deleted server {server_id} {server.name!r} ({message})."
@@ -448,6 +477,8 @@ def webhooks_group() -> None:
 @click.option("--prune", is_flag=True, help="With --apply, also delete extra webhooks.")
 @dry_run_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@db_option
+@label_option
 @retry_options
 def webhooks_audit(
     expected_file: Path,
@@ -455,6 +486,8 @@ def webhooks_audit(
     prune: bool,
     dry_run: bool,
     as_json: bool,
+    db_path: Path | None,
+    account_label: str | None,
     retries: int,
     max_wait: float,
     timeout: float,
@@ -462,6 +495,7 @@ def webhooks_audit(
 ) -> None:
     """Missing, extra and drifted webhooks per server and stream; --apply fixes them
     (never deleting without --prune). Exit 1 when anything differs and was not fixed."""
+    done: list[str] = []
     with write_errors("webhooks audit"):
         server_names, expected = load_expected(expected_file, dict(os.environ))
         client = _client(retries, max_wait, timeout, backoff)
@@ -474,7 +508,7 @@ def webhooks_audit(
                     raise OperationRefused(
                         [f"{expected_file}: no server named {n!r}" for n in unknown]
                     )
-                items, done = [], []
+                items = []
                 for server_name in sorted(set(server_names)):
                     server = servers[server_name]
                     if not server.api_tokens:
@@ -498,11 +532,25 @@ def webhooks_audit(
                             await client.edit_webhook(token, item.actual.id, body)
                             done.append(f"updated webhook {item.actual.id} ({item.url})")
                         elif item.status == "extra" and prune and item.actual:
-                            await client.delete_webhook(token, item.actual.id)
-                            done.append(f"deleted webhook {item.actual.id} ({item.url})")
+                            answer = await client.delete_webhook(token, item.actual.id)
+                            lost = " (answer lost; the retry found it gone)"
+                            done.append(
+                                f"deleted webhook {item.actual.id} ({item.url})"
+                                + (lost if was_gone_after_retry(answer) else "")
+                            )
                 return items, done
 
-        items, done = _run(go())
+        try:
+            items, done = _run(go())
+        finally:
+            if done:  # what was changed is recorded even when a later change failed
+                run = _record(
+                    db_path,
+                    account_label,
+                    {"action": "webhooks audit", "file": str(expected_file), "applied": done},
+                )
+                if run:
+                    click.echo(f"Recorded as run {run}.", err=True)
     differing = [i for i in items if i.status != "ok"]
     if as_json:
         click.echo(json.dumps({"items": [i.as_dict() for i in items], "applied": done}, indent=2))

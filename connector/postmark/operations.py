@@ -101,6 +101,47 @@ def server_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     ]
 
 
+# 422 ErrorCodes of POST /servers, each explained by its own code. Postmark documents no
+# code for the plan's server cap; 605 is the emulator's (and a message naming a limit).
+CREATE_SERVER_CODES = {
+    603: "A server with this name already exists: choose another name.",
+    607: "The color is not one Postmark knows.",
+    608: "The server name is missing or invalid.",
+}
+SERVER_CAP_CODE = 605
+
+
+def is_cap_refusal(exc: Any) -> bool:
+    if exc.error_code in CREATE_SERVER_CODES:
+        return False
+    return exc.error_code == SERVER_CAP_CODE or "limit" in (exc.api_message or "").lower()
+
+
+def explain_create_refusal(exc: Any, server_count: int | None) -> str:
+    """The plain-words reason for a 422 of POST /servers, by its own ErrorCode."""
+    if exc.error_code in CREATE_SERVER_CODES:
+        return " " + CREATE_SERVER_CODES[exc.error_code]
+    if is_cap_refusal(exc):
+        count = f"The account has {server_count} servers; " if server_count is not None else ""
+        return (
+            f" {count}the Basic plan allows {BASIC_PLAN_SERVER_CAP}: delete one or move to a "
+            "higher plan."
+        )
+    return ""
+
+
+def token_file_problem(path: Path) -> str | None:
+    """Why the new token could not be saved at `path`, checked before anything is sent."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.exists() or path.is_symlink():
+        return f"{path}: already exists; choose a new file for the token"
+    if not parent.is_dir():
+        return f"{path}: the folder {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path}: the folder {parent} is not writable"
+    return None
+
+
 def write_secret_file(path: Path, secret: str) -> None:
     """Create `path` readable by the owner only (0600) and write the secret once; never
     overwrite an existing file."""
@@ -142,6 +183,37 @@ class ExpectedWebhook:
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _check_webhook_fields(hook: dict[str, Any], here: str) -> list[str]:
+    """Each field of a webhook table of the wrong type, named (one line each)."""
+    problems = []
+    stream = hook.get("stream", "outbound")
+    if not isinstance(stream, str):
+        problems.append(f'{here}: stream: needs a message stream ID, e.g. stream = "outbound"')
+    triggers = hook.get("triggers", [])
+    if not isinstance(triggers, list) or not all(isinstance(t, str) for t in triggers):
+        problems.append(f'{here}: triggers: needs a list of names, e.g. triggers = ["Bounce"]')
+    auth = hook.get("http_auth")
+    if auth is not None and not isinstance(auth, dict):
+        problems.append(
+            f'{here}: http_auth: needs a table, e.g. {{ username = "u", password = "${{VAR}}" }}'
+        )
+    elif isinstance(auth, dict):
+        for key in ("username", "password"):
+            if key in auth and not isinstance(auth[key], str):
+                problems.append(f"{here}: http_auth.{key}: needs a string")
+        extra = sorted(set(auth) - {"username", "password"})
+        if extra:
+            problems.append(f"{here}: http_auth: unknown key(s) {', '.join(map(str, extra))}")
+    headers = hook.get("headers")
+    if headers is not None and not isinstance(headers, dict):
+        problems.append(f'{here}: headers: needs a table, e.g. {{ "X-Api-Key" = "${{VAR}}" }}')
+    elif isinstance(headers, dict):
+        for key, value in headers.items():
+            if not isinstance(value, str):
+                problems.append(f"{here}: headers.{key}: needs a string")
+    return problems
+
+
 def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[ExpectedWebhook]]:
     """The servers and webhooks of the expected configuration (TOML, or YAML if PyYAML is
     installed); `${VAR}` in a secret is read from the environment. A server listed with no
@@ -175,10 +247,18 @@ def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[
         if not isinstance(server, dict) or not isinstance(server.get("name"), str):
             problems.append(f'{where}: needs name = "<the server\'s name>"')
             continue
-        for h_index, hook in enumerate(server.get("webhook") or [], start=1):
+        webhooks = server.get("webhook") or []
+        if not isinstance(webhooks, list):
+            problems.append(f"{where} ({server['name']}): webhook: needs [[server.webhook]] tables")
+            continue
+        for h_index, hook in enumerate(webhooks, start=1):
             here = f"{where} ({server['name']}), webhook #{h_index}"
             if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
-                problems.append(f"{here}: needs url")
+                problems.append(f'{here}: url: needs url = "https://..."')
+                continue
+            found = _check_webhook_fields(hook, here)
+            if found:
+                problems.extend(found)
                 continue
             triggers = hook.get("triggers", [])
             unknown = [t for t in triggers if t not in TRIGGERS]

@@ -18,6 +18,8 @@ class PostmarkRemediator:
         target = graph.nodes[resource] if resource in graph else {}
         if principal.startswith("postmark:team_member:"):
             email = principal.split(":", 2)[2]
+            if row.get("decision") == "modify":
+                return _modify_member(row, email, kind, target.get("name", resource))
             if kind == "can_access":
                 return (
                     f"No API exists. In the web UI ({UI}) open Account > Users, edit "
@@ -56,3 +58,41 @@ class PostmarkRemediator:
                 "included)."
             )
         return None
+
+
+# The server access levels as the UI names them, and the words a justification may use.
+_LEVELS = (
+    ("View only", ("view", "viewer", "read")),
+    ("Full access", ("full", "admin access", "server admin")),
+    ("No access", ("no access", "none")),
+)
+
+
+def _modify_member(row: dict[str, str], email: str, kind: str, server: str) -> str:
+    """A modify decision: change the access (never remove the member)."""
+    from .members import ROLES
+
+    why = (row.get("justification") or "").strip()
+    said = why.lower()
+    current = row.get("access", "")
+    users = f"No API exists. In the web UI ({UI}) open Account > Users, edit **{email}**"
+    after = " Then re-attest (`idgraph attest template postmark`)."
+    if kind == "can_access":
+        wanted = next((label for label, words in _LEVELS if any(w in said for w in words)), None)
+        if wanted is None and "full" in current.lower():
+            wanted = "View only"  # a modify of full access: reduce it
+        if wanted:
+            return (
+                f"{users}, and change the access to server **{server}** from {current} to "
+                f"*{wanted}* (a change, not a removal).{after}"
+            )
+        return (
+            f"{users}, and change the access to server **{server}** (now {current}) as the "
+            f"reviewer asks: {why}.{after}"
+        )
+    role = next((r for r in sorted(ROLES, key=len, reverse=True) if r.lower() in said), None)
+    change = f"to *{role.title()}*" if role else f"as the reviewer asks ({why})"
+    return (
+        f"{users}, and change the role (now {current}) {change}; keep the member in the "
+        f"account (a change, not a removal).{after}"
+    )

@@ -64,7 +64,9 @@ class Fault:
     "drop" (close the connection without answering), "reset_mid_body" (send half the body,
     then close), "hang" (answer after `seconds`), "truncated" (a cut JSON body),
     "not_json" (200 with a body that is not JSON), "html_403" (a proxy's HTML page),
-    "trickle" (the real answer, its body sent one byte every `delay` seconds).
+    "trickle" (the real answer, its body sent one byte every `delay` seconds),
+    "drop_after" (carry the request out, then close the connection without answering: a
+    write that happened but whose answer was lost).
     `match` is a regular expression searched in "METHOD /path?query".
     """
 
@@ -316,6 +318,14 @@ class _Handler(BaseHTTPRequestHandler):
                 emulator.before_request(method, path, query)
             fault = emulator.take_fault(f"{method} {path}?{parts.query}")
             trickle = fault.delay if fault is not None and fault.kind == "trickle" else None
+            if fault is not None and fault.kind == "drop_after":
+                try:
+                    self._dispatch(emulator, method, path, query, raw_body)
+                except ApiError:
+                    pass
+                self.close_connection = True
+                self.connection.close()
+                return
             if fault is not None and trickle is None and self._serve_fault(fault):
                 return
             try:
