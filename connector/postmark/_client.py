@@ -554,9 +554,7 @@ class PostmarkClient:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(
-                        self.get_json(path, params={"count": page_size, "offset": o})
-                    )
+                    group.create_task(self.get_json(path, params={"count": page_size, "offset": o}))
                     for o in offsets
                 ]
         except ExceptionGroup as failed:  # the first page that failed, as itself
@@ -571,18 +569,26 @@ class PostmarkClient:
                     endpoint=endpoint,
                 )
             if _total(page, endpoint) != total:
-                return [], len(pages), (
-                    f"TotalCount changed from {total} to {page['TotalCount']} "
-                    f"while paging (offset {offset})"
+                return (
+                    [],
+                    len(pages),
+                    (
+                        f"TotalCount changed from {total} to {page['TotalCount']} "
+                        f"while paging (offset {offset})"
+                    ),
                 )
             items.extend(page_items)
         objects = _validate_list(model, items, endpoint)
         distinct = len({obj.id for obj in objects})  # type: ignore[attr-defined]
         if len(objects) == total and distinct == total:
             return objects, len(pages), ""
-        return [], len(pages), (
-            f"the pages held {len(objects)} items ({distinct} distinct) "
-            f"but TotalCount says {total}"
+        return (
+            [],
+            len(pages),
+            (
+                f"the pages held {len(objects)} items ({distinct} distinct) "
+                f"but TotalCount says {total}"
+            ),
         )
 
 
