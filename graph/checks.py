@@ -66,7 +66,32 @@ class UnmatchedMember:
         return findings
 
 
+class AccessToGoneResource:
+    name = "access-to-gone-resource"
+    description = (
+        "Access recorded (usually attested) on a resource the latest sync no longer shows: "
+        "deleted since, or renamed to a new id; attest the members again."
+    )
+
+    def run(self, context) -> list[Finding]:
+        gone: dict[str, list[str]] = {}
+        for row in context.rows:
+            if row.grant == "resource" and not context.node_exists(row.resource):
+                gone.setdefault(row.resource, []).append(row.principal_name)
+        return [
+            Finding(
+                self.name,
+                "medium",
+                resource,
+                f"{len(who)} access path(s) ({', '.join(sorted(who)[:5])}) to {resource}, "
+                "which the latest sync no longer shows",
+            )
+            for resource, who in sorted(gone.items())
+        ]
+
+
 @hookimpl
 def register_checks(register):
     register(StaleAttestation())
     register(UnmatchedMember())
+    register(AccessToGoneResource())

@@ -614,17 +614,24 @@ def export_command(
 @cli.command("findings")
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["high", "medium", "low"]),
+    help="Exit 1 when a finding of this severity or worse exists (for a CI job).",
+)
 @review_options
 @format_option
 def findings_command(
     db_path: Path,
     run_id: int | None,
+    fail_on: str | None,
     allow_domains: tuple[str, ...],
     max_admins: int,
     output_format: str,
     as_json: bool,
 ) -> None:
-    """The review checks' findings on a complete run, most severe first."""
+    """The review checks' findings on a complete run, most severe first. With --fail-on,
+    exit 1 when any finding is that severe or worse."""
     from .review import build_review
 
     with user_errors(db_path):
@@ -641,16 +648,25 @@ def findings_command(
     if fmt != "table":
         rows = [f.__dict__ for f in context.findings]
         emit_rows(rows, ["severity", "check", "node", "message"], fmt)
-        return
-    table = Table("severity", "check", "node", "finding")
-    for finding in context.findings:
-        table.add_row(
-            finding.severity,
-            finding.check,
-            escape(terminal_text(finding.node)),
-            escape(terminal_text(finding.message)),
-        )
-    out_console.print(table)
+    else:
+        table = Table("severity", "check", "node", "finding")
+        for finding in context.findings:
+            table.add_row(
+                finding.severity,
+                finding.check,
+                escape(terminal_text(finding.node)),
+                escape(terminal_text(finding.message)),
+            )
+        out_console.print(table)
+    if fail_on is not None:
+        from .review import SEVERITY_RANK
+
+        worst = [f for f in context.findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
+        if worst:
+            err_console.print(
+                f"{len(worst)} finding(s) of severity {fail_on} or worse", markup=False
+            )
+            raise SystemExit(EXIT_INCOMPLETE)
 
 
 @cli.command("diff")

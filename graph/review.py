@@ -180,6 +180,13 @@ class ReviewContext:
             data = self.graph._node.get(ident, {})
         return data
 
+    def node_exists(self, ident: str) -> bool:
+        """Whether the run holds this node (a resource of a declared role, or any node once
+        the graph is loaded)."""
+        if ident in self._nodes:
+            return True
+        return self._graph is not None and ident in self._graph._node
+
     def name(self, node: str) -> str:
         """What a reviewer calls a node."""
         data = self._nodes.get(node)
@@ -344,12 +351,17 @@ def access_rows_from_store(
     ):
         holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
     names: dict[str, str] = {}
+    missing: set[str] = set()
 
     def name_of(node: str) -> str:
         known = names.get(node)
         if known is None:
             data = nodes.get(node)
-            known = names[node] = _name_from(data, node, schema) if data else node
+            if data is None:
+                missing.add(node)  # of a kind with no declared role, or gone: looked up below
+                known = names[node] = node
+            else:
+                known = names[node] = _name_from(data, node, schema)
         return known
 
     principal_types = {k: n.principal for k, n in schema.nodes.items() if n.principal}
@@ -404,6 +416,17 @@ def access_rows_from_store(
                 last_verified=verified,
             )
         )
+    if missing:
+        for ident, kind, source, data in store.node_rows_with_ids(run.id, missing):
+            _node_data(nodes, ident, kind, source, data, run)
+        for row in rows:
+            if row.resource in missing:
+                data = nodes.get(row.resource)
+                row.resource_name = (
+                    _name_from(data, row.resource, schema)
+                    if data
+                    else f"{row.resource} (not in this run)"
+                )
     rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
     return rows
 

@@ -311,3 +311,49 @@ def test_exports_hold_no_secret(pack, account):
         else:
             continue
         assert [s for s in secrets if s in text] == [], path
+
+
+def test_a_member_outside_the_verified_domains_is_a_finding(tmp_path, emulator):
+    """What `attest corroborate` lists is also a finding: the agency's address is none of
+    the account's verified domains."""
+    from idgraph.graph.review import build_review
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    outside = {f.node for f in build_review(store).findings if f.check == "member-outside-domains"}
+    store.close()
+    assert outside == {"postmark:team_member:lee@agency-partner.example"}
+
+
+def test_access_to_a_deleted_server_is_named_and_flagged(tmp_path, emulator, account):
+    """Attested access to a server the API no longer shows is a finding, and its rows say so
+    instead of showing a bare id as if nothing happened."""
+    from idgraph.graph.review import build_review
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    emulator.account["Servers"] = [s for s in emulator.account["Servers"] if s["ID"] != 11001]
+    assert sync_fixture(store, emulator).status == "complete"
+    context = build_review(store)
+    store.close()
+    gone = [r for r in context.rows if r.resource == "postmark:server:11001"]
+    assert gone and all("access-to-gone-resource" in r.flags for r in gone)
+    assert all("not in this run" in r.resource_name for r in gone)
+    assert "postmark:server:11001" in {
+        f.node for f in context.findings if f.check == "access-to-gone-resource"
+    }
+
+
+def test_findings_fail_on_a_severity_for_ci(tmp_path, emulator):
+    db = tmp_path / "db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    store.close()
+    runner = CliRunner()
+    high = runner.invoke(cli, ["findings", "--db", str(db), "--fail-on", "high", "--json"])
+    assert high.exit_code == 1  # the fixture has high findings (e.g. plain-http webhooks)
+    assert "severity high or worse" in high.stderr
+    none = runner.invoke(cli, ["findings", "--db", str(db), "--json"])
+    assert none.exit_code == 0

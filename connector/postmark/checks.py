@@ -208,6 +208,37 @@ class Attestation:
         return findings
 
 
+class MemberOutsideDomains:
+    name = "member-outside-domains"
+    description = (
+        "An attested team member whose email domain is none of the account's verified "
+        "domains: a personal address, an outside contractor, or a leaver's forward."
+    )
+
+    def run(self, context) -> list[Finding]:
+        verified: dict[str, set[str]] = {}
+        for _node, data in _nodes(context, DOMAIN):
+            if data.get("verified"):
+                verified.setdefault(data.get("scope", ""), set()).add(str(data["name"]).lower())
+        findings = []
+        for node, data in _nodes(context, TEAM_MEMBER):
+            scope = str(data.get("scope", "")).removeprefix("attested:")
+            domains = verified.get(scope, set())
+            email = str(data.get("email", ""))
+            domain = email.rpartition("@")[2]
+            if not any(domain == d or domain.endswith("." + d) for d in domains):
+                known = ", ".join(sorted(domains)) or "none"
+                findings.append(
+                    Finding(
+                        self.name,
+                        "medium",
+                        node,
+                        f"{email}: not in the account's verified domains ({known})",
+                    )
+                )
+        return findings
+
+
 ALL_CHECKS = [
     DomainUnverified(),
     SenderUnconfirmed(),
@@ -215,4 +246,5 @@ ALL_CHECKS = [
     ManyTokens(),
     WebhookRisks(),
     Attestation(),
+    MemberOutsideDomains(),
 ]
