@@ -389,3 +389,21 @@ def test_admins_have_one_role_row_not_a_row_per_server(store, emulator):
     assert [(r.access_kind, r.access) for r in rows if r.principal == admin] == [
         ("member_of", "Account Admin")
     ]
+
+
+def test_a_server_created_after_the_attestation_is_reached_by_owners_and_admins(store, emulator):
+    """Owners and admins see every server, new ones included: their role reaches a server
+    created after the attestation, with no re-attestation."""
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    new = dict(emulator.account["Servers"][0], ID=11999, Name="Acme New")
+    new["ApiTokens"] = ["11999aaa-0000-4000-8000-000000000001"]
+    emulator.account["Servers"].append(new)
+    assert sync_fixture(store, emulator).status == "complete"
+    answer = _cli_rows(store.path, "--to", "Acme New")
+    assert answer["resource"] == "postmark:server:11999"
+    humans = {
+        r["principal_name"]: r["how"] for r in answer["rows"] if r["principal_type"] == "human"
+    }
+    assert set(humans) == {"pat.owner@acme-corp.example", "it-admin@acme-corp.example"}
+    assert all(how.startswith("implied") for how in humans.values())
