@@ -65,7 +65,7 @@ class ReviewRow:
         """The row's values in REVIEW_COLUMNS order, raw (decision columns empty)."""
         return [
             self.row_id,
-            self.run,
+            str(self.run),
             self.principal,
             self.principal_name,
             self.principal_type,
@@ -435,11 +435,23 @@ def _flag(context: ReviewContext) -> None:
     by_node: dict[str, set[str]] = {}
     for finding in context.findings:
         by_node.setdefault(finding.node, set()).add(finding.check)
+    no_flags: frozenset[str] = frozenset()
+    stale: dict[str, bool] = {}
+    sorted_flags: dict[frozenset[str], list[str]] = {no_flags: []}  # few distinct sets
     for row in context.rows:
-        flags = by_node.get(row.principal, set()) | by_node.get(row.resource, set())
-        if context.node(row.principal).get("attestation_stale"):
-            flags.add("attestation-stale")
-        row.flags = sorted(flags)
+        principal = row.principal
+        is_stale = stale.get(principal)
+        if is_stale is None:
+            is_stale = stale[principal] = bool(
+                context.node(principal).get("attestation_stale")
+            )
+        found = frozenset(by_node.get(principal, no_flags) | by_node.get(row.resource, no_flags))
+        if is_stale:
+            found = found | {"attestation-stale"}
+        flags = sorted_flags.get(found)
+        if flags is None:
+            flags = sorted_flags[found] = sorted(found)
+        row.flags = list(flags)
 
 
 def build_review(
