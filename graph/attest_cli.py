@@ -139,25 +139,21 @@ def attest_import(
 ) -> None:
     """Import a filled member file. The whole file is checked first; on any problem every
     one is listed (file, row, column), nothing is stored, and the exit code is 3."""
-    from .attestation import import_members, resolve_label
+    from .host import attest_file
 
     fmt = _member_format(connector_name)
     with attestation_errors():
-        store = Store(db_path, create=False)
-        try:
-            label = resolve_label(store, fmt, account_label)
-            result = import_members(
-                store,
-                fmt,
-                file,
-                label=label,
-                attested_by=attested_by,
-                evidence=evidence,
-                valid_days=valid_days,
-                encoding=encoding,
-            )
-        finally:
-            store.close()
+        result = attest_file(
+            db_path,
+            connector_name,
+            file,
+            attested_by=attested_by,
+            evidence=evidence,
+            valid_days=valid_days,
+            account_label=account_label,
+            encoding=encoding,
+        )
+    label = result["account_label"]
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

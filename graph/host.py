@@ -21,13 +21,14 @@ def attest_file(
     evidence: str | None,
     valid_days: int = 90,
     account_label: str | None = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """Import a member file for a connector's account (see `idgraph attest import`)."""
     from .attestation import import_members, resolve_label
     from .plugins import get_member_formats
 
     fmt = get_member_formats()[connector_name]
-    store = Store(db_path)
+    store = Store(db_path, create=False)
     try:
         label = resolve_label(store, fmt, account_label)
         return import_members(
@@ -38,6 +39,7 @@ def attest_file(
             attested_by=attested_by,
             evidence=evidence,
             valid_days=valid_days,
+            encoding=encoding,
         )
     finally:
         store.close()
