@@ -36,7 +36,7 @@ from idgraph.plugin import (
 
 from ._client import DEFAULT_BASE_URL, PostmarkClient, RetryPolicy, identify_token
 from ._errors import PostmarkError
-from .options import TOKEN_ENV, URL_ENV
+from .options import TOKEN_ENV, URL_ENV, PostmarkOptions
 
 
 @contextmanager
@@ -98,7 +98,8 @@ def retry_options(command: Callable[..., Any] | None = None, *, timeout_flag: st
 
 
 def retry_policy(retries: int, max_wait: float, backoff: float) -> RetryPolicy:
-    return RetryPolicy(max_attempts=retries + 1, max_total_wait=max_wait, base_delay=backoff)
+    """The retry policy of these flags: the sync options' own mapping, one place."""
+    return PostmarkOptions(retries=retries, max_wait=max_wait, backoff=backoff).retry_policy()
 
 
 @click.group("token")
