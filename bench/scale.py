@@ -1,7 +1,8 @@
 """Store and export at scale, against raw sqlite3 executemany of the same rows.
 
     python bench/scale.py                 # 10,000 and 100,000 nodes (3x edges), 3 repeats
-    python bench/scale.py --quick         # 2,000 nodes, 1 repeat: the CI smoke test
+    python bench/scale.py --quick         # 2,000 nodes, 1 repeat
+    python bench/scale.py --quick --in-process   # the same in one process: the CI smoke test
 
 Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its own:
   floor   raw sqlite3 executemany of the same rows into the same schema, one transaction
@@ -169,8 +170,16 @@ def _db_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 
 
-def run_step(name: str, size: int, folder: Path, env: dict | None = None) -> dict:
-    """The step in a child process; returns its result with the child's peak RSS."""
+def run_step(
+    name: str, size: int, folder: Path, env: dict | None = None, in_process: bool = False
+) -> dict:
+    """The step in a child process; returns its result with the child's peak RSS.
+
+    In process (the smoke test: the same steps without a Python start-up each), there is no
+    peak RSS of the step's own: it is None."""
+    if in_process:
+        os.environ.update(env or {})
+        return {**step(name, size, folder), "peak_rss_mb": None}
     process = subprocess.Popen(
         [sys.executable, __file__, "--step", name, "--size", str(size), "--dir", str(folder)],
         stdout=subprocess.PIPE,
@@ -186,7 +195,7 @@ def run_step(name: str, size: int, folder: Path, env: dict | None = None) -> dic
     return result
 
 
-def measure(size: int, repeats: int) -> dict:
+def measure(size: int, repeats: int, in_process: bool = False) -> dict:
     runs = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
@@ -194,7 +203,7 @@ def measure(size: int, repeats: int) -> dict:
             for name in STEPS:
                 review_rows = done.get("export", {}).get("review_rows", 0)
                 env = {"BENCH_REVIEW_ROWS": str(review_rows)}
-                done[name] = run_step(name, size, Path(folder), env)
+                done[name] = run_step(name, size, Path(folder), env, in_process)
             runs.append(done)
     first = runs[0]
 
@@ -231,7 +240,10 @@ def measure(size: int, repeats: int) -> dict:
         "export_loaded_graph": first["export"]["graph_loaded"],
         "graph_export": median("graph"),
         "review_rows": first["export"]["review_rows"],
-        "rss_mb": {name: max(r[name]["peak_rss_mb"] for r in runs) for name in STEPS},
+        "rss_mb": {
+            name: None if in_process else max(r[name]["peak_rss_mb"] for r in runs)
+            for name in STEPS
+        },
     }
     return summary
 
@@ -270,10 +282,13 @@ def report(results: list[dict]) -> str:
     )
     row("export ÷ floor", lambda r: f"{r['export_ratio']:.2f}×", "≤ 2×")
     row("graph.json export (networkx), s", lambda r: f"{r['graph_export']:.2f}")
+
+    def rss(result: dict, step_name: str) -> str:
+        value = result["rss_mb"][step_name]
+        return "n/a (in process)" if value is None else f"{value:.0f}"
+
     for step_name in STEPS:
-        row(
-            f"peak RSS: {step_name}, MB", lambda r, n=step_name: f"{r['rss_mb'][n]:.0f}", "≤ 400 MB"
-        )
+        row(f"peak RSS: {step_name}, MB", lambda r, n=step_name: rss(r, n), "≤ 400 MB")
     return "\n".join(lines)
 
 
@@ -283,6 +298,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", dest="json_out", help="Also write the figures here.")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="Run every step in this process (no per-step peak RSS): the CI smoke test",
+    )
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -292,7 +312,7 @@ def main() -> None:
         return
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     repeats = 1 if args.quick else args.repeats
-    results = [measure(size, repeats) for size in sizes]
+    results = [measure(size, repeats, args.in_process) for size in sizes]
     print(report(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))

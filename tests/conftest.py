@@ -1,3 +1,21 @@
+"""Shared fixtures. First, the scope of pytest's assertion rewriting.
+
+pytest rewrites the asserts of every module in a pytest plugin's distribution (hypothesis and
+anyio ship one: about 150 modules), and with PYTHONDONTWRITEBYTECODE set (as on our machines)
+nothing is cached, so each worker redid it on every run: ~2 s of a 4 s collection. Only our
+own tests and conftests need rewritten asserts, and pytest selects those by file pattern, so
+the plugin-distribution marks are dropped before anything else is imported.
+"""
+
+import sys
+
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+for _finder in sys.meta_path:
+    if isinstance(_finder, AssertionRewritingHook) and hasattr(_finder, "_must_rewrite"):
+        _finder._must_rewrite.clear()
+        _finder._marked_for_rewrite_cache.clear()
+
 import asyncio
 import functools
 import heapq

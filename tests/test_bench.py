@@ -9,10 +9,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def _run(script, tmp_path):
+def _run(script, tmp_path, *extra):
     out = tmp_path / "figures.json"
     done = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick", "--json", str(out)],
+        [sys.executable, str(BENCH / script), "--quick", *extra, "--json", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -36,8 +36,23 @@ def test_sync_benchmark_quick(tmp_path):
 
 
 def test_scale_benchmark_quick(tmp_path):
-    table, figures = _run("scale.py", tmp_path)
-    assert "write ÷ floor" in table
+    """Every step in one process: the steps' code and the report, without nine start-ups."""
+    table, figures = _run("scale.py", tmp_path, "--in-process")
+    assert "write ÷ floor" in table and "n/a (in process)" in table
     (result,) = figures
+    assert result["nodes"] >= 2000 and result["edges"] > 2 * result["nodes"]
     assert result["resync_rows"] == 0
     assert result["diff_changes"] > 0 and result["review_rows"] > 0
+    assert not result["export_loaded_graph"]  # the review is read with SQL, not networkx
+
+
+def test_scale_step_runs_in_its_own_process(tmp_path):
+    """The way the real benchmark runs a step: a child process, its own peak RSS."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import scale
+    finally:
+        sys.path.remove(str(BENCH))
+    result = scale.run_step("floor", 200, tmp_path)
+    assert result["step"] == "floor" and result["nodes"] >= 200
+    assert result["peak_rss_mb"] > 10  # a Python process with sqlite3 and the rows
