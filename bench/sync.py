@@ -9,9 +9,10 @@ runs them. Requests are counted by the emulator. Efficiency = (requests x latenc
 concurrency) / wall time: 1.0 would mean no time lost beyond the latency at the bound.
 
 Contenders, in the same run: (a) idgraph; (b) the library floor, `floor_httpx.py`: the same
-requests through bare httpx at the same concurrency, as an AsyncClient (what idgraph uses)
-and as a sync Client in 8 threads; (c) the sequential script. idgraph ÷ floor is what
-idgraph's own code costs on top of httpx.
+requests through bare httpx at the same concurrency, as an AsyncClient on httpx's own
+transport, as a sync Client in 8 threads, and as an AsyncClient on idgraph's lighter
+transport (KeepAliveTransport, what idgraph's GETs use); (c) the sequential script.
+idgraph ÷ floor is what idgraph's own code costs on top of httpx.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = 8
+# async: httpx.AsyncClient on its own transport (the library floor); threads: httpx.Client in
+# 8 threads; light: httpx.AsyncClient on idgraph's KeepAliveTransport
+FLOOR_MODES = ("async", "threads", "light")
 
 
 def _env(emu: PostmarkEmulator) -> dict[str, str]:
@@ -88,29 +92,35 @@ def measure(
     account = synthetic_account(servers, senders=700, domains=100, seed=servers)
     result: dict = {"servers": servers, "latency_ms": latency * 1000, "runs": runs}
     with PostmarkEmulator(account, latency=latency) as emu:
-        ours, floor_async, floor_threads = [], [], []
+        ours: list = []
+        floors: dict[str, list] = {mode: [] for mode in FLOOR_MODES}
         for _ in range(runs):  # interleaved, so drift on a noisy machine hits all alike
             ours.append(idgraph_sync(emu))
-            floor_async.append(floor(emu, "async"))
-            floor_threads.append(floor(emu, "threads"))
+            for mode in FLOOR_MODES:
+                floors[mode].append(floor(emu, mode))
         base = [baseline(emu) for _ in range(baseline_runs)]
         emu.rate_limit_fraction = 0.05
         throttled = [idgraph_sync(emu) for _ in range(throttled_runs)]
     ours_wall = statistics.median(w for w, _r, _s in ours)
     base_wall = statistics.median(w for w, _r in base)
     requests = ours[0][1]
-    async_wall = statistics.median(w for w, _r in floor_async)
-    threads_wall = statistics.median(w for w, _r in floor_threads)
+    for mode, timed in floors.items():
+        wall = statistics.median(w for w, _r in timed)
+        result.update(
+            {
+                f"floor_{mode}_s": wall,
+                f"floor_{mode}_runs_s": [round(w, 2) for w, _r in timed],
+                f"floor_{mode}_requests": timed[0][1],
+                f"floor_{mode}_efficiency": (requests * latency / CONCURRENCY) / wall,
+                # idgraph ÷ this floor, run by run (each pair ran side by side)
+                f"over_floor_{mode}": statistics.median(
+                    o[0] / f[0] for o, f in zip(ours, timed, strict=True)
+                ),
+            }
+        )
     result.update(
-        floor_async_s=async_wall,
-        floor_async_runs_s=[round(w, 2) for w, _r in floor_async],
-        floor_async_requests=floor_async[0][1],
-        floor_threads_s=threads_wall,
-        floor_threads_runs_s=[round(w, 2) for w, _r in floor_threads],
-        floor_threads_requests=floor_threads[0][1],
-        over_floor=statistics.median(o[0] / f[0] for o, f in zip(ours, floor_async, strict=True)),
-        floor_efficiency=(requests * latency / CONCURRENCY) / async_wall,
-        floor_threads_efficiency=(requests * latency / CONCURRENCY) / threads_wall,
+        over_floor=result["over_floor_async"],
+        floor_efficiency=result["floor_async_efficiency"],
         idgraph_wall_s=ours_wall,
         idgraph_runs_s=[round(w, 2) for w, _r, _s in ours],
         idgraph_requests=requests,
@@ -140,16 +150,20 @@ def report(results: list[dict]) -> str:
     ]
     lines += [
         "",
-        "| servers | idgraph s | bare httpx AsyncClient s (floor) | idgraph ÷ floor "
-        "| floor efficiency | bare httpx Client in 8 threads s | its efficiency |",
-        "|---|---|---|---|---|---|---|",
+        "| servers | idgraph s | bare httpx AsyncClient s (the floor) | idgraph ÷ floor "
+        "| floor efficiency | bare httpx Client in 8 threads s | its efficiency "
+        "| bare httpx AsyncClient on idgraph's transport s | its efficiency "
+        "| idgraph ÷ it |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['servers']:,} | {r['idgraph_wall_s']:.2f} | {r['floor_async_s']:.2f} "
             f"{r['floor_async_runs_s']} | {r['over_floor']:.2f}× | {r['floor_efficiency']:.2f} "
             f"| {r['floor_threads_s']:.2f} {r['floor_threads_runs_s']} "
-            f"| {r['floor_threads_efficiency']:.2f} |"
+            f"| {r['floor_threads_efficiency']:.2f} "
+            f"| {r['floor_light_s']:.2f} {r['floor_light_runs_s']} "
+            f"| {r['floor_light_efficiency']:.2f} | {r['over_floor_light']:.2f}× |"
         )
     header = lines[:2]
     floors = lines[2:]

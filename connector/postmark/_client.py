@@ -37,6 +37,7 @@ from ._models import (
     Server,
     Webhook,
 )
+from ._transport import KeepAliveTransport
 
 log = logging.getLogger("idgraph.postmark")
 
@@ -228,17 +229,25 @@ class PostmarkClient:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight = 0
         self._on_response = on_response
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
+        # (0.1 s a process); https is always verified, and redirects are never followed.
+        verify = False if self.base_url.startswith("http://") else httpx.create_ssl_context()
+        if transport is None:  # GETs on the light transport, writes on httpx's own
+            transport = KeepAliveTransport(
+                fallback=httpx.AsyncHTTPTransport(verify=verify, limits=limits),
+                ssl_context=verify or None,
+                max_idle=concurrency,
+            )
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
             auth=auth,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            limits=limits,
             headers={"Accept": "application/json", "User-Agent": "idgraph"},
             follow_redirects=False,
-            # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
-            # (0.1 s a process); https is always verified, and redirects are never followed.
-            verify=not self.base_url.startswith("http://"),
+            verify=verify,
         )
 
     async def __aenter__(self) -> PostmarkClient:

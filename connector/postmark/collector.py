@@ -65,44 +65,58 @@ async def fetch_account(
     parts: frozenset[str] = frozenset({"servers", "senders", "domains", "streams"}),
 ) -> RawAccount:
     """Read servers, senders and domains (Account token), then each server's streams and
-    webhooks with that server's own token, `client.concurrency` at a time; only `parts`."""
+    webhooks with that server's own token, `client.concurrency` at a time; only `parts`.
 
-    async def nothing() -> list:
-        return []
+    A server's streams and webhooks are asked for as soon as the server listing is read,
+    while the sender and domain listings may still be on their way."""
 
+    raw = RawAccount(servers=[], senders=[], domains=[])
+    done, total = 0, None
     progress("listing servers, sender signatures and domains", 0, None)
-    servers, senders, domains = await asyncio.gather(
-        client.list_servers() if parts & {"servers", "streams"} else nothing(),
-        client.list_sender_signatures() if "senders" in parts else nothing(),
-        client.list_domains() if "domains" in parts else nothing(),
-    )
-    raw = RawAccount(servers=servers, senders=senders, domains=domains)
-    total = (len(servers) if "streams" in parts else 0) + (len(senders) if sender_details else 0)
-    done = 0
-    progress("reading each server's message streams and webhooks", done, total)
+
+    def advance(what: str) -> None:
+        nonlocal done
+        done += 1
+        progress(what, done, total)
 
     async def one_server(server: Server) -> None:
-        nonlocal done
         try:
             await _fetch_server(client, server, raw)
         finally:
-            done += 1
-            progress("reading each server's message streams and webhooks", done, total)
+            advance("reading each server's message streams and webhooks")
 
     async def one_sender(index: int) -> None:
-        nonlocal done
         try:
             raw.senders[index] = await client.get_sender_signature(raw.senders[index].id)
         except PostmarkError as exc:
             raw.errors.append(f"sender signature {raw.senders[index].id}: {exc}")
         finally:
-            done += 1
-            progress("reading sender signature details", done, total)
+            advance("reading sender signature details")
 
-    tasks = [one_server(s) for s in servers] if "streams" in parts else []
-    if sender_details and "senders" in parts:
-        tasks += [one_sender(i) for i in range(len(senders))]
-    await asyncio.gather(*tasks)
+    async def servers_and_their_parts() -> None:
+        nonlocal total
+        if not parts & {"servers", "streams"}:
+            return
+        raw.servers = await client.list_servers()
+        if "streams" in parts:
+            total = (total or 0) + len(raw.servers)
+            progress("reading each server's message streams and webhooks", done, total)
+            await asyncio.gather(*(one_server(s) for s in raw.servers))
+
+    async def senders_and_their_details() -> None:
+        nonlocal total
+        if "senders" not in parts:
+            return
+        raw.senders = await client.list_sender_signatures()
+        if sender_details:
+            total = (total or 0) + len(raw.senders)
+            await asyncio.gather(*(one_sender(i) for i in range(len(raw.senders))))
+
+    async def domains() -> None:
+        if "domains" in parts:
+            raw.domains = await client.list_domains()
+
+    await asyncio.gather(servers_and_their_parts(), senders_and_their_details(), domains())
     if raw.vanished:
         raw.servers = [s for s in raw.servers if s.id not in raw.vanished]
     return raw

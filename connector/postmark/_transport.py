@@ -1,0 +1,193 @@
+"""A lighter transport under httpx for the sync's GETs: HTTP/1.1 on asyncio streams, kept alive.
+
+httpx's default transport (httpcore's pool on anyio) costs about 1.2 ms of CPU a request
+here, most of it in the pool's bookkeeping and anyio's stream wrappers; with the event loop
+that busy, answers wait for it and the sync falls behind its concurrency (see
+docs/performance.md). This transport does only what a JSON GET needs: one request line and
+its headers out, a status line, headers and a Content-Length or chunked body back, the
+connection kept for the next request. Every other method (the write commands' POST, PUT
+and DELETE) goes to httpx's own transport unchanged.
+
+It raises httpx's own exceptions, so the client's retry rules see what they saw before. The
+client's per-attempt deadline (asyncio.timeout) bounds a whole exchange; a connection that
+is interrupted (timeout, cancel, error) is closed, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import httpx
+
+__all__ = ["KeepAliveTransport"]
+
+_HEAD_LIMIT = 64 * 1024  # status line and headers together
+_NO_BODY = frozenset({204, 304})
+
+
+class _Connection:
+    __slots__ = ("reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class KeepAliveTransport(httpx.AsyncBaseTransport):
+    """GETs over kept-alive HTTP/1.1 connections; every other request to `fallback`."""
+
+    def __init__(
+        self,
+        *,
+        fallback: httpx.AsyncBaseTransport,
+        ssl_context: ssl.SSLContext | None = None,
+        max_idle: int = 8,
+    ) -> None:
+        self._fallback = fallback
+        self._ssl_context = ssl_context
+        self._max_idle = max_idle
+        self._idle: dict[tuple[bytes, str, int], list[_Connection]] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if (
+            request.method != "GET"
+            or url.scheme not in ("http", "https")
+            or "content-length" in request.headers  # a GET with a body: not ours to frame
+            or "transfer-encoding" in request.headers
+        ):
+            return await self._fallback.handle_async_request(request)
+        key = (url.raw_scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        idle = self._idle.setdefault(key, [])
+        message = _request_bytes(request)
+        connection = idle.pop() if idle else None
+        if connection is not None:
+            try:
+                status, headers, body, keep = await _exchange(connection, message)
+            except (httpx.ReadError, httpx.WriteError):
+                # a kept-alive connection the server closed meanwhile: a GET is safe to
+                # send once more on a new one
+                connection.close()
+                connection = None
+            except BaseException:
+                connection.close()
+                raise
+        if connection is None:
+            connection = await self._connect(key)
+            try:
+                status, headers, body, keep = await _exchange(connection, message)
+            except BaseException:
+                connection.close()
+                raise
+        if keep and len(idle) < self._max_idle:
+            idle.append(connection)
+        else:
+            connection.close()
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(body),
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def _connect(self, key: tuple[bytes, str, int]) -> _Connection:
+        scheme, host, port = key
+        secure = scheme == b"https"
+        if secure and self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        try:
+            reader, writer = await asyncio.open_connection(
+                host,
+                port,
+                ssl=self._ssl_context if secure else None,
+                server_hostname=host if secure else None,
+                limit=_HEAD_LIMIT,
+            )
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port} ({exc.strerror})") from None
+        return _Connection(reader, writer)
+
+    async def aclose(self) -> None:
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+        self._idle.clear()
+        await self._fallback.aclose()
+
+
+def _request_bytes(request: httpx.Request) -> bytes:
+    lines = [b"GET " + request.url.raw_path + b" HTTP/1.1"]
+    lines += [name + b": " + value for name, value in request.headers.raw]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _exchange(
+    connection: _Connection, message: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+    """Send one GET; return status, headers, body and whether the connection may be reused."""
+    try:
+        connection.writer.write(message)
+        await connection.writer.drain()
+    except OSError:
+        raise httpx.WriteError("the connection was closed while the request was sent") from None
+    reader = connection.reader
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            status, version, headers = _parse_head(head)
+            if not 100 <= status < 200:
+                break  # an interim answer (100 Continue) precedes the real one
+        fields = {name.lower(): value for name, value in headers}
+        keep = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
+        if status in _NO_BODY:
+            body = b""
+        elif fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+            body = await _read_chunked(reader)
+        elif b"content-length" in fields:
+            length = fields[b"content-length"]
+            if not length.isdigit():
+                raise httpx.RemoteProtocolError("the answer's Content-Length is not a number")
+            body = await reader.readexactly(int(length))
+        else:  # delimited by the end of the connection
+            body, keep = await reader.read(), False
+    except asyncio.IncompleteReadError:
+        raise httpx.ReadError("the connection closed before the answer was complete") from None
+    except asyncio.LimitOverrunError:
+        raise httpx.RemoteProtocolError("the answer's headers are too long") from None
+    except OSError:
+        raise httpx.ReadError("the connection failed while the answer was read") from None
+    return status, headers, body, keep
+
+
+def _parse_head(head: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    status_line, *lines = head[:-4].split(b"\r\n")
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[1].isdigit():
+        raise httpx.RemoteProtocolError("the answer does not start with an HTTP/1.x status line")
+    headers = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            raise httpx.RemoteProtocolError("the answer has a malformed header line")
+        headers.append((name, value.strip()))
+    return int(parts[1]), parts[0], headers
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
+    while True:
+        size_line = (await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise httpx.RemoteProtocolError("the answer has a malformed chunk size") from None
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the end
+                pass
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        if await reader.readexactly(2) != b"\r\n":
+            raise httpx.RemoteProtocolError("the answer's chunk does not end with CRLF")
