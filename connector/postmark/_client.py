@@ -235,7 +235,7 @@ class PostmarkClient:
         verify = False if self.base_url.startswith("http://") else httpx.create_ssl_context()
         if transport is None:  # GETs on the light transport, writes on httpx's own
             transport = KeepAliveTransport(
-                fallback=httpx.AsyncHTTPTransport(verify=verify, limits=limits),
+                fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
                 ssl_context=verify or None,
                 max_idle=concurrency,
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 
 import httpx
 
@@ -37,16 +38,19 @@ class _Connection:
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
-    """GETs over kept-alive HTTP/1.1 connections; every other request to `fallback`."""
+    """GETs over kept-alive HTTP/1.1 connections; every other request to `fallback`, a
+    transport or a function that makes one when it is first needed (a sync never needs it,
+    and httpx's pool costs an anyio import to close)."""
 
     def __init__(
         self,
         *,
-        fallback: httpx.AsyncBaseTransport,
+        fallback: httpx.AsyncBaseTransport | Callable[[], httpx.AsyncBaseTransport],
         ssl_context: ssl.SSLContext | None = None,
         max_idle: int = 8,
     ) -> None:
-        self._fallback = fallback
+        self._fallback: httpx.AsyncBaseTransport | None = None
+        self._make_fallback = fallback if callable(fallback) else lambda: fallback
         self._ssl_context = ssl_context
         self._max_idle = max_idle
         self._idle: dict[tuple[bytes, str, int], list[_Connection]] = {}
@@ -59,6 +63,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             or "content-length" in request.headers  # a GET with a body: not ours to frame
             or "transfer-encoding" in request.headers
         ):
+            if self._fallback is None:
+                self._fallback = self._make_fallback()
             return await self._fallback.handle_async_request(request)
         key = (url.raw_scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         idle = self._idle.setdefault(key, [])
@@ -115,7 +121,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             for connection in connections:
                 connection.close()
         self._idle.clear()
-        await self._fallback.aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
 
 
 def _request_bytes(request: httpx.Request) -> bytes:
