@@ -271,3 +271,26 @@ def test_stores_opened_at_once_on_a_new_file_all_open(tmp_path):
         assert {"runs", "node_versions", "edge_versions"} <= set(store.db.table_names())
         store.close()
     assert errors == []
+
+
+def test_server_details_start_while_the_sender_listing_is_still_read(store):
+    """A server's streams are asked for before the slower sender listing has answered: the
+    sender listing's last page waits for a server's call, and the sync must not wait for it."""
+    from idgraph.connector.postmark.emulator.synthetic import synthetic_account
+
+    account = synthetic_account(3, senders=600, domains=2, seed=3)  # senders: two pages
+    server_call_seen = threading.Event()
+    waited_for_server = []
+
+    def hold_the_sender_listing(method, path, query):
+        if path == "/message-streams":
+            server_call_seen.set()
+        elif path == "/senders" and query.get("offset") == ["500"] and not waited_for_server:
+            # an event, not a sleep: it is set by a server's own call, or the wait gives up
+            waited_for_server.append(server_call_seen.wait(timeout=10))
+
+    with PostmarkEmulator(account) as emu:
+        emu.before_request = hold_the_sender_listing
+        result = sync_fixture(store, emu)
+    assert result.status == "complete", result.collection.errors
+    assert waited_for_server == [True]  # the server's call came while senders were read
