@@ -412,6 +412,38 @@ def access_rows(
     return rows
 
 
+def _principal_facts(
+    src: str,
+    nodes: Mapping[str, dict[str, Any]],
+    principal_types: Mapping[str, str],
+    holders: Mapping[str, list[str]],
+    name_of: Any,
+    run: Run,
+    run_times: Mapping[int, str],
+) -> tuple[str, str, str, str, str, bool] | None:
+    """What every review row of a principal shares: its name, type, evidence, last
+    verification and holder path, and whether one of its cells (or the path, which starts
+    with the holder or the principal) starts with a risky character; None if `src` is no
+    principal."""
+    principal = nodes.get(src)
+    principal_type = principal_types.get(principal["kind"]) if principal else None
+    if principal is None or principal_type is None:
+        return None
+    if principal.get("source") == "attested":
+        verified = str(principal.get("attested_at", ""))
+    else:
+        verified = run_times.get(principal.get("last_seen") or run.id, "")
+    holder = " | ".join(holders.get(src, ()))
+    name, name_risky = name_of(src)
+    same = (principal_type, _evidence(principal, run), verified, holder or src or " ")
+    return (
+        name,
+        *same[:3],
+        holder,
+        name_risky or any(text[:1] in RISKY_FIRST for text in same),
+    )
+
+
 def access_values(
     store: Store,
     run: Run,
@@ -449,21 +481,23 @@ def access_values(
         run.id, holding
     ):
         holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
-    names: dict[str, str] = {}
+    risky_first = RISKY_FIRST
+    # node -> (what a reviewer calls it, whether that or its id starts with a risky character)
+    names: dict[str, tuple[str, bool]] = {}
     missing: set[str] = set()
 
-    def name_of(node: str) -> str:
+    def name_of(node: str) -> tuple[str, bool]:
         known = names.get(node)
         if known is None:
             data = nodes.get(node)
             if data is None:
                 missing.add(node)  # of a kind with no declared role, or gone: looked up below
-                known = names[node] = node
+                name = node
             else:
-                known = names[node] = _name_from(data, node, schema)
+                name = _name_from(data, node, schema)
+            known = names[node] = (name, name[:1] in risky_first or node[:1] in risky_first)
         return known
 
-    risky_first = RISKY_FIRST
     principal_types = {k: n.principal for k, n in schema.nodes.items() if n.principal}
     per_principal: dict[str, tuple[str, str, str, str, str, bool] | None] = {}
     # (edge kind, source, attribute text) -> the access value, and whether the access,
@@ -473,27 +507,18 @@ def access_values(
     run_text = str(run.id)
     rows: list[list[str]] = []
     risky: set[int] = set()
+    last_src, facts = None, None
     for src, dst, _disc, kind, source, attrs, _first in store.edge_cursor_of_kinds(run.id, access):
-        facts = per_principal.get(src, False)
-        if facts is False:  # worked out once per principal
-            principal = nodes.get(src)
-            principal_type = principal_types.get(principal["kind"]) if principal else None
-            if principal_type is None:
-                facts = None
-            else:
-                if principal.get("source") == "attested":
-                    verified = str(principal.get("attested_at", ""))
-                else:
-                    verified = run_times.get(principal.get("last_seen") or run.id, "")
-                holder = " | ".join(holders.get(src, ()))
-                same = (name_of(src), principal_type, _evidence(principal, run), verified)
-                # the path starts with the holder, else with the principal
-                starts = (src, *same, holder or src or " ")
-                facts = (*same, holder, any(text[:1] in risky_first for text in starts))
-            per_principal[src] = facts
+        if src != last_src:  # an edge of another principal (a principal's edges mostly follow
+            last_src = src  # one another)
+            facts = per_principal.get(src, False)
+            if facts is False:  # worked out once per principal
+                facts = per_principal[src] = _principal_facts(
+                    src, nodes, principal_types, holders, name_of, run, run_times
+                )
         if facts is None:
             continue
-        principal_name, principal_type, evidence, verified, holder, row_risky = facts
+        principal_name, principal_type, evidence, verified, holder, principal_risky = facts
         known = values.get((kind, source, attrs))
         if known is None:
             edge_kind = access[kind]
@@ -503,8 +528,8 @@ def access_values(
                 any(text[:1] in risky_first for text in (value, kind, source)),
             )
         value, edge_risky = known
+        resource_name, resource_risky = names.get(dst) or name_of(dst)
         step = f"{src} -{kind}-> {dst}"
-        resource_name = names.get(dst) or name_of(dst)
         row = [
             ROW_ID_PREFIX + sha256(f"{src}|{kind}|{dst}".encode()).hexdigest()[:16],
             run_text,
@@ -527,7 +552,7 @@ def access_values(
             "",
         ]
         rows.append(row)
-        if row_risky or edge_risky or dst[:1] in risky_first or resource_name[:1] in risky_first:
+        if principal_risky or edge_risky or resource_risky:
             risky.add(id(row))
     if missing:
         for ident, kind, source, data in store.node_rows_with_ids(run.id, missing):
