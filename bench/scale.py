@@ -128,7 +128,7 @@ def step(name: str, size: int, folder: Path) -> dict:
             ReviewCsvExporter().export(context, folder)
             result["seconds"] = time.perf_counter() - started
             result["of_which_rows_and_checks"] = loaded - started
-            result["review_rows"] = len(context.rows)
+            result["review_rows"] = context.row_count
             result["graph_loaded"] = context._graph is not None
         elif name == "exfloor":
             import csv
@@ -159,7 +159,7 @@ def step(name: str, size: int, folder: Path) -> dict:
             from idgraph.graph.review import build_review
 
             started = time.perf_counter()
-            GraphJsonExporter().export(build_review(store), folder)
+            GraphJsonExporter().export(build_review(store, lazy=True), folder)
             result["seconds"] = time.perf_counter() - started
     finally:
         store.close()

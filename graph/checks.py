@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from .hookspecs import hookimpl
 from .interfaces import Finding
+from .review import REVIEW_COLUMNS
+
+_RESOURCE, _ACCESS_KIND, _PRINCIPAL_NAME = (
+    REVIEW_COLUMNS.index(c) for c in ("resource", "access_kind", "principal_name")
+)
 
 
 class StaleAttestation:
@@ -74,10 +79,18 @@ class AccessToGoneResource:
     )
 
     def run(self, context) -> list[Finding]:
+        to_resource = context.schema.edge_kinds_with(grant="resource")
+        rows = context.row_values()  # value lists: no ReviewRow made for a check
+        missing = {
+            resource
+            for resource in {row[_RESOURCE] for row in rows if row[_ACCESS_KIND] in to_resource}
+            if not context.node_exists(resource)
+        }
         gone: dict[str, list[str]] = {}
-        for row in context.rows:
-            if row.grant == "resource" and not context.node_exists(row.resource):
-                gone.setdefault(row.resource, []).append(row.principal_name)
+        if missing:
+            for row in rows:
+                if row[_RESOURCE] in missing and row[_ACCESS_KIND] in to_resource:
+                    gone.setdefault(row[_RESOURCE], []).append(row[_PRINCIPAL_NAME])
         return [
             Finding(
                 self.name,

@@ -592,7 +592,7 @@ def export_command(
     summary = {
         "run": context.run.id,
         "since": since,
-        "rows": len(context.rows),
+        "rows": context.row_count,
         "removed": len(context.removed),
         "findings": len(context.findings),
         "files": written,
@@ -602,7 +602,7 @@ def export_command(
         click.echo(json.dumps(summary, indent=2))
         return
     out_console.print(
-        f"Review pack of run {context.run.id}: {len(context.rows)} access paths, "
+        f"Review pack of run {context.run.id}: {context.row_count} access paths, "
         f"{len(context.findings)} findings -> {out_dir}"
     )
     for path in written:

@@ -62,11 +62,14 @@ def write_review_pack(
     exporters = get_exporters()
     store = Store(db_path, create=False)
     try:
-        context = build_review(store, run_id, since=since, options=options or {})
+        context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
+        names = list(formats or sorted(exporters))
+        if any(getattr(exporters[name], "reads_review", True) for name in names):
+            context.work_out()  # before any exporter loads the graph: the checks read SQL
         written, skipped = [], []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            for name in formats or sorted(exporters):
+            for name in names:
                 try:
                     written.append(str(exporters[name].export(context, out_dir)))
                 except ExporterUnavailable as exc:
@@ -76,6 +79,8 @@ def write_review_pack(
                 f"cannot write the review pack to {out_dir}: {exc.filename or out_dir}: "
                 f"{exc.strerror or exc}; choose a folder you can write (--out)"
             ) from None
+        context.release_graph()  # the files are written
+        context.work_out()  # the caller counts the rows and findings
     finally:
         store.close()
     return context, written, skipped

@@ -106,7 +106,11 @@ class ExporterUnavailable(Exception):
 
 
 class Exporter(Protocol):
-    """Writes one file of the review pack from a complete run's graph."""
+    """Writes one file of the review pack from a complete run's graph.
+
+    An exporter that reads only `context.graph` and `context.run` (no rows, no findings)
+    may say so with a class attribute `reads_review = False`: a pack of only such files
+    never works out the review before they are written."""
 
     name: str
     filename: str

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from .csvinput import FORMULA_START, safe_cell  # noqa: F401 - re-exported
+from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import load_graph
+from .view import gc_paused, load_graph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -89,12 +90,32 @@ class ReviewRow:
         """Column -> neutralised cell text."""
         return dict(zip(REVIEW_COLUMNS, map(safe_cell, self.values()), strict=True))
 
+    @classmethod
+    def from_values(
+        cls, values: list[str], grant: str = "", flags: list[str] | None = None
+    ) -> ReviewRow:
+        """The row whose `values()` these are (the review keeps its rows as value lists);
+        `flags`: the list the flags cell joins (else split at `;`)."""
+        if flags is None:
+            flags = values[13].split(";") if values[13] else []
+        return cls(
+            values[0],
+            int(values[1]),
+            *values[2:13],
+            flags=list(flags),
+            change_since_last_review=values[14],
+            grant=grant,
+        )
+
 
 class ReviewContext:
     """Everything an exporter needs: a complete run's review rows and findings, and its graph.
 
-    The rows and the checks read the store with SQL, kind by kind; the whole run is loaded
-    into networkx only when something asks for `graph` (the graph exports, the report).
+    The rows and the checks read the store with SQL, kind by kind, when first asked for
+    (`rows`, `findings`, `removed`, `row_values()`, `csv_row_values()`); the whole run is
+    loaded into networkx only when something asks for `graph` (the graph exports, the
+    report). The rows are kept as value lists in REVIEW_COLUMNS order; `rows` makes
+    `ReviewRow`s of them on first use (they are then the rows).
     """
 
     def __init__(
@@ -102,8 +123,8 @@ class ReviewContext:
         *,
         store: Store,
         run: Run,
-        rows: list[ReviewRow],
-        findings: list[Finding],
+        rows: list[ReviewRow] | None = None,
+        findings: list[Finding] | None = None,
         options: Mapping[str, Any] | None = None,
         schema: SchemaRegistry | None = None,
         graph: nx.MultiDiGraph | None = None,
@@ -111,16 +132,82 @@ class ReviewContext:
     ) -> None:
         self.store = store
         self.run = run
-        self.rows = rows
-        self.findings = findings
         self.options: Mapping[str, Any] = options or {}
         self.schema = schema or registry()
         self.since: Run | None = None
-        self.removed: list[ReviewRow] = []
+        self._pending = rows is None  # the review is worked out on first use
+        self._rows = rows
+        self._values: list[list[str]] | None = None
+        self._risky: set[int] = set()  # id() of the value lists with a cell to neutralise
+        self._flag_lists: dict[str, list[str]] = {}  # flags cell -> the flags
+        self._findings: list[Finding] = findings or []
+        self._removed: list[ReviewRow] = []
         self._graph = graph
         self._nodes = nodes or {}  # id -> attributes of the nodes read so far
         self._by_kind: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._edges_by_kind: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+
+    def work_out(self) -> ReviewContext:
+        """The rows, findings and flags, now (once)."""
+        if self._pending:
+            self._pending = False
+            with gc_paused():
+                _work_out(self)
+        return self
+
+    @property
+    def rows(self) -> list[ReviewRow]:
+        """One `ReviewRow` per access path, sorted (humans first, then by principal)."""
+        self.work_out()
+        if self._rows is None:
+            grants, lists = _grants(self.schema), self._flag_lists
+            self._rows = [
+                ReviewRow.from_values(v, grants.get(v[8], ""), lists.get(v[13]))
+                for v in self._values or ()
+            ]
+            self._values = None
+        return self._rows
+
+    @property
+    def findings(self) -> list[Finding]:
+        self.work_out()
+        return self._findings
+
+    @property
+    def removed(self) -> list[ReviewRow]:
+        """With `since`: the rows of that run no longer in this one."""
+        self.work_out()
+        return self._removed
+
+    @property
+    def row_count(self) -> int:
+        self.work_out()
+        return len(self._values) if self._values is not None else len(self._rows or ())
+
+    def row_values(self) -> list[list[str]]:
+        """Each row's raw values in REVIEW_COLUMNS order (as `ReviewRow.values()`)."""
+        self.work_out()
+        if self._values is not None:
+            return self._values
+        return [row.values() for row in self._rows or ()]
+
+    def csv_row_values(self) -> Iterator[list[str]]:
+        """`row_values()` with every cell neutralised for CSV (`safe_cell`): only the rows
+        with a risky first character anywhere are rewritten."""
+        values = self.row_values()
+        risky = self._risky if self._values is not None else None
+        if risky is None:  # rows given or made: each tested
+            yield from ([safe_cell(v) for v in row] for row in values)
+        elif not risky:
+            yield from values
+        else:
+            for row in values:
+                yield [safe_cell(v) for v in row] if id(row) in risky else row
+
+    def release_graph(self) -> None:
+        """Let the graph go (it is loaded again if asked for)."""
+        self._graph = None
+        self._by_kind.clear()  # may hold the graph's node dicts
 
     @property
     def graph(self) -> nx.MultiDiGraph:
@@ -325,133 +412,212 @@ def access_rows(
     return rows
 
 
-def access_rows_from_store(
+def _principal_facts(
+    src: str,
+    nodes: Mapping[str, dict[str, Any]],
+    principal_types: Mapping[str, str],
+    holders: Mapping[str, list[str]],
+    name_of: Any,
+    run: Run,
+    run_times: Mapping[int, str],
+) -> tuple[str, str, str, str, str, bool] | None:
+    """What every review row of a principal shares: its name, type, evidence, last
+    verification and holder path, and whether one of its cells (or the path, which starts
+    with the holder or the principal) starts with a risky character; None if `src` is no
+    principal."""
+    principal = nodes.get(src)
+    principal_type = principal_types.get(principal["kind"]) if principal else None
+    if principal is None or principal_type is None:
+        return None
+    if principal.get("source") == "attested":
+        verified = str(principal.get("attested_at", ""))
+    else:
+        verified = run_times.get(principal.get("last_seen") or run.id, "")
+    holder = " | ".join(holders.get(src, ()))
+    name, name_risky = name_of(src)
+    same = (principal_type, _evidence(principal, run), verified, holder or src or " ")
+    return (
+        name,
+        *same[:3],
+        holder,
+        name_risky or any(text[:1] in RISKY_FIRST for text in same),
+    )
+
+
+def access_values(
     store: Store,
     run: Run,
     run_times: Mapping[int, str],
     schema: SchemaRegistry,
     nodes: dict[str, dict[str, Any]] | None = None,
-) -> list[ReviewRow]:
-    """`access_rows` without loading the run: the principals, the nodes access reaches and
-    the access and holder edges, each read with SQL by kind; nothing else of the run."""
+    by_kind: dict[str, list[tuple[str, dict[str, Any]]]] | None = None,
+) -> tuple[list[list[str]], set[int]]:
+    """`access_rows` without loading the run, as value lists in REVIEW_COLUMNS order (flags
+    and change empty), sorted as `access_rows` sorts; and the `id()` of each list with a
+    cell a CSV writer must neutralise (one starting with a RISKY_FIRST character).
+
+    The principals, the nodes access reaches and the access and holder edges are each read
+    with SQL by kind; nothing else of the run. `nodes` collects the nodes read (id ->
+    attributes), `by_kind` the same by kind (as `ReviewContext.nodes_of_kind` gives them).
+    """
     nodes = {} if nodes is None else nodes
     access = {k: e for k, e in schema.edges.items() if e.access}
     holding = schema.edge_kinds_with(holds=True)
     named_kinds = {k for k, n in schema.nodes.items() if n.role}
+    if by_kind is not None:
+        for kind in named_kinds:
+            by_kind.setdefault(kind, [])
     last_seen = store.last_seen(run.id)
     for ident, kind, source, data in store.node_rows_of_kinds(run.id, named_kinds):
         if ident in nodes:  # a node of two scopes (a person): keep both's facts
             nodes[ident].update(data)
-            continue
-        data["last_seen"] = last_seen.get(data["scope"])
-        _node_data(nodes, ident, kind, source, data, run)
+        else:
+            data["last_seen"] = last_seen.get(data["scope"])
+            _node_data(nodes, ident, kind, source, data, run)
+        if by_kind is not None:
+            by_kind[kind].append((ident, nodes[ident]))
     holders: dict[str, list[str]] = {}
     for src, dst, _disc, kind, _source, _attrs, _first in store.edge_cursor_of_kinds(
         run.id, holding
     ):
         holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
-    names: dict[str, str] = {}
+    risky_first = RISKY_FIRST
+    # node -> (what a reviewer calls it, whether that or its id starts with a risky character)
+    names: dict[str, tuple[str, bool]] = {}
     missing: set[str] = set()
 
-    def name_of(node: str) -> str:
+    def name_of(node: str) -> tuple[str, bool]:
         known = names.get(node)
         if known is None:
             data = nodes.get(node)
             if data is None:
                 missing.add(node)  # of a kind with no declared role, or gone: looked up below
-                known = names[node] = node
+                name = node
             else:
-                known = names[node] = _name_from(data, node, schema)
+                name = _name_from(data, node, schema)
+            known = names[node] = (name, name[:1] in risky_first or node[:1] in risky_first)
         return known
 
     principal_types = {k: n.principal for k, n in schema.nodes.items() if n.principal}
-    per_principal: dict[str, tuple[str, str, str, str, str] | None] = {}
-    values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
-    rows = []
+    per_principal: dict[str, tuple[str, str, str, str, str, bool] | None] = {}
+    # (edge kind, source, attribute text) -> the access value, and whether the access,
+    # access_kind or source cell starts with a risky character
+    values: dict[tuple[str, str, str], tuple[str, bool]] = {}
+    sha256 = hashlib.sha256
+    run_text = str(run.id)
+    rows: list[list[str]] = []
+    risky: set[int] = set()
+    last_src, facts = None, None
     for src, dst, _disc, kind, source, attrs, _first in store.edge_cursor_of_kinds(run.id, access):
-        facts = per_principal.get(src, False)
-        if facts is False:  # worked out once per principal
-            principal = nodes.get(src)
-            principal_type = principal_types.get(principal["kind"]) if principal else None
-            if principal_type is None:
-                facts = None
-            else:
-                if principal.get("source") == "attested":
-                    verified = str(principal.get("attested_at", ""))
-                else:
-                    verified = run_times.get(principal.get("last_seen") or run.id, "")
-                facts = (
-                    principal_type,
-                    name_of(src),
-                    _evidence(principal, run),
-                    verified,
-                    " | ".join(holders.get(src, ())),
+        if src != last_src:  # an edge of another principal (a principal's edges mostly follow
+            last_src = src  # one another)
+            facts = per_principal.get(src, False)
+            if facts is False:  # worked out once per principal
+                facts = per_principal[src] = _principal_facts(
+                    src, nodes, principal_types, holders, name_of, run, run_times
                 )
-            per_principal[src] = facts
         if facts is None:
             continue
-        principal_type, principal_name, evidence, verified, holder = facts
-        edge_kind = access[kind]
-        value = values.get((kind, attrs))
-        if value is None:
-            value = values[(kind, attrs)] = str(
-                attrs_from_json(attrs).get(edge_kind.access) or edge_kind.access
+        principal_name, principal_type, evidence, verified, holder, principal_risky = facts
+        known = values.get((kind, source, attrs))
+        if known is None:
+            edge_kind = access[kind]
+            value = str(attrs_from_json(attrs).get(edge_kind.access) or edge_kind.access)
+            known = values[(kind, source, attrs)] = (
+                value,
+                any(text[:1] in risky_first for text in (value, kind, source)),
             )
+        value, edge_risky = known
+        resource_name, resource_risky = names.get(dst) or name_of(dst)
         step = f"{src} -{kind}-> {dst}"
-        rows.append(
-            ReviewRow(
-                row_id=_row_id(src, kind, dst),
-                run=run.id,
-                principal=src,
-                principal_name=principal_name,
-                principal_type=principal_type,
-                resource=dst,
-                resource_name=name_of(dst),
-                access=value,
-                access_kind=kind,
-                grant=edge_kind.grant or "",
-                path=f"{holder} | {step}" if holder else step,
-                source=source,
-                evidence=evidence,
-                last_verified=verified,
-            )
-        )
+        row = [
+            ROW_ID_PREFIX + sha256(f"{src}|{kind}|{dst}".encode()).hexdigest()[:16],
+            run_text,
+            src,
+            principal_name,
+            principal_type,
+            dst,
+            resource_name,
+            value,
+            kind,
+            f"{holder} | {step}" if holder else step,
+            source,
+            evidence,
+            verified,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+        rows.append(row)
+        if principal_risky or edge_risky or resource_risky:
+            risky.add(id(row))
     if missing:
         for ident, kind, source, data in store.node_rows_with_ids(run.id, missing):
             _node_data(nodes, ident, kind, source, data, run)
         for row in rows:
-            if row.resource in missing:
-                data = nodes.get(row.resource)
-                row.resource_name = (
-                    _name_from(data, row.resource, schema)
-                    if data
-                    else f"{row.resource} (not in this run)"
+            resource = row[5]
+            if resource in missing:
+                data = nodes.get(resource)
+                row[6] = (
+                    _name_from(data, resource, schema) if data else f"{resource} (not in this run)"
                 )
-    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
-    return rows
+                if row[6][:1] in risky_first:
+                    risky.add(id(row))
+    # (principal_type != "human", principal, access_kind, resource): sorted by the last
+    # three, then the humans moved first (both stable)
+    rows.sort(key=itemgetter(2, 8, 5))
+    rows = [r for r in rows if r[4] == "human"] + [r for r in rows if r[4] != "human"]
+    return rows, risky
+
+
+def _grants(schema: SchemaRegistry) -> dict[str, str]:
+    """Access edge kind -> its declared grant."""
+    return {k: e.grant or "" for k, e in schema.edges.items() if e.access}
 
 
 def _flag(context: ReviewContext) -> None:
+    """Each row's flags: the checks found on its principal or its resource, and a stale
+    attestation of the principal."""
     by_node: dict[str, set[str]] = {}
-    for finding in context.findings:
+    for finding in context._findings:
         by_node.setdefault(finding.node, set()).add(finding.check)
     no_flags: frozenset[str] = frozenset()
-    stale: dict[str, bool] = {}
-    sorted_flags: dict[frozenset[str], list[str]] = {no_flags: []}  # few distinct sets
-    for row in context.rows:
-        principal = row.principal
-        is_stale = stale.get(principal)
-        if is_stale is None:
-            is_stale = stale[principal] = bool(
-                context.node(principal).get("attestation_stale")
-            )
-        found = frozenset(by_node.get(principal, no_flags) | by_node.get(row.resource, no_flags))
-        if is_stale:
-            found = found | {"attestation-stale"}
-        flags = sorted_flags.get(found)
-        if flags is None:
-            flags = sorted_flags[found] = sorted(found)
-        row.flags = list(flags)
+    # principal -> its flags (and their cell text): most resources have no finding
+    principal_flags: dict[str, tuple[frozenset[str], str]] = {}
+    joined: dict[frozenset[str], str] = {}  # few distinct sets, each sorted and joined once
+    lists = context._flag_lists
+
+    def text_of(found: frozenset[str]) -> str:
+        text = joined.get(found)
+        if text is None:
+            flags = sorted(found)
+            text = joined[found] = ";".join(flags)
+            lists[text] = flags
+        return text
+
+    values = context._values
+    rows = values if values is not None else context._rows or []
+    for row in rows:
+        principal, resource = (
+            (row[2], row[5]) if values is not None else (row.principal, row.resource)
+        )
+        known = principal_flags.get(principal)
+        if known is None:
+            found = frozenset(by_node.get(principal, no_flags))
+            if context.node(principal).get("attestation_stale"):
+                found = found | {"attestation-stale"}
+            known = principal_flags[principal] = (found, text_of(found))
+        on_resource = by_node.get(resource)
+        text = known[1] if on_resource is None else text_of(known[0] | on_resource)
+        if values is None:
+            row.flags = list(lists[text])
+        elif text:
+            row[13] = text
+            if text[:1] in RISKY_FIRST:
+                context._risky.add(id(row))
 
 
 def build_review(
@@ -460,42 +626,66 @@ def build_review(
     *,
     since: int | None = None,
     options: Mapping[str, Any] | None = None,
+    lazy: bool = False,
 ) -> ReviewContext:
-    """The review of a complete run; with `since`, what changed since that complete run."""
+    """The review of a complete run; with `since`, what changed since that complete run.
+
+    `lazy`: the rows and the findings are worked out when first asked for (`rows`,
+    `findings`, `row_values()`...), from the store, which must then still be open: the
+    graph exports need neither."""
+    run = store.complete_run(run_id)
+    context = ReviewContext(store=store, run=run, options=options or {}, schema=registry())
+    if since is not None:
+        context.since = store.complete_run(since)
+    return context if lazy else context.work_out()
+
+
+def _work_out(context: ReviewContext) -> None:
+    """The review's rows, every check's findings, the rows' flags and (with `since`) the
+    changes: what `build_review` leaves for first use."""
     from .plugins import get_checks
 
-    run = store.complete_run(run_id)
+    store, run, schema = context.store, context.run, context.schema
     run_times = {r.id: r.finished or "" for r in store.runs()}
-    schema = registry()
-    nodes: dict[str, dict[str, Any]] = {}
-    rows = access_rows_from_store(store, run, run_times, schema, nodes)
-    context = ReviewContext(
-        store=store,
-        run=run,
-        rows=rows,
-        findings=[],
-        options=options or {},
-        schema=schema,
-        nodes=nodes,
-    )
+    by_kind: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    values, risky = access_values(store, run, run_times, schema, context._nodes, by_kind)
+    if context._graph is None:  # else nodes_of_kind reads the graph, as it would have
+        context._by_kind.update(by_kind)
+    context._values, context._risky, context._findings = values, risky, []
     for check in get_checks().values():
-        context.findings.extend(check.run(context))
-    context.findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.node))
+        context._findings.extend(check.run(context))
+    context._findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.node))
     _flag(context)
-    if since is not None:
-        since_run = store.complete_run(since)
-        before = {r.row_id: r for r in access_rows_from_store(store, since_run, run_times, schema)}
-        for row in rows:
-            old = before.pop(row.row_id, None)
-            if old is None:
-                row.change_since_last_review = "added"
-            elif old.access != row.access:
-                row.change_since_last_review = f"changed (was {old.access})"
-        for old in before.values():
-            old.change_since_last_review = f"removed since run {since_run.id}"
-        context.since = since_run
-        context.removed = sorted(before.values(), key=lambda r: (r.principal, r.resource))
-    return context
+    if context.since is not None:
+        _changes(context, run_times)
+
+
+def _changes(context: ReviewContext, run_times: Mapping[int, str]) -> None:
+    since_run = context.since
+    assert since_run is not None
+    before = {
+        v[0]: v for v in access_values(context.store, since_run, run_times, context.schema)[0]
+    }
+    values = context._values
+    for row in values if values is not None else context.rows:
+        row_id, access = (row[0], row[7]) if values is not None else (row.row_id, row.access)
+        old = before.pop(row_id, None)
+        if old is None:
+            change = "added"
+        elif old[7] != access:
+            change = f"changed (was {old[7]})"
+        else:
+            continue
+        if values is None:
+            row.change_since_last_review = change
+        else:
+            row[14] = change  # "added" or "changed (...": a safe first character
+    grants = _grants(context.schema)
+    removed = []
+    for old in sorted(before.values(), key=itemgetter(2, 5)):
+        old[14] = f"removed since run {since_run.id}"
+        removed.append(ReviewRow.from_values(old, grants.get(old[8], "")))
+    context._removed = removed
 
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +22,21 @@ def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDi
     one `add_edge` call per edge is most of the load time of a large graph.
     """
     run = store.complete_run(run_id)
-    gc.disable()  # hundreds of thousands of small dicts: no cycles to find, only time to lose
-    try:
+    with gc_paused():
         return run, _build(store, run)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: building hundreds of thousands of small dicts and
+    lists (a graph, the review's rows) makes no cycles to find, only time to lose."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 def _build(store: Store, run: Run) -> nx.MultiDiGraph:
@@ -34,16 +46,23 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     graph = nx.MultiDiGraph()
     nodes, succ, pred = graph._node, graph._succ, graph._pred
+    # One string object per distinct id, kind, source and scope: SQLite hands out a new one
+    # per row, and an edge's ends are keys of two adjacency dicts (a third of the memory of
+    # a 300,000-edge graph went to copies of the same ids).
+    one: dict[str, str] = {}
     for ident, kind, source, data in store.node_rows_as_of(run.id):
+        ident = one.setdefault(ident, ident)
+        source = one.setdefault(source, source)
         if ident in nodes:  # the same node from two scopes (a person): keep both's facts
             merged = nodes[ident]
             merged.update(data)
             merged["sources"] = sorted(set(merged["sources"]) | {source})
             continue
-        data["kind"] = kind
+        data["kind"] = one.setdefault(kind, kind)
         data["source"] = source
         data["sources"] = [source]
-        data["last_seen"] = last_seen.get(data["scope"])
+        data["scope"] = scope = one.setdefault(data["scope"], data["scope"])
+        data["last_seen"] = last_seen.get(scope)
         if source == "attested" and "expires_at" in data:
             data["attestation_stale"] = data["expires_at"] < now
         nodes[ident] = data
@@ -56,10 +75,12 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
     for src, dst, disc, kind, source, attrs, first_seen in store.edge_cursor_as_of(run.id):
         data = shared.get((attrs, kind, source, first_seen))
         if data is None:
+            kind, source = one.setdefault(kind, kind), one.setdefault(source, source)
             data = {**attrs_from_json(attrs), "kind": kind, "source": source}
             data["first_seen"] = first_seen
             if len(shared) < 200_000:
                 shared[(attrs, kind, source, first_seen)] = data
+        src, dst = one.setdefault(src, src), one.setdefault(dst, dst)
         if src not in nodes or dst not in nodes:  # e.g. access to a server the API no longer shows
             for end in (src, dst):
                 if end not in nodes:
@@ -69,5 +90,5 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
         keydict = succ[src].get(dst)
         if keydict is None:
             keydict = succ[src][dst] = pred[dst][src] = {}
-        keydict[f"{kind}|{disc}" if disc else kind] = data
+        keydict[f"{kind}|{disc}" if disc else one.setdefault(kind, kind)] = data
     return graph

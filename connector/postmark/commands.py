@@ -309,7 +309,7 @@ def demo_command(out_dir: Path) -> None:
         context, written, skipped = write_review_pack(db_path, pack)
     out_console.print(
         f"Wrote the review pack of run {context.run.id} (sync run {result.run_id} + "
-        f"attestation run {attested['run_id']}): {len(context.rows)} access paths, "
+        f"attestation run {attested['run_id']}): {context.row_count} access paths, "
         f"{len(context.findings)} findings."
     )
     out_console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s. What it wrote:")

@@ -22,6 +22,7 @@ class GraphJsonExporter:
     name = "graph-json"
     filename = "graph.json"
     description = "The graph as networkx node-link JSON"
+    reads_review = False
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         """networkx's node-link shape (`nx.node_link_graph(data, edges="edges")` reads it),
@@ -138,6 +139,7 @@ class GraphMLExporter:
     name = "graphml"
     filename = "graph.graphml"
     description = "The graph as GraphML (opens in Gephi and yEd)"
+    reads_review = False
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         buffer = io.BytesIO()

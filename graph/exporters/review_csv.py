@@ -26,6 +26,7 @@ class ReviewCsvExporter:
         return write_csv(
             out_dir / self.filename,
             REVIEW_COLUMNS,
-            (row.values() for row in context.rows),
+            context.csv_row_values(),
             bom=True,
+            neutralised=True,
         )

@@ -89,7 +89,7 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
             )
             for name in REVIEW_COLUMNS
         ],
-        (row.values() for row in context.rows),
+        context.row_values(),
         protect=True,
     )
     findings = Sheet(

@@ -1,0 +1,139 @@
+"""The review's rows are kept as value lists and streamed to review.csv: the same rows, row
+ids, flags and neutralised cells as the networkx path (`access_rows`) and `safe_cell` give,
+hostile names included; the graph exports never work out the review."""
+
+import csv
+import hashlib
+import json
+
+import networkx as nx
+import pytest
+from idgraph.graph.exporters import GraphJsonExporter, ReviewCsvExporter
+from idgraph.graph.model import Edge, Node
+from idgraph.graph.review import REVIEW_COLUMNS, _row_id, access_rows, build_review, safe_cell
+from idgraph.graph.view import load_graph
+
+SERVER, TOKEN, MEMBER = "postmark:server", "postmark:server_token", "postmark:team_member"
+ACCOUNT = "postmark:account:acme"
+
+
+def _member(ident, email, expires="2099-01-01T00:00:00+00:00"):
+    attrs = {
+        "email": email,
+        "role": "User",
+        "role_level": "member",
+        "two_factor": "yes",
+        "attested_at": "2026-11-01T00:00:00+00:00",
+        "expires_at": expires,
+        "attested_by": "a@acme.example",
+    }
+    return Node(id=ident, kind=MEMBER, source="attested", attrs=attrs)
+
+
+def _edge(src, dst, kind, source="attested", **attrs):
+    return Edge(src=src, dst=dst, kind=kind, source=source, attrs=attrs, discriminator="")
+
+
+@pytest.fixture
+def hostile_store(store):
+    """Names, ids and access values that start with a formula character (or spaces before
+    one), a stale attestation and access to a server the run does not hold."""
+    servers = {
+        f"{SERVER}:1": "Production",
+        f"{SERVER}:2": '=HYPERLINK("http://evil.example","x")',
+        f"{SERVER}:3": " -2+3",
+        f"{SERVER}:4": " plain, with a comma",
+        "+server:5": "@SUM(1)",
+    }
+    nodes = [Node(id=ACCOUNT, kind="postmark:account", source="api", attrs={"label": "acme"})]
+    edges = []
+    for ident, name in servers.items():
+        nodes.append(Node(id=ident, kind=SERVER, source="api", attrs={"name": name}))
+        token = f"{TOKEN}:sha256:{len(nodes):08x}"
+        nodes.append(
+            Node(id=token, kind=TOKEN, source="api", attrs={"fingerprint": "-fp", "suffix": "1"})
+        )
+        edges += [
+            _edge(ident, token, "has_credential", "api"),
+            _edge(token, ident, "grants", "api", scope="=server API"),
+        ]
+    members = [
+        _member(f"{MEMBER}:ann@acme.example", "ann@acme.example"),
+        _member(f"{MEMBER}:=cmd|' /C calc'!A0", "=cmd@acme.example"),
+        _member(" -leading", "\tTab@acme.example", expires="2000-01-01T00:00:00+00:00"),
+    ]
+    nodes += members
+    for member in members:
+        edges.append(_edge(member.id, ACCOUNT, "member_of", role="User", role_level="member"))
+        for n, ident in enumerate([*servers, f"{SERVER}:gone"]):
+            edges.append(_edge(member.id, ident, "can_access", permission=["view", "@all"][n % 2]))
+    run = store.start_run(
+        kind="sync", connector="postmark", scope="postmark:acme", account_label="acme",
+        plugin_versions={},
+    )  # fmt: skip
+    store.finish_run(run, status="complete", nodes=nodes, edges=edges)
+    return store
+
+
+def _expected_rows(store):
+    """review.csv's rows worked out the old way: ReviewRows from networkx (`access_rows`),
+    flagged with the findings on their principal or resource, every cell `safe_cell`."""
+    context = build_review(store)
+    run, graph = load_graph(store)
+    run_times = {r.id: r.finished or "" for r in store.runs()}
+    by_node = {}
+    for finding in context.findings:
+        by_node.setdefault(finding.node, set()).add(finding.check)
+    rows = []
+    for row in access_rows(graph, run, run_times):
+        flags = by_node.get(row.principal, set()) | by_node.get(row.resource, set())
+        if graph.nodes[row.principal].get("attestation_stale"):
+            flags.add("attestation-stale")
+        row.flags = sorted(flags)
+        if row.resource not in graph or graph.nodes[row.resource]["kind"] == "missing":
+            row.resource_name = f"{row.resource} (not in this run)"
+        rows.append([safe_cell(v) for v in row.values()])
+    return rows
+
+
+def test_review_csv_rows_are_the_networkx_rows_neutralised(hostile_store, tmp_path):
+    expected = _expected_rows(hostile_store)
+    context = build_review(hostile_store)
+    assert [list(row) for row in context.csv_row_values()] == expected
+    path = ReviewCsvExporter().export(context, tmp_path)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        written = list(csv.reader(handle))
+    assert written == [REVIEW_COLUMNS, *expected]
+    cells = [cell for row in expected for cell in row]
+    # the hostile values are there, each with its apostrophe
+    for text in ("'=HYPERLINK(", "' -2+3", "'@all", "'@SUM(1)", "'+server:5", "'\tTab@"):
+        assert any(cell.startswith(text) for cell in cells), text
+    assert " plain, with a comma" in cells  # spaces before a safe character: left as it is
+    assert any("(not in this run)" in cell for cell in cells)
+    assert any("attestation-stale" in cell for cell in cells)
+    # ReviewRows made from the value lists give the same cells
+    assert [[safe_cell(v) for v in row.values()] for row in context.rows] == expected
+
+
+def test_row_ids_are_stable():
+    assert _row_id("a", "b", "c") == "r-" + hashlib.sha256(b"a|b|c").hexdigest()[:16]
+    assert _row_id(f"{MEMBER}:ann@acme.example", "can_access", f"{SERVER}:1") == (
+        "r-579b345e80eace9a"
+    )
+
+
+def test_graph_json_is_node_link_without_working_out_the_review(hostile_store, tmp_path):
+    context = build_review(hostile_store, lazy=True)
+    GraphJsonExporter().export(context, tmp_path)
+    assert context._pending  # no rows, no checks: the graph export needs neither
+    _run, graph = load_graph(hostile_store)
+    old = nx.node_link_data(graph, edges="edges")
+    for item in old["edges"]:  # node-link's "source" is the edge's tail: ours moves aside
+        data = graph.edges[item["source"], item["target"], item["key"]]
+        item["data_source"] = data["source"]
+    old["graph"] = {"run": context.run.id, "finished": context.run.finished}
+    written = json.loads((tmp_path / "graph.json").read_text())
+    assert written == json.loads(json.dumps(old, default=str))
+    back = nx.node_link_graph(written, edges="edges")
+    assert sorted(back.edges(keys=True)) == sorted(graph.edges(keys=True))
+    assert dict(back.nodes(data=True)) == dict(graph.nodes(data=True))
