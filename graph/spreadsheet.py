@@ -75,10 +75,10 @@ def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
         if sheet.freeze_header:
             ws.freeze_panes = "A2"
 
-        def cell(value: object, column: Column, header: bool = False, ws=ws, sheet=sheet):
-            text = xml_text(safe_cell(value))  # a worksheet is XML: no control characters
-            item = WriteOnlyCell(ws, value=text)
-            item.data_type = "s"
+        def style(column: Column, header: bool, ws=ws, sheet=sheet) -> object:
+            """A column's cell style, worked out once: setting a style per cell costs
+            openpyxl a lookup in its style tables for every attribute."""
+            item = WriteOnlyCell(ws)
             item.number_format = "@"
             if header:
                 item.font, item.fill = bold, fill
@@ -86,12 +86,20 @@ def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
                 item.protection, item.fill = unlocked, editable_fill
             if sheet.wrap:
                 item.alignment = wrap
+            return item._style
+
+        def cell(value: object, style: object, ws=ws) -> WriteOnlyCell:
+            text = xml_text(safe_cell(value))  # a worksheet is XML: no control characters
+            item = WriteOnlyCell(ws, value=text)
+            item.data_type = "s"
+            item._style = style  # shared, never changed: each row is written as it is added
             return item
 
-        ws.append([cell(c.name, c, header=True) for c in sheet.cols])
+        ws.append([cell(c.name, style(c, header=True)) for c in sheet.cols])
+        styles = [style(c, header=False) for c in sheet.cols]
         count = 0
         for row in sheet.rows:
-            ws.append([cell(value, column) for value, column in zip(row, sheet.cols, strict=True)])
+            ws.append([cell(value, s) for value, s in zip(row, styles, strict=True)])
             count += 1
         last = max(count + 1, 2)
         for index, column in enumerate(sheet.cols):
