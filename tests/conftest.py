@@ -58,6 +58,13 @@ DATA = Path(__file__).resolve().parent / "data"
 FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05, max_total_wait=5)
 
 
+@pytest.fixture(scope="session")
+def lo_profile(tmp_path_factory):
+    """One LibreOffice profile for this worker's conversions: soffice starts twice on a new
+    profile (it restarts itself once the profile is written); workers never share one."""
+    return tmp_path_factory.mktemp("libreoffice-profile")
+
+
 @pytest.fixture
 def account():
     return load_fixture()

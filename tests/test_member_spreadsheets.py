@@ -140,12 +140,12 @@ def test_the_xlsx_template_offers_drop_downs_and_imports_when_filled(db, tmp_pat
 
 
 @needs_soffice
-def test_member_files_saved_by_libreoffice_as_utf8_csv_and_xlsx_import(db, tmp_path):
+def test_member_files_saved_by_libreoffice_as_utf8_csv_and_xlsx_import(db, tmp_path, lo_profile):
     header = next(csv.reader([_template(db, tmp_path / "t.csv").read_text("utf-8-sig")]))
     source = tmp_path / "members.csv"
     with source.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows([header, *_filled_rows(header)])
-    profile = tmp_path / "lo-profile"
+    profile = lo_profile
     (as_xlsx,) = soffice([source], "xlsx", tmp_path / "xlsx", profile, infilter=UTF8_IN)
     _import(db, as_xlsx)
     assert _names(db) == NAMES

@@ -199,11 +199,11 @@ def _assert_all_stored(stored: list[dict], ids: list[str]) -> None:
             assert decision["reviewer"] == "ops@acme-corp.example"
 
 
-def test_libreoffice_saved_review_csv_imports_with_every_id(big_pack, tmp_path):
+def test_libreoffice_saved_review_csv_imports_with_every_id(big_pack, tmp_path, lo_profile):
     db, out, figures = big_pack
     ids = _exported_ids(out)
     assert len(ids) > SERVERS * 5  # the members' per-server rows, tokens' scope and send-as
-    profile = tmp_path / "profile"
+    profile = lo_profile
     started = time.perf_counter()
     (saved_csv,) = soffice([out / "review.csv"], UTF8_CSV, tmp_path / "csv", profile, UTF8_IN)
     (saved_xlsx,) = soffice([out / "review.csv"], "xlsx", tmp_path / "xlsx", profile, UTF8_IN)
@@ -226,12 +226,12 @@ def test_libreoffice_saved_review_csv_imports_with_every_id(big_pack, tmp_path):
     print("round trip figures:", figures)
 
 
-def test_libreoffice_saved_review_workbook_imports_with_every_id(big_pack, tmp_path):
+def test_libreoffice_saved_review_workbook_imports_with_every_id(big_pack, tmp_path, lo_profile):
     db, out, figures = big_pack
     ids = _exported_ids(out)
     filled = tmp_path / "review.xlsx"
     _fill_xlsx(out / "review.xlsx", filled)
-    profile = tmp_path / "profile"
+    profile = lo_profile
     started = time.perf_counter()
     (saved_xlsx,) = soffice([filled], "xlsx", tmp_path / "xlsx", profile)
     (saved_csv,) = soffice([filled], UTF8_CSV, tmp_path / "csv", profile)
@@ -243,11 +243,11 @@ def test_libreoffice_saved_review_workbook_imports_with_every_id(big_pack, tmp_p
     print("round trip figures:", figures)
 
 
-def test_ids_without_a_letter_would_not_survive(tmp_path):
+def test_ids_without_a_letter_would_not_survive(tmp_path, lo_profile):
     """The control: the old all-hex ids come back from LibreOffice as numbers."""
     control = tmp_path / "old.csv"
     control.write_text("\ufeffrow_id\n9705615772979639\n522e003017105919\nr-522e003017105919\n")
-    (saved,) = soffice([control], UTF8_CSV, tmp_path / "out", tmp_path / "profile", UTF8_IN)
+    (saved,) = soffice([control], UTF8_CSV, tmp_path / "out", lo_profile, UTF8_IN)
     values = [v.strip('"') for v in saved.read_text(encoding="utf-8").split()]
     assert values[1] != "9705615772979639" and values[2] != "522e003017105919"
     assert values[3] == "r-522e003017105919"
