@@ -7,12 +7,13 @@ line: {"requests": N, "servers": ..., "streams": ..., "webhooks": ..., "senders"
 
 import json
 import os
+import sys
 
 import httpx
 
 BASE = os.environ.get("POSTMARK_API_URL", "https://api.postmarkapp.com")
 ACCOUNT = {
-    "X-Postmark-Account-Token": os.environ["POSTMARK_ACCOUNT_TOKEN"],
+    "X-Postmark-Account-Token": os.environ.get("POSTMARK_ACCOUNT_TOKEN", ""),
     "Accept": "application/json",
 }
 
@@ -28,6 +29,11 @@ def paged(client, path, key):
 
 
 def main():
+    if "-h" in sys.argv[1:] or "--help" in sys.argv[1:]:
+        print(__doc__.strip())
+        return
+    if not ACCOUNT["X-Postmark-Account-Token"]:
+        raise SystemExit("set POSTMARK_ACCOUNT_TOKEN (and POSTMARK_API_URL for the emulator)")
     with httpx.Client(base_url=BASE, timeout=60) as client:
         servers = paged(client, "/servers", "Servers")
         streams = webhooks = 0

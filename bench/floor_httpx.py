@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 BASE = os.environ.get("POSTMARK_API_URL", "https://api.postmarkapp.com")
-TOKEN = os.environ["POSTMARK_ACCOUNT_TOKEN"]
+TOKEN = os.environ.get("POSTMARK_ACCOUNT_TOKEN", "")
 CONCURRENCY = 8
 LISTS = (("/servers", "Servers"), ("/senders", "SenderSignatures"), ("/domains", "Domains"))
 
@@ -111,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("async", "threads", "light"), default="async")
     mode = parser.parse_args().mode
+    if not TOKEN:
+        raise SystemExit("set POSTMARK_ACCOUNT_TOKEN (and POSTMARK_API_URL for the emulator)")
     if mode == "threads":
         requests = run_threads()
     else:

@@ -4,7 +4,7 @@
     python bench/report.py --servers 300      # one size
     python bench/report.py --quick            # 30 servers: the CI smoke test
 
-A synthetic account (connector/postmark/synthetic.py, as bench/sync.py serves it) is synced
+A synthetic account (connector/postmark/emulator/synthetic.py, as bench/sync.py serves it) is synced
 from the emulator through the real client, 12 team members are attested (2 account-wide
 admins, 10 users with view or full access to about one server in ten), and the pack's
 report.html is written. The page is then loaded in headless Chromium (Debian's chromium,

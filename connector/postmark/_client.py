@@ -329,7 +329,7 @@ class PostmarkClient:
                 except httpx.TransportError as exc:
                     response = None
                     error = PostmarkTransportError(
-                        f"{endpoint}: no answer from {self.base_url} ({type(exc).__name__})",
+                        f"{endpoint}: no answer from {self.base_url} ({_reason(exc)})",
                         endpoint=endpoint,
                     )
                     retryable = method in _IDEMPOTENT or isinstance(exc, httpx.ConnectError)
@@ -704,3 +704,10 @@ async def identify_token(client: PostmarkClient, token: str) -> TokenIdentity:
             detail="refused both as an Account token (GET /servers) and as a Server token "
             "(GET /server)",
         )
+
+
+def _reason(exc: Exception) -> str:
+    """The exception's kind and, where it gives one, why (refused, unknown host, certificate):
+    transport errors name the host at most, never a header or a query value."""
+    why = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {why}" if why else type(exc).__name__

@@ -112,8 +112,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 server_hostname=host if secure else None,
                 limit=_HEAD_LIMIT,
             )
-        except OSError as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port} ({exc.strerror})") from None
+        except OSError as exc:  # refused, unknown host, a certificate that does not verify
+            why = exc.strerror or str(exc) or type(exc).__name__
+            raise httpx.ConnectError(f"cannot connect to {host}:{port} ({why})") from None
         return _Connection(reader, writer)
 
     async def aclose(self) -> None:
