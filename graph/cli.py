@@ -339,16 +339,22 @@ def sync_command_for(connector: Any) -> click.Command:
         db_path: Path, account_label: str | None, lock_wait: float, as_json: bool, **values: Any
     ) -> None:
         verbose = click.get_current_context().find_root().params.get("verbose", 0)
-        with user_errors():
-            result = run_sync(
-                name,
-                db_path,
-                environ=os.environ,
-                options=values,
-                account_label=account_label,
-                show_progress=err_console.is_terminal and not as_json,
-                lock_wait=lock_wait,
-            )
+        try:
+            with user_errors():
+                result = run_sync(
+                    name,
+                    db_path,
+                    environ=os.environ,
+                    options=values,
+                    account_label=account_label,
+                    show_progress=err_console.is_terminal and not as_json,
+                    lock_wait=lock_wait,
+                )
+        except Failure as failure:
+            if as_json:  # a script reading stdout gets an answer too (the line stays on stderr)
+                answer = {"status": "error", "exit_code": failure.exit_code}
+                click.echo(json.dumps({**answer, "error": failure.message}, indent=2))
+            raise
         if as_json:
             click.echo(json.dumps(sync_result_json(result), indent=2))
         else:

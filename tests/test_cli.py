@@ -88,6 +88,19 @@ def test_unreachable_api_is_exit_four(tmp_path):
     assert "no answer from http://127.0.0.1:9" in result.output
 
 
+def test_a_sync_that_ends_in_an_error_still_answers_json(tmp_path):
+    """Exit 4 with --json: stdout carries the error as JSON, and it says why (refused)."""
+    env = {"POSTMARK_ACCOUNT_TOKEN": "x", "POSTMARK_API_URL": "http://127.0.0.1:9"}
+    db = str(tmp_path / "idgraph.db")
+    args = ["sync", "postmark", "--db", db, "--retries", "0", "--json"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == EXIT_API
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "error" and answer["exit_code"] == EXIT_API
+    assert "no answer from http://127.0.0.1:9" in answer["error"]
+    assert "connection refused" in answer["error"]
+
+
 def test_show_and_runs(tmp_path, emulator):
     runner = CliRunner()
     db = str(tmp_path / "x.db")

@@ -153,7 +153,9 @@ def test_a_refused_connection_is_a_connect_error():
         listener.close()
         await listener.wait_closed()
         async with httpx.AsyncClient(transport=transport) as client:
-            with pytest.raises(httpx.ConnectError):
+            with pytest.raises(
+                httpx.ConnectError, match=r"127\.0\.0\.1:\d+ \(connection refused\)"
+            ):
                 await client.get(f"http://127.0.0.1:{port}/")
 
     run(refused())

@@ -112,9 +112,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 server_hostname=host if secure else None,
                 limit=_HEAD_LIMIT,
             )
-        except OSError as exc:  # refused, unknown host, a certificate that does not verify
-            why = exc.strerror or str(exc) or type(exc).__name__
-            raise httpx.ConnectError(f"cannot connect to {host}:{port} ({why})") from None
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port} ({_why(exc)})") from None
         return _Connection(reader, writer)
 
     async def aclose(self) -> None:
@@ -124,6 +123,15 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+def _why(exc: OSError) -> str:
+    """Why a connection failed, in a few words: refused, unknown host, a certificate."""
+    if isinstance(exc, ssl.SSLError):
+        return getattr(exc, "verify_message", None) or exc.reason or str(exc)
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _request_bytes(request: httpx.Request) -> bytes:
