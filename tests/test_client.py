@@ -351,3 +351,30 @@ def test_a_token_that_cannot_be_a_header_is_a_clear_error(emulator):
     with pytest.raises(InvalidToken, match="not printable ASCII") as info:
         run(go())
     assert "bad" not in str(info.value)
+
+
+def test_a_proxy_in_the_environment_is_honoured(emulator, monkeypatch):
+    """HTTP_PROXY set: the requests go to the proxy (httpx's own transport honours it; the
+    light transport is used only without one). Here the proxy refuses: no answer."""
+    from idgraph.connector.postmark import PostmarkTransportError
+    from idgraph.connector.postmark._transport import KeepAliveTransport
+
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = make_client(emulator)
+    assert isinstance(direct._http._transport, KeepAliveTransport)
+    run(direct.aclose())
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    proxied = make_client(emulator)
+    assert not isinstance(proxied._http._transport, KeepAliveTransport)
+
+    async def listing():
+        async with proxied:
+            return await proxied.list_servers()
+
+    with pytest.raises(PostmarkTransportError, match="no answer from"):
+        run(listing())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # bypassed: straight to the emulator again
+    bypassed = make_client(emulator)
+    assert isinstance(bypassed._http._transport, KeepAliveTransport)
+    run(bypassed.aclose())

@@ -233,7 +233,10 @@ class PostmarkClient:
         # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
         # (0.1 s a process); https is always verified, and redirects are never followed.
         verify = False if self.base_url.startswith("http://") else httpx.create_ssl_context()
-        if transport is None:  # GETs on the light transport, writes on httpx's own
+        # GETs on the light transport, writes on httpx's own; behind a proxy (HTTPS_PROXY
+        # and the like) everything goes through httpx, which honours it (a transport of our
+        # own would turn httpx's proxy support off)
+        if transport is None and not _behind_proxy(self.base_url):
             transport = KeepAliveTransport(
                 fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
                 ssl_context=verify or None,
@@ -711,3 +714,15 @@ def _reason(exc: Exception) -> str:
     transport errors name the host at most, never a header or a query value."""
     why = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {why}" if why else type(exc).__name__
+
+
+def _behind_proxy(base_url: str) -> bool:
+    """Whether the environment's proxy settings (the *_PROXY and NO_PROXY variables httpx
+    reads) send requests for `base_url` through a proxy."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    url = httpx.URL(base_url)
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(url.host)
