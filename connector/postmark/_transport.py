@@ -70,24 +70,18 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         idle = self._idle.setdefault(key, [])
         message = _request_bytes(request)
         connection = idle.pop() if idle else None
+        answer = None
         if connection is not None:
             try:
-                status, headers, body, keep = await _exchange(connection, message)
+                answer = await _exchange_or_close(connection, message)
             except (httpx.ReadError, httpx.WriteError):
                 # a kept-alive connection the server closed meanwhile: a GET is safe to
-                # send once more on a new one
-                connection.close()
-                connection = None
-            except BaseException:
-                connection.close()
-                raise
-        if connection is None:
+                # send once more on a new one (the failed exchange closed this one)
+                pass
+        if answer is None:
             connection = await self._connect(key)
-            try:
-                status, headers, body, keep = await _exchange(connection, message)
-            except BaseException:
-                connection.close()
-                raise
+            answer = await _exchange_or_close(connection, message)
+        status, headers, body, keep = answer
         if keep and len(idle) < self._max_idle:
             idle.append(connection)
         else:
@@ -138,6 +132,17 @@ def _request_bytes(request: httpx.Request) -> bytes:
     lines = [b"GET " + request.url.raw_path + b" HTTP/1.1"]
     lines += [name + b": " + value for name, value in request.headers.raw]
     return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _exchange_or_close(
+    connection: _Connection, message: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+    """`_exchange`; an exchange that fails or is interrupted closes its connection."""
+    try:
+        return await _exchange(connection, message)
+    except BaseException:
+        connection.close()
+        raise
 
 
 async def _exchange(
