@@ -91,8 +91,7 @@ def write_errors(what: str):
     try:
         yield
     except OperationRefused as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
+        _echo_problems(exc)
         raise Failure(f"{what}: nothing was sent", EXIT_CONFIG) from None
     except (PostmarkServerError, PostmarkTransportError) as exc:
         raise Failure(
@@ -111,9 +110,13 @@ def usage_errors(what: str):
     try:
         yield
     except OperationRefused as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
+        _echo_problems(exc)
         raise Failure(f"{what}: bad usage, nothing was sent", EXIT_USAGE) from None
+
+
+def _echo_problems(exc: OperationRefused) -> None:
+    for problem in exc.problems:
+        click.echo(f"error: {problem}", err=True)
 
 
 def _run(coroutine):
