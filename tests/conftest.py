@@ -213,6 +213,17 @@ def recorded_responses() -> list[dict]:
 FAST_OPTIONS = {"retries": 4, "backoff": 0.01, "max_backoff": 0.05, "max_wait": 5}
 
 
+def run_statuses(db) -> list[str]:
+    """Every run's status, read straight from the file (no Store, no migration)."""
+    import sqlite3
+
+    connection = sqlite3.connect(db)
+    try:
+        return [row[0] for row in connection.execute("SELECT status FROM runs")]
+    finally:
+        connection.close()
+
+
 def sync_fixture(store, emu, label="acme", token=None, **options):
     """Sync the emulator's account into `store` through the real client and connector."""
     from idgraph.connector.postmark.plugin import PostmarkConnector

@@ -4,7 +4,6 @@ serves the random faults the README promises."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.server import parse_fault_rates
 from idgraph.graph.cli import EXIT_API, EXIT_USAGE, cli
 
+from ..conftest import run_statuses
+
 FAST = ["--retries", "1", "--backoff", "0.01", "--max-wait", "1", "--timeout", "2"]
 
 
@@ -26,21 +27,13 @@ def _one_error_line(result):
     return lines[0]
 
 
-def _statuses(db):
-    connection = sqlite3.connect(db)
-    try:
-        return [row[0] for row in connection.execute("SELECT status FROM runs")]
-    finally:
-        connection.close()
-
-
 def test_unreachable_api_exits_four_with_one_line(tmp_path):
     db = tmp_path / "idgraph.db"
     env = {"POSTMARK_ACCOUNT_TOKEN": "x" * 36, "POSTMARK_API_URL": "http://127.0.0.1:9"}
     result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(db), *FAST], env=env)
     assert result.exit_code == EXIT_API, result.output
     assert "no answer from http://127.0.0.1:9" in _one_error_line(result)
-    assert _statuses(db) == ["failed"]
+    assert run_statuses(db) == ["failed"]
 
 
 def test_server_token_as_account_token_exits_four_with_one_line(tmp_path, account):
@@ -53,7 +46,7 @@ def test_server_token_as_account_token_exits_four_with_one_line(tmp_path, accoun
         result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(db), *FAST], env=env)
     assert result.exit_code == EXIT_API, result.output
     assert "refused the token" in _one_error_line(result)
-    assert _statuses(db) == ["failed"]
+    assert run_statuses(db) == ["failed"]
 
 
 def test_bad_set_on_a_write_command_is_bad_usage(account):

@@ -11,7 +11,7 @@ from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.store import SCHEMA_VERSION, Store, StoreError
 
-from ..conftest import FAST_OPTIONS
+from ..conftest import FAST_OPTIONS, run_statuses
 
 
 @pytest.fixture
@@ -34,14 +34,6 @@ def _refused(result, *words):
     assert len(lines) == 1, result.output
     for word in words:
         assert word in result.output, result.output
-
-
-def _statuses(db):
-    connection = sqlite3.connect(db)
-    try:
-        return [row[0] for row in connection.execute("SELECT status FROM runs")]
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize("command", [["runs"], ["show", "x"], ["export", "--out", "pack"]])
@@ -88,7 +80,7 @@ def test_a_database_with_a_newer_schema_is_refused(tmp_path, emu):
     connection.close()
     _refused(_sync(db, emu), str(db), "made by a newer idgraph")
     _refused(CliRunner().invoke(cli, ["runs", "--db", str(db)]), "made by a newer idgraph")
-    assert "running" not in _statuses(db)
+    assert "running" not in run_statuses(db)
 
 
 def test_a_foreign_sqlite_file_is_refused_and_left_alone(tmp_path, emu):
@@ -107,7 +99,7 @@ def test_a_lock_that_is_a_directory(tmp_path, emu):
     db = tmp_path / "idgraph.db"
     (tmp_path / "idgraph.db.lock").mkdir()
     _refused(_sync(db, emu), "idgraph.db.lock", "is a folder")
-    assert "running" not in _statuses(db)
+    assert "running" not in run_statuses(db)
 
 
 def test_a_parent_path_that_is_a_file(tmp_path, emu):
@@ -129,7 +121,7 @@ def test_a_read_only_database(tmp_path, emu, monkeypatch):
         for path in tmp_path.glob("idgraph.db*"):
             path.chmod(0o400)
     _refused(_sync(db, emu), str(db), "read-only")
-    assert "running" not in _statuses(db)
+    assert "running" not in run_statuses(db)
 
 
 def test_an_unwritable_out_folder(tmp_path, emu):
@@ -154,7 +146,7 @@ def test_a_full_disk_mid_write_fails_the_run_clearly(tmp_path, emu, monkeypatch)
     monkeypatch.setattr(Store, "_apply", full)
     result = _sync(db, emu)
     _refused(result, str(db), "disk is full")
-    assert _statuses(db) == ["complete", "failed"]
+    assert run_statuses(db) == ["complete", "failed"]
 
 
 def test_open_store_errors_are_config_errors(tmp_path):
