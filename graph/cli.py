@@ -14,13 +14,8 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from idgraph import __version__
-
+from .console import err_console, escape, out_console, table
 from .interfaces import ConfigError, SourceError
 from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
@@ -36,11 +31,6 @@ EXIT_API = 4  # the API or network refused or failed
 EXIT_BUSY = 5  # another run holds the database
 
 log = logging.getLogger("idgraph")
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per problem
-# Wide when piped, so tables are not cut; markup off for text that comes from the API.
-out_console = Console(
-    highlight=False, width=None if sys.stdout.isatty() else 160, soft_wrap=not sys.stdout.isatty()
-)
 
 db_option = click.option(
     "--db",
@@ -88,7 +78,7 @@ def user_errors(db_path: Path | None = None) -> Iterator[None]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="idgraph")
+@click.version_option(package_name="idgraph", prog_name="idgraph")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
 @click.option(
     "--log-format",
@@ -127,12 +117,14 @@ def cli(verbose: int, log_format: str) -> None:
 def _progress_reporter(enabled: bool) -> tuple[Callable[[str, int, int | None], None], Any]:
     if not enabled:
         return (lambda *_: None), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err_console,
+        console=err_console.console,
         transient=True,
     )
     tasks: dict[str, Any] = {}
@@ -240,10 +232,10 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
         else:
             out_console.print(f"No changes since the previous complete run{rotation}.")
         if verbose and rows:
-            table = Table("", "kind", "created", "changed", "removed", title="Changes recorded")
+            shown = table("", "kind", "created", "changed", "removed", title="Changes recorded")
             for row in rows:
-                table.add_row(*(str(v) for v in row))
-            out_console.print(table)
+                shown.add_row(*(str(v) for v in row))
+            out_console.print(shown)
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
     ctx = click.get_current_context(silent=True)
@@ -347,7 +339,7 @@ def sync_command_for(connector: Any) -> click.Command:
                     environ=os.environ,
                     options=values,
                     account_label=account_label,
-                    show_progress=err_console.is_terminal and not as_json,
+                    show_progress=not as_json and err_console.is_terminal,
                     lock_wait=lock_wait,
                 )
         except Failure as failure:
@@ -416,14 +408,14 @@ def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -
         rows = [run.__dict__ for run in runs]
         emit_rows(rows, list(rows[0]) if rows else ["id"], fmt)
         return
-    table = Table(
+    shown = table(
         "run", "kind", "scope", "started", "finished", "status", "changes", "errors", "note"
     )
     for run in runs:
         changes = sum(
             n for part in run.counts.values() for change in part.values() for n in change.values()
         )
-        table.add_row(
+        shown.add_row(
             str(run.id),
             run.kind,
             escape(terminal_text(run.scope)),
@@ -434,7 +426,7 @@ def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -
             str(len(run.errors)),
             f"credential rotated (was {run.rotated_from})" if run.rotated_from else "",
         )
-    out_console.print(table)
+    out_console.print(shown)
 
 
 @cli.command("show")
@@ -508,10 +500,10 @@ def plugins_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("name", "hooks", "version")
+    shown = table("name", "hooks", "version")
     for row in rows:
-        table.add_row(row["name"], ", ".join(row["hooks"]), row["version"])
-    out_console.print(table)
+        shown.add_row(row["name"], ", ".join(row["hooks"]), row["version"])
+    out_console.print(shown)
 
 
 # -- the review pack ------------------------------------------------------------------------
@@ -655,15 +647,15 @@ def findings_command(
         rows = [f.__dict__ for f in context.findings]
         emit_rows(rows, ["severity", "check", "node", "message"], fmt)
     else:
-        table = Table("severity", "check", "node", "finding")
+        shown = table("severity", "check", "node", "finding")
         for finding in context.findings:
-            table.add_row(
+            shown.add_row(
                 finding.severity,
                 finding.check,
                 escape(terminal_text(finding.node)),
                 escape(terminal_text(finding.message)),
             )
-        out_console.print(table)
+        out_console.print(shown)
     if fail_on is not None:
         from .review import SEVERITY_RANK
 
@@ -820,4 +812,8 @@ def build_cli() -> click.Group:
 
 
 def main() -> None:  # pragma: no cover - console-script entry
+    # `import httpx` imports httpx's own command line (rich, pygments, click: some 70
+    # modules, a tenth of a second on every start) unless that import fails, when httpx
+    # falls back to a stub; idgraph never runs httpx's command line
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     build_cli()()

@@ -60,15 +60,12 @@ def emit_rows(
             writer.writerow([safe_cell(_text(row.get(c))) for c in columns])
         click.echo(buffer.getvalue(), nl=False)
     else:
-        from rich.markup import escape
-        from rich.table import Table
+        from .console import escape, out_console, table
 
-        from .cli import out_console
-
-        table = Table(*columns, title=title)
+        shown = table(*columns, title=title)
         for row in rows:
-            table.add_row(*(escape(_text(row.get(c))) for c in columns))
-        out_console.print(table)
+            shown.add_row(*(escape(_text(row.get(c))) for c in columns))
+        out_console.print(shown)
 
 
 def _text(value: Any) -> str:

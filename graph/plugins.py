@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
@@ -22,6 +23,12 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 
 
+@functools.cache
+def _entry_points() -> tuple[EntryPoint, ...]:
+    """The "idgraph" entry points, read once: each reading scans every installed package."""
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def load_plugins() -> pluggy.PluginManager:
     """Load the default plugins and the entry points once; IDGRAPH_LOAD_PLUGINS narrows them.
 
@@ -35,7 +42,7 @@ def load_plugins() -> pluggy.PluginManager:
     _loaded = True
     wanted = os.environ.get("IDGRAPH_LOAD_PLUGINS")
     names = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in _entry_points():
         own = entry_point.dist is not None and entry_point.dist.name == "idgraph"
         if names is not None and entry_point.name not in names:
             continue
@@ -89,7 +96,7 @@ def plugin_versions() -> dict[str, str]:
     """name -> version of every loaded plugin (its distribution's version)."""
     load_plugins()
     versions = {}
-    dists = {ep.name: ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    dists = {ep.name: ep.dist for ep in _entry_points()}
     for name, plugin in pm.list_name_plugin():
         dist = dists.get(name)
         if dist is None and name in DEFAULT_PLUGINS:

@@ -188,3 +188,41 @@ def test_writes_go_to_httpx_s_own_transport():
     assert posted.json() == {"posted": 1} and got.json() == {"got": 1}
     assert server.requests[0].startswith(b"POST /servers HTTP/1.1")
     assert server.connections == 2  # httpx's pool for the POST, ours for the GET
+
+
+def test_the_clients_framed_gets_are_the_bytes_httpx_sends():
+    """PostmarkClient frames its GETs itself (GetFraming) and hands them to the transport:
+    the bytes on the wire are httpx's own, with a base path, Basic auth from the URL's
+    userinfo, query parameters, and a path httpx must escape (that one goes through httpx)."""
+    from idgraph.connector.postmark import PostmarkClient, RetryPolicy
+
+    answer = json_answer(b'{"ID": 7, "Name": "s", "MessageStreams": [], "TotalCount": 0}')
+
+    async def heads(transport: httpx.AsyncBaseTransport | None) -> list[bytes]:
+        server = Scripted([[answer] * 4])
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        try:
+            async with PostmarkClient(
+                "acct-token",
+                base_url=f"http://gw:pa55@127.0.0.1:{port}/pm/",
+                transport=transport,
+                retry=RetryPolicy(max_attempts=1),
+            ) as client:
+                assert (client._light is not None) is (transport is None)
+                await client.get_server(7)
+                await client.list_message_streams("srv-token")
+                await client.get_json("/servers", params={"count": 500, "offset": 0, "x": True})
+                await client.get_json("/message-streams/a b", token="srv-token")
+        finally:
+            listener.close()
+            await listener.wait_closed()
+        return [head.replace(f":{port}".encode(), b":PORT") for head in server.requests]
+
+    framed = run(heads(None))
+    by_httpx = run(heads(httpx.AsyncHTTPTransport()))
+    assert framed == by_httpx
+    assert framed[0].startswith(b"GET /pm/servers/7 HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n")
+    assert b"\r\nAuthorization: Basic Z3c6cGE1NQ==\r\n" in framed[0]
+    assert framed[2].startswith(b"GET /pm/servers?count=500&offset=0&x=true HTTP/1.1\r\n")
+    assert framed[3].startswith(b"GET /pm/message-streams/a%20b HTTP/1.1\r\n")

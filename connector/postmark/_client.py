@@ -37,7 +37,7 @@ from ._models import (
     Server,
     Webhook,
 )
-from ._transport import KeepAliveTransport
+from ._transport import GetFraming, KeepAliveTransport
 
 log = logging.getLogger("idgraph.postmark")
 
@@ -236,8 +236,9 @@ class PostmarkClient:
         # GETs on the light transport, writes on httpx's own; behind a proxy (HTTPS_PROXY
         # and the like) everything goes through httpx, which honours it (a transport of our
         # own would turn httpx's proxy support off)
+        self._light: KeepAliveTransport | None = None
         if transport is None and not _behind_proxy(self.base_url):
-            transport = KeepAliveTransport(
+            transport = self._light = KeepAliveTransport(
                 fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
                 ssl_context=verify or None,
                 max_idle=concurrency,
@@ -252,6 +253,8 @@ class PostmarkClient:
             follow_redirects=False,
             verify=verify,
         )
+        # the light transport's GETs are framed here, as httpx would frame them
+        self._framing = GetFraming(bare, self._http.headers, auth) if self._light else None
 
     async def __aenter__(self) -> PostmarkClient:
         return self
@@ -302,6 +305,9 @@ class PostmarkClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
         content = None if json_body is None else json.dumps(json_body).encode()
+        message = None
+        if self._framing is not None and method == "GET" and content is None:
+            message = self._framing.message(path, params, kind.header, token)
         failures = 0
         waited = 0.0
         maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
@@ -318,9 +324,13 @@ class PostmarkClient:
                     # httpx's timeout bounds each read, not the request: a body trickled a
                     # byte at a time would never end. The whole attempt has one deadline.
                     async with asyncio.timeout(self.timeout):
-                        response = await self._http.request(
-                            method, path, params=params, content=content, headers=headers
-                        )
+                        if message is not None:
+                            response = await self._light.get(self._framing.origin, message)
+                            response.read()
+                        else:
+                            response = await self._http.request(
+                                method, path, params=params, content=content, headers=headers
+                            )
                 except TimeoutError:
                     response = None
                     error = PostmarkTransportError(

@@ -16,12 +16,16 @@ is interrupted (timeout, cancel, error) is closed, never reused.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
-__all__ = ["KeepAliveTransport"]
+__all__ = ["GetFraming", "KeepAliveTransport", "Origin", "origin_of"]
+
+Origin = tuple[bytes, str, int]  # scheme, host, port: what a kept connection is kept for
 
 _HEAD_LIMIT = 64 * 1024  # status line and headers together
 _NO_BODY = frozenset({204, 304})
@@ -53,7 +57,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._make_fallback = fallback if callable(fallback) else lambda: fallback
         self._ssl_context = ssl_context
         self._max_idle = max_idle
-        self._idle: dict[tuple[bytes, str, int], list[_Connection]] = {}
+        self._idle: dict[Origin, list[_Connection]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -66,9 +70,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             if self._fallback is None:
                 self._fallback = self._make_fallback()
             return await self._fallback.handle_async_request(request)
-        key = (url.raw_scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        idle = self._idle.setdefault(key, [])
-        message = _request_bytes(request)
+        return await self.get(origin_of(url), _request_bytes(request))
+
+    async def get(self, origin: Origin, message: bytes) -> httpx.Response:
+        """Send `message`, one GET with its headers framed whole, to `origin`; on a kept
+        connection when one is idle. The answer's body is read but not yet decoded."""
+        idle = self._idle.setdefault(origin, [])
         connection = idle.pop() if idle else None
         answer = None
         if connection is not None:
@@ -79,7 +86,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 # send once more on a new one (the failed exchange closed this one)
                 pass
         if answer is None:
-            connection = await self._connect(key)
+            connection = await self._connect(origin)
             answer = await _exchange_or_close(connection, message)
         status, headers, body, keep = answer
         if keep and len(idle) < self._max_idle:
@@ -93,8 +100,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1"},
         )
 
-    async def _connect(self, key: tuple[bytes, str, int]) -> _Connection:
-        scheme, host, port = key
+    async def _connect(self, origin: Origin) -> _Connection:
+        scheme, host, port = origin
         secure = scheme == b"https"
         if secure and self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context()
@@ -117,6 +124,61 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9/_.~-]*")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+class GetFraming:
+    """A GET's bytes as httpx.AsyncClient frames them for `base_url` and `headers` (plus
+    Basic `auth`), without its per-request work (URL merging, cookies, the auth flow): half
+    the client's CPU a request. Only for paths and parameters that need no escaping; for any
+    other, `message` is None and the request goes through httpx."""
+
+    def __init__(
+        self, base_url: httpx.URL, headers: httpx.Headers, auth: httpx.BasicAuth | None
+    ) -> None:
+        self.origin = origin_of(base_url)
+        self._prefix = base_url.raw_path.rstrip(b"/")
+        lines = [b"Host: " + base_url.netloc] + [name + b": " + v for name, v in headers.raw]
+        self._head = b"\r\n".join(lines) + b"\r\n"
+        self._end = b"\r\n"  # httpx's auth flow adds its header after the request's own
+        if auth is not None:
+            sent = next(auth.auth_flow(httpx.Request("GET", base_url)))
+            self._end = b"Authorization: " + sent.headers["Authorization"].encode() + b"\r\n\r\n"
+
+    def message(
+        self, path: str, params: Mapping[str, Any] | None, header: str, value: str
+    ) -> bytes | None:
+        if not _PLAIN_PATH.fullmatch(path):
+            return None
+        target = path
+        if params:
+            pairs = [(str(name), _param_text(v)) for name, v in params.items()]
+            if not all(_PLAIN_VALUE.fullmatch(n) and _PLAIN_VALUE.fullmatch(v) for n, v in pairs):
+                return None
+            target += "?" + "&".join(f"{name}={v}" for name, v in pairs)
+        return (
+            b"GET "
+            + self._prefix
+            + target.encode()
+            + b" HTTP/1.1\r\n"
+            + self._head
+            + f"{header}: {value}\r\n".encode()
+            + self._end
+        )
+
+
+def _param_text(value: Any) -> str:
+    """A query value as httpx writes it (True is "true", None is "")."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    return (url.raw_scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
 
 
 def _why(exc: OSError) -> str:
