@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -816,4 +817,11 @@ def main() -> None:  # pragma: no cover - console-script entry
     # modules, a tenth of a second on every start) unless that import fails, when httpx
     # falls back to a stub; idgraph never runs httpx's command line
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    build_cli()()
+    command = build_cli()
+    # What is imported by now lives as long as the process: the garbage collector need not
+    # walk it again on every full collection, nor at exit (60 ms of a sync, measured)
+    gc.freeze()
+    try:
+        command()
+    finally:
+        gc.freeze()

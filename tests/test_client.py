@@ -378,3 +378,29 @@ def test_a_proxy_in_the_environment_is_honoured(emulator, monkeypatch):
     bypassed = make_client(emulator)
     assert isinstance(bypassed._http._transport, KeepAliveTransport)
     run(bypassed.aclose())
+
+
+def test_a_listings_later_pages_go_before_the_queued_per_server_calls():
+    """The server listing queues every server's calls at once; the sender listing's second
+    page (and its confirming second reading), asked for later, is still sent before them:
+    everything after a listing waits for its last page."""
+    from idgraph.connector.postmark.collector import fetch_account
+
+    account = synthetic_account(60, senders=600, domains=1, seed=3)
+    order: list[str] = []
+    with PostmarkEmulator(account) as emu:
+        emu.before_request = lambda method, path, query: order.append(
+            f"{path}?{query.get('offset', [''])[0]}"
+        )
+
+        async def go():
+            async with make_client(emu, concurrency=2) as client:
+                return await fetch_account(client)
+
+        raw = run(go())
+    assert len(raw.senders) == 600
+    per_server = [i for i, name in enumerate(order) if name.startswith(("/webhooks", "/message"))]
+    assert len(per_server) == 120
+    sender_pages = [i for i, name in enumerate(order) if name == "/senders?500"]
+    assert len(sender_pages) == 2  # read and confirmed
+    assert sender_pages[-1] < per_server[20], order[:30]

@@ -37,6 +37,7 @@ from ._models import (
     Server,
     Webhook,
 )
+from ._slots import RequestSlots
 from ._transport import GetFraming, KeepAliveTransport
 
 log = logging.getLogger("idgraph.postmark")
@@ -226,7 +227,7 @@ class PostmarkClient:
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
         self._backoff = SharedBackoff(self.retry, self._rng, self.clock)
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self._slots = RequestSlots(concurrency)
         self._in_flight = 0
         self._on_response = on_response
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -277,10 +278,12 @@ class PostmarkClient:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         gone_is_done: bool = False,
+        urgent: bool = False,
     ) -> Any:
         """Send one API request with retries; return the parsed JSON body. With
         `gone_is_done` (a DELETE), "not found" on a retry after an attempt that may have been
-        carried out (no answer, 5xx) means that attempt did it: the body says so."""
+        carried out (no answer, 5xx) means that attempt did it: the body says so. An
+        `urgent` request waits for a free slot ahead of the others (a listing's pages)."""
         needed = token_kind_for(path)
         kind = kind or needed
         if token is None:
@@ -316,7 +319,7 @@ class PostmarkClient:
             error: Exception
             retry_after: float | None = None
             throttled = False
-            async with self._semaphore:
+            async with self._slots.slot(urgent=urgent):
                 self._in_flight += 1
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                 self.stats.requests += 1
@@ -570,13 +573,15 @@ class PostmarkClient:
     ) -> tuple[list[M], int, str]:
         """One reading of every page: (objects, pages read, "" or why the pages disagree)."""
         endpoint = f"GET {path}"
-        first = await self.get_json(path, params={"count": page_size, "offset": 0})
+        first = await self.get_json(path, params={"count": page_size, "offset": 0}, urgent=True)
         total = _total(first, endpoint)
         offsets = list(range(page_size, total, page_size))
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self.get_json(path, params={"count": page_size, "offset": o}))
+                    group.create_task(
+                        self.get_json(path, params={"count": page_size, "offset": o}, urgent=True)
+                    )
                     for o in offsets
                 ]
         except ExceptionGroup as failed:  # the first page that failed, as itself

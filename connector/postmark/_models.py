@@ -25,7 +25,9 @@ OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
 class PostmarkModel(BaseModel):
     """Base of the API models: accepts field names or API aliases and keeps unknown fields."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=False)
+    # defer_build: a model's validator is built at its first use, while other requests are
+    # in flight, not all at import before the first one
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=False, defer_build=True)
 
     def api_dict(self) -> dict[str, Any]:
         """The object as the API spells it, unknown fields included."""
