@@ -404,3 +404,31 @@ def test_a_listings_later_pages_go_before_the_queued_per_server_calls():
     sender_pages = [i for i, name in enumerate(order) if name == "/senders?500"]
     assert len(sender_pages) == 2  # read and confirmed
     assert sender_pages[-1] < per_server[20], order[:30]
+
+
+@pytest.mark.parametrize("account", ["fixture", "synthetic"])
+def test_the_graph_made_while_reading_is_the_graph_made_after(account):
+    """The connector turns each server into nodes and edges as soon as it is read (and the
+    senders and domains once listed): the graph is the one `transform` makes at the end."""
+    from idgraph.connector.postmark.collector import Transformer, fetch_account, transform
+    from idgraph.connector.postmark.emulator import load_fixture
+
+    data = load_fixture() if account == "fixture" else synthetic_account(40, senders=90, seed=4)
+    with PostmarkEmulator(data) as emu:
+        token = emu.account_tokens[0]
+        transformer = Transformer(account_label="acme", account_token=token)
+        shares: list[object] = []
+
+        def read(raw, server):
+            shares.append(server.id if server else "listings")
+            transformer.read(raw, server)
+
+        async def go():
+            async with make_client(emu) as client:
+                return await fetch_account(client, on_read=read)
+
+        raw = run(go())
+    assert sorted(shares, key=str) == sorted([s.id for s in raw.servers] + ["listings"], key=str)
+    made_while_reading = transformer.graph(raw)
+    assert made_while_reading == transform(raw, account_label="acme", account_token=token)
+    assert len(made_while_reading[0]) > len(raw.servers) + len(raw.senders)

@@ -63,12 +63,15 @@ async def fetch_account(
     sender_details: bool = False,
     progress: Callable[[str, int, int | None], None] = lambda *_: None,
     parts: frozenset[str] = frozenset({"servers", "senders", "domains", "streams"}),
+    on_read: Callable[[RawAccount, Server | None], None] = lambda *_: None,
 ) -> RawAccount:
     """Read servers, senders and domains (Account token), then each server's streams and
     webhooks with that server's own token, `client.concurrency` at a time; only `parts`.
 
     A server's streams and webhooks are asked for as soon as the server listing is read,
-    while the sender and domain listings may still be on their way."""
+    while the sender and domain listings may still be on their way. `on_read(raw, server)`
+    is called once a server's own calls are done, and `on_read(raw, None)` once the sender
+    and domain listings are: what they read does not change afterwards."""
 
     raw = RawAccount(servers=[], senders=[], domains=[])
     done, total = 0, None
@@ -84,6 +87,7 @@ async def fetch_account(
             await _fetch_server(client, server, raw)
         finally:
             advance("reading each server's message streams and webhooks")
+        on_read(raw, server)
 
     async def one_sender(index: int) -> None:
         try:
@@ -116,7 +120,11 @@ async def fetch_account(
         if "domains" in parts:
             raw.domains = await client.list_domains()
 
-    await asyncio.gather(servers_and_their_parts(), senders_and_their_details(), domains())
+    async def senders_and_domains() -> None:
+        await asyncio.gather(senders_and_their_details(), domains())
+        on_read(raw, None)
+
+    await asyncio.gather(servers_and_their_parts(), senders_and_domains())
     if raw.vanished:
         raw.servers = [s for s in raw.servers if s.id not in raw.vanished]
     return raw
@@ -183,34 +191,109 @@ def transform(
 ) -> tuple[list[Node], list[Edge]]:
     """API objects -> nodes and edges of the identity graph; no secret survives this step,
     and no invalid Unicode (replaced, with a warning in `raw.warnings`)."""
-    nodes: list[Node] = []
-    edges: list[Edge] = []
-    account = node_id(ACCOUNT, account_label)
-    account_fp = fingerprint(account_token)
-    account_token_id = node_id(ACCOUNT_TOKEN, account_fp)
-    nodes.append(Node(id=account, kind=ACCOUNT, attrs={"label": account_label}))
-    nodes.append(
-        Node(
-            id=account_token_id,
-            kind=ACCOUNT_TOKEN,
-            attrs={"fingerprint": account_fp, "suffix": token_suffix(account_token)},
+    return Transformer(account_label=account_label, account_token=account_token).graph(raw)
+
+
+@dataclass
+class _Share:
+    """The nodes and edges of a server, or of the sender and domain listings, in the order
+    the graph lists them."""
+
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    endpoints: dict[str, Node] = field(default_factory=dict)  # where a server's hooks deliver
+    server_tokens: list[str] = field(default_factory=list)
+    send_as: list[str] = field(default_factory=list)  # verified domains, confirmed senders
+
+
+class Transformer:
+    """`transform` in shares: `read` (fetch_account's `on_read`) turns a server into nodes
+    and edges as soon as its calls are done, and the senders and domains as soon as they are
+    listed, while other requests are in flight; `graph` puts the shares together (and makes
+    any share not read yet), in the same order as `transform` from scratch."""
+
+    def __init__(self, *, account_label: str, account_token: str) -> None:
+        self.account_label = account_label
+        self.account_token = account_token
+        self.account = node_id(ACCOUNT, account_label)
+        self._servers: dict[int, _Share] = {}
+        self._listings: _Share | None = None
+
+    def read(self, raw: RawAccount, server: Server | None) -> None:
+        if server is None:
+            self._listings = self._listings_share(raw)
+        else:
+            self._servers[server.id] = self._server_share(raw, server)
+
+    def graph(self, raw: RawAccount) -> tuple[list[Node], list[Edge]]:
+        account, account_label, account_token = self.account, self.account_label, self.account_token
+        account_fp = fingerprint(account_token)
+        account_token_id = node_id(ACCOUNT_TOKEN, account_fp)
+        nodes = [
+            Node(id=account, kind=ACCOUNT, attrs={"label": account_label}),
+            Node(
+                id=account_token_id,
+                kind=ACCOUNT_TOKEN,
+                attrs={"fingerprint": account_fp, "suffix": token_suffix(account_token)},
+            ),
+        ]
+        edges = [
+            Edge(src=account, dst=account_token_id, kind="has_credential"),
+            Edge(
+                src=account_token_id,
+                dst=account,
+                kind="grants",
+                attrs={"scope": ACCOUNT_TOKEN_SCOPE},
+            ),
+        ]
+        endpoints: dict[str, Node] = {}
+        server_tokens: list[str] = []
+        for server in raw.servers:
+            share = self._servers.get(server.id) or self._server_share(raw, server)
+            nodes += share.nodes
+            edges += share.edges
+            server_tokens += share.server_tokens
+            for endpoint, node in share.endpoints.items():
+                endpoints.setdefault(endpoint, node)
+        nodes.extend(endpoints.values())
+        listings = self._listings or self._listings_share(raw)
+        nodes += listings.nodes
+        edges += listings.edges
+        send_as = listings.send_as
+        # Send-as rights are account-wide: one scope node, so the graph grows with tokens plus
+        # identities, not tokens times identities (docs/architecture.md).
+        scope = node_id(SENDING_SCOPE, account_label)
+        confirmed = sum(1 for target in send_as if target.startswith(SENDER))
+        nodes.append(
+            Node(
+                id=scope,
+                kind=SENDING_SCOPE,
+                attrs={
+                    "name": f"{account_label}: {confirmed} confirmed sender signatures, "
+                    f"{len(send_as) - confirmed} verified domains",
+                    "confirmed_senders": confirmed,
+                    "verified_domains": len(send_as) - confirmed,
+                },
+            )
         )
-    )
-    edges.append(Edge(src=account, dst=account_token_id, kind="has_credential"))
-    edges.append(
-        Edge(src=account_token_id, dst=account, kind="grants", attrs={"scope": ACCOUNT_TOKEN_SCOPE})
-    )
-    endpoints: dict[str, Node] = {}
+        edges.append(Edge(src=account, dst=scope, kind="has_sending_scope"))
+        edges.extend(Edge(src=scope, dst=target, kind="includes") for target in send_as)
+        edges.extend(Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens)
+        # Every string copied from the API passes one sanitiser: invalid Unicode is replaced
+        # (and named in a warning) before anything encodes it.
+        return clean_graph(nodes, edges, raw.warnings)
 
-    def endpoint_for(url: str) -> str:
-        host = url_host(url) or "(no host)"
-        endpoint = node_id(ENDPOINT, host)
-        if endpoint not in endpoints:
-            endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
-        return endpoint
+    def _server_share(self, raw: RawAccount, server: Server) -> _Share:
+        share = _Share()
+        nodes, edges, account = share.nodes, share.edges, self.account
 
-    server_tokens: list[str] = []
-    for server in raw.servers:
+        def endpoint_for(url: str) -> str:
+            host = url_host(url) or "(no host)"
+            endpoint = node_id(ENDPOINT, host)
+            if endpoint not in share.endpoints:
+                share.endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
+            return endpoint
+
         server_node = node_id(SERVER, server.id)
         legacy = {trigger: redact_url(url) for trigger, url in server.legacy_hook_urls.items()}
         nodes.append(
@@ -237,7 +320,7 @@ def transform(
         for token in server.api_tokens:
             token_fp = fingerprint(token)
             token_node = node_id(SERVER_TOKEN, token_fp)
-            server_tokens.append(token_node)
+            share.server_tokens.append(token_node)
             nodes.append(
                 Node(
                     id=token_node,
@@ -323,85 +406,68 @@ def transform(
                     attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
                 )
             )
-    nodes.extend(endpoints.values())
+        return share
 
-    domain_by_name: dict[str, str] = {}
-    send_as: list[str] = []
-    for domain in raw.domains:
-        domain_node = node_id(DOMAIN, domain.id)
-        domain_by_name[domain.name.lower()] = domain_node
-        verified = bool(domain.dkim_verified)
-        nodes.append(
-            Node(
-                id=domain_node,
-                kind=DOMAIN,
-                attrs={
-                    "domain_id": domain.id,
-                    "name": domain.name,
-                    "spf_verified": domain.spf_verified,
-                    "dkim_verified": domain.dkim_verified,
-                    "weak_dkim": domain.weak_dkim,
-                    "return_path_domain": domain.return_path_domain,
-                    "return_path_verified": domain.return_path_domain_verified,
-                    "verified": verified,
-                },
+    def _listings_share(self, raw: RawAccount) -> _Share:
+        share = _Share()
+        nodes, edges, send_as, account = share.nodes, share.edges, share.send_as, self.account
+        domain_by_name: dict[str, str] = {}
+        for domain in raw.domains:
+            domain_node = node_id(DOMAIN, domain.id)
+            domain_by_name[domain.name.lower()] = domain_node
+            verified = bool(domain.dkim_verified)
+            nodes.append(
+                Node(
+                    id=domain_node,
+                    kind=DOMAIN,
+                    attrs={
+                        "domain_id": domain.id,
+                        "name": domain.name,
+                        "spf_verified": domain.spf_verified,
+                        "dkim_verified": domain.dkim_verified,
+                        "weak_dkim": domain.weak_dkim,
+                        "return_path_domain": domain.return_path_domain,
+                        "return_path_verified": domain.return_path_domain_verified,
+                        "verified": verified,
+                    },
+                )
             )
-        )
-        edges.append(Edge(src=account, dst=domain_node, kind="has_domain"))
-        if verified:
-            send_as.append(domain_node)
-    persons: dict[str, Node] = {}
-    for sender in raw.senders:
-        sender_node = node_id(SENDER, sender.id)
-        email = sender.email_address.strip().lower()
-        nodes.append(
-            Node(
-                id=sender_node,
-                kind=SENDER,
-                attrs={
-                    "signature_id": sender.id,
-                    "email": email,
-                    "name": sender.name,
-                    "domain": (sender.domain or email.rpartition("@")[2]).lower(),
-                    "confirmed": sender.confirmed,
-                    "spf_verified": sender.spf_verified,
-                    "dkim_verified": sender.dkim_verified,
-                    "return_path_verified": sender.return_path_domain_verified,
-                },
+            edges.append(Edge(src=account, dst=domain_node, kind="has_domain"))
+            if verified:
+                send_as.append(domain_node)
+        persons: dict[str, Node] = {}
+        for sender in raw.senders:
+            sender_node = node_id(SENDER, sender.id)
+            email = sender.email_address.strip().lower()
+            nodes.append(
+                Node(
+                    id=sender_node,
+                    kind=SENDER,
+                    attrs={
+                        "signature_id": sender.id,
+                        "email": email,
+                        "name": sender.name,
+                        "domain": (sender.domain or email.rpartition("@")[2]).lower(),
+                        "confirmed": sender.confirmed,
+                        "spf_verified": sender.spf_verified,
+                        "dkim_verified": sender.dkim_verified,
+                        "return_path_verified": sender.return_path_domain_verified,
+                    },
+                )
             )
-        )
-        edges.append(Edge(src=account, dst=sender_node, kind="has_sender"))
-        owner = _closest_domain((sender.domain or email.rpartition("@")[2]).lower(), domain_by_name)
-        if owner:
-            edges.append(Edge(src=sender_node, dst=owner, kind="belongs_to"))
-        person = person_id(email)
-        persons.setdefault(person, Node(id=person, kind=PERSON, attrs={"email": email}))
-        edges.append(Edge(src=sender_node, dst=person, kind="is"))
-        if sender.confirmed:
-            send_as.append(sender_node)
-    nodes.extend(persons.values())
-    # Send-as rights are account-wide: one scope node, so the graph grows with tokens plus
-    # identities, not tokens times identities (docs/architecture.md).
-    scope = node_id(SENDING_SCOPE, account_label)
-    confirmed = sum(1 for target in send_as if target.startswith(SENDER))
-    nodes.append(
-        Node(
-            id=scope,
-            kind=SENDING_SCOPE,
-            attrs={
-                "name": f"{account_label}: {confirmed} confirmed sender signatures, "
-                f"{len(send_as) - confirmed} verified domains",
-                "confirmed_senders": confirmed,
-                "verified_domains": len(send_as) - confirmed,
-            },
-        )
-    )
-    edges.append(Edge(src=account, dst=scope, kind="has_sending_scope"))
-    edges.extend(Edge(src=scope, dst=target, kind="includes") for target in send_as)
-    edges.extend(Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens)
-    # Every string copied from the API passes one sanitiser: invalid Unicode is replaced
-    # (and named in a warning) before anything encodes it.
-    return clean_graph(nodes, edges, raw.warnings)
+            edges.append(Edge(src=account, dst=sender_node, kind="has_sender"))
+            owner = _closest_domain(
+                (sender.domain or email.rpartition("@")[2]).lower(), domain_by_name
+            )
+            if owner:
+                edges.append(Edge(src=sender_node, dst=owner, kind="belongs_to"))
+            person = person_id(email)
+            persons.setdefault(person, Node(id=person, kind=PERSON, attrs={"email": email}))
+            edges.append(Edge(src=sender_node, dst=person, kind="is"))
+            if sender.confirmed:
+                send_as.append(sender_node)
+        nodes.extend(persons.values())
+        return share
 
 
 def _userinfo(url: str) -> str:

@@ -18,7 +18,7 @@ from idgraph.plugin import (
 
 from ._client import Clock, PostmarkClient, identify_token
 from ._errors import PostmarkError, PostmarkTransportError, WrongTokenKind
-from .collector import fetch_account, transform
+from .collector import Transformer, fetch_account
 from .options import PARTS, TOKEN_ENV, PostmarkOptions
 
 
@@ -80,6 +80,10 @@ class PostmarkConnector:
             clock=self.clock,
         )
 
+        # each server becomes nodes and edges as soon as it is read, while the other
+        # requests are in flight
+        transformer = Transformer(account_label=account.label, account_token=secret)
+
         async def go() -> None:
             async with client:
                 raw = await fetch_account(
@@ -87,10 +91,9 @@ class PostmarkConnector:
                     sender_details=options.sender_details,
                     progress=progress,
                     parts=options.parts(),
+                    on_read=transformer.read,
                 )
-            collection.nodes, collection.edges = transform(
-                raw, account_label=account.label, account_token=secret
-            )
+            collection.nodes, collection.edges = transformer.graph(raw)
             collection.errors.extend(raw.errors)
             collection.warnings.extend(raw.warnings)
             collection.complete = not raw.errors
