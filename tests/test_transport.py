@@ -226,3 +226,27 @@ def test_the_clients_framed_gets_are_the_bytes_httpx_sends():
     assert b"\r\nAuthorization: Basic Z3c6cGE1NQ==\r\n" in framed[0]
     assert framed[2].startswith(b"GET /pm/servers?count=500&offset=0&x=true HTTP/1.1\r\n")
     assert framed[3].startswith(b"GET /pm/message-streams/a%20b HTTP/1.1\r\n")
+
+
+def test_on_sent_is_called_once_each_get_is_written():
+    sent: list[int] = []
+
+    async def go():
+        server = Scripted([[json_answer(b"1"), json_answer(b"2")]])
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        transport = KeepAliveTransport(
+            fallback=httpx.AsyncHTTPTransport(), on_sent=lambda: sent.append(len(server.requests))
+        )
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", transport=transport
+            ) as client:
+                for path in ("/a", "/b"):
+                    await client.get(path)
+        finally:
+            listener.close()
+            await listener.wait_closed()
+
+    run(go())
+    assert len(sent) == 2  # one call per request, made before its answer was read

@@ -238,12 +238,16 @@ class PostmarkClient:
         # and the like) everything goes through httpx, which honours it (a transport of our
         # own would turn httpx's proxy support off)
         self._light: KeepAliveTransport | None = None
+        self._written = asyncio.Event()
         if transport is None and not _behind_proxy(self.base_url):
             transport = self._light = KeepAliveTransport(
                 fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
                 ssl_context=verify or None,
                 max_idle=concurrency,
+                on_sent=self._written.set,
             )
+        else:  # httpx's transport says nothing of when a request is written
+            self._written.set()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -256,6 +260,11 @@ class PostmarkClient:
         )
         # the light transport's GETs are framed here, as httpx would frame them
         self._framing = GetFraming(bare, self._http.headers, auth) if self._light else None
+
+    async def request_written(self) -> None:
+        """Return once a request is on its way (at once on httpx's own transport): work
+        done then overlaps the wait for its answer."""
+        await self._written.wait()
 
     async def __aenter__(self) -> PostmarkClient:
         return self

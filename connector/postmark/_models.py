@@ -34,6 +34,12 @@ class PostmarkModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=False)
 
 
+def build_validator(model: type[PostmarkModel]) -> None:
+    """Build `model`'s validator now, not at its first use (it takes some milliseconds)."""
+    if not model.__pydantic_complete__:
+        model.model_rebuild(force=True)
+
+
 class Server(PostmarkModel):
     id: int = Field(alias="ID")
     name: str = Field(alias="Name")

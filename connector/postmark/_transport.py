@@ -52,12 +52,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         fallback: httpx.AsyncBaseTransport | Callable[[], httpx.AsyncBaseTransport],
         ssl_context: ssl.SSLContext | None = None,
         max_idle: int = 8,
+        on_sent: Callable[[], None] = lambda: None,
     ) -> None:
         self._fallback: httpx.AsyncBaseTransport | None = None
         self._make_fallback = fallback if callable(fallback) else lambda: fallback
         self._ssl_context = ssl_context
         self._max_idle = max_idle
         self._idle: dict[Origin, list[_Connection]] = {}
+        self._on_sent = on_sent  # called once a GET is written, as its answer is awaited
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -80,14 +82,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         answer = None
         if connection is not None:
             try:
-                answer = await _exchange_or_close(connection, message)
+                answer = await _exchange_or_close(connection, message, self._on_sent)
             except (httpx.ReadError, httpx.WriteError):
                 # a kept-alive connection the server closed meanwhile: a GET is safe to
                 # send once more on a new one (the failed exchange closed this one)
                 pass
         if answer is None:
             connection = await self._connect(origin)
-            answer = await _exchange_or_close(connection, message)
+            answer = await _exchange_or_close(connection, message, self._on_sent)
         status, headers, body, keep = answer
         if keep and len(idle) < self._max_idle:
             idle.append(connection)
@@ -197,18 +199,18 @@ def _request_bytes(request: httpx.Request) -> bytes:
 
 
 async def _exchange_or_close(
-    connection: _Connection, message: bytes
+    connection: _Connection, message: bytes, on_sent: Callable[[], None]
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     """`_exchange`; an exchange that fails or is interrupted closes its connection."""
     try:
-        return await _exchange(connection, message)
+        return await _exchange(connection, message, on_sent)
     except BaseException:
         connection.close()
         raise
 
 
 async def _exchange(
-    connection: _Connection, message: bytes
+    connection: _Connection, message: bytes, on_sent: Callable[[], None]
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     """Send one GET; return status, headers, body and whether the connection may be reused."""
     try:
@@ -216,6 +218,7 @@ async def _exchange(
         await connection.writer.drain()
     except OSError:
         raise httpx.WriteError("the connection was closed while the request was sent") from None
+    on_sent()
     reader = connection.reader
     try:
         while True:

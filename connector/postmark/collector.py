@@ -25,7 +25,7 @@ from idgraph.plugin import (
 
 from ._client import PostmarkClient
 from ._errors import InvalidToken, NotFound, PostmarkError, UnprocessableEntity, WrongTokenKind
-from ._models import Domain, MessageStream, SenderSignature, Server, Webhook
+from ._models import Domain, MessageStream, SenderSignature, Server, Webhook, build_validator
 from .names import (
     ACCOUNT,
     ACCOUNT_TOKEN,
@@ -105,7 +105,15 @@ async def fetch_account(
         if "streams" in parts:
             total = (total or 0) + len(raw.servers)
             progress("reading each server's message streams and webhooks", done, total)
-            await asyncio.gather(*(one_server(s) for s in raw.servers))
+            # as many workers as requests may be in flight, each taking the next server:
+            # the first calls go out at once, not after a task for every server has started
+            waiting = iter(raw.servers)
+
+            async def worker() -> None:
+                for server in waiting:
+                    await one_server(server)
+
+            await asyncio.gather(*(worker() for _ in range(client.concurrency)))
 
     async def senders_and_their_details() -> None:
         nonlocal total
@@ -124,7 +132,17 @@ async def fetch_account(
         await asyncio.gather(senders_and_their_details(), domains())
         on_read(raw, None)
 
-    await asyncio.gather(servers_and_their_parts(), senders_and_domains())
+    async def build_server_validator() -> None:
+        # Every server's calls wait for the server listing to be validated, and building the
+        # Server validator takes longer than that: build it while the answer is on its way
+        await client.request_written()
+        build_validator(Server)
+
+    meanwhile = asyncio.create_task(build_server_validator())
+    try:
+        await asyncio.gather(servers_and_their_parts(), senders_and_domains())
+    finally:
+        meanwhile.cancel()
     if raw.vanished:
         raw.servers = [s for s in raw.servers if s.id not in raw.vanished]
     return raw
