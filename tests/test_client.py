@@ -291,6 +291,44 @@ def test_one_429_slows_every_request_in_flight():
     assert sorted(sent) == [("a", 0.0), ("a", 0.5), ("b", 0.5)]
 
 
+def test_a_request_queued_for_a_slot_waits_out_the_shared_pause():
+    """A request already waiting for a free slot when another is throttled is not sent
+    during the pause either: the pause is checked as a request is about to go."""
+    clock = FakeClock(auto=False)
+    sent: list[tuple[str, float]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((request.headers["x-postmark-server-token"], clock.monotonic()))
+        await asyncio.sleep(0)  # on the wire: the other request gets to queue for the slot
+        if len(sent) == 1:
+            return httpx.Response(
+                429, json={"ErrorCode": 429, "Message": "Rate"}, headers={"Retry-After": "0.5"}
+            )
+        return httpx.Response(200, json={"Webhooks": []})
+
+    async def go():
+        policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=5)
+        client = PostmarkClient(
+            "t",
+            base_url="http://pm.test",
+            transport=httpx.MockTransport(handler),
+            retry=policy,
+            concurrency=1,
+            clock=clock,
+        )
+        async with client:
+            # both at once: "b" queues for the one slot while "a" is sent and throttled
+            first = asyncio.create_task(client.list_webhooks("a"))
+            second = asyncio.create_task(client.list_webhooks("b"))
+            await until(lambda: len(clock.waiting) == 2, "both wait for the pause")
+            assert sent == [("a", 0.0)]
+            clock.advance(0.5)
+            await asyncio.gather(first, second)
+
+    run(go())
+    assert sorted(sent) == [("a", 0.0), ("a", 0.5), ("b", 0.5)]
+
+
 def test_requests_carry_the_api_headers():
     seen = {}
 

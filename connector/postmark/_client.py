@@ -324,11 +324,13 @@ class PostmarkClient:
         waited = 0.0
         maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
         while True:
-            waited += await self._backoff.wait()
             error: Exception
             retry_after: float | None = None
             throttled = False
             async with self._slots.slot(urgent=urgent):
+                # the shared pause is checked as the request is about to go, so one that
+                # queued for a slot before another was throttled waits it out too
+                waited += await self._backoff.wait()
                 self._in_flight += 1
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                 self.stats.requests += 1
