@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -19,123 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any
 
 from .interfaces import ConfigError
 from .model import Edge, Node, attrs_from_json, attrs_json, content_hash
 
-migrations = Migrations("idgraph")
+if TYPE_CHECKING:
+    import sqlite_utils
 
 RUN_STATUSES = ("running", "complete", "partial", "failed")
-
-
-@migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
-    db["runs"].create(
-        {
-            "id": int,
-            "kind": str,
-            "connector": str,
-            "scope": str,
-            "account_label": str,
-            "started": str,
-            "finished": str,
-            "status": str,
-            "counts": str,
-            "errors": str,
-            "warnings": str,
-            "stats": str,
-            "plugin_versions": str,
-        },
-        pk="id",
-    )
-    for table, key_columns in (
-        ("node_versions", {"id": str}),
-        ("edge_versions", {"key": str, "src": str, "dst": str, "discriminator": str}),
-    ):
-        db[table].create(
-            {
-                "scope": str,
-                **key_columns,
-                "kind": str,
-                "source": str,
-                "attrs": str,
-                "hash": str,
-                "first_seen": int,
-                "opened_run": int,
-                "closed_run": int,
-            },
-            pk=("scope", next(iter(key_columns)), "opened_run"),
-        )
-        db[table].create_index(["opened_run"])
-        db[table].create_index(["closed_run"])
-
-
-@migrations()
-def m002_attestations(db: sqlite_utils.Database) -> None:
-    db["attestations"].create(
-        {
-            "run_id": int,
-            "connector": str,
-            "account_label": str,
-            "file_name": str,
-            "file_sha256": str,
-            "attested_by": str,
-            "attested_at": str,
-            "expires_at": str,
-            "evidence": str,
-            "evidence_sha256": str,
-            "members": int,
-        },
-        pk="run_id",
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-
-
-@migrations()
-def m003_review_decisions(db: sqlite_utils.Database) -> None:
-    db["review_decisions"].create(
-        {
-            "id": int,
-            "run_id": int,
-            "row_id": str,
-            "principal": str,
-            "resource": str,
-            "access": str,
-            "access_kind": str,
-            "decision": str,
-            "reviewer": str,
-            "review_date": str,
-            "justification": str,
-            "imported_at": str,
-            "imported_by": str,
-            "file_sha256": str,
-        },
-        pk="id",
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-    db["review_decisions"].create_index(["run_id", "row_id"])
-
-
-@migrations()
-def m004_accounts(db: sqlite_utils.Database) -> None:
-    # Which credential belongs to which account label: a sync without --account-label finds
-    # its account by the token's fingerprint, and a new token for a known label is a rotation.
-    db["accounts"].create(
-        {
-            "connector": str,
-            "label": str,
-            "fingerprint": str,
-            "first_run": int,
-            "last_run": int,
-        },
-        pk=("connector", "label"),
-    )
-    db["runs"].add_column("credential", str)
-    db["runs"].add_column("rotated_from", str)
 
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
@@ -143,6 +36,50 @@ def m004_accounts(db: sqlite_utils.Database) -> None:
 SCHEMA_VERSION = 4
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 SQLITE_HEADER = b"SQLite format 3\x00"
+MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
+MIGRATION_NAMES = ("m001_initial", "m002_attestations", "m003_review_decisions", "m004_accounts")
+
+# What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
+# writes it): a new file gets this, and sqlite-utils is imported only once the run is being
+# recorded, meanwhile. tests/test_store_schema.py checks it against the migrations.
+NEW_SCHEMA = (
+    'CREATE TABLE "_sqlite_migrations" (\n   "id" INTEGER PRIMARY KEY,\n   "migration_set" TEXT,'
+    '\n   "name" TEXT,\n   "applied_at" TEXT\n);',
+    'CREATE UNIQUE INDEX "idx__sqlite_migrations_migration_set_name"\n    ON "_sqlite_migrations"'
+    ' ("migration_set", "name");',
+    'CREATE TABLE "runs" (\n   "id" INTEGER PRIMARY KEY,\n   "kind" TEXT,\n   "connector" TEXT,'
+    '\n   "scope" TEXT,\n   "account_label" TEXT,\n   "started" TEXT,\n   "finished" TEXT,'
+    '\n   "status" TEXT,\n   "counts" TEXT,\n   "errors" TEXT,\n   "warnings" TEXT,'
+    '\n   "stats" TEXT,\n   "plugin_versions" TEXT\n);',
+    'CREATE TABLE "node_versions" (\n   "scope" TEXT,\n   "id" TEXT,\n   "kind" TEXT,'
+    '\n   "source" TEXT,\n   "attrs" TEXT,\n   "hash" TEXT,\n   "first_seen" INTEGER,'
+    '\n   "opened_run" INTEGER,\n   "closed_run" INTEGER,'
+    '\n   PRIMARY KEY ("scope", "id", "opened_run")\n);',
+    'CREATE INDEX "idx_node_versions_opened_run"\n    ON "node_versions" ("opened_run");',
+    'CREATE INDEX "idx_node_versions_closed_run"\n    ON "node_versions" ("closed_run");',
+    'CREATE TABLE "edge_versions" (\n   "scope" TEXT,\n   "key" TEXT,\n   "src" TEXT,'
+    '\n   "dst" TEXT,\n   "discriminator" TEXT,\n   "kind" TEXT,\n   "source" TEXT,'
+    '\n   "attrs" TEXT,\n   "hash" TEXT,\n   "first_seen" INTEGER,\n   "opened_run" INTEGER,'
+    '\n   "closed_run" INTEGER,\n   PRIMARY KEY ("scope", "key", "opened_run")\n);',
+    'CREATE INDEX "idx_edge_versions_opened_run"\n    ON "edge_versions" ("opened_run");',
+    'CREATE INDEX "idx_edge_versions_closed_run"\n    ON "edge_versions" ("closed_run");',
+    'CREATE TABLE "attestations" (\n   "run_id" INTEGER PRIMARY KEY REFERENCES "runs"("id"),'
+    '\n   "connector" TEXT,\n   "account_label" TEXT,\n   "file_name" TEXT,'
+    '\n   "file_sha256" TEXT,\n   "attested_by" TEXT,\n   "attested_at" TEXT,'
+    '\n   "expires_at" TEXT,\n   "evidence" TEXT,\n   "evidence_sha256" TEXT,'
+    '\n   "members" INTEGER\n);',
+    'CREATE TABLE "review_decisions" (\n   "id" INTEGER PRIMARY KEY,'
+    '\n   "run_id" INTEGER REFERENCES "runs"("id"),\n   "row_id" TEXT,\n   "principal" TEXT,'
+    '\n   "resource" TEXT,\n   "access" TEXT,\n   "access_kind" TEXT,\n   "decision" TEXT,'
+    '\n   "reviewer" TEXT,\n   "review_date" TEXT,\n   "justification" TEXT,'
+    '\n   "imported_at" TEXT,\n   "imported_by" TEXT,\n   "file_sha256" TEXT\n);',
+    'CREATE INDEX "idx_review_decisions_run_id_row_id"\n    ON "review_decisions" ("run_id",'
+    ' "row_id");',
+    'CREATE TABLE "accounts" (\n   "connector" TEXT,\n   "label" TEXT,\n   "fingerprint" TEXT,'
+    '\n   "first_run" INTEGER,\n   "last_run" INTEGER,\n   PRIMARY KEY ("connector", "label")\n);',
+    'ALTER TABLE "runs" ADD COLUMN "credential" TEXT;',
+    'ALTER TABLE "runs" ADD COLUMN "rotated_from" TEXT;',
+)
 
 
 class StoreError(ConfigError):
@@ -220,22 +157,57 @@ def _check_file(path: Path, create: bool) -> None:
         )
 
 
-def _check_schema(db: sqlite_utils.Database, path: Path) -> None:
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a newer schema, and a foreign SQLite file (never add idgraph's tables to it)."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path} was made by a newer idgraph (schema {version}; this one knows up to "
             f"{SCHEMA_VERSION}): upgrade idgraph to read it"
         )
     # `_sqlite_migrations` alone is a file another idgraph process is creating right now.
-    tables = set(db.table_names()) - {Migrations.migrations_table}
+    tables = _table_names(conn) - {MIGRATIONS_TABLE}
     if tables and not tables & set(IDGRAPH_TABLES):
         raise StoreError(
             f"{path} is an SQLite database of something else (tables: "
             f"{', '.join(sorted(tables)[:5])}), not an idgraph database: nothing was changed; "
             "point --db at an idgraph database or a new file"
         )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to date, inside the caller's transaction: a new file gets
+    NEW_SCHEMA; an older one the migrations it lacks (sqlite-utils is imported only then)."""
+    tables = _table_names(conn)
+    if not tables:
+        for statement in NEW_SCHEMA:
+            conn.execute(statement)
+        applied_at = str(datetime.now(UTC))  # as sqlite-utils records it
+        conn.executemany(
+            f'INSERT INTO "{MIGRATIONS_TABLE}" ("applied_at", "migration_set", "name") '
+            "VALUES (?, 'idgraph', ?)",
+            [(applied_at, name) for name in MIGRATION_NAMES],
+        )
+        return
+    applied: set[str] = set()
+    if MIGRATIONS_TABLE in tables:
+        applied = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT name FROM \"{MIGRATIONS_TABLE}\" WHERE migration_set = 'idgraph'"
+            )
+        }
+    if set(MIGRATION_NAMES) <= applied:
+        return
+    import sqlite_utils
+
+    from .migrations import migrations
+
+    migrations.apply(sqlite_utils.Database(conn))
 
 
 class StoreBusy(Exception):
@@ -299,18 +271,49 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-def _enable_wal(db: sqlite_utils.Database, wait: float = 30.0) -> None:
+def _enable_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
     """Switch to WAL. Another connection switching the same new file at that moment makes
     SQLite answer "database is locked" at once, without its busy timeout: try again."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            db.enable_wal()
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=wal")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.01)
+
+
+@contextmanager
+def _atomic(conn: sqlite3.Connection) -> Iterator[None]:
+    """A transaction, or a savepoint inside an open one (as sqlite-utils' `atomic`)."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT idgraph_atomic")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO SAVEPOINT idgraph_atomic")
+                conn.execute("RELEASE SAVEPOINT idgraph_atomic")
+            raise
+        conn.execute("RELEASE SAVEPOINT idgraph_atomic")
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _import_for_writes() -> None:
+    """What recording a run needs and the open path does not (sqlite-utils, the queries)."""
+    import sqlite_utils  # noqa: F401
+
+    from . import queries, schema  # noqa: F401
 
 
 class Store:
@@ -328,45 +331,62 @@ class Store:
         while True:
             try:
                 with storage_errors(self.path):
-                    self.db = self._open()
-                return
+                    self.conn = self._open()
+                break
             except StoreError as exc:
                 if "database is locked" not in str(exc) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.05)
+        self._db: sqlite_utils.Database | None = None
 
-    def _open(self) -> sqlite_utils.Database:
-        db: sqlite_utils.Database | None = None
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection as a sqlite-utils Database, made (and sqlite-utils imported) when
+        first asked for: opening, locking and starting a run do not need it."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
+    def warm_up(self) -> None:
+        """Import, on a thread, what recording a run needs: a sync calls this as its
+        connector starts reading, so the import overlaps the wait for answers."""
+        threading.Thread(target=_import_for_writes, name="idgraph-import", daemon=True).start()
+
+    def _open(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
         try:
             _create_private(self.path)
-            db = sqlite_utils.Database(self.path)
-            db.execute("PRAGMA busy_timeout = 30000")
-            _check_schema(db, self.path)
-            _enable_wal(db)
+            conn = sqlite3.connect(self.path)
+            conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it
+            conn.execute("PRAGMA busy_timeout = 30000")
+            _check_schema(conn, self.path)
+            _enable_wal(conn)
             # WAL with synchronous=NORMAL is crash-safe for the database (a power cut may lose
             # the last transaction, never corrupt); a larger page cache keeps index inserts
             # fast.
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -65536")
             # Two processes opening a new file at once would both create the schema: take the
             # write lock first (BEGIN IMMEDIATE waits busy_timeout), then look what is missing.
-            db.conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                migrations.apply(db)
-                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _migrate(conn)
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             except BaseException:
-                db.conn.rollback()
+                conn.rollback()
                 raise
-            db.conn.execute("COMMIT")
-            return db
+            conn.execute("COMMIT")
+            return conn
         except BaseException:
-            if db is not None:
-                db.close()
+            if conn is not None:
+                conn.close()
             raise
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     # -- locking ----------------------------------------------------------------------------
 
@@ -401,8 +421,8 @@ class Store:
 
     def _fail_interrupted_runs(self) -> None:
         """Runs still marked running while nobody holds the lock were killed mid-way."""
-        with self.db.atomic():
-            self.db.execute(
+        with _atomic(self.conn):
+            self.conn.execute(
                 "UPDATE runs SET status = 'failed', finished = ?, errors = ? "
                 "WHERE status = 'running'",
                 [utcnow(), json.dumps(["interrupted: the process ended before the run finished"])],
@@ -421,22 +441,23 @@ class Store:
         credential: str | None = None,
         rotated_from: str | None = None,
     ) -> int:
-        with self.db.atomic():
-            table = self.db["runs"]
-            table.insert(
-                {
-                    "kind": kind,
-                    "connector": connector,
-                    "scope": scope,
-                    "account_label": account_label,
-                    "credential": credential,
-                    "rotated_from": rotated_from,
-                    "started": utcnow(),
-                    "status": "running",
-                    "plugin_versions": json.dumps(plugin_versions),
-                }
+        row = {
+            "kind": kind,
+            "connector": connector,
+            "scope": scope,
+            "account_label": account_label,
+            "credential": credential,
+            "rotated_from": rotated_from,
+            "started": utcnow(),
+            "status": "running",
+            "plugin_versions": json.dumps(plugin_versions),
+        }
+        with _atomic(self.conn):
+            cursor = self.conn.execute(
+                f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
             )
-            return int(table.last_pk)
+            return int(cursor.lastrowid or 0)
 
     def finish_run(
         self,
@@ -767,12 +788,11 @@ class Store:
 
     def known_accounts(self, connector: str) -> dict[str, str]:
         """label -> the fingerprint of the credential of each account of a connector."""
-        return {
-            row["label"]: row["fingerprint"]
-            for row in self.db.query(
+        return dict(
+            self.conn.execute(
                 "SELECT label, fingerprint FROM accounts WHERE connector = ?", [connector]
             )
-        }
+        )
 
     def remember_account(self, connector: str, label: str, fingerprint: str, run_id: int) -> None:
         """Record (inside a run's transaction) that this credential is this account's now."""

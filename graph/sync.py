@@ -133,6 +133,7 @@ def sync(
                 plugin_versions=plugin_versions(),
                 credential=resolved.credential,
             )
+        store.warm_up()  # what recording the run needs is imported while the connector reads
         try:
             collection = connector.collect(
                 account=account, secret=secret, options=options, progress=progress

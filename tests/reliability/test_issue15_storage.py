@@ -8,6 +8,7 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from idgraph.connector.postmark.emulator import PostmarkEmulator
+from idgraph.graph import store as store_module
 from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.store import SCHEMA_VERSION, Store, StoreError
 
@@ -113,10 +114,10 @@ def test_a_read_only_database(tmp_path, emu, monkeypatch):
     assert _sync(db, emu).exit_code == 0
     if os.geteuid() == 0:
         # root writes a 0400 file anyway: make SQLite answer as it does for a read-only file
-        def read_only(self):
+        def read_only(conn, wait=30.0):
             raise sqlite3.OperationalError("attempt to write a readonly database")
 
-        monkeypatch.setattr(sqlite_utils.Database, "enable_wal", read_only)
+        monkeypatch.setattr(store_module, "_enable_wal", read_only)
     else:
         for path in tmp_path.glob("idgraph.db*"):
             path.chmod(0o400)
