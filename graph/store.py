@@ -836,8 +836,16 @@ def _node_rows(nodes: Iterable[Node]) -> Iterator[tuple[Any, ...]]:
 
 
 def _edge_rows(edges: Iterable[Edge]) -> Iterator[tuple[Any, ...]]:
+    # most edges carry no attributes: their hash depends on kind and source alone
+    bare: dict[tuple[str, str], str] = {}
     for edge in edges:
         text = attrs_json(edge.attrs)
+        if text == "{}":
+            digest = bare.get((edge.kind, edge.source))
+            if digest is None:
+                digest = bare[edge.kind, edge.source] = content_hash(edge.kind, edge.source, text)
+        else:
+            digest = content_hash(edge.kind, edge.source, text)
         yield (
             edge.key,
             edge.src,
@@ -846,5 +854,5 @@ def _edge_rows(edges: Iterable[Edge]) -> Iterator[tuple[Any, ...]]:
             edge.kind,
             edge.source,
             text,
-            content_hash(edge.kind, edge.source, text),
+            digest,
         )
