@@ -94,11 +94,16 @@ def measure(
     with PostmarkEmulator(account, latency=latency) as emu:
         ours: list = []
         floors: dict[str, list] = {mode: [] for mode in FLOOR_MODES}
-        for _ in range(runs):  # interleaved, so drift on a noisy machine hits all alike
-            ours.append(idgraph_sync(emu))
-            for mode in FLOOR_MODES:
-                floors[mode].append(floor(emu, mode))
-        base = [baseline(emu) for _ in range(baseline_runs)]
+        base: list = []
+        # interleaved, so drift on a noisy machine hits all alike: run i of each contender
+        # runs side by side (the sequential script's runs, if fewer, go with the first ones)
+        for i in range(max(runs, baseline_runs)):
+            if i < runs:
+                ours.append(idgraph_sync(emu))
+                for mode in FLOOR_MODES:
+                    floors[mode].append(floor(emu, mode))
+            if i < baseline_runs:
+                base.append(baseline(emu))
         emu.rate_limit_fraction = 0.05
         throttled = [idgraph_sync(emu) for _ in range(throttled_runs)]
     ours_wall = statistics.median(w for w, _r, _s in ours)
@@ -127,7 +132,13 @@ def measure(
         baseline_wall_s=base_wall,
         baseline_runs_s=[round(w, 2) for w, _r in base],
         baseline_requests=base[0][1],
-        speedup=base_wall / ours_wall,
+        # side by side: the median of run-by-run ratios when every idgraph run has its own
+        speedup=(
+            statistics.median(b[0] / o[0] for o, b in zip(ours, base, strict=True))
+            if len(base) == len(ours)
+            else base_wall / ours_wall
+        ),
+        speedup_paired=len(base) == len(ours),
         efficiency=(requests * latency / CONCURRENCY) / ours_wall,
         ideal_wall_s=requests * latency / CONCURRENCY,
         nodes=ours[0][2]["nodes_seen"],
@@ -189,18 +200,27 @@ def main() -> None:
     parser.add_argument("--sizes", default="300,3000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--baseline-runs", type=int, help="Runs of the slow sequential script (default: --runs)"
+        "--baseline-runs",
+        help="Runs of the slow sequential script, one number or one per size "
+        "(e.g. 3,1; default: --runs); as many as --runs makes the speed-up a median of "
+        "run-by-run ratios",
     )
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--json", dest="json_out", help="Also write the figures here.")
     args = parser.parse_args()
     if args.quick:
-        sizes, latency, runs, throttled, base_runs = [30], 0.005, 1, 1, 1
+        sizes, latency, runs, throttled, base_runs = [30], 0.005, 1, 1, [1]
     else:
         sizes = [int(s) for s in args.sizes.split(",")]
         latency, runs, throttled = args.latency_ms / 1000, args.runs, args.runs
-        base_runs = args.baseline_runs or args.runs
-    results = [measure(size, latency, runs, throttled, base_runs) for size in sizes]
+        given = [int(n) for n in (args.baseline_runs or str(args.runs)).split(",")]
+        if len(given) not in (1, len(sizes)):
+            parser.error("--baseline-runs: one number, or one per size")
+        base_runs = given * len(sizes) if len(given) == 1 else given
+    results = [
+        measure(size, latency, runs, throttled, base)
+        for size, base in zip(sizes, base_runs, strict=True)
+    ]
     print(report(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))

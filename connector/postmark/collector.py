@@ -222,6 +222,13 @@ class _Share:
     endpoints: dict[str, Node] = field(default_factory=dict)  # where a server's hooks deliver
     server_tokens: list[str] = field(default_factory=list)
     send_as: list[str] = field(default_factory=list)  # verified domains, confirmed senders
+    warnings: list[str] = field(default_factory=list)  # text clean_graph had to replace
+
+    def cleaned(self) -> _Share:
+        """Every string copied from the API passes one sanitiser: invalid Unicode is
+        replaced (and named in a warning) before anything encodes it."""
+        self.nodes, self.edges = clean_graph(self.nodes, self.edges, self.warnings)
+        return self
 
 
 class Transformer:
@@ -239,67 +246,75 @@ class Transformer:
 
     def read(self, raw: RawAccount, server: Server | None) -> None:
         if server is None:
-            self._listings = self._listings_share(raw)
+            self._listings = self._listings_share(raw).cleaned()
         else:
-            self._servers[server.id] = self._server_share(raw, server)
+            self._servers[server.id] = self._server_share(raw, server).cleaned()
 
     def graph(self, raw: RawAccount) -> tuple[list[Node], list[Edge]]:
         account, account_label, account_token = self.account, self.account_label, self.account_token
         account_fp = fingerprint(account_token)
         account_token_id = node_id(ACCOUNT_TOKEN, account_fp)
-        nodes = [
-            Node(id=account, kind=ACCOUNT, attrs={"label": account_label}),
-            Node(
-                id=account_token_id,
-                kind=ACCOUNT_TOKEN,
-                attrs={"fingerprint": account_fp, "suffix": token_suffix(account_token)},
-            ),
-        ]
-        edges = [
-            Edge(src=account, dst=account_token_id, kind="has_credential"),
-            Edge(
-                src=account_token_id,
-                dst=account,
-                kind="grants",
-                attrs={"scope": ACCOUNT_TOKEN_SCOPE},
-            ),
-        ]
+        head = _Share(
+            nodes=[
+                Node(id=account, kind=ACCOUNT, attrs={"label": account_label}),
+                Node(
+                    id=account_token_id,
+                    kind=ACCOUNT_TOKEN,
+                    attrs={"fingerprint": account_fp, "suffix": token_suffix(account_token)},
+                ),
+            ],
+            edges=[
+                Edge(src=account, dst=account_token_id, kind="has_credential"),
+                Edge(
+                    src=account_token_id,
+                    dst=account,
+                    kind="grants",
+                    attrs={"scope": ACCOUNT_TOKEN_SCOPE},
+                ),
+            ],
+        )
+        shares = [head.cleaned()]
         endpoints: dict[str, Node] = {}
         server_tokens: list[str] = []
         for server in raw.servers:
-            share = self._servers.get(server.id) or self._server_share(raw, server)
-            nodes += share.nodes
-            edges += share.edges
+            share = self._servers.get(server.id) or self._server_share(raw, server).cleaned()
+            shares.append(share)
             server_tokens += share.server_tokens
             for endpoint, node in share.endpoints.items():
                 endpoints.setdefault(endpoint, node)
-        nodes.extend(endpoints.values())
-        listings = self._listings or self._listings_share(raw)
-        nodes += listings.nodes
-        edges += listings.edges
+        shares.append(_Share(nodes=list(endpoints.values())).cleaned())
+        listings = self._listings or self._listings_share(raw).cleaned()
+        shares.append(listings)
         send_as = listings.send_as
         # Send-as rights are account-wide: one scope node, so the graph grows with tokens plus
         # identities, not tokens times identities (docs/architecture.md).
         scope = node_id(SENDING_SCOPE, account_label)
         confirmed = sum(1 for target in send_as if target.startswith(SENDER))
-        nodes.append(
-            Node(
-                id=scope,
-                kind=SENDING_SCOPE,
-                attrs={
-                    "name": f"{account_label}: {confirmed} confirmed sender signatures, "
-                    f"{len(send_as) - confirmed} verified domains",
-                    "confirmed_senders": confirmed,
-                    "verified_domains": len(send_as) - confirmed,
-                },
-            )
+        tail = _Share(
+            nodes=[
+                Node(
+                    id=scope,
+                    kind=SENDING_SCOPE,
+                    attrs={
+                        "name": f"{account_label}: {confirmed} confirmed sender signatures, "
+                        f"{len(send_as) - confirmed} verified domains",
+                        "confirmed_senders": confirmed,
+                        "verified_domains": len(send_as) - confirmed,
+                    },
+                )
+            ],
+            edges=[Edge(src=account, dst=scope, kind="has_sending_scope")],
         )
-        edges.append(Edge(src=account, dst=scope, kind="has_sending_scope"))
-        edges.extend(Edge(src=scope, dst=target, kind="includes") for target in send_as)
-        edges.extend(Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens)
-        # Every string copied from the API passes one sanitiser: invalid Unicode is replaced
-        # (and named in a warning) before anything encodes it.
-        return clean_graph(nodes, edges, raw.warnings)
+        tail.edges += [Edge(src=scope, dst=target, kind="includes") for target in send_as]
+        tail.edges += [Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens]
+        shares.append(tail.cleaned())
+        nodes: list[Node] = []
+        edges: list[Edge] = []
+        for share in shares:
+            nodes += share.nodes
+            edges += share.edges
+            raw.warnings += share.warnings
+        return nodes, edges
 
     def _server_share(self, raw: RawAccount, server: Server) -> _Share:
         share = _Share()
