@@ -228,7 +228,7 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
         if any(totals):
             out_console.print(
                 f"Changes: {totals[0]} created, {totals[1]} changed, {totals[2]} removed"
-                f"{rotation} (details: -v, `idgraph diff`)"
+                f"{rotation} (details: `idgraph -v sync ...` or `idgraph diff`)"
             )
         else:
             out_console.print(f"No changes since the previous complete run{rotation}.")

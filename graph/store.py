@@ -368,6 +368,8 @@ class Store:
             # fast.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -65536")
+            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return conn  # up to date: no write, so another writer does not hold us up
             # Two processes opening a new file at once would both create the schema: take the
             # write lock first (BEGIN IMMEDIATE waits busy_timeout), then look what is missing.
             conn.execute("BEGIN IMMEDIATE")

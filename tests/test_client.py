@@ -410,7 +410,7 @@ def test_a_proxy_in_the_environment_is_honoured(emulator, monkeypatch):
         async with proxied:
             return await proxied.list_servers()
 
-    with pytest.raises(PostmarkTransportError, match="no answer from"):
+    with pytest.raises(PostmarkTransportError, match="through the proxy set in the environment"):
         run(listing())
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # bypassed: straight to the emulator again
     bypassed = make_client(emulator)
@@ -470,3 +470,30 @@ def test_the_graph_made_while_reading_is_the_graph_made_after(account):
     made_while_reading = transformer.graph(raw)
     assert made_while_reading == transform(raw, account_label="acme", account_token=token)
     assert len(made_while_reading[0]) > len(raw.servers) + len(raw.senders)
+
+
+@pytest.mark.parametrize(
+    "proxy", ["socks5://127.0.0.1:9", "ftp://127.0.0.1:9"], ids=["socks without socksio", "ftp"]
+)
+def test_a_proxy_that_cannot_be_used_is_one_clear_line(proxy, monkeypatch, tmp_path):
+    """A proxy in the environment that httpx cannot use (SOCKS without socksio, an unknown
+    scheme): one line naming the variables, exit 3, no traceback."""
+    from click.testing import CliRunner
+    from idgraph.graph.cli import EXIT_CONFIG, cli
+
+    if proxy.startswith("socks"):
+        try:
+            import socksio  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            pytest.skip("socksio is installed: a SOCKS proxy is usable here")
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    monkeypatch.setenv("POSTMARK_ACCOUNT_TOKEN", "tok")
+    monkeypatch.setenv("POSTMARK_API_URL", "http://127.0.0.1:9")
+    result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "cannot be used" in result.output and "NO_PROXY" in result.output
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit

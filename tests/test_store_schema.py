@@ -77,3 +77,21 @@ def test_opening_locking_and_starting_a_run_do_not_import_sqlite_utils(tmp_path)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "1"]
+
+
+def test_an_up_to_date_file_opens_and_reads_while_another_program_writes(tmp_path):
+    """Opening a current database writes nothing, so a writer outside idgraph (holding
+    SQLite's write lock) does not hold up a read."""
+    path = tmp_path / "x.db"
+    Store(path).close()
+    other = sqlite3.connect(path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO runs (kind, status) VALUES ('sync', 'running')")
+    try:
+        store = Store(path)
+        store.conn.execute("PRAGMA busy_timeout = 0")  # waiting would be a failure, at once
+        assert store.runs() == []  # the other program's row is not committed
+        store.close()
+    finally:
+        other.rollback()
+        other.close()

@@ -15,6 +15,8 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from idgraph.plugin import ConfigError
+
 from ._errors import (
     InvalidToken,
     ListingChanged,
@@ -239,7 +241,8 @@ class PostmarkClient:
         # own would turn httpx's proxy support off)
         self._light: KeepAliveTransport | None = None
         self._written = asyncio.Event()
-        if transport is None and not _behind_proxy(self.base_url):
+        self._proxied = transport is None and _behind_proxy(self.base_url)
+        if transport is None and not self._proxied:
             transport = self._light = KeepAliveTransport(
                 fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
                 ssl_context=verify or None,
@@ -248,16 +251,23 @@ class PostmarkClient:
             )
         else:  # httpx's transport says nothing of when a request is written
             self._written.set()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-            auth=auth,
-            limits=limits,
-            headers={"Accept": "application/json", "User-Agent": "idgraph"},
-            follow_redirects=False,
-            verify=verify,
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                transport=transport,
+                auth=auth,
+                limits=limits,
+                headers={"Accept": "application/json", "User-Agent": "idgraph"},
+                follow_redirects=False,
+                verify=verify,
+            )
+        except (ImportError, ValueError) as exc:  # a SOCKS proxy without socksio, an ftp:// one
+            raise ConfigError(
+                f"the proxy set in the environment (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) for "
+                f"{self.base_url} cannot be used: {exc}; fix or unset it, or exempt the host "
+                "with NO_PROXY"
+            ) from None
         # the light transport's GETs are framed here, as httpx would frame them
         self._framing = GetFraming(bare, self._http.headers, auth) if self._light else None
 
@@ -355,8 +365,9 @@ class PostmarkClient:
                     retryable = method in _IDEMPOTENT
                 except httpx.TransportError as exc:
                     response = None
+                    via = " through the proxy set in the environment" if self._proxied else ""
                     error = PostmarkTransportError(
-                        f"{endpoint}: no answer from {self.base_url} ({_reason(exc)})",
+                        f"{endpoint}: no answer from {self.base_url}{via} ({_reason(exc)})",
                         endpoint=endpoint,
                     )
                     retryable = method in _IDEMPOTENT or isinstance(exc, httpx.ConnectError)
