@@ -15,8 +15,6 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from idgraph.plugin import ConfigError
-
 from ._errors import (
     InvalidToken,
     ListingChanged,
@@ -26,6 +24,7 @@ from ._errors import (
     PostmarkAPIError,
     PostmarkServerError,
     PostmarkTransportError,
+    ProxyUnusable,
     RateLimited,
     UnprocessableEntity,
     WrongTokenKind,
@@ -263,7 +262,7 @@ class PostmarkClient:
                 verify=verify,
             )
         except (ImportError, ValueError) as exc:  # a SOCKS proxy without socksio, an ftp:// one
-            raise ConfigError(
+            raise ProxyUnusable(
                 f"the proxy set in the environment (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) for "
                 f"{self.base_url} cannot be used: {exc}; fix or unset it, or exempt the host "
                 "with NO_PROXY"

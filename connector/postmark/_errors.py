@@ -32,6 +32,10 @@ class InvalidToken(PostmarkError):
     """A token that cannot be sent in an HTTP header (it is not printable ASCII)."""
 
 
+class ProxyUnusable(PostmarkError):
+    """The environment names a proxy for the API that cannot be used (no client is made)."""
+
+
 class PostmarkTransportError(PostmarkError):
     """The request never got an HTTP answer (refused, reset, timed out) after every retry."""
 

@@ -23,6 +23,7 @@ from idgraph.plugin import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
+    ConfigError,
     Failure,
     SourceError,
     attest_file,
@@ -35,15 +36,18 @@ from idgraph.plugin import (
 )
 
 from ._client import DEFAULT_BASE_URL, PostmarkClient, RetryPolicy, identify_token
-from ._errors import PostmarkError
+from ._errors import PostmarkError, ProxyUnusable
 from .options import TOKEN_ENV, URL_ENV, PostmarkOptions
 
 
 @contextmanager
 def postmark_errors() -> Iterator[None]:
-    """The client's errors as the host's SourceError (exit 4, one line)."""
+    """The client's errors as the host's SourceError (exit 4, one line); a proxy that cannot
+    be used as a ConfigError (exit 3)."""
     try:
         yield
+    except ProxyUnusable as exc:
+        raise ConfigError(str(exc)) from None
     except PostmarkError as exc:
         raise SourceError(str(exc)) from None
 

@@ -32,6 +32,7 @@ from ._errors import (
     PostmarkError,
     PostmarkServerError,
     PostmarkTransportError,
+    ProxyUnusable,
     UnprocessableEntity,
 )
 from .commands import retry_options, retry_policy
@@ -77,12 +78,15 @@ def _account_token() -> str:
 
 def _client(retries: int, max_wait: float, timeout: float, backoff: float) -> PostmarkClient:
     policy = retry_policy(retries, max_wait, backoff)
-    return PostmarkClient(
-        _account_token(),
-        base_url=os.environ.get(URL_ENV) or DEFAULT_BASE_URL,
-        retry=policy,
-        timeout=timeout,
-    )
+    try:
+        return PostmarkClient(
+            _account_token(),
+            base_url=os.environ.get(URL_ENV) or DEFAULT_BASE_URL,
+            retry=policy,
+            timeout=timeout,
+        )
+    except ProxyUnusable as exc:
+        raise Failure(str(exc), EXIT_CONFIG) from None
 
 
 @contextmanager

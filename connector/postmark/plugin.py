@@ -10,6 +10,7 @@ import asyncio
 from idgraph.plugin import (
     Account,
     Collection,
+    ConfigError,
     ProgressCallback,
     SourceError,
     hookimpl,
@@ -17,7 +18,7 @@ from idgraph.plugin import (
 )
 
 from ._client import Clock, PostmarkClient, identify_token
-from ._errors import PostmarkError, PostmarkTransportError, WrongTokenKind
+from ._errors import PostmarkError, PostmarkTransportError, ProxyUnusable, WrongTokenKind
 from .collector import Transformer, fetch_account
 from .options import PARTS, TOKEN_ENV, PostmarkOptions
 
@@ -51,6 +52,8 @@ class PostmarkConnector:
 
         try:
             found = asyncio.run(go())
+        except ProxyUnusable as exc:
+            raise ConfigError(str(exc)) from None
         except PostmarkError as exc:
             raise SourceError(str(exc)) from None
         if found.kind == "server":
@@ -71,14 +74,17 @@ class PostmarkConnector:
         progress: ProgressCallback,
     ) -> Collection:
         collection = Collection(scope=account.scope)
-        client = PostmarkClient(
-            secret,
-            base_url=options.api_url,
-            concurrency=options.concurrency,
-            retry=options.retry_policy(),
-            timeout=options.timeout,
-            clock=self.clock,
-        )
+        try:
+            client = PostmarkClient(
+                secret,
+                base_url=options.api_url,
+                concurrency=options.concurrency,
+                retry=options.retry_policy(),
+                timeout=options.timeout,
+                clock=self.clock,
+            )
+        except ProxyUnusable as exc:
+            raise ConfigError(str(exc)) from None
 
         # each server becomes nodes and edges as soon as it is read, while the other
         # requests are in flight
