@@ -208,6 +208,20 @@ def test_demo_says_which_run_is_the_sync_and_which_the_attestation(tmp_path):
     assert "sync run 1 + attestation run 2" in result.output
 
 
+def test_the_demo_reaches_its_own_emulator_behind_a_proxy(tmp_path, monkeypatch):
+    """HTTP_PROXY names a proxy that refuses (nothing listens on port 9): the demo still
+    reaches its emulator on 127.0.0.1 directly, and leaves NO_PROXY as it found it."""
+    import os
+
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "Run 1 complete" in result.output
+    assert "NO_PROXY" not in os.environ and "no_proxy" not in os.environ
+
+
 def test_a_bad_option_value_is_bad_usage_and_a_folder_as_db_is_named(tmp_path, emulator):
     bad = CliRunner().invoke(
         cli,

@@ -52,6 +52,23 @@ def postmark_errors() -> Iterator[None]:
         raise SourceError(str(exc)) from None
 
 
+@contextmanager
+def _no_proxy_for(host: str) -> Iterator[None]:
+    """`host` added to NO_PROXY for the block: the demo's own emulator on 127.0.0.1 is
+    reached directly even where HTTP_PROXY or HTTPS_PROXY is set."""
+    saved = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+    for name, value in saved.items():
+        os.environ[name] = f"{value},{host}" if value else host
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def api_url_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--api-url",
@@ -273,7 +290,7 @@ def demo_command(out_dir: Path) -> None:
     account = load_fixture()
     label = account.get("Label", "demo")
     started = time.monotonic()
-    with PostmarkEmulator(account) as emulator:
+    with PostmarkEmulator(account) as emulator, _no_proxy_for("127.0.0.1"):
         out_console.print(f"Postmark API emulator serving the fixture account at {emulator.url}")
         with user_errors():
             result = run_sync(
