@@ -473,7 +473,9 @@ def test_the_graph_made_while_reading_is_the_graph_made_after(account):
 
 
 @pytest.mark.parametrize(
-    "proxy", ["socks5://127.0.0.1:9", "ftp://127.0.0.1:9"], ids=["socks without socksio", "ftp"]
+    "proxy",
+    ["socks5://prxuser:pw@127.0.0.1:9", "ftp://prxuser:pw@127.0.0.1:9/?k=qsecret"],
+    ids=["socks without socksio", "ftp"],
 )
 def test_a_proxy_that_cannot_be_used_is_one_clear_line(proxy, monkeypatch, tmp_path):
     """A proxy in the environment that httpx cannot use (SOCKS without socksio, an unknown
@@ -496,4 +498,5 @@ def test_a_proxy_that_cannot_be_used_is_one_clear_line(proxy, monkeypatch, tmp_p
     result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(tmp_path / "x.db")])
     assert result.exit_code == EXIT_CONFIG, result.output
     assert "cannot be used" in result.output and "NO_PROXY" in result.output
+    assert "prxuser" not in result.output and "qsecret" not in result.output  # never the URL
     assert "Traceback" not in result.output and result.exception.__class__ is SystemExit

@@ -262,9 +262,15 @@ class PostmarkClient:
                 verify=verify,
             )
         except (ImportError, ValueError) as exc:  # a SOCKS proxy without socksio, an ftp:// one
+            # httpx's own message quotes the proxy URL (its user name, its query): not passed on
+            why = (
+                "a SOCKS proxy needs the socksio package (pip install 'httpx[socks]')"
+                if isinstance(exc, ImportError)
+                else "its scheme is not http, https or socks5"
+            )
             raise ProxyUnusable(
                 f"the proxy set in the environment (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) for "
-                f"{self.base_url} cannot be used: {exc}; fix or unset it, or exempt the host "
+                f"{self.base_url} cannot be used: {why}; fix or unset it, or exempt the host "
                 "with NO_PROXY"
             ) from None
         # the light transport's GETs are framed here, as httpx would frame them
