@@ -250,30 +250,37 @@ def test_total_count_change_mid_listing_is_detected():
     assert "TotalCount changed" in str(info.value)
 
 
-def test_one_429_slows_every_request_in_flight():
-    """Shared back-off: after one 429, requests that were not throttled wait too."""
-    clock = FakeClock(auto=False)
-    sent: list[tuple[str, float]] = []
+def _first_request_throttled(clock: FakeClock, sent: list[tuple[str, float]]) -> PostmarkClient:
+    """One slot; the first request sent gets a 429 with Retry-After 0.5 s, every other one
+    an empty webhook list. Each request is recorded with its token and the time it went."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: httpx.Request) -> httpx.Response:
         sent.append((request.headers["x-postmark-server-token"], clock.monotonic()))
+        await asyncio.sleep(0)  # on the wire: another request gets to queue for the slot
         if len(sent) == 1:
             return httpx.Response(
                 429, json={"ErrorCode": 429, "Message": "Rate"}, headers={"Retry-After": "0.5"}
             )
         return httpx.Response(200, json={"Webhooks": []})
 
+    policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=5)
+    return PostmarkClient(
+        "t",
+        base_url="http://pm.test",
+        transport=httpx.MockTransport(handler),
+        retry=policy,
+        concurrency=1,
+        clock=clock,
+    )
+
+
+def test_one_429_slows_every_request_in_flight():
+    """Shared back-off: after one 429, requests that were not throttled wait too."""
+    clock = FakeClock(auto=False)
+    sent: list[tuple[str, float]] = []
+
     async def go():
-        policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=5)
-        client = PostmarkClient(
-            "t",
-            base_url="http://pm.test",
-            transport=httpx.MockTransport(handler),
-            retry=policy,
-            concurrency=1,
-            clock=clock,
-        )
-        async with client:
+        async with _first_request_throttled(clock, sent) as client:
             first = asyncio.create_task(client.list_webhooks("a"))
             await until(lambda: clock.waiting == [0.5], "the throttled request waits 0.5 s")
             second = asyncio.create_task(client.list_webhooks("b"))  # never throttled itself
@@ -297,26 +304,8 @@ def test_a_request_queued_for_a_slot_waits_out_the_shared_pause():
     clock = FakeClock(auto=False)
     sent: list[tuple[str, float]] = []
 
-    async def handler(request: httpx.Request) -> httpx.Response:
-        sent.append((request.headers["x-postmark-server-token"], clock.monotonic()))
-        await asyncio.sleep(0)  # on the wire: the other request gets to queue for the slot
-        if len(sent) == 1:
-            return httpx.Response(
-                429, json={"ErrorCode": 429, "Message": "Rate"}, headers={"Retry-After": "0.5"}
-            )
-        return httpx.Response(200, json={"Webhooks": []})
-
     async def go():
-        policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=5, max_total_wait=5)
-        client = PostmarkClient(
-            "t",
-            base_url="http://pm.test",
-            transport=httpx.MockTransport(handler),
-            retry=policy,
-            concurrency=1,
-            clock=clock,
-        )
-        async with client:
+        async with _first_request_throttled(clock, sent) as client:
             # both at once: "b" queues for the one slot while "a" is sent and throttled
             first = asyncio.create_task(client.list_webhooks("a"))
             second = asyncio.create_task(client.list_webhooks("b"))
