@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from .hookspecs import hookimpl
 from .interfaces import Finding
-from .review import REVIEW_COLUMNS
-
-_RESOURCE, _ACCESS_KIND, _PRINCIPAL_NAME = (
-    REVIEW_COLUMNS.index(c) for c in ("resource", "access_kind", "principal_name")
-)
 
 
 class StaleAttestation:
@@ -80,17 +75,12 @@ class AccessToGoneResource:
 
     def run(self, context) -> list[Finding]:
         to_resource = context.schema.edge_kinds_with(grant="resource")
-        rows = context.row_values()  # value lists: no ReviewRow made for a check
-        missing = {
-            resource
-            for resource in {row[_RESOURCE] for row in rows if row[_ACCESS_KIND] in to_resource}
-            if not context.node_exists(resource)
-        }
+        rows = [row for row in context.rows if row.access_kind in to_resource]
+        missing = {row.resource for row in rows if not context.node_exists(row.resource)}
         gone: dict[str, list[str]] = {}
-        if missing:
-            for row in rows:
-                if row[_RESOURCE] in missing and row[_ACCESS_KIND] in to_resource:
-                    gone.setdefault(row[_RESOURCE], []).append(row[_PRINCIPAL_NAME])
+        for row in rows:
+            if row.resource in missing:
+                gone.setdefault(row.resource, []).append(row.principal_name)
         return [
             Finding(
                 self.name,

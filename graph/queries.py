@@ -39,7 +39,8 @@ VIEW_DESCRIPTIONS = {
     "access_paths": "One row per current access edge whose source is a principal (a member or "
     "a credential): who, on what, how much, by which edge kind and grant, api or attested.",
     "reachable": "access_paths plus what an account-wide access implies: a principal whose "
-    "access value spans the account (e.g. an admin role) reaches every resource of it.",
+    "access value spans the account (e.g. an admin role, in any case) reaches every resource "
+    "of it, with the strongest per-resource level (the access engine's rows, in SQL).",
     "team_members": "Current principals of role member (people): email, name, role, "
     "two-factor, who attested them and when that attestation expires.",
     "tokens": "Current credentials: fingerprint, last 4 characters, the resources they are "
@@ -113,13 +114,14 @@ SELECT principal, principal_name, principal_type, principal_kind, resource, reso
 FROM access_paths
 UNION ALL
 SELECT a.principal, a.principal_name, a.principal_type, a.principal_kind, r.id, r.name,
-  r.kind, a.access, a.access_kind, a."grant",
+  r.kind, COALESCE(k.implies, a.access), a.access_kind, a."grant",
   'implied: ' || a.access_kind || ' ' || a.access || ' spans ' || a.resource AS how, a.source
 FROM access_paths a
 JOIN kind_facts k ON k.what = 'edge' AND k.kind = a.access_kind
-JOIN current_nodes acct ON acct.id = a.resource
+JOIN (SELECT id, MIN(scope) AS scope FROM current_nodes GROUP BY id) acct
+  ON acct.id = a.resource
 JOIN current_nodes r ON r.scope = acct.scope AND r.role = 'resource'
-WHERE EXISTS (SELECT 1 FROM json_each(k.spans_account) WHERE value = a.access)""",
+WHERE EXISTS (SELECT 1 FROM json_each(k.spans_account) WHERE value = lower(trim(a.access)))""",
         "team_members": """
 SELECT n.id, n.email, json_extract(n.attrs, '$.name') AS name,
   json_extract(n.attrs, '$.role') AS role, json_extract(n.attrs, '$.two_factor') AS two_factor,
@@ -157,6 +159,8 @@ def ensure_objects(db: sqlite_utils.Database) -> None:
     never race to create them."""
     if not db["kind_facts"].exists():
         create_kind_facts(db)
+    elif "implies" not in db["kind_facts"].columns_dict:  # made before the access engine
+        db["kind_facts"].add_column("implies", str)
     if not db["node_search"].exists():
         create_search(db)
     stored = dict(db.execute("SELECT name, sql FROM main.sqlite_master WHERE type = 'view'"))
@@ -187,12 +191,17 @@ def create_kind_facts(db: sqlite_utils.Database) -> None:
             "grant": str,
             "spans_account": str,
             "holds": int,
+            "implies": str,
         },
         pk=("what", "kind"),
     )
 
 
 def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
+    """Per kind, what the views need; an edge kind's account-spanning values folded and
+    what they imply on each resource, as the access engine (graph/access.py) decides."""
+    from .access import spans_facts
+
     rows: list[dict[str, Any]] = []
     for kind, node in sorted(schema.nodes.items()):
         rows.append(
@@ -206,9 +215,11 @@ def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
                 "grant": None,
                 "spans_account": "[]",
                 "holds": 0,
+                "implies": None,
             }
         )
     for kind, edge in sorted(schema.edges.items()):
+        spanning, implies = spans_facts(schema, kind)
         rows.append(
             {
                 "what": "edge",
@@ -218,8 +229,9 @@ def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
                 "principal": None,
                 "access": edge.access,
                 "grant": edge.grant,
-                "spans_account": json.dumps(sorted(edge.spans_account)),
+                "spans_account": json.dumps(spanning),
                 "holds": int(edge.holds),
+                "implies": implies,
             }
         )
     return rows

@@ -1,7 +1,8 @@
 """`idgraph access` and `idgraph nodes`: asking the graph from the command line.
 
-Both read the SQL views of graph/queries.py (as of the latest complete run, or with
-`--run N` as of a past one), so the command line and a SQL client give the same answers.
+`access` reads the access engine (graph/access.py), `nodes` the SQL views of
+graph/queries.py, as of the latest complete run or with `--run N` as of a past one; the
+views state the engine's rules in SQL, so the command line and a SQL client agree.
 """
 
 from __future__ import annotations
@@ -137,15 +138,11 @@ def access_command(
         try:
             if to is not None:
                 node = resolve(store, to, principals=False, what="resource")
-                sql = "SELECT * FROM reachable WHERE resource = ?"
-                order = " ORDER BY principal_type, principal, access_kind, how"
                 columns, key = TO_COLUMNS, "resource"
             else:
                 node = resolve(store, of or "", principals=True, what="principal")
-                sql = "SELECT * FROM reachable WHERE principal = ?"
-                order = " ORDER BY resource_kind, resource, access_kind, how"
                 columns, key = OF_COLUMNS, "principal"
-            rows = list(store.db.query(sql + order, [node["id"]]))
+            rows = access_answer(store, as_of, key, node["id"])
         finally:
             store.close()
     emit_rows(
@@ -155,6 +152,38 @@ def access_command(
         title=f"{key} {node['name']} ({node['id']}), as of run {as_of}",
         document={"run": as_of, key: node["id"], "name": node["name"], "rows": rows},
     )
+
+
+def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[str, Any]]:
+    """The access engine's rows (explicit and implied) of a complete run that have `node`
+    as their `key` (principal or resource), as `access` prints them."""
+    from .access import read_access
+    from .schema import registry
+
+    nodes: dict[str, dict[str, Any]] = {}
+    access = read_access(store, store.complete_run(run_id), registry(), nodes=nodes)
+    rows = [
+        {
+            "principal": r.principal,
+            "principal_name": r.principal_name,
+            "principal_type": r.principal_type,
+            "resource": r.resource,
+            "resource_name": r.resource_name,
+            "resource_kind": nodes.get(r.resource, {}).get("kind"),
+            "access": r.access,
+            "access_kind": r.access_kind,
+            "grant": r.grant,
+            "how": r.how,
+            "source": r.source,
+        }
+        for r in access.all_rows()
+        if getattr(r, key) == node
+    ]
+    if key == "resource":
+        order = ("principal_type", "principal", "access_kind", "how")
+    else:
+        order = ("resource_kind", "resource", "access_kind", "how")
+    return sorted(rows, key=lambda row: tuple(str(row[c] or "") for c in order))
 
 
 @cli.command("nodes")

@@ -7,10 +7,10 @@ import json
 
 import sqlite_utils
 from click.testing import CliRunner
+from idgraph.graph.access import read_access
 from idgraph.graph.cli import EXIT_CONFIG, EXIT_USAGE, cli
 from idgraph.graph.queries import VIEW_NAMES, as_of_views
-from idgraph.graph.review import access_rows
-from idgraph.graph.view import load_graph
+from idgraph.graph.schema import registry
 
 from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
 
@@ -55,11 +55,11 @@ def _what_does(conn_db, email):
 
 
 def _review_keys(store, run_id, *, resource=None, principal=None):
-    """The access review's own rows (networkx, not SQL) for one resource or principal."""
-    run, graph = load_graph(store, run_id)
+    """The access engine's explicit rows for one resource or principal."""
+    access = read_access(store, store.complete_run(run_id), registry())
     return sorted(
         (r.principal, r.resource, r.access, r.access_kind, "direct")
-        for r in access_rows(graph, run, {})
+        for r in access.explicit
         if resource in (None, r.resource) and principal in (None, r.principal)
     )
 

@@ -1,6 +1,5 @@
-"""The review's rows are kept as value lists and streamed to review.csv: the same rows, row
-ids, flags and neutralised cells as the networkx path (`access_rows`) and `safe_cell` give,
-hostile names included; the graph exports never work out the review."""
+"""review.csv holds the access engine's rows, flagged and neutralised where written, hostile
+names included; row ids are stable; the graph exports never work out the review."""
 
 import csv
 import hashlib
@@ -8,9 +7,10 @@ import json
 
 import networkx as nx
 import pytest
+from idgraph.graph.access import row_id as _row_id
 from idgraph.graph.exporters import GraphJsonExporter, ReviewCsvExporter
 from idgraph.graph.model import Edge, Node
-from idgraph.graph.review import REVIEW_COLUMNS, _row_id, access_rows, build_review, safe_cell
+from idgraph.graph.review import REVIEW_COLUMNS, build_review, safe_cell
 from idgraph.graph.view import load_graph
 
 SERVER, TOKEN, MEMBER = "postmark:server", "postmark:server_token", "postmark:team_member"
@@ -75,31 +75,9 @@ def hostile_store(store):
     return store
 
 
-def _expected_rows(store):
-    """review.csv's rows worked out the old way: ReviewRows from networkx (`access_rows`),
-    flagged with the findings on their principal or resource, every cell `safe_cell`."""
-    context = build_review(store)
-    run, graph = load_graph(store)
-    run_times = {r.id: r.finished or "" for r in store.runs()}
-    by_node = {}
-    for finding in context.findings:
-        by_node.setdefault(finding.node, set()).add(finding.check)
-    rows = []
-    for row in access_rows(graph, run, run_times):
-        flags = by_node.get(row.principal, set()) | by_node.get(row.resource, set())
-        if graph.nodes[row.principal].get("attestation_stale"):
-            flags.add("attestation-stale")
-        row.flags = sorted(flags)
-        if row.resource not in graph or graph.nodes[row.resource]["kind"] == "missing":
-            row.resource_name = f"{row.resource} (not in this run)"
-        rows.append([safe_cell(v) for v in row.values()])
-    return rows
-
-
-def test_review_csv_rows_are_the_networkx_rows_neutralised(hostile_store, tmp_path):
-    expected = _expected_rows(hostile_store)
+def test_review_csv_rows_are_the_engine_rows_flagged_and_neutralised(hostile_store, tmp_path):
     context = build_review(hostile_store)
-    assert [list(row) for row in context.csv_row_values()] == expected
+    expected = [[safe_cell(v) for v in row.values()] for row in context.rows]
     path = ReviewCsvExporter().export(context, tmp_path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         written = list(csv.reader(handle))
@@ -110,9 +88,12 @@ def test_review_csv_rows_are_the_networkx_rows_neutralised(hostile_store, tmp_pa
         assert any(cell.startswith(text) for cell in cells), text
     assert " plain, with a comma" in cells  # spaces before a safe character: left as it is
     assert any("(not in this run)" in cell for cell in cells)
-    assert any("attestation-stale" in cell for cell in cells)
-    # ReviewRows made from the value lists give the same cells
-    assert [[safe_cell(v) for v in row.values()] for row in context.rows] == expected
+    stale = [r for r in context.rows if r.principal == " -leading"]
+    assert stale and all("attestation-stale" in r.flags for r in stale)
+    gone = [r for r in context.rows if r.resource == f"{SERVER}:gone"]
+    assert gone and all("access-to-gone-resource" in r.flags for r in gone)
+    # 3 members x (role + 6 servers) + 5 tokens
+    assert len(context.rows) == 3 * 7 + 5
 
 
 def test_row_ids_are_stable():

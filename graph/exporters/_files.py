@@ -42,15 +42,12 @@ def write_csv(
     rows: Iterable[Sequence[object]],
     *,
     bom: bool = False,
-    neutralised: bool = False,
 ) -> Path:
     """A CSV whose every cell is neutralised against formula injection, streamed to disk.
 
     `bom`: start with a UTF-8 byte-order mark, for files a person opens in a spreadsheet
     (without one, Excel's double-click and LibreOffice's default import read UTF-8 as the
-    Windows code page: `…` shows as `â€¦`). `neutralised`: the caller has already passed
-    every cell of `rows` through `safe_cell` (or proved it needs nothing, e.g.
-    `ReviewContext.csv_row_values`), so they are written as they are."""
+    Windows code page: `…` shows as `â€¦`)."""
     neutralise: Callable[[object], str] = safe_cell
     risky = RISKY_FIRST
 
@@ -65,5 +62,5 @@ def write_csv(
             handle.write("\ufeff")
         writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
         writer.writerow([neutralise(h) for h in header])
-        writer.writerows(rows if neutralised else map(cells, rows))
+        writer.writerows(map(cells, rows))
     return path

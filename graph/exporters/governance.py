@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..access import AccessRow, fold, spans
 from ..interfaces import ExporterUnavailable
-from ..review import ReviewContext, ReviewRow
+from ..review import ReviewContext
 from ._files import write_csv, write_text
 
 PREFIX = "IDG"
@@ -96,7 +97,7 @@ def baton_records(context: ReviewContext) -> list[dict[str, str]]:
     graph = context.graph
     nodes = graph._node
     records: list[dict[str, str]] = []
-    principals: dict[str, ReviewRow] = {}
+    principals: dict[str, AccessRow] = {}
     for row in context.rows:
         principals.setdefault(row.principal, row)
     # users: attested members (human) and credentials (service): whoever receives a grant
@@ -181,7 +182,7 @@ def baton_records(context: ReviewContext) -> list[dict[str, str]]:
             }
         )
     # entitlements and grants: one entitlement per resource and access, one grant per row
-    entitlements: dict[tuple[str, str], ReviewRow] = {}
+    entitlements: dict[tuple[str, str], AccessRow] = {}
     for row in context.rows:
         entitlements.setdefault((row.resource, _slug(row.access)), row)
     for (resource, slug), row in sorted(entitlements.items()):
@@ -356,17 +357,17 @@ def veza_application(context: ReviewContext) -> Any:
 
     permissions: dict[tuple[str, str, bool], str] = {}
 
-    def permission(row: ReviewRow, *, spans: bool) -> str:
+    def permission(row: AccessRow, *, account_wide: bool) -> str:
         """The custom permission of a row's edge kind and access value (made once)."""
-        key = (row.access_kind, row.access, spans)
+        key = (row.access_kind, row.access, account_wide)
         if key not in permissions:
             edge = context.schema.edge(row.access_kind)
-            levels = {k.lower(): v for k, v in (edge.levels if edge else {}).items()}
-            types = [OAAPermission(t) for t in levels.get(row.access.lower(), ("NonData",))]
+            levels = {fold(k): v for k, v in (edge.levels if edge else {}).items()}
+            types = [OAAPermission(t) for t in levels.get(fold(row.access), ("NonData",))]
             name = row.access if row.grant != "role" else f"role: {row.access}"
             if name in (p for p in permissions.values()):
-                name = f"{name} ({row.access_kind}{', account-wide' if spans else ''})"
-            app.add_custom_permission(name, types, apply_to_sub_resources=spans)
+                name = f"{name} ({row.access_kind}{', account-wide' if account_wide else ''})"
+            app.add_custom_permission(name, types, apply_to_sub_resources=account_wide)
             permissions[key] = name
         return permissions[key]
 
@@ -392,18 +393,18 @@ def veza_application(context: ReviewContext) -> Any:
         identity = identities[row.principal]
         on_account = _role(context, _kind_of(context, row.resource)) == "account"
         if row.grant == "role":
-            edge = context.schema.edge(row.access_kind)
-            spans = bool(edge and row.access in edge.spans_account)
-            name = permission(row, spans=spans)
+            name = permission(row, account_wide=spans(context.schema, row.access_kind, row.access))
             role_id = _slug(row.access)
             if role_id not in app.local_roles:
                 app.add_local_role(row.access, permissions=[name], unique_id=role_id)
             identity.add_role(role_id, apply_to_application=True)
         elif row.resource in resources:
-            granted = permission(row, spans=False)
+            granted = permission(row, account_wide=False)
             identity.add_permission(granted, resources=[resources[row.resource]])
         else:  # on the account itself: the whole application and what is in it
-            identity.add_permission(permission(row, spans=on_account), apply_to_application=True)
+            identity.add_permission(
+                permission(row, account_wide=on_account), apply_to_application=True
+            )
     return app
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from typing import Any
 
-from ..review import SEVERITY_RANK, ReviewContext, ReviewRow, access_rows, node_name
+from ..access import AccessRow, spans
+from ..review import SEVERITY_RANK, ReviewContext, node_name
 
 PICTURE_MAX_NODES = 150  # above this the graph picture is replaced by the matrix
 MATRIX_MAX_COLUMNS = 12  # more resources than this: one row per resource, people as columns
@@ -67,38 +67,31 @@ def _role(context: ReviewContext, graph: Any, node: str) -> str | None:
 # -- who has access to what -----------------------------------------------------------------
 
 
-def _implied_level(context: ReviewContext, kinds: Iterable[str]) -> str:
-    """The resource-grant level with the most permissions (what an account-wide role implies)."""
-    levels: dict[str, int] = {}
-    for kind in kinds:
-        edge = context.schema.edge(kind)
-        for level, permissions in (edge.levels if edge else {}).items():
-            levels[level] = max(levels.get(level, -1), len(permissions))
-    return max(levels, key=lambda level: levels[level]) if levels else "all"
-
-
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
-    """People x resources: explicit access per cell, implied access for account-wide roles."""
+    """People x resources: each cell the effective access the engine gives (an account-wide
+    role's implied level, else the explicit grant, else none)."""
     graph, schema = context.graph, context.schema
+    access = context.access
+    effective = access.effective()
     roles: dict[str, dict[str, Any]] = {}
-    cells: dict[tuple[str, str], str] = {}
     resource_kinds: set[str] = set()
-    grant_kinds: set[str] = set()
-    for row in context.rows:
+    implied_value = ""
+    for row in access.explicit:
         if row.principal_type != "human":
             continue
         if row.grant == "role":
-            edge = schema.edge(row.access_kind)
-            spans = bool(edge and row.access in edge.spans_account)
             known = roles.setdefault(row.principal, {"roles": [], "spans": False})
             known["roles"].append(row.access)
-            known["spans"] |= spans
-        elif row.grant == "resource":
-            cells[(row.principal, row.resource)] = row.access
-            grant_kinds.add(row.access_kind)
-            if row.resource in graph:
-                resource_kinds.add(graph.nodes[row.resource].get("kind", ""))
-    implied = _implied_level(context, grant_kinds)
+            known["spans"] |= spans(schema, row.access_kind, row.access)
+        elif row.grant == "resource" and row.resource in graph:
+            resource_kinds.add(graph.nodes[row.resource].get("kind", ""))
+    implied_cells = {
+        (r.principal, r.resource) for r in access.implied if r.principal_type == "human"
+    }
+    for row in access.implied:
+        implied_value = implied_value or row.access
+    if not resource_kinds:  # nobody attested yet: the kinds a per-resource grant reaches
+        resource_kinds = _resource_grant_kinds(context)
     resources = sorted(
         (
             node
@@ -109,23 +102,17 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         key=lambda n: (names(n).lower(), n),
     )
     members = {node for node, _data in context.nodes_with_role("member")}
-    members |= {r.principal for r in context.rows if r.principal_type == "human"}
+    members |= {r.principal for r in access.explicit if r.principal_type == "human"}
     people = []
     for person in sorted(members, key=lambda n: (not roles.get(n, {}).get("spans"), names(n))):
         role = roles.get(person, {"roles": [], "spans": False})
         data = graph.nodes[person] if person in graph else {}
         row_cells = []
         for resource in resources:
-            explicit = cells.get((person, resource))
-            if role["spans"]:  # the role covers every resource: what it implies, marked so
-                value = explicit or implied
-                row_cells.append({"value": value, "implied": True, "strong": value == implied})
-            elif explicit is not None:
-                row_cells.append(
-                    {"value": explicit, "implied": False, "strong": explicit == implied}
-                )
-            else:
-                row_cells.append({"value": "none", "implied": False, "strong": False})
+            value = effective.get((person, resource), "none")
+            implied = (person, resource) in implied_cells
+            strong = value != "none" and (implied or value == implied_value)
+            row_cells.append({"value": value, "implied": implied, "strong": strong})
         people.append(
             {
                 **names.ref(person),
@@ -144,9 +131,20 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         "people": people,
         "resources": columns,
         "resource_kind": ", ".join(sorted(kind_label(k) for k in resource_kinds)) or "resource",
-        "implied": implied,
+        "implied": implied_value or "all",
         "transposed": len(columns) > MATRIX_MAX_COLUMNS,
     }
+
+
+def _resource_grant_kinds(context: ReviewContext) -> set[str]:
+    """The resource kinds a per-resource grant reaches, from the declared ends of those
+    edge kinds (`team_member -> server`): the matrix's columns before any attestation."""
+    schema = context.schema
+    targets = {
+        schema.edges[kind].ends.split("->", 1)[-1].strip()
+        for kind in schema.edge_kinds_with(grant="resource")
+    }
+    return {k for k in schema.node_kinds_with_role("resource") if k.rsplit(":", 1)[-1] in targets}
 
 
 def resource_sections(
@@ -155,7 +153,7 @@ def resource_sections(
     """Per matrix resource: who has access, the credentials it holds, its other children."""
     graph, schema = context.graph, context.schema
     holding = schema.edge_kinds_with(holds=True)
-    rows_to: dict[str, list[ReviewRow]] = defaultdict(list)
+    rows_to: dict[str, list[AccessRow]] = defaultdict(list)
     for row in context.rows:
         rows_to[row.resource].append(row)
     out = []
@@ -261,17 +259,6 @@ def credential_principals(
 # -- what changed ---------------------------------------------------------------------------
 
 
-def default_baseline(context: ReviewContext) -> int | None:
-    """The last run before this one whose review decisions were imported, if any."""
-    try:
-        row = context.store.db.conn.execute(
-            "SELECT MAX(run_id) FROM review_decisions WHERE run_id < ?", [context.run.id]
-        ).fetchone()
-    except sqlite3.Error:
-        return None
-    return row[0] if row and row[0] is not None else None
-
-
 CHANGE_KINDS = [
     ("access_added", "access added"),
     ("access_removed", "access removed"),
@@ -290,17 +277,16 @@ CHANGE_KINDS = [
 def changes_since(
     context: ReviewContext, run_times: dict[int, str]
 ) -> tuple[dict[str, Any] | None, Any]:
-    """What changed since `--since` (or the last reviewed run): each kind with names."""
+    """What changed since `--since` (or the last reviewed run): each kind with names. The
+    access changes are the review's own (`context.changes`, from the access engine)."""
     from ..view import load_graph
 
-    baseline = context.since.id if context.since else default_baseline(context)
-    if baseline is None:
+    changes = context.changes
+    if changes is None:
         return None, None
-    before_run, before = load_graph(context.store, baseline)
+    before_run, before = load_graph(context.store, changes.since.id)
     graph, schema = context.graph, context.schema
     names = Names(context, before)
-    old_rows = {r.row_id: r for r in access_rows(before, before_run, run_times, schema)}
-    new_rows = {r.row_id: r for r in context.rows}
     items: dict[str, list[dict[str, Any]]] = {key: [] for key, _label in CHANGE_KINDS}
 
     def of_role(g: Any, role: str) -> set[str]:
@@ -342,7 +328,7 @@ def changes_since(
             )
     gone_creds = created | removed  # their rows are told as credential changes
 
-    def access_item(row: ReviewRow, was: str | None = None) -> dict[str, Any]:
+    def access_item(row: AccessRow, was: str | None = None) -> dict[str, Any]:
         return {
             "principal": names.ref(row.principal),
             "principal_type": row.principal_type,
@@ -351,14 +337,13 @@ def changes_since(
             "was": was,
         }
 
-    for row_id, row in new_rows.items():
-        old = old_rows.get(row_id)
-        if old is None and row.principal not in gone_creds:
+    for row in changes.added:
+        if row.principal not in gone_creds:
             items["access_added"].append(access_item(row))
-        elif old is not None and old.access != row.access:
-            items["access_changed"].append(access_item(row, old.access))
-    for row_id, old in old_rows.items():
-        if row_id not in new_rows and old.principal not in gone_creds:
+    for row, was in changes.changed:
+        items["access_changed"].append(access_item(row, was))
+    for old in changes.removed:
+        if old.principal not in gone_creds:
             items["access_removed"].append(access_item(old))
     for role, added_key, removed_key in (
         ("resource", "resources_added", "resources_removed"),

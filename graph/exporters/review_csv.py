@@ -16,7 +16,7 @@ class ReviewCsvExporter:
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         # a BOM: spreadsheets then read the file as UTF-8 (names with accents, the `…` of
         # a token fingerprint), and `review import` accepts it either way
-        if context.since is not None:
+        if context.changes is not None:
             write_csv(
                 out_dir / "access-removed.csv",
                 REVIEW_COLUMNS,
@@ -26,7 +26,6 @@ class ReviewCsvExporter:
         return write_csv(
             out_dir / self.filename,
             REVIEW_COLUMNS,
-            context.csv_row_values(),
+            (row.values() for row in context.rows),
             bom=True,
-            neutralised=True,
         )

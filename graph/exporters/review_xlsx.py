@@ -89,7 +89,7 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
             )
             for name in REVIEW_COLUMNS
         ],
-        context.row_values(),
+        [row.values() for row in context.rows],
         protect=True,
     )
     findings = Sheet(

@@ -1,0 +1,450 @@
+"""The access engine: who holds what access on which resource, as of a complete run.
+
+Contract (every output reads these rows; none works access out by itself):
+
+- **Explicit rows.** One `AccessRow` per access edge (an edge kind the schema declares with
+  `access`) whose source is a principal (a node kind of role `member` or `credential`), as
+  of a complete run, read from the store with SQL kind by kind. Its access is the edge's
+  declared access property (the kind itself when absent), its path the principal's holder
+  edges (`holds`) then the access edge, its evidence where the principal comes from (the
+  API run, or the attestation: who, when, evidence and file digests).
+- **Implied rows.** An explicit row whose access value *spans the account* (the edge kind's
+  `spans_account`, compared with `fold`: NFC, case and spacing ignored) implies access on
+  every node of role `resource` in the scope of the row's resource (the account). An
+  implied row carries the spanning row's principal, kind, grant, source and evidence, the
+  strongest level a per-resource grant can give (`implied_level`; the spanning value where
+  the schema declares no per-resource grant) and `implied_by`: the spanning row's id.
+- **Effective access** of a (principal, resource) pair: the implied value if the pair has
+  an implied row (an account-wide role covers everything), else the explicit value.
+- **Changes** between two runs are worked out once, from the two runs' explicit rows, by
+  row id (`changes_between`).
+
+The SQL views `access_paths` and `reachable` (graph/queries.py) state the same rules in
+SQL for SQL clients, with the folded spanning values and the implied level written to
+`kind_facts` by `spans_facts`; tests/test_one_answer.py asserts that every output agrees.
+Cells are neutralised (`safe_cell`) where they are written, never here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .csvinput import safe_cell
+from .model import attrs_from_json
+
+if TYPE_CHECKING:
+    from .schema import SchemaRegistry
+    from .store import Run, Store
+
+ROW_ID_PREFIX = "r-"
+
+REVIEW_COLUMNS = [
+    "row_id",
+    "run",
+    "principal",
+    "principal_name",
+    "principal_type",
+    "resource",
+    "resource_name",
+    "access",
+    "access_kind",
+    "path",
+    "source",
+    "evidence",
+    "last_verified",
+    "flags",
+    "change_since_last_review",
+    "decision",
+    "reviewer",
+    "review_date",
+    "justification",
+]
+
+
+def fold(value: object) -> str:
+    """A value as compared: NFC, runs of spaces as one, case-folded."""
+    return unicodedata.normalize("NFC", " ".join(str(value).split())).casefold()
+
+
+def row_id(principal: str, kind: str, resource: str) -> str:
+    """`r-` + 16 hex: the letter keeps a spreadsheet from reading the id as a number
+    (`9705615772979639` -> 9.70561577297964E+15, `522e003017105919` -> 1.79E+308)."""
+    digest = hashlib.sha256(f"{principal}|{kind}|{resource}".encode()).hexdigest()[:16]
+    return ROW_ID_PREFIX + digest
+
+
+@dataclass(slots=True)
+class AccessRow:
+    """One (principal, resource, access) with how it is held and the evidence for it."""
+
+    row_id: str
+    run: int
+    principal: str
+    principal_name: str
+    principal_type: str
+    resource: str
+    resource_name: str
+    access: str
+    access_kind: str
+    grant: str
+    path: str
+    source: str
+    evidence: str
+    last_verified: str
+    implied_by: str = ""  # the id of the row whose account-wide access implies this one
+    how: str = "direct"  # or what implies it, as the `reachable` view says it
+    flags: list[str] = field(default_factory=list)
+    change: str = ""  # since the review's baseline: added, changed (was ...), removed ...
+
+    @property
+    def implied(self) -> bool:
+        return bool(self.implied_by)
+
+    def values(self) -> list[str]:
+        """The row in REVIEW_COLUMNS order, raw (the decision columns empty)."""
+        return [
+            self.row_id,
+            str(self.run),
+            self.principal,
+            self.principal_name,
+            self.principal_type,
+            self.resource,
+            self.resource_name,
+            self.access,
+            self.access_kind,
+            self.path,
+            self.source,
+            self.evidence,
+            self.last_verified,
+            ";".join(self.flags),
+            self.change,
+            "",
+            "",
+            "",
+            "",
+        ]
+
+    def cells(self) -> dict[str, str]:
+        """Column -> cell text as a file shows it (neutralised against formulas)."""
+        return dict(zip(REVIEW_COLUMNS, map(safe_cell, self.values()), strict=True))
+
+    def triple(self) -> tuple[str, str, str]:
+        return (self.principal, self.resource, self.access)
+
+
+@dataclass
+class Access:
+    """A complete run's access: its explicit rows (sorted: people first, then by principal,
+    kind and resource) and the rows account-wide access implies."""
+
+    run: Run
+    explicit: list[AccessRow]
+    implied: list[AccessRow]
+
+    def effective(self) -> dict[tuple[str, str], str]:
+        """(principal, resource) -> the access it effectively holds (see the contract)."""
+        found = {(r.principal, r.resource): r.access for r in self.explicit}
+        found.update({(r.principal, r.resource): r.access for r in self.implied})
+        return found
+
+    def all_rows(self) -> list[AccessRow]:
+        return [*self.explicit, *self.implied]
+
+
+def implied_level(schema: SchemaRegistry, spanning: str) -> str:
+    """What an account-wide access gives on each resource: the level of a per-resource
+    grant (grant `resource`) that implies the most permissions, else the spanning value."""
+    best, size = spanning, -1
+    for kind in sorted(schema.edge_kinds_with(grant="resource")):
+        for level, permissions in schema.edges[kind].levels.items():
+            if len(permissions) > size:
+                best, size = level, len(permissions)
+    return best
+
+
+def spans(schema: SchemaRegistry, kind: str, access: str) -> bool:
+    """Whether `access` on an edge of `kind` covers every resource of the account."""
+    edge = schema.edge(kind)
+    return bool(edge and edge.spans_account) and fold(access) in {
+        fold(v) for v in edge.spans_account
+    }
+
+
+def spans_facts(schema: SchemaRegistry, kind: str) -> tuple[list[str], str | None]:
+    """For `kind_facts`: the folded values of an edge kind that span the account, and what
+    they imply on each resource (None when none does)."""
+    edge = schema.edges[kind]
+    values = sorted({fold(v) for v in edge.spans_account})
+    return values, (implied_level(schema, "") or None) if values else None
+
+
+# -- reading a run -------------------------------------------------------------------------
+
+
+def evidence_of(data: Mapping[str, Any], run: Run) -> str:
+    """Where a principal's rows come from: the attestation (who, when, digests) or the API."""
+    if data.get("source") == "attested":
+        parts = [f"attested by {data.get('attested_by')} on {data.get('attested_at')}"]
+        if data.get("evidence"):
+            parts.append(f"evidence {data['evidence']}")
+        if data.get("evidence_sha256"):
+            parts.append(f"evidence sha256:{data['evidence_sha256']}")
+        parts.append(f"member file sha256:{data.get('file_sha256')}")
+        return "; ".join(parts)
+    return f"API, {data.get('scope')}, run {run.id}"
+
+
+def name_from(data: Mapping[str, Any], node: str, schema: SchemaRegistry) -> str:
+    """What a reviewer calls a node: its declared label (email, name, fingerprint ...)."""
+    kind = schema.node(data.get("kind", ""))
+    if kind and kind.label == "fingerprint":
+        return f"{data.get('fingerprint')} (…{data.get('suffix', '')})"
+    label = data.get(kind.label if kind else "name")
+    return str(label if label is not None else node)
+
+
+def node_data(
+    cache: dict[str, dict[str, Any]], ident: str, kind: str, source: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A node's attributes as the graph holds them (kind, source, stale flag), cached."""
+    known = cache.get(ident)
+    if known is not None:
+        return known
+    data["kind"] = kind
+    data["source"] = source
+    data["sources"] = [source]
+    if source == "attested" and "expires_at" in data:
+        data["attestation_stale"] = data["expires_at"] < _now()
+    cache[ident] = data
+    return data
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Reader:
+    """One run's nodes of a declared role, holder paths and names, each read once."""
+
+    def __init__(
+        self,
+        store: Store,
+        run: Run,
+        schema: SchemaRegistry,
+        nodes: dict[str, dict[str, Any]],
+        by_kind: dict[str, list[tuple[str, dict[str, Any]]]] | None,
+    ) -> None:
+        self.store, self.run, self.schema, self.nodes = store, run, schema, nodes
+        self.by_kind = by_kind
+        self.names: dict[str, str] = {}
+        self.missing: set[str] = set()
+        self.holders: dict[str, list[str]] = {}
+        self.principal_types = {k: n.principal for k, n in schema.nodes.items() if n.principal}
+
+    def read_nodes(self) -> None:
+        named_kinds = {k for k, n in self.schema.nodes.items() if n.role}
+        if self.by_kind is not None:
+            for kind in named_kinds:
+                self.by_kind.setdefault(kind, [])
+        last_seen = self.store.last_seen(self.run.id)
+        for ident, kind, source, data in self.store.node_rows_of_kinds(self.run.id, named_kinds):
+            if ident in self.nodes:  # a node of two scopes (a person): keep both's facts
+                self.nodes[ident].update(data)
+            else:
+                data["last_seen"] = last_seen.get(data["scope"])
+                node_data(self.nodes, ident, kind, source, data)
+            if self.by_kind is not None:
+                self.by_kind[kind].append((ident, self.nodes[ident]))
+        holding = self.schema.edge_kinds_with(holds=True)
+        for src, dst, _disc, kind, _source, _attrs, _first in self.store.edge_cursor_of_kinds(
+            self.run.id, holding
+        ):
+            self.holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
+
+    def name(self, node: str) -> str:
+        known = self.names.get(node)
+        if known is None:
+            data = self.nodes.get(node)
+            if data is None:
+                self.missing.add(node)  # of a kind with no declared role, or gone
+                known = node
+            else:
+                known = name_from(data, node, self.schema)
+            self.names[node] = known
+        return known
+
+    def name_missing(self, rows: Iterable[AccessRow]) -> None:
+        """The names of resources of no declared role (read at the end, in one pass)."""
+        if not self.missing:
+            return
+        for ident, kind, source, data in self.store.node_rows_with_ids(self.run.id, self.missing):
+            node_data(self.nodes, ident, kind, source, data)
+        for row in rows:
+            if row.resource in self.missing:
+                data = self.nodes.get(row.resource)
+                row.resource_name = (
+                    name_from(data, row.resource, self.schema)
+                    if data
+                    else f"{row.resource} (not in this run)"
+                )
+
+
+def _principal_facts(
+    reader: _Reader, src: str, run_times: Mapping[int, str]
+) -> tuple[str, str, str, str, str] | None:
+    """What every row of a principal shares (name, type, evidence, last verified, holder
+    path); None if `src` is no principal of this run."""
+    principal = reader.nodes.get(src)
+    principal_type = reader.principal_types.get(principal["kind"]) if principal else None
+    if principal is None or principal_type is None:
+        return None
+    if principal.get("source") == "attested":
+        verified = str(principal.get("attested_at", ""))
+    else:
+        verified = run_times.get(principal.get("last_seen") or reader.run.id, "")
+    holder = " | ".join(reader.holders.get(src, ()))
+    return reader.name(src), principal_type, evidence_of(principal, reader.run), verified, holder
+
+
+def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
+    schema, run = reader.schema, reader.run
+    access_kinds = {k: e for k, e in schema.edges.items() if e.access}
+    per_principal: dict[str, tuple[str, str, str, str, str] | None] = {}
+    values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
+    rows: list[AccessRow] = []
+    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_cursor_of_kinds(
+        run.id, access_kinds
+    ):
+        facts = per_principal.get(src, False)
+        if facts is False:
+            facts = per_principal[src] = _principal_facts(reader, src, run_times)
+        if facts is None:
+            continue
+        principal_name, principal_type, evidence, verified, holder = facts
+        value = values.get((kind, attrs))
+        if value is None:
+            edge = access_kinds[kind]
+            value = str(attrs_from_json(attrs).get(edge.access) or edge.access)
+            values[(kind, attrs)] = value
+        step = f"{src} -{kind}-> {dst}"
+        rows.append(
+            AccessRow(
+                row_id(src, kind, dst),
+                run.id,
+                src,
+                principal_name,
+                principal_type,
+                dst,
+                reader.name(dst),
+                value,
+                kind,
+                access_kinds[kind].grant or "",
+                f"{holder} | {step}" if holder else step,
+                source,
+                evidence,
+                verified,
+            )
+        )
+    reader.name_missing(rows)
+    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
+    return rows
+
+
+def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
+    schema = reader.schema
+    resource_kinds = schema.node_kinds_with_role("resource")
+    in_scope: dict[str, list[str]] = {}
+    for ident, data in reader.nodes.items():
+        if data.get("kind") in resource_kinds:
+            in_scope.setdefault(data.get("scope", ""), []).append(ident)
+    rows = []
+    for row in explicit:
+        if not spans(schema, row.access_kind, row.access):
+            continue
+        account = reader.nodes.get(row.resource)
+        level = implied_level(schema, row.access)
+        for resource in sorted(in_scope.get(account.get("scope", "") if account else "", ())):
+            rows.append(
+                AccessRow(
+                    row_id(row.principal, f"{row.access_kind}~implied", resource),
+                    row.run,
+                    row.principal,
+                    row.principal_name,
+                    row.principal_type,
+                    resource,
+                    reader.name(resource),
+                    level,
+                    row.access_kind,
+                    row.grant,
+                    f"{row.path} -> {row.resource}",
+                    row.source,
+                    row.evidence,
+                    row.last_verified,
+                    implied_by=row.row_id,
+                    how=f"implied: {row.access_kind} {row.access} spans {row.resource}",
+                )
+            )
+    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.resource))
+    return rows
+
+
+def read_access(
+    store: Store,
+    run: Run,
+    schema: SchemaRegistry,
+    run_times: Mapping[int, str] | None = None,
+    *,
+    nodes: dict[str, dict[str, Any]] | None = None,
+    by_kind: dict[str, list[tuple[str, dict[str, Any]]]] | None = None,
+) -> Access:
+    """Every access row of a complete run (the contract above). `nodes` collects the nodes
+    read (id -> attributes), `by_kind` the same by kind, for the checks that follow."""
+    if run_times is None:
+        run_times = {r.id: r.finished or "" for r in store.runs()}
+    reader = _Reader(store, run, schema, {} if nodes is None else nodes, by_kind)
+    reader.read_nodes()
+    explicit = _explicit(reader, run_times)
+    return Access(run, explicit, _implied(reader, explicit))
+
+
+# -- what changed ----------------------------------------------------------------------------
+
+
+@dataclass
+class Changes:
+    """Explicit access that changed between a baseline run and this one, by row id."""
+
+    since: Run
+    added: list[AccessRow]
+    changed: list[tuple[AccessRow, str]]  # the row now, and its access then
+    removed: list[AccessRow]  # rows of the baseline no longer here
+
+    def label(self, row: AccessRow) -> str:
+        """review.csv's change_since_last_review for a row of this run."""
+        return self._labels.get(row.row_id, "")
+
+    def __post_init__(self) -> None:
+        self._labels = {r.row_id: "added" for r in self.added}
+        self._labels.update({r.row_id: f"changed (was {was})" for r, was in self.changed})
+
+
+def changes_between(before: Iterable[AccessRow], now: Iterable[AccessRow], since: Run) -> Changes:
+    """What changed from `before` (the baseline run's explicit rows) to `now`."""
+    old = {r.row_id: r for r in before}
+    added, changed = [], []
+    for row in now:
+        was = old.pop(row.row_id, None)
+        if was is None:
+            added.append(row)
+        elif fold(was.access) != fold(row.access):
+            changed.append((row, was.access))
+    removed = sorted(old.values(), key=lambda r: (r.principal, r.resource))
+    for row in removed:
+        row.change = f"removed since run {since.id}"
+    return Changes(since, added, changed, removed)
