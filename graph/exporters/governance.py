@@ -247,6 +247,15 @@ def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+IMPLIED_KIND = f"{PREFIX}_ImpliedAccess"  # an account-wide role's reach, from the engine
+
+
+def _access_of(granted: dict[tuple[str, str, str], str], u: str, kind: str, v: str) -> dict:
+    """An access edge's `access` property: the engine's value for it (no other edge has one)."""
+    value = granted.get((u, kind, v))
+    return {} if value is None else {"access": value}
+
+
 _ICONS = {  # font-awesome icon and colour per node role
     "account": ("building", "#4B6584"),
     "resource": ("server", "#20BF6B"),
@@ -287,14 +296,28 @@ class BloodHoundExporter:
                     ),
                 }
             )
+        access = context.access
+        granted = {(r.principal, r.access_kind, r.resource): r.access for r in access.explicit}
         edges = [
             {
                 "kind": opengraph_kind(data["kind"]),
                 "start": {"value": u, "match_by": "id"},
                 "end": {"value": v, "match_by": "id"},
-                "properties": _flat({k: val for k, val in data.items() if k != "kind"}),
+                "properties": _flat(
+                    {k: val for k, val in data.items() if k != "kind"}
+                    | _access_of(granted, u, data["kind"], v)
+                ),
             }
             for u, v, data in graph.edges(data=True)
+        ]
+        edges += [
+            {
+                "kind": IMPLIED_KIND,
+                "start": {"value": row.principal, "match_by": "id"},
+                "end": {"value": row.resource, "match_by": "id"},
+                "properties": {"access": row.access, "how": row.how, "source": row.source},
+            }
+            for row in access.implied
         ]
         payload = {
             "metadata": {"source_kind": SOURCE_KIND},
