@@ -175,6 +175,7 @@ def _import(db: Path, path: Path) -> tuple[dict, list[dict]]:
             str(db),
             "--out",
             str(path.parent),
+            "--force",  # each format's file is imported into one folder in turn
             "--json",
         ],
     )

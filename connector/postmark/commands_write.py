@@ -218,13 +218,25 @@ def server_create(
             f"{exc.error_code}: {exc.api_message}).{explain_create_refusal(exc, count)}",
             EXIT_API,
         )
-    token = server.api_tokens[0] if server.api_tokens else ""
+    if not server.api_tokens:
+        run = _record(
+            db_path,
+            account_label,
+            {"action": "server create", "server_id": server.id, "name": server.name},
+        )
+        raise Failure(
+            f"POST /servers created server {server.id} {server.name!r} but its answer holds no "
+            "API token (ApiTokens is empty): nothing was written; read the token in the web "
+            "UI (the server's API Tokens tab)" + (f". Recorded as run {run}." if run else ""),
+            EXIT_API,
+        )
+    token = server.api_tokens[0]
     saved = True
     if token_file:
         try:
             write_secret_file(token_file, token)
             where = f"written to {token_file} (mode 0600)"
-        except (OperationRefused, OSError) as exc:
+        except (OperationRefused, ConfigError, OSError) as exc:
             # The server exists now: its token must not be lost with the file.
             saved = False
             reason = "; ".join(exc.problems) if isinstance(exc, OperationRefused) else exc
