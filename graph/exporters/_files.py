@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ..csvinput import RISKY_FIRST, safe_cell
+from ..csvinput import RISKY_FIRST, csv_writer, safe_cell
 from ..files import safe_file
 
 
@@ -59,7 +58,7 @@ def write_csv(
     with atomic_file(path) as handle:
         if bom:
             handle.write("\ufeff")
-        writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
+        writer = csv_writer(handle)
         writer.writerow([neutralise(h) for h in header])
         writer.writerows(rows if neutralised else map(cells, rows))
     return path
