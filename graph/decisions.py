@@ -14,7 +14,7 @@ from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
 from .files import StagedFile, stage_file
 from .interfaces import ConfigError
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
-from .store import RunNotFound, Store
+from .store import Run, RunNotFound, Store
 
 DECISIONS = ("keep", "revoke", "modify")
 
@@ -123,16 +123,7 @@ def parse_decisions(
         if not EMAIL.match(reviewer):
             problems.append(f"{where}: column 'reviewer': {reviewer!r} is not an email address")
         review_date = record["review_date"].strip()
-        if review_date:
-            try:
-                if date.fromisoformat(review_date) > latest_today:
-                    problems.append(
-                        f"{where}: column 'review_date': {review_date} is in the future"
-                    )
-            except ValueError:
-                problems.append(
-                    f"{where}: column 'review_date': {review_date!r} is not a date (YYYY-MM-DD)"
-                )
+        problems += _review_date_problems(where, review_date, context.run, latest_today)
         justification = record["justification"].strip()
         if decision in ("revoke", "modify") and not justification:
             problems.append(f"{where}: column 'justification': a {decision} needs one")
@@ -153,6 +144,26 @@ def parse_decisions(
     if problems:
         raise DecisionsInvalid(problems)
     return run_id, decisions
+
+
+def _review_date_problems(where: str, text: str, run: Run, latest_today: date) -> list[str]:
+    """A review_date must be a date between the run it reviews and today."""
+    if not text:
+        return []
+    try:
+        reviewed = date.fromisoformat(text)
+    except ValueError:
+        return [f"{where}: column 'review_date': {text!r} is not a date (YYYY-MM-DD)"]
+    if reviewed > latest_today:
+        return [f"{where}: column 'review_date': {text} is in the future"]
+    # The run's UTC date, less a day: a reviewer at UTC-12 may date it the day before.
+    earliest = datetime.fromisoformat(run.started).astimezone(UTC).date() - timedelta(days=1)
+    if reviewed < earliest:
+        return [
+            f"{where}: column 'review_date': {text} is before run {run.id} it reviews "
+            f"(started {run.started[:10]})"
+        ]
+    return []
 
 
 def import_decisions(

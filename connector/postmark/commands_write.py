@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from idgraph.plugin import (
+    EMAIL,
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
@@ -400,10 +402,26 @@ def sender_group() -> None:
     """Sender signatures."""
 
 
+def _one_line(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a control character (CR, LF, NUL, ...) in a value sent as a mail header."""
+    if value is not None:
+        bad = next((c for c in value if unicodedata.category(c).startswith("C")), None)
+        if bad is not None:
+            raise click.BadParameter(f"{value!r} holds the control character {bad!r}")
+    return value
+
+
+def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    value = _one_line(ctx, param, value)
+    if value is not None and not EMAIL.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not an email address")
+    return value
+
+
 @sender_group.command("add")
-@click.argument("email")
-@click.option("--name", required=True, help="The From name.")
-@click.option("--reply-to", help="A Reply-To address.")
+@click.argument("email", callback=_address)
+@click.option("--name", required=True, callback=_one_line, help="The From name.")
+@click.option("--reply-to", callback=_address, help="A Reply-To address.")
 @click.option("--wait", is_flag=True, help="Poll until the signature is confirmed.")
 @click.option(
     "--timeout",
