@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
-from .files import StagedFile, stage_file
+from .files import StagedFile, check_writable, stage_file
 from .interfaces import ConfigError
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
 from .store import Run, RunNotFound, Store
@@ -191,6 +191,7 @@ def import_decisions(
     if not os.access(target, os.W_OK | os.X_OK):
         raise DecisionsInvalid([f"--out {target}: the folder is not writable"])
     remediation = target / "remediation.md"
+    check_writable(remediation, force=force, database=store.path)  # before the graph loads
     steps = render_remediation(store, run_id, decisions)
     file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     staged = stage_file(remediation, force=force, database=store.path)
