@@ -8,8 +8,13 @@ import errno
 import hashlib
 import io
 import os
+import resource
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -137,6 +142,34 @@ def test_a_full_disk_stores_no_decision_and_leaves_no_remediation(pack, monkeypa
     assert _decisions(db) == 0
     assert not (out / "remediation.md").exists()
     assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_real_program_out_of_file_space_stores_nothing(pack):  # noqa: F811
+    """The real `idgraph` under a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored): the
+    remediation steps (over 50 kB) cannot be written, as on a disk that is full."""
+    db, out, _summary = pack
+
+    def revoke_all(row):
+        row.update(decision="revoke", justification="no longer needed " * 300)
+
+    filled = _fill(out, revoke_all)
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+
+    idgraph = Path(sys.executable).parent / "idgraph"
+    args = [idgraph, "review", "import", filled, "--reviewer", "lead@acme-corp.example"]
+    done = subprocess.run(
+        [*map(str, args), "--db", str(db)], preexec_fn=limited, capture_output=True, text=True
+    )
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert "remediation.md: cannot be written (File too large): nothing was imported" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert _decisions(db) == 0
+    assert [p.name for p in out.iterdir() if "remediation" in p.name] == []
 
 
 def test_a_full_disk_at_the_commit_leaves_no_remediation(pack, monkeypatch):  # noqa: F811
