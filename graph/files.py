@@ -118,21 +118,26 @@ def _sync_folder(folder: Path) -> None:
 
 
 class StagedFile:
-    """A file written under a temporary name beside `path`, published by `publish()`.
-
-    `exclusive`: publishing never replaces a file that appeared meanwhile (a hard link,
-    which fails when the name exists); for secrets that exist once."""
+    """A file written under a temporary name beside `path` (created 0600, then given
+    `permissions` or the umask's mode), published by `publish()`; `publish(exclusive=True)`
+    never replaces a file that appeared meanwhile (a hard link, which fails when the name
+    exists): for secrets that exist once."""
 
     def __init__(self, path: Path, *, binary: bool = False, permissions: int | None = None) -> None:
         self.path = path
         descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         self.temporary = Path(name)
-        os.fchmod(descriptor, _default_permissions() if permissions is None else permissions)
-        self.handle: IO[Any] = (
-            os.fdopen(descriptor, "wb")
-            if binary
-            else os.fdopen(descriptor, "w", encoding="utf-8", newline="")
-        )
+        try:
+            os.fchmod(descriptor, _default_permissions() if permissions is None else permissions)
+            self.handle: IO[Any] = (
+                os.fdopen(descriptor, "wb")
+                if binary
+                else os.fdopen(descriptor, "w", encoding="utf-8", newline="")
+            )
+        except BaseException:
+            os.close(descriptor)
+            self.temporary.unlink(missing_ok=True)
+            raise
 
     def finish(self) -> None:
         """Flush the content to disk: after this only the rename is left."""
