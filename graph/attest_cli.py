@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, json_option, user_errors
+from .cli import (
+    EXIT_CONFIG,
+    EXIT_USAGE,
+    Failure,
+    cli,
+    db_option,
+    force_option,
+    json_option,
+    user_errors,
+)
 from .interfaces import ConfigError
 from .plugins import get_member_formats
 from .store import Store
@@ -64,47 +73,62 @@ def attest_group() -> None:
     "out_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the template here (.csv, or .xlsx with drop-downs) and FILE.notes.txt "
-    "beside it; default: CSV on stdout.",
+    "beside it; default: CSV on stdout. An existing file (perhaps one being filled) is "
+    "replaced only with --force.",
 )
+@force_option
 def attest_template(
-    connector_name: str, db_path: Path, account_label: str | None, out_file: Path | None
+    connector_name: str,
+    db_path: Path,
+    account_label: str | None,
+    out_file: Path | None,
+    force: bool,
 ) -> None:
     """A template of the account's members: a column per resource of the latest sync,
     pre-filled from the previous attestation so only differences need editing."""
     from .attestation import resolve_label, write_template, write_template_workbook
+    from .files import check_writable, replacing
 
     fmt = _member_format(connector_name)
     workbook = out_file is not None and out_file.suffix.lower() == ".xlsx"
+    notes = None if out_file is None else out_file.with_name(out_file.name + ".notes.txt")
     with attestation_errors():
+        if out_file is not None and notes is not None:  # before the store opens
+            check_writable(out_file, force=force, database=db_path)
+            check_writable(notes, force=True, database=db_path)  # idgraph's own text
         store = Store(db_path, create=False)
         try:
             label = resolve_label(store, fmt, account_label)
             if workbook:
-                try:
+                with cannot_be_written(out_file), replacing(force):
                     write_template_workbook(store, fmt, label, out_file)
-                except OSError as exc:
-                    raise ConfigError(f"{out_file}: cannot be written ({exc.strerror})") from None
             else:
                 text = write_template(store, fmt, label)
         finally:
             store.close()
-    if out_file is None:
-        click.echo(text.lstrip("\ufeff"), nl=False)
-        click.echo(fmt.where_in_the_ui, err=True)
-        return
-    if not workbook:
-        with user_errors():
-            write_template_file(out_file, text)
-    notes = out_file.with_name(out_file.name + ".notes.txt")
-    notes.write_text(fmt.where_in_the_ui, encoding="utf-8")
+        if out_file is None or notes is None:
+            click.echo(text.lstrip("\ufeff"), nl=False)
+            click.echo(fmt.where_in_the_ui, err=True)
+            return
+        if not workbook:
+            write_template_file(out_file, text, force=force, database=db_path)
+        write_template_file(notes, fmt.where_in_the_ui, force=True, database=db_path)
     click.echo(f"Template for account {label!r}: {out_file} (where to read each value: {notes})")
 
 
-def write_template_file(out_file: Path, text: str) -> None:
+@contextmanager
+def cannot_be_written(path: Path) -> Iterator[None]:
     try:
-        out_file.write_text(text, encoding="utf-8", newline="")
+        yield
     except OSError as exc:
-        raise ConfigError(f"{out_file}: cannot be written ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+
+
+def write_template_file(out_file: Path, text: str, *, force: bool, database: Path) -> None:
+    from .files import safe_file
+
+    with cannot_be_written(out_file), safe_file(out_file, force=force, database=database) as f:
+        f.write(text)
 
 
 @attest_group.command("import")

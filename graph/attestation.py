@@ -9,7 +9,6 @@ attestation run in its own scope (`attested:<connector>:<label>`), apart from th
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import re
@@ -20,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows, safe_cell
+from .csvinput import EMAIL, InputInvalid, csv_writer, formula_problems, read_rows, safe_cell
 from .model import Edge, Node, node_id, person_id
 from .secrets import redact_url
 from .store import RunNotFound, Store
@@ -151,7 +150,7 @@ def write_template(store: Store, fmt: MemberFormat, label: str) -> str:
     header, rows = template_rows(store, fmt, label)
     buffer = io.StringIO()
     buffer.write("\ufeff")  # a spreadsheet reads UTF-8 (accented names) only with the BOM
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
+    writer = csv_writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()

@@ -44,6 +44,11 @@ db_option = click.option(
     help="The SQLite file that keeps every run.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Replace files that already exist (never a link or a database).",
+)
 
 
 class Failure(click.ClickException):
@@ -549,6 +554,7 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=int,
     help="A complete run: fill 'change since last review' and list access removed.",
 )
+@force_option
 @review_options
 @json_option
 def export_command(
@@ -557,6 +563,7 @@ def export_command(
     out_dir: Path,
     formats: tuple[str, ...],
     since: int | None,
+    force: bool,
     allow_domains: tuple[str, ...],
     max_admins: int,
     as_json: bool,
@@ -567,7 +574,8 @@ def export_command(
     report.html, graph.json, graph.graphml, and the formats governance platforms load
     (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra). A run
     that is not complete is refused: a file missing rows would read as "access removed"
-    downstream.
+    downstream. A pack already in the folder (perhaps a review.xlsx being filled) is
+    replaced only with --force.
     """
     from .host import write_review_pack
     from .plugins import get_exporters
@@ -587,6 +595,7 @@ def export_command(
             run_id=run_id,
             since=since,
             options={"allow_domains": list(allow_domains), "max_admins": max_admins},
+            force=force,
         )
     summary = {
         "run": context.run.id,
@@ -750,6 +759,7 @@ def review_group() -> None:
     "--encoding",
     help="A CSV's text encoding when it is not UTF-8 (e.g. cp1252 for Excel's plain CSV).",
 )
+@force_option
 @db_option
 @json_option
 def review_import(
@@ -757,13 +767,16 @@ def review_import(
     reviewer: str,
     out_dir: Path | None,
     encoding: str | None,
+    force: bool,
     db_path: Path,
     as_json: bool,
 ) -> None:
     """Read a filled review.xlsx or review.csv back: every row is checked against the run it
     came from; on any problem each is listed (file, row, column) and nothing is stored
     (exit 3), and so is a missing or unwritable --out folder. Writes remediation.md: the
-    exact step for each revoke, and for each modify the change to make (none is executed)."""
+    exact step for each revoke, and for each modify the change to make (none is executed);
+    an existing one is replaced only with --force. The decisions are stored only once
+    remediation.md is on disk: a full disk stores nothing."""
     from .decisions import DecisionsInvalid, import_decisions
 
     with user_errors(db_path):
@@ -771,7 +784,7 @@ def review_import(
     try:
         with user_errors(db_path):
             result = import_decisions(
-                store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding
+                store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding, force=force
             )
     except DecisionsInvalid as exc:
         for problem in exc.problems:

@@ -300,6 +300,13 @@ _FORMULA_FIRST = frozenset(FORMULA_START)
 RISKY_FIRST = _FORMULA_FIRST | {" "}  # a cell starting otherwise is safe as it is
 
 
+def csv_writer(handle: Any) -> Any:
+    """The one CSV writer of every file and listing idgraph writes: RFC 4180 line ends
+    (CRLF), so a CR or LF inside a cell is quoted and never starts a row of its own (with
+    LF line ends Python's writer leaves a bare CR unquoted)."""
+    return csv.writer(handle, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+
 def safe_cell(value: object) -> str:
     """A CSV cell a spreadsheet never evaluates: a leading = + - @ tab or CR (after any
     spaces) gets a `'`."""

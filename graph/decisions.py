@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
+from .files import StagedFile, check_writable, stage_file
+from .interfaces import ConfigError
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
-from .store import RunNotFound, Store
+from .store import Run, RunNotFound, Store
 
 DECISIONS = ("keep", "revoke", "modify")
 
@@ -120,16 +123,7 @@ def parse_decisions(
         if not EMAIL.match(reviewer):
             problems.append(f"{where}: column 'reviewer': {reviewer!r} is not an email address")
         review_date = record["review_date"].strip()
-        if review_date:
-            try:
-                if date.fromisoformat(review_date) > latest_today:
-                    problems.append(
-                        f"{where}: column 'review_date': {review_date} is in the future"
-                    )
-            except ValueError:
-                problems.append(
-                    f"{where}: column 'review_date': {review_date!r} is not a date (YYYY-MM-DD)"
-                )
+        problems += _review_date_problems(where, review_date, context.run, latest_today)
         justification = record["justification"].strip()
         if decision in ("revoke", "modify") and not justification:
             problems.append(f"{where}: column 'justification': a {decision} needs one")
@@ -152,6 +146,26 @@ def parse_decisions(
     return run_id, decisions
 
 
+def _review_date_problems(where: str, text: str, run: Run, latest_today: date) -> list[str]:
+    """A review_date must be a date between the run it reviews and today."""
+    if not text:
+        return []
+    try:
+        reviewed = date.fromisoformat(text)
+    except ValueError:
+        return [f"{where}: column 'review_date': {text!r} is not a date (YYYY-MM-DD)"]
+    if reviewed > latest_today:
+        return [f"{where}: column 'review_date': {text} is in the future"]
+    # The run's UTC date, less a day: a reviewer at UTC-12 may date it the day before.
+    earliest = datetime.fromisoformat(run.started).astimezone(UTC).date() - timedelta(days=1)
+    if reviewed < earliest:
+        return [
+            f"{where}: column 'review_date': {text} is before run {run.id} it reviews "
+            f"(started {run.started[:10]})"
+        ]
+    return []
+
+
 def import_decisions(
     store: Store,
     path: Path,
@@ -159,8 +173,10 @@ def import_decisions(
     reviewer: str,
     out_dir: Path | None = None,
     encoding: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Store the decisions (all or nothing) and write remediation.md; returns a summary.
+    """Store the decisions and write remediation.md, both or neither; returns a summary.
+    An existing remediation.md is replaced only with `force` (see `graph/files.py`).
 
     `path`: review.xlsx or a CSV (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
     names a CSV's encoding when it is not UTF-8 (e.g. `cp1252`)."""
@@ -175,37 +191,15 @@ def import_decisions(
     if not os.access(target, os.W_OK | os.X_OK):
         raise DecisionsInvalid([f"--out {target}: the folder is not writable"])
     remediation = target / "remediation.md"
-    if remediation.is_dir():
-        raise DecisionsInvalid([f"{remediation}: is a folder; remediation.md cannot be written"])
+    check_writable(remediation, force=force, database=store.path)  # before the graph loads
     steps = render_remediation(store, run_id, decisions)
     file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    with store.db.atomic():
-        # A row decided again (the same file imported twice, or a corrected one) replaces
-        # its earlier decision: one decision per (run, row).
-        store.db.conn.executemany(
-            "DELETE FROM review_decisions WHERE run_id = ? AND row_id = ?",
-            [(run_id, d.row["row_id"]) for d in decisions],
-        )
-        store.db["review_decisions"].insert_all(
-            {
-                "run_id": run_id,
-                "row_id": d.row["row_id"],
-                "principal": d.row["principal"],
-                "resource": d.row["resource"],
-                "access": d.row["access"],
-                "access_kind": d.row["access_kind"],
-                "decision": d.decision,
-                "reviewer": d.reviewer,
-                "review_date": d.review_date or now[:10],
-                "justification": d.justification,
-                "imported_at": now,
-                "imported_by": reviewer.strip().lower(),
-                "file_sha256": file_sha256,
-            }
-            for d in decisions
-        )
-    remediation.write_text(steps, encoding="utf-8")
+    staged = stage_file(remediation, force=force, database=store.path)
+    try:
+        write_remediation(staged, steps)
+        _store_decisions(store, run_id, decisions, reviewer, file_sha256, staged)
+    finally:
+        staged.discard()
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
     # A reviewer deciding on their own access is allowed but flagged (four-eyes principle).
     self_reviews = [
@@ -221,6 +215,65 @@ def import_decisions(
         "remediation": str(remediation),
         "self_reviews": self_reviews,
     }
+
+
+def write_remediation(staged: StagedFile, steps: str) -> None:
+    """The steps on disk (fsynced) before any decision is stored: a full disk stores none."""
+    try:
+        staged.handle.write(steps)
+        staged.finish()
+    except OSError as exc:
+        raise ConfigError(
+            f"{staged.path}: cannot be written ({exc.strerror or exc}): nothing was imported"
+        ) from None
+
+
+def _store_decisions(
+    store: Store,
+    run_id: int,
+    decisions: list[Decision],
+    reviewer: str,
+    file_sha256: str,
+    staged: StagedFile,
+) -> None:
+    """One transaction; remediation.md is renamed into place as its last step, so the
+    decisions and their steps are both there or neither."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        with store.db.atomic():
+            # A row decided again (the same file imported twice, or a corrected one)
+            # replaces its earlier decision: one decision per (run, row).
+            store.db.conn.executemany(
+                "DELETE FROM review_decisions WHERE run_id = ? AND row_id = ?",
+                [(run_id, d.row["row_id"]) for d in decisions],
+            )
+            store.db["review_decisions"].insert_all(
+                {
+                    "run_id": run_id,
+                    "row_id": d.row["row_id"],
+                    "principal": d.row["principal"],
+                    "resource": d.row["resource"],
+                    "access": d.row["access"],
+                    "access_kind": d.row["access_kind"],
+                    "decision": d.decision,
+                    "reviewer": d.reviewer,
+                    "review_date": d.review_date or now[:10],
+                    "justification": d.justification,
+                    "imported_at": now,
+                    "imported_by": reviewer.strip().lower(),
+                    "file_sha256": file_sha256,
+                }
+                for d in decisions
+            )
+            staged.publish()
+    except OSError as exc:  # the rename: rolled back, nothing stored
+        raise ConfigError(
+            f"{staged.path}: cannot be written ({exc.strerror or exc}): nothing was imported"
+        ) from None
+    except sqlite3.Error:
+        if not staged.temporary.exists():  # renamed, but the decisions were not committed
+            staged.path.unlink(missing_ok=True)
+        raise
 
 
 def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:

@@ -53,17 +53,23 @@ def write_review_pack(
     run_id: int | None = None,
     since: int | None = None,
     options: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> tuple[Any, list[str], list[str]]:
     """The review of a complete run written by each exporter (all by default). Returns the
-    review, the files written, and why any exporter could not write here."""
+    review, the files written, and why any exporter could not write here. Files already in
+    `out_dir` are replaced only with `force` (see `graph/files.py`), and checked before any
+    is written."""
+    from .files import check_writable, replacing
     from .plugins import get_exporters
     from .review import build_review
 
     exporters = get_exporters()
+    names = list(formats or sorted(exporters))
     store = Store(db_path, create=False)
     try:
+        for name in names if out_dir.is_dir() else ():
+            check_writable(out_dir / exporters[name].filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
-        names = list(formats or sorted(exporters))
         if any(getattr(exporters[name], "reads_review", True) for name in names):
             context.work_out()  # before any exporter loads the graph: the checks read SQL
         written, skipped = [], []
@@ -71,7 +77,8 @@ def write_review_pack(
             out_dir.mkdir(parents=True, exist_ok=True)
             for name in names:
                 try:
-                    written.append(str(exporters[name].export(context, out_dir)))
+                    with replacing(force):
+                        written.append(str(exporters[name].export(context, out_dir)))
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
         except OSError as exc:

@@ -1,12 +1,12 @@
 """Printing rows for people and machines: `--format table|csv|json|ndjson`.
 
 CSV output is spreadsheet-safe: every cell goes through `safe_cell`, so a name an API
-returned that starts with `=` reads as text, never as a formula.
+returned that starts with `=` reads as text, never as a formula, and rows end in CRLF, so a
+CR or LF inside a name is quoted and never starts a row of its own.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .csvinput import safe_cell
+from .csvinput import csv_writer, safe_cell
 
 FORMATS = ("table", "csv", "json", "ndjson")
 
@@ -54,7 +54,7 @@ def emit_rows(
             click.echo(json.dumps(row, default=str))
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv_writer(buffer)
         writer.writerow([safe_cell(c) for c in columns])
         for row in rows:
             writer.writerow([safe_cell(_text(row.get(c))) for c in columns])

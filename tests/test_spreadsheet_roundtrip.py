@@ -13,6 +13,7 @@ import io
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ ACCENTED_SERVERS = [
     '=HYPERLINK("http://x")',
     "Łódź 9705615772979639",
 ]
+REVIEW_DATE = datetime.now(UTC).date().isoformat()  # between the run and today
 NAMES = ["Zoë Ångström", "José Núñez", "Łukasz Żółć", "Renée Dubois", "Søren Kierkegård"]
 
 
@@ -132,7 +134,7 @@ def _decide(index: int) -> dict[str, str]:
         return {
             "decision": "keep",
             "reviewer": "ops@acme-corp.example",
-            "review_date": "2026-11-20",
+            "review_date": REVIEW_DATE,
         }
     return {"decision": "modify", "justification": "full -> view"}
 
@@ -175,6 +177,7 @@ def _import(db: Path, path: Path) -> tuple[dict, list[dict]]:
             str(db),
             "--out",
             str(path.parent),
+            "--force",  # each format's file is imported into one folder in turn
             "--json",
         ],
     )
@@ -195,7 +198,7 @@ def _assert_all_stored(stored: list[dict], ids: list[str]) -> None:
         assert decision["decision"] == expected["decision"]
         assert decision["justification"] == expected.get("justification", "")
         if "review_date" in expected:
-            assert decision["review_date"] == "2026-11-20"
+            assert decision["review_date"] == REVIEW_DATE
             assert decision["reviewer"] == "ops@acme-corp.example"
 
 

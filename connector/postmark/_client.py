@@ -426,7 +426,14 @@ class PostmarkClient:
     ) -> Any:
         status = response.status_code
         content_type = response.headers.get("content-type", "")
-        if status < 400:
+        if 300 <= status < 400:  # never followed, and its body is not the data asked for
+            raise PostmarkAPIError(
+                f"{endpoint} answered HTTP {status} (a redirect): idgraph follows no redirect "
+                "and reads no data from one; check the API URL (--api-url, POSTMARK_API_URL)",
+                endpoint=endpoint,
+                status=status,
+            )
+        if status < 300:
             try:
                 self._backoff.succeeded()
                 return response.json()

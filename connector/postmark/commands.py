@@ -30,6 +30,7 @@ from idgraph.plugin import (
     out_console,
     print_sync_summary,
     run_sync,
+    safe_file,
     secret_from_env,
     user_errors,
     write_review_pack,
@@ -305,11 +306,10 @@ def demo_command(out_dir: Path) -> None:
     if result.status != "complete":
         raise Failure("the demo sync did not complete", EXIT_API)
     members_file = out_dir / "members.csv"
-    members_file.write_bytes(
-        resources.files("idgraph.connector.postmark.emulator")
-        .joinpath("fixtures", "members.csv")
-        .read_bytes()
-    )
+    emulator_files = resources.files("idgraph.connector.postmark.emulator")
+    sample = emulator_files.joinpath("fixtures", "members.csv")
+    with user_errors(), safe_file(members_file, force=True, binary=True) as handle:
+        handle.write(sample.read_bytes())  # the demo's own folder: its files are replaced
     from .members import MEMBER_FORMAT
 
     with user_errors():
@@ -327,7 +327,7 @@ def demo_command(out_dir: Path) -> None:
     )
     pack = out_dir / "review-pack"
     with user_errors():
-        context, written, skipped = write_review_pack(db_path, pack)
+        context, written, skipped = write_review_pack(db_path, pack, force=True)
     out_console.print(
         f"Wrote the review pack of run {context.run.id} (sync run {result.run_id} + "
         f"attestation run {attested['run_id']}): {context.row_count} access paths, "

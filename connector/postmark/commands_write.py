@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from idgraph.plugin import (
+    EMAIL,
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
@@ -218,13 +220,25 @@ def server_create(
             f"{exc.error_code}: {exc.api_message}).{explain_create_refusal(exc, count)}",
             EXIT_API,
         )
-    token = server.api_tokens[0] if server.api_tokens else ""
+    if not server.api_tokens:
+        run = _record(
+            db_path,
+            account_label,
+            {"action": "server create", "server_id": server.id, "name": server.name},
+        )
+        raise Failure(
+            f"POST /servers created server {server.id} {server.name!r} but its answer holds no "
+            "API token (ApiTokens is empty): nothing was written; read the token in the web "
+            "UI (the server's API Tokens tab)" + (f". Recorded as run {run}." if run else ""),
+            EXIT_API,
+        )
+    token = server.api_tokens[0]
     saved = True
     if token_file:
         try:
             write_secret_file(token_file, token)
             where = f"written to {token_file} (mode 0600)"
-        except (OperationRefused, OSError) as exc:
+        except (OperationRefused, ConfigError, OSError) as exc:
             # The server exists now: its token must not be lost with the file.
             saved = False
             reason = "; ".join(exc.problems) if isinstance(exc, OperationRefused) else exc
@@ -388,10 +402,26 @@ def sender_group() -> None:
     """Sender signatures."""
 
 
+def _one_line(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a control character (CR, LF, NUL, ...) in a value sent as a mail header."""
+    if value is not None:
+        bad = next((c for c in value if unicodedata.category(c).startswith("C")), None)
+        if bad is not None:
+            raise click.BadParameter(f"{value!r} holds the control character {bad!r}")
+    return value
+
+
+def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    value = _one_line(ctx, param, value)
+    if value is not None and not EMAIL.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not an email address")
+    return value
+
+
 @sender_group.command("add")
-@click.argument("email")
-@click.option("--name", required=True, help="The From name.")
-@click.option("--reply-to", help="A Reply-To address.")
+@click.argument("email", callback=_address)
+@click.option("--name", required=True, callback=_one_line, help="The From name.")
+@click.option("--reply-to", callback=_address, help="A Reply-To address.")
 @click.option("--wait", is_flag=True, help="Poll until the signature is confirmed.")
 @click.option(
     "--timeout",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idgraph.plugin import InputInvalid, redact_url
+from idgraph.plugin import InputInvalid, redact_url, safe_file, write_problem
 
 from ._models import Server, Webhook
 
@@ -132,26 +131,15 @@ def explain_create_refusal(exc: Any, server_count: int | None) -> str:
 
 def token_file_problem(path: Path) -> str | None:
     """Why the new token could not be saved at `path`, checked before anything is sent."""
-    parent = path.parent if str(path.parent) else Path(".")
     if path.exists() or path.is_symlink():
         return f"{path}: already exists; choose a new file for the token"
-    if not parent.is_dir():
-        return f"{path}: the folder {parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{path}: the folder {parent} is not writable"
-    return None
+    return write_problem(path)
 
 
 def write_secret_file(path: Path, secret: str) -> None:
-    """Create `path` readable by the owner only (0600) and write the secret once; never
-    overwrite an existing file."""
-    try:
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        raise OperationRefused(
-            [f"{path}: already exists; choose a new file for the token"]
-        ) from None
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+    """Create `path` readable by the owner only (0600) and write the secret once, whole and
+    synced to disk; never overwrite a file, even one that appeared meanwhile."""
+    with safe_file(path, permissions=0o600, exclusive=True) as handle:
         handle.write(secret + "\n")
 
 

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ..csvinput import RISKY_FIRST, safe_cell
+from ..csvinput import RISKY_FIRST, csv_writer, safe_cell
+from ..files import safe_file
 
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[IO[str]]:
-    """A file written via a temporary name and a rename: a reader never sees half of it."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """An export file, by the one rule of `graph/files.py`: never through a link or over a
+    database, over an existing file only with --force, whole or not at all."""
+    with safe_file(path) as handle:
+        yield handle
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -60,7 +55,7 @@ def write_csv(
     with atomic_file(path) as handle:
         if bom:
             handle.write("\ufeff")
-        writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes a CR in a cell
+        writer = csv_writer(handle)
         writer.writerow([neutralise(h) for h in header])
         writer.writerows(map(cells, rows))
     return path

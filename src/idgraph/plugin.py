@@ -17,7 +17,9 @@ The names, by what they are for:
   each named);
 - helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
   `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
-  `secret_from_env`; `clean_text`, `clean_graph` (invalid Unicode from an API, at the
+  `secret_from_env`; `safe_file`, `write_problem`, `FileRefused` (a file a person points at:
+  never through a link, over a database or, unless forced, over a file; written whole);
+  `clean_text`, `clean_graph` (invalid Unicode from an API, at the
   transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
 - for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
   `user_errors`, `out_console`, `run_sync`, `print_sync_summary`, `attest_file`,
@@ -41,6 +43,7 @@ from idgraph.graph.cli import (
     user_errors,
 )
 from idgraph.graph.csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows, safe_cell
+from idgraph.graph.files import FileRefused, safe_file, write_problem
 from idgraph.graph.hookspecs import hookimpl
 from idgraph.graph.host import attest_file, record_write, write_review_pack
 from idgraph.graph.interfaces import (
@@ -75,6 +78,7 @@ __all__ = [
     "Edge",
     "EdgeKind",
     "Failure",
+    "FileRefused",
     "Finding",
     "InputInvalid",
     "MemberFormat",
@@ -100,11 +104,13 @@ __all__ = [
     "redact_url",
     "run_sync",
     "safe_cell",
+    "safe_file",
     "secret_from_env",
     "terminal_text",
     "token_suffix",
     "url_host",
     "user_errors",
+    "write_problem",
     "write_review_pack",
     "xml_text",
 ]

@@ -10,9 +10,9 @@ from idgraph.graph.cli import EXIT_CONFIG, cli
 from ..test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
 
 
-def _import(db, filled, reviewer="lead@acme-corp.example"):
+def _import(db, filled, reviewer="lead@acme-corp.example", *extra):
     return CliRunner().invoke(
-        cli, ["review", "import", str(filled), "--reviewer", reviewer, "--db", str(db)]
+        cli, ["review", "import", str(filled), "--reviewer", reviewer, "--db", str(db), *extra]
     )
 
 
@@ -35,7 +35,7 @@ def test_importing_the_same_decisions_three_times_stores_them_once(pack):  # noq
     db, out, _summary = pack
     filled = _fill(out, _keep_tokens)
     for _ in range(3):
-        result = _import(db, filled)
+        result = _import(db, filled, "lead@acme-corp.example", "--force")  # remediation.md
         assert result.exit_code == 0, result.output
     stored = _stored(db)
     assert len(stored) == len({(run, row) for run, row, _d in stored}) > 0
@@ -46,7 +46,7 @@ def test_importing_the_same_decisions_three_times_stores_them_once(pack):  # noq
             row.update(decision="revoke", justification="unused")
             revoke_one.done = True
 
-    assert _import(db, _fill(out, revoke_one)).exit_code == 0
+    assert _import(db, _fill(out, revoke_one), "lead@acme-corp.example", "--force").exit_code == 0
     again = _stored(db)
     assert len(again) == len(stored)
     assert sorted(d for _r, _i, d in again).count("revoke") == 1
