@@ -136,7 +136,7 @@ def test_every_finding_fires_on_the_fixture(tmp_path, emulator):
     }
     assert "attestation-missing" not in checks
     by_node = {(f.check, f.node) for f in context.findings}
-    assert ("webhook-plain-http", "postmark:webhook:502") in by_node
+    assert ("webhook-plain-http", "postmark:webhook:11001/502") in by_node
     assert ("server-multiple-tokens", "postmark:server:11004") in by_node
     assert ("sender-unconfirmed", "postmark:sender_signature:9004") in by_node
     allowed = build_review(store, options={"allow_domains": ["example"]})
