@@ -187,3 +187,32 @@ def test_report_benchmark_quick(tmp_path):
     (figures,) = json.loads(out.read_text())
     assert figures["servers"] == 30 and figures["bytes"] > 0 and figures["rows"] > 30
     assert "| servers |" in done.stdout
+
+
+def test_a_modify_reads_as_the_same_change_in_remediation_md_and_the_report(tmp_path, emulator):
+    store = Store(tmp_path / "idgraph.db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    review_csv = tmp_path / "review.csv"
+    with review_csv.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REVIEW_COLUMNS)
+        for row in build_review(store).rows:
+            cells = row.cells()
+            if (
+                row.principal.endswith("dana.ops@acme-corp.example")
+                and row.access_kind == "can_access"
+                and cells["resource_name"] == "Acme Production"
+            ):
+                cells |= {"decision": "modify", "justification": "view is enough"}
+            writer.writerow([cells[c] for c in REVIEW_COLUMNS])
+    import_decisions(store, review_csv, reviewer="lead@acme-corp.example", out_dir=tmp_path)
+    remediation = (tmp_path / "remediation.md").read_text(encoding="utf-8")
+    [step] = [line for line in remediation.splitlines() if line.startswith("- step: ")]
+    step = step.removeprefix("- step: ")
+    assert "from full to *View only*" in step and "No access" not in step
+    text = _text(_export(store, tmp_path / "pack"))
+    store.close()
+    open_steps = text[text.index("Remediation still open (1)") : text.index("Every decision")]
+    assert re.sub(r"\*+", "", step) in open_steps  # the same sentence, emphasis as plain text
+    assert "No access" not in open_steps

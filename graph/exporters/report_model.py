@@ -470,7 +470,7 @@ _EMPHASIS = re.compile(r"\*{1,2}([^*]+)\*{1,2}")  # markdown emphasis, shown as 
 
 def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     """The latest imported decisions up to this run: each, open steps, and the sign-off."""
-    from ..plugins import get_remediators
+    from ..decisions import decision_step
 
     conn = context.store.db.conn
     try:
@@ -491,7 +491,6 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
         record = dict(zip(columns, values, strict=True))
         latest[record["row_id"]] = record  # a later import of the same row stands
     current = {r.row_id: r for r in context.rows}
-    remediators = get_remediators()
     items = []
     for record in sorted(
         latest.values(),
@@ -503,9 +502,8 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
         if record["decision"] in ("revoke", "modify") and still:
             assert row is not None
             cells = row.cells() | {"access_kind": row.access_kind}
-            open_step = (
-                next((s for r in remediators if (s := r.steps(cells, context.graph))), None)
-                or "no automated guidance for this kind of access"
+            open_step = decision_step(
+                cells, record["decision"], record["justification"], context.graph
             )
         items.append(
             {
