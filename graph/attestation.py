@@ -497,13 +497,22 @@ def is_stale(expires_at: str | None, now: datetime | None = None) -> bool:
 
 
 def attestation_status(
-    store: Store, formats: Mapping[str, MemberFormat], now: datetime | None = None
+    store: Store,
+    formats: Mapping[str, MemberFormat],
+    now: datetime | None = None,
+    *,
+    as_of: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Per account of every connector with a member format: none, valid or stale."""
+    """Per account of every connector with a member format: none, valid or stale (with
+    `as_of`, from the attestations recorded up to that run)."""
     result = []
     for fmt in sorted(formats.values(), key=lambda f: f.connector):
         for label in known_labels(store, fmt):
-            latest = [r for r in store.attestations(label) if r.get("connector") == fmt.connector]
+            latest = [
+                r
+                for r in store.attestations(label)
+                if r.get("connector") == fmt.connector and (as_of is None or r["run_id"] <= as_of)
+            ]
             base = {"connector": fmt.connector, "account_label": label}
             if not latest:
                 result.append({**base, "status": "none"})
@@ -521,6 +530,35 @@ def attestation_status(
                 }
             )
     return result
+
+
+def unattested(store: Store, run_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The accounts whose team members have no valid attestation as of a run (none, or
+    expired), each with the sentence that says so and what to run: an export before
+    attestation must not read as an account with no members."""
+    from .plugins import get_member_formats
+
+    found = []
+    for row in attestation_status(store, get_member_formats(), now, as_of=run_id):
+        if row["status"] == "valid":
+            continue
+        connector, label = row["connector"], row["account_label"]
+        state = (
+            "not attested"
+            if row["status"] == "none"
+            else f"attestation {row['import_id']} expired on {row['expires_at']}"
+        )
+        found.append(
+            {
+                **row,
+                "state": state,
+                "note": f"{connector} account {label}: team members: {state} — run "
+                f"`idgraph attest template {connector} --account-label {label} --out "
+                f"members.csv`, fill it in from the web UI, then `idgraph attest import "
+                f"{connector} members.csv --account-label {label} --attested-by YOU`",
+            }
+        )
+    return found
 
 
 def corroborate(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:

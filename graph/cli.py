@@ -569,6 +569,7 @@ def export_command(
     that is not complete is refused: a file missing rows would read as "access removed"
     downstream.
     """
+    from .attestation import unattested
     from .host import write_review_pack
     from .plugins import get_exporters
 
@@ -588,6 +589,12 @@ def export_command(
             since=since,
             options={"allow_domains": list(allow_domains), "max_admins": max_admins},
         )
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            missing = unattested(store, context.run.id)
+        finally:
+            store.close()
     summary = {
         "run": context.run.id,
         "since": since,
@@ -596,6 +603,10 @@ def export_command(
         "findings": len(context.findings),
         "files": written,
         "skipped": skipped,
+        "unattested": [
+            {k: row[k] for k in ("connector", "account_label", "status", "state")}
+            for row in missing
+        ],
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -608,6 +619,8 @@ def export_command(
         out_console.print(f"  {path}", markup=False)
     for reason in skipped:
         err_console.print(f"note: {reason}", markup=False)
+    for row in missing:
+        err_console.print(f"note: {row['note']}", markup=False)
 
 
 @cli.command("findings")

@@ -15,7 +15,7 @@ from idgraph.graph.review import REVIEW_COLUMNS, build_review
 from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import Store
 
-from .conftest import attest_fixture, fixture_secrets, sync_fixture
+from .conftest import MEMBERS_FILE, attest_fixture, fixture_secrets, sync_fixture
 
 NEW_TOKEN = "00000000-fa6e-4000-8000-00000000b0b0"
 
@@ -216,3 +216,31 @@ def test_a_modify_reads_as_the_same_change_in_remediation_md_and_the_report(tmp_
     open_steps = text[text.index("Remediation still open (1)") : text.index("Every decision")]
     assert re.sub(r"\*+", "", step) in open_steps  # the same sentence, emphasis as plain text
     assert "No access" not in open_steps
+
+
+def test_before_attestation_the_summary_says_not_attested_and_counts_the_servers(
+    tmp_path, emulator, account
+):
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    text = _text(_export(store, tmp_path / "pack"))
+    servers = len(account["Servers"])
+    assert "– team members: not attested run idgraph attest" in text
+    assert f"{servers} servers" in text and "0 resources" not in text
+    assert f"Per server ({servers})" in text
+    attest_fixture(store)
+    text = _text(_export(store, tmp_path / "pack"))
+    store.close()
+    assert "not attested" not in text and "5 team members 2 with an account-wide role" in text
+    assert f"Per server ({servers})" in text
+
+
+def test_an_account_of_admins_only_still_has_a_column_per_server(tmp_path, emulator, account):
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    admins = tmp_path / "admins.csv"
+    admins.write_text("\n".join(MEMBERS_FILE.read_text().splitlines()[:3]) + "\n")
+    attest_fixture(store, admins)
+    text = _text(_export(store, tmp_path / "pack"))
+    store.close()
+    assert f"Per server ({len(account['Servers'])})" in text

@@ -77,6 +77,16 @@ def _implied_level(context: ReviewContext, kinds: Iterable[str]) -> str:
     return max(levels, key=lambda level: levels[level]) if levels else "all"
 
 
+def _member_resource_kinds(context: ReviewContext) -> set[str]:
+    """The kinds members are granted access on (each member format's resource kind), from
+    the resources the API listed: before any attestation, or with admins only, the matrix
+    still has a column per server, never "0 resources"."""
+    from ..plugins import get_member_formats
+
+    kinds = {fmt.resource_kind for fmt in get_member_formats().values()}
+    return {kind for kind in kinds if context.nodes_of_kind(kind)}
+
+
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
     """People x resources: explicit access per cell, implied access for account-wide roles."""
     graph, schema = context.graph, context.schema
@@ -99,6 +109,7 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
             if row.resource in graph:
                 resource_kinds.add(graph.nodes[row.resource].get("kind", ""))
     implied = _implied_level(context, grant_kinds)
+    resource_kinds |= _member_resource_kinds(context)
     resources = sorted(
         (
             node
@@ -615,6 +626,20 @@ def picture(context: ReviewContext, names: Names) -> dict[str, Any]:
 # -- all of it ------------------------------------------------------------------------------
 
 
+def attestation_state(context: ReviewContext, accounts: int) -> str | None:
+    """What the summary says of team members with no valid attestation as of this run
+    ("not attested", "attestation 4 expired on ..."), naming the account when the report
+    covers several; None when every account's is valid."""
+    from ..attestation import unattested
+
+    missing = unattested(context.store, context.run.id)
+    if not missing:
+        return None
+    return "; ".join(
+        row["state"] + (f" ({row['account_label']})" if accounts > 1 else "") for row in missing
+    )
+
+
 def report_model(context: ReviewContext) -> dict[str, Any]:
     run_times = {r.id: r.finished or "" for r in context.store.runs()}
     changes, before = changes_since(context, run_times)
@@ -635,6 +660,7 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "accounts": accounts,
         "summary": {
             "people": len(people),
+            "attestation": attestation_state(context, len(accounts)),
             "account_wide_people": sum(1 for p in people if p["spans"]),
             "credentials": len(creds["credentials"]),
             "resources": len(matrix["resources"]),
