@@ -335,6 +335,19 @@ def read_evidence(evidence: str | None) -> Evidence:
     return Evidence(path.name, digest)
 
 
+# What every member of one import shares: who attested, when, until when, the evidence and
+# the file (`build_attestation`'s record). `idgraph diff` tells these once per import.
+PROVENANCE = (
+    "attested_by",
+    "attested_at",
+    "expires_at",
+    "evidence",
+    "evidence_sha256",
+    "file_sha256",
+    "import_id",
+)
+
+
 def build_attestation(
     fmt: MemberFormat,
     members: list[Member],
