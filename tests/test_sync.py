@@ -331,3 +331,33 @@ def test_one_webhook_id_on_two_servers_is_two_webhooks_and_a_warning(store, emul
     assert "server 11001 ('Acme Production')" in warning
     assert "server 11002 ('Acme Staging')" in warning
     assert store.run(result.run_id).warnings == result.collection.warnings
+
+
+def test_webhooks_stored_under_the_old_ids_are_closed_and_reopened_by_the_next_sync(
+    store, emulator
+):
+    first = sync_fixture(store, emulator)
+    # a database written before webhook ids were scoped: `postmark:webhook:<webhook ID>`
+    old = "postmark:webhook:"
+    with store.db.conn:
+        for server_id in (11001, 11002, 11004):
+            scoped = f"{old}{server_id}/"
+            store.db.conn.execute("UPDATE node_versions SET id = replace(id, ?, ?)", [scoped, old])
+            for column in ("key", "src", "dst"):
+                store.db.conn.execute(
+                    f"UPDATE edge_versions SET {column} = replace({column}, ?, ?)",
+                    [scoped, old],
+                )
+    second = sync_fixture(store, emulator)
+    assert second.status == "complete"
+    hooks = sum(len(s["Webhooks"]) for s in emulator.servers() if s["ApiTokens"])
+    nodes = second.counts["nodes"]
+    assert nodes["removed"] == {"postmark:webhook": hooks}
+    assert nodes["created"] == {"postmark:webhook": hooks} and not nodes["changed"]
+    _r, then = load_graph(store, first.run_id)
+    _r, now = load_graph(store, second.run_id)
+    assert "postmark:webhook:501" in then and "postmark:webhook:501" not in now
+    assert "postmark:webhook:11001/501" in now
+    assert [(h["opened_run"], h["closed_run"]) for h in store.node_history(f"{old}501")] == [
+        (first.run_id, second.run_id)
+    ]
