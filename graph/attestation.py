@@ -105,16 +105,17 @@ def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, 
     return resources
 
 
-def known_labels(store: Store, fmt: MemberFormat) -> list[str]:
-    """The labels of the connector's accounts with a complete sync."""
-    return sorted(
-        row["account_label"]
-        for row in store.db.query(
-            "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
-            "AND status = 'complete' AND account_label IS NOT NULL",
-            [fmt.connector],
-        )
+def known_labels(store: Store, fmt: MemberFormat, as_of: int | None = None) -> list[str]:
+    """The labels of the connector's accounts with a complete sync (up to run `as_of`)."""
+    sql = (
+        "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
+        "AND status = 'complete' AND account_label IS NOT NULL"
     )
+    params: list[Any] = [fmt.connector]
+    if as_of is not None:
+        sql += " AND id <= ?"
+        params.append(as_of)
+    return sorted(row["account_label"] for row in store.db.query(sql, params))
 
 
 def resolve_label(store: Store, fmt: MemberFormat, label: str | None) -> str:
@@ -520,7 +521,7 @@ def attestation_status(
     `as_of`, from the attestations recorded up to that run)."""
     result = []
     for fmt in sorted(formats.values(), key=lambda f: f.connector):
-        for label in known_labels(store, fmt):
+        for label in known_labels(store, fmt, as_of):
             latest = [
                 r
                 for r in store.attestations(label)

@@ -244,3 +244,19 @@ def test_an_account_of_admins_only_still_has_a_column_per_server(tmp_path, emula
     text = _text(_export(store, tmp_path / "pack"))
     store.close()
     assert f"Per server ({len(account['Servers'])})" in text
+
+
+def test_the_summary_names_the_unattested_account_as_of_the_run(tmp_path, emulator, account):
+    from idgraph.connector.postmark.emulator import PostmarkEmulator
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    acme_attested = attest_fixture(store)["run_id"]
+    beta_account = {**account, "AccountTokens": ["00000000-beta-4000-8000-000000000001"]}
+    with PostmarkEmulator(beta_account) as beta:
+        sync_fixture(store, beta, label="beta")
+    latest = _text(_export(store, tmp_path / "latest"))
+    then = _text(_export(store, tmp_path / "then", run_id=acme_attested))
+    store.close()
+    assert "team members: not attested (beta)" in latest and "(acme)" not in latest
+    assert "not attested" not in then  # beta was not synced yet as of that run
