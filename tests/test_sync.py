@@ -300,6 +300,7 @@ def test_one_webhook_id_on_two_servers_is_two_webhooks_and_a_warning(store, emul
     # Postmark numbers webhooks per server: staging's own webhook may carry production's ID
     staging_hook = emulator.server(11002)["Webhooks"][0]
     staging_hook["ID"] = 501
+    staging_hook["MessageStream"] = "staging-events"
     result = sync_fixture(store, emulator)
     assert result.status == "complete"
     _run, graph = load_graph(store)
@@ -310,6 +311,10 @@ def test_one_webhook_id_on_two_servers_is_two_webhooks_and_a_warning(store, emul
     assert staging["url"] == "https://staging-hooks.acme-corp.example/pm"
     assert production["triggers"] != staging["triggers"] and staging["triggers"] == ["Bounce"]
     assert staging["http_auth_username"] == "staging"
+    assert (production["message_stream"], staging["message_stream"]) == (
+        "outbound",
+        "staging-events",
+    )
 
     def linked(node, kind, forward=True):
         edges = graph.out_edges(node, data=True) if forward else graph.in_edges(node, data=True)
