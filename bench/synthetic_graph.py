@@ -71,7 +71,7 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
             ident = f"postmark:message_stream:{i}/{stream}"
             node(ident, "postmark:message_stream", server_id=i, stream_id=stream, archived=False)
             edge(server, ident, "has_stream")
-        hook = f"postmark:webhook:{i}"
+        hook = f"postmark:webhook:{i}/{i}"
         node(
             hook,
             "postmark:webhook",

@@ -104,16 +104,17 @@ def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, 
     return resources
 
 
-def known_labels(store: Store, fmt: MemberFormat) -> list[str]:
-    """The labels of the connector's accounts with a complete sync."""
-    return sorted(
-        row["account_label"]
-        for row in store.db.query(
-            "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
-            "AND status = 'complete' AND account_label IS NOT NULL",
-            [fmt.connector],
-        )
+def known_labels(store: Store, fmt: MemberFormat, as_of: int | None = None) -> list[str]:
+    """The labels of the connector's accounts with a complete sync (up to run `as_of`)."""
+    sql = (
+        "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
+        "AND status = 'complete' AND account_label IS NOT NULL"
     )
+    params: list[Any] = [fmt.connector]
+    if as_of is not None:
+        sql += " AND id <= ?"
+        params.append(as_of)
+    return sorted(row["account_label"] for row in store.db.query(sql, params))
 
 
 def resolve_label(store: Store, fmt: MemberFormat, label: str | None) -> str:
@@ -334,6 +335,19 @@ def read_evidence(evidence: str | None) -> Evidence:
     return Evidence(path.name, digest)
 
 
+# What every member of one import shares: who attested, when, until when, the evidence and
+# the file (`build_attestation`'s record). `idgraph diff` tells these once per import.
+PROVENANCE = (
+    "attested_by",
+    "attested_at",
+    "expires_at",
+    "evidence",
+    "evidence_sha256",
+    "file_sha256",
+    "import_id",
+)
+
+
 def build_attestation(
     fmt: MemberFormat,
     members: list[Member],
@@ -496,13 +510,22 @@ def is_stale(expires_at: str | None, now: datetime | None = None) -> bool:
 
 
 def attestation_status(
-    store: Store, formats: Mapping[str, MemberFormat], now: datetime | None = None
+    store: Store,
+    formats: Mapping[str, MemberFormat],
+    now: datetime | None = None,
+    *,
+    as_of: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Per account of every connector with a member format: none, valid or stale."""
+    """Per account of every connector with a member format: none, valid or stale (with
+    `as_of`, from the attestations recorded up to that run)."""
     result = []
     for fmt in sorted(formats.values(), key=lambda f: f.connector):
-        for label in known_labels(store, fmt):
-            latest = [r for r in store.attestations(label) if r.get("connector") == fmt.connector]
+        for label in known_labels(store, fmt, as_of):
+            latest = [
+                r
+                for r in store.attestations(label)
+                if r.get("connector") == fmt.connector and (as_of is None or r["run_id"] <= as_of)
+            ]
             base = {"connector": fmt.connector, "account_label": label}
             if not latest:
                 result.append({**base, "status": "none"})
@@ -520,6 +543,35 @@ def attestation_status(
                 }
             )
     return result
+
+
+def unattested(store: Store, run_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The accounts whose team members have no valid attestation as of a run (none, or
+    expired), each with the sentence that says so and what to run: an export before
+    attestation must not read as an account with no members."""
+    from .plugins import get_member_formats
+
+    found = []
+    for row in attestation_status(store, get_member_formats(), now, as_of=run_id):
+        if row["status"] == "valid":
+            continue
+        connector, label = row["connector"], row["account_label"]
+        state = (
+            "not attested"
+            if row["status"] == "none"
+            else f"attestation {row['import_id']} expired on {row['expires_at']}"
+        )
+        found.append(
+            {
+                **row,
+                "state": state,
+                "note": f"{connector} account {label}: team members: {state} — run "
+                f"`idgraph attest template {connector} --account-label {label} --out "
+                f"members.csv`, fill it in from the web UI, then `idgraph attest import "
+                f"{connector} members.csv --account-label {label} --attested-by YOU`",
+            }
+        )
+    return found
 
 
 def corroborate(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:

@@ -577,6 +577,7 @@ def export_command(
     downstream. A pack already in the folder (perhaps a review.xlsx being filled) is
     replaced only with --force.
     """
+    from .attestation import unattested
     from .host import write_review_pack
     from .plugins import get_exporters
 
@@ -597,6 +598,12 @@ def export_command(
             options={"allow_domains": list(allow_domains), "max_admins": max_admins},
             force=force,
         )
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            missing = unattested(store, context.run.id)
+        finally:
+            store.close()
     summary = {
         "run": context.run.id,
         "since": since,
@@ -605,6 +612,10 @@ def export_command(
         "findings": len(context.findings),
         "files": written,
         "skipped": skipped,
+        "unattested": [
+            {k: row[k] for k in ("connector", "account_label", "status", "state")}
+            for row in missing
+        ],
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -617,6 +628,8 @@ def export_command(
         out_console.print(f"  {path}", markup=False)
     for reason in skipped:
         err_console.print(f"note: {reason}", markup=False)
+    for row in missing:
+        err_console.print(f"note: {row['note']}", markup=False)
 
 
 @cli.command("findings")
@@ -680,65 +693,73 @@ def findings_command(
 @cli.command("diff")
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
+@click.option(
+    "--attested",
+    is_flag=True,
+    help="Named no runs: compare the latest two attestations (default: the latest two syncs).",
+)
 @db_option
 @format_option
 def diff_command(
-    run_a: int | None, run_b: int | None, db_path: Path, output_format: str, as_json: bool
+    run_a: int | None,
+    run_b: int | None,
+    attested: bool,
+    db_path: Path,
+    output_format: str,
+    as_json: bool,
 ) -> None:
-    """What appeared, disappeared and changed between two complete runs (default: the
-    latest two); attested changes are shown apart from API changes."""
-    from .diff import count_changes, diff_runs
+    """What appeared, disappeared and changed between two complete runs. Named none: the
+    latest two complete syncs of the account synced last (--attested: its latest two
+    attestations), that account only; one: from it to the latest run of its kind. Attested
+    changes come first, per member (role, access), with each import's provenance (who,
+    when, evidence, file digests) on one line."""
+    from .diff import count_changes, diff_runs, flat_rows
 
     with user_errors(db_path):
         store = Store(db_path, create=False)
         try:
-            result = diff_runs(store, run_a, run_b)
+            result = diff_runs(store, run_a, run_b, attested=attested)
         finally:
             store.close()
     fmt = chosen_format(output_format, as_json)
     if fmt != "table":
-        rows = [
-            {
-                "from_run": result["from_run"],
-                "to_run": result["to_run"],
-                "source": source,
-                "what": part,
-                **item,
-            }
-            for source in ("api", "attested")
-            for part in ("nodes", "edges")
-            for _change, items in sorted(result[part][source].items())
-            for item in items
-        ]
-        columns = [
-            "from_run",
-            "to_run",
-            "source",
-            "what",
-            "change",
-            "id",
-            "kind",
-            "scope",
-            "attributes",
-        ]
-        emit_rows(rows, columns, fmt, document=result)
+        columns = ["from_run", "to_run", "source", "what", "change", "id", "kind", "scope"]
+        emit_rows(flat_rows(result), [*columns, "attributes"], fmt, document=result)
         return
+    which = f" ({result['kind']}s of {result['scope']})" if result["scope"] else ""
     out_console.print(
-        f"Changes from run {result['from_run']} to run {result['to_run']}: {count_changes(result)}"
+        f"Changes from run {result['from_run']} to run {result['to_run']}{which}: "
+        f"{count_changes(result)}",
+        markup=False,
     )
+    _print_member_changes(result)
     for source in ("api", "attested"):
         for part in ("nodes", "edges"):
             for change, items in sorted(result[part][source].items()):
                 out_console.print(f"\n[bold]{source} {part} {change}[/bold] ({len(items)})")
                 for item in items:
-                    attrs = item.get("attributes")
-                    detail = (
-                        ""
-                        if not attrs
-                        else "  "
-                        + ", ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in attrs.items())
-                    )
-                    out_console.print(f"  {item['id']}{detail}", markup=False)
+                    detail = _told(item.get("attributes"))
+                    out_console.print(f"  {item['id']}{detail and '  ' + detail}", markup=False)
+
+
+def _told(attributes: dict[str, list[Any]] | None) -> str:
+    return ", ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in (attributes or {}).items())
+
+
+def _print_member_changes(result: dict[str, Any]) -> None:
+    """Per member first (role and access), then each import's provenance on one line."""
+    if result["members"]:
+        out_console.print(f"\n[bold]attested members[/bold] ({len(result['members'])})")
+    for member in result["members"]:
+        out_console.print(
+            f"  {member['id']} {member['change']}: {_told(member['attributes'])}", markup=False
+        )
+    for line in result["provenance"]:
+        out_console.print(
+            f"\n[bold]attested provenance[/bold] import {line['from_import']} -> "
+            f"{line['to_import']} ({line['members']} members)"
+        )
+        out_console.print(f"  {_told(line['fields'])}", markup=False)
 
 
 @cli.group("review")

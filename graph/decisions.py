@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -276,12 +277,24 @@ def _store_decisions(
         raise
 
 
-def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:
+NO_GUIDANCE = "no automated guidance for this kind of access"
+
+
+def decision_step(row: Mapping[str, str], decision: str, justification: str, graph: Any) -> str:
+    """The step for a revoke or modify decision on a review row: the one text remediation.md
+    and report.html both show. The remediators get the decision and its justification, so
+    a modify reads as the change it asks for, never as a removal."""
     from .plugins import get_remediators
+
+    decided = {**row, "decision": decision, "justification": justification}
+    found = (step for remediator in get_remediators() if (step := remediator.steps(decided, graph)))
+    return next(found, None) or NO_GUIDANCE
+
+
+def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:
     from .view import load_graph
 
     _run, graph = load_graph(store, run_id)
-    remediators = get_remediators()
     lines = [
         f"# Remediation for the access review of run {run_id}",
         "",
@@ -293,16 +306,13 @@ def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> 
         lines.append("No revoke or modify decisions.")
     for number, item in enumerate(todo, start=1):
         row = item.row
-        # The decision and its justification go along: a modify is not a revoke.
-        decided = {**row, "decision": item.decision, "justification": item.justification}
-        steps = next((s for r in remediators if (s := r.steps(decided, graph))), None)
         lines += [
             f"## {number}. {item.decision}: {row['principal_name']} -> {row['resource_name']}",
             "",
             f"- access: {row['access']} ({row['access_kind']})",
             f"- decided by {item.reviewer} on {item.review_date or 'the import date'}: "
             f"{item.justification}",
-            f"- step: {steps or 'no automated guidance for this kind of access'}",
+            f"- step: {decision_step(row, item.decision, item.justification, graph)}",
             "",
         ]
     return "\n".join(lines)

@@ -235,3 +235,49 @@ def test_a_bad_option_value_is_bad_usage_and_a_folder_as_db_is_named(tmp_path, e
     result = CliRunner().invoke(cli, ["runs", "--db", str(folder)])
     assert result.exit_code == EXIT_CONFIG, result.output
     assert str(folder) in result.output and "Traceback" not in result.output
+
+
+def test_export_before_attestation_says_so_on_the_console(tmp_path, emulator):
+    from datetime import UTC, datetime
+
+    from idgraph.graph.store import Store
+
+    from .conftest import attest_fixture, sync_fixture
+
+    db = tmp_path / "idgraph.db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    store.close()
+
+    def export(*extra):
+        return subprocess.run(
+            [_idgraph_executable(), "export", "--db", str(db), "--out", str(tmp_path / "pack")]
+            + ["--format", "review-csv", "--force", *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = export()
+    assert done.returncode == 0, done.stderr
+    assert "postmark account acme: team members: not attested — run `idgraph attest" in (
+        done.stderr
+    )
+    assert json.loads(export("--json").stdout)["unattested"] == [
+        {
+            "connector": "postmark",
+            "account_label": "acme",
+            "status": "none",
+            "state": "not attested",
+        }
+    ]
+    store = Store(db)
+    attest_fixture(store, now=datetime(2020, 1, 1, tzinfo=UTC))  # long expired
+    store.close()
+    done = export()
+    assert "team members: attestation 2 expired on 2020-03-31" in done.stderr
+    store = Store(db)
+    attest_fixture(store)
+    store.close()
+    done = export()
+    assert done.returncode == 0 and "team members" not in done.stderr

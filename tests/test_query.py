@@ -264,8 +264,9 @@ def test_runs_findings_and_diff_honour_format(store, emulator):
     assert {r["source"] for r in rows} == {"attested"} and {r["change"] for r in rows} == {
         "appeared"
     }
+    assert [r["what"] for r in rows][:5] == ["member"] * 5  # per member first
     as_json = json.loads(_cli(store.path, "diff", "1", "2", "--json").stdout)
-    assert as_json["to_run"] == 2 and len(rows) == sum(
+    assert as_json["to_run"] == 2 and len(rows) == len(as_json["members"]) + sum(
         len(items) for part in ("nodes", "edges") for items in as_json[part]["attested"].values()
     )
 

@@ -15,7 +15,7 @@ from idgraph.graph.review import REVIEW_COLUMNS, build_review
 from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import Store
 
-from .conftest import attest_fixture, fixture_secrets, sync_fixture
+from .conftest import MEMBERS_FILE, attest_fixture, fixture_secrets, sync_fixture
 
 NEW_TOKEN = "00000000-fa6e-4000-8000-00000000b0b0"
 
@@ -187,3 +187,76 @@ def test_report_benchmark_quick(tmp_path):
     (figures,) = json.loads(out.read_text())
     assert figures["servers"] == 30 and figures["bytes"] > 0 and figures["rows"] > 30
     assert "| servers |" in done.stdout
+
+
+def test_a_modify_reads_as_the_same_change_in_remediation_md_and_the_report(tmp_path, emulator):
+    store = Store(tmp_path / "idgraph.db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    review_csv = tmp_path / "review.csv"
+    with review_csv.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REVIEW_COLUMNS)
+        for row in build_review(store).rows:
+            cells = row.cells()
+            if (
+                row.principal.endswith("dana.ops@acme-corp.example")
+                and row.access_kind == "can_access"
+                and cells["resource_name"] == "Acme Production"
+            ):
+                cells |= {"decision": "modify", "justification": "view is enough"}
+            writer.writerow([cells[c] for c in REVIEW_COLUMNS])
+    import_decisions(store, review_csv, reviewer="lead@acme-corp.example", out_dir=tmp_path)
+    remediation = (tmp_path / "remediation.md").read_text(encoding="utf-8")
+    [step] = [line for line in remediation.splitlines() if line.startswith("- step: ")]
+    step = step.removeprefix("- step: ")
+    assert "from full to *View only*" in step and "No access" not in step
+    text = _text(_export(store, tmp_path / "pack"))
+    store.close()
+    open_steps = text[text.index("Remediation still open (1)") : text.index("Every decision")]
+    assert re.sub(r"\*+", "", step) in open_steps  # the same sentence, emphasis as plain text
+    assert "No access" not in open_steps
+
+
+def test_before_attestation_the_summary_says_not_attested_and_counts_the_servers(
+    tmp_path, emulator, account
+):
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    text = _text(_export(store, tmp_path / "pack1"))
+    servers = len(account["Servers"])
+    assert "– team members: not attested run idgraph attest" in text
+    assert f"{servers} servers" in text and "0 resources" not in text
+    assert f"Per server ({servers})" in text
+    attest_fixture(store)
+    text = _text(_export(store, tmp_path / "pack2"))
+    store.close()
+    assert "not attested" not in text and "5 team members 2 with an account-wide role" in text
+    assert f"Per server ({servers})" in text
+
+
+def test_an_account_of_admins_only_still_has_a_column_per_server(tmp_path, emulator, account):
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    admins = tmp_path / "admins.csv"
+    admins.write_text("\n".join(MEMBERS_FILE.read_text().splitlines()[:3]) + "\n")
+    attest_fixture(store, admins)
+    text = _text(_export(store, tmp_path / "pack3"))
+    store.close()
+    assert f"Per server ({len(account['Servers'])})" in text
+
+
+def test_the_summary_names_the_unattested_account_as_of_the_run(tmp_path, emulator, account):
+    from idgraph.connector.postmark.emulator import PostmarkEmulator
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    acme_attested = attest_fixture(store)["run_id"]
+    beta_account = {**account, "AccountTokens": ["00000000-beta-4000-8000-000000000001"]}
+    with PostmarkEmulator(beta_account) as beta:
+        sync_fixture(store, beta, label="beta")
+    latest = _text(_export(store, tmp_path / "latest"))
+    then = _text(_export(store, tmp_path / "then", run_id=acme_attested))
+    store.close()
+    assert "team members: not attested (beta)" in latest and "(acme)" not in latest
+    assert "not attested" not in then  # beta was not synced yet as of that run

@@ -138,7 +138,7 @@ def test_every_finding_fires_on_the_fixture(tmp_path, emulator):
     }
     assert "attestation-missing" not in checks
     by_node = {(f.check, f.node) for f in context.findings}
-    assert ("webhook-plain-http", "postmark:webhook:502") in by_node
+    assert ("webhook-plain-http", "postmark:webhook:11001/502") in by_node
     assert ("server-multiple-tokens", "postmark:server:11004") in by_node
     assert ("sender-unconfirmed", "postmark:sender_signature:9004") in by_node
     allowed = build_review(store, options={"allow_domains": ["example"]})
@@ -206,10 +206,11 @@ def test_diff_and_since(tmp_path, emulator):
     assert changed[0]["attributes"]["confirmed_senders"] == [4, 3]
     gone = {c["id"] for c in diff["nodes"]["api"]["disappeared"]}
     assert "postmark:sender_signature:9002" in gone
-    appeared = {c["id"] for c in diff["nodes"]["attested"]["appeared"]}
+    appeared = {m["id"] for m in diff["members"] if m["change"] == "appeared"}
     assert "postmark:team_member:dana.ops@acme-corp.example" in appeared
     default = json.loads(CliRunner().invoke(cli, ["diff", "--json", "--db", str(db)]).output)
-    assert (default["from_run"], default["to_run"]) == (attested["run_id"], last.run_id)
+    # like with like: the latest two syncs, not the attestation and the sync after it
+    assert (default["from_run"], default["to_run"]) == (first.run_id, last.run_id)
     out = tmp_path / "pack"
     exported = CliRunner().invoke(
         cli, ["export", "--db", str(db), "--out", str(out), "--since", str(attested["run_id"])]

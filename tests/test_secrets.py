@@ -51,7 +51,7 @@ def test_no_secret_in_cli_output(tmp_path, emulator, account):
         ["-vv", "sync", "postmark", "--db", str(tmp_path / "a.db")],
         ["sync", "postmark", "--json", "--db", str(tmp_path / "a.db")],
         ["runs", "--json", "--db", str(tmp_path / "a.db")],
-        ["show", "postmark:webhook:501", "--db", str(tmp_path / "a.db")],
+        ["show", "postmark:webhook:11001/501", "--db", str(tmp_path / "a.db")],
         ["token", "check", "--json"],
     ):
         result = runner.invoke(cli, args, env=env)

@@ -74,10 +74,10 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
     assert production["token_count"] == 2
     archived = graph.nodes["postmark:message_stream:11001/spring-promo"]
     assert archived["archived"] is True and archived["type"] == "Broadcasts"
-    hook = graph.nodes["postmark:webhook:501"]
+    hook = graph.nodes["postmark:webhook:11001/501"]
     assert hook["http_auth"] is True and hook["http_headers"] == {"X-Api-Key": "[redacted]"}
     assert hook["url"] == "https://hooks.acme-corp.example/postmark/events?[redacted]"
-    assert graph.nodes["postmark:webhook:502"]["scheme"] == "http"
+    assert graph.nodes["postmark:webhook:11001/502"]["scheme"] == "http"
     token_node = f"postmark:server_token:{fingerprint(servers[0]['ApiTokens'][0])}"
     assert graph.has_edge(token_node, scope)
     assert graph.has_edge(scope, "postmark:sender_signature:9001")
@@ -132,7 +132,7 @@ def test_changes_between_runs_are_closed_and_opened_versions(store, emulator):
     assert closed == {
         "postmark:server:11002",
         old_fp,
-        "postmark:webhook:502",
+        "postmark:webhook:11001/502",
         "endpoint:analytics.tracking-vendor.example",
     }
     # history: the graph as of run 1 still has the old name and the removed webhook
@@ -140,9 +140,9 @@ def test_changes_between_runs_are_closed_and_opened_versions(store, emulator):
     _r, now = load_graph(store, second.run_id)
     assert then.nodes["postmark:server:11002"]["name"] == "Acme Staging"
     assert now.nodes["postmark:server:11002"]["name"] == "Acme Staging (renamed)"
-    assert "postmark:webhook:502" in then and "postmark:webhook:502" not in now
+    assert "postmark:webhook:11001/502" in then and "postmark:webhook:11001/502" not in now
     # the tombstone is kept
-    history = store.node_history("postmark:webhook:502")
+    history = store.node_history("postmark:webhook:11001/502")
     assert [(h["opened_run"], h["closed_run"]) for h in history] == [(1, 2)]
 
 
@@ -294,3 +294,75 @@ def test_server_details_start_while_the_sender_listing_is_still_read(store):
         result = sync_fixture(store, emu)
     assert result.status == "complete", result.collection.errors
     assert waited_for_server == [True]  # the server's call came while senders were read
+
+
+def test_one_webhook_id_on_two_servers_is_two_webhooks_and_a_warning(store, emulator):
+    # Postmark numbers webhooks per server: staging's own webhook may carry production's ID
+    staging_hook = emulator.server(11002)["Webhooks"][0]
+    staging_hook["ID"] = 501
+    staging_hook["MessageStream"] = "staging-events"
+    result = sync_fixture(store, emulator)
+    assert result.status == "complete"
+    _run, graph = load_graph(store)
+    production = graph.nodes["postmark:webhook:11001/501"]
+    staging = graph.nodes["postmark:webhook:11002/501"]
+    assert production["server_id"] == 11001 and staging["server_id"] == 11002
+    assert production["url"] == "https://hooks.acme-corp.example/postmark/events?[redacted]"
+    assert staging["url"] == "https://staging-hooks.acme-corp.example/pm"
+    assert production["triggers"] != staging["triggers"] and staging["triggers"] == ["Bounce"]
+    assert staging["http_auth_username"] == "staging"
+    assert (production["message_stream"], staging["message_stream"]) == (
+        "outbound",
+        "staging-events",
+    )
+
+    def linked(node, kind, forward=True):
+        edges = graph.out_edges(node, data=True) if forward else graph.in_edges(node, data=True)
+        return {(v if forward else u) for u, v, d in edges if d["kind"] == kind}
+
+    assert linked("postmark:webhook:11001/501", "has_webhook", forward=False) == {
+        "postmark:server:11001"
+    }
+    assert linked("postmark:webhook:11002/501", "has_webhook", forward=False) == {
+        "postmark:server:11002"
+    }
+    assert linked("postmark:webhook:11001/501", "delivers_to") == {
+        "endpoint:hooks.acme-corp.example"
+    }
+    assert linked("postmark:webhook:11002/501", "delivers_to") == {
+        "endpoint:staging-hooks.acme-corp.example"
+    }
+    [warning] = [w for w in result.collection.warnings if "webhook ID 501" in w]
+    assert "server 11001 ('Acme Production')" in warning
+    assert "server 11002 ('Acme Staging')" in warning
+    assert store.run(result.run_id).warnings == result.collection.warnings
+
+
+def test_webhooks_stored_under_the_old_ids_are_closed_and_reopened_by_the_next_sync(
+    store, emulator
+):
+    first = sync_fixture(store, emulator)
+    # a database written before webhook ids were scoped: `postmark:webhook:<webhook ID>`
+    old = "postmark:webhook:"
+    with store.db.conn:
+        for server_id in (11001, 11002, 11004):
+            scoped = f"{old}{server_id}/"
+            store.db.conn.execute("UPDATE node_versions SET id = replace(id, ?, ?)", [scoped, old])
+            for column in ("key", "src", "dst"):
+                store.db.conn.execute(
+                    f"UPDATE edge_versions SET {column} = replace({column}, ?, ?)",
+                    [scoped, old],
+                )
+    second = sync_fixture(store, emulator)
+    assert second.status == "complete"
+    hooks = sum(len(s["Webhooks"]) for s in emulator.servers() if s["ApiTokens"])
+    nodes = second.counts["nodes"]
+    assert nodes["removed"] == {"postmark:webhook": hooks}
+    assert nodes["created"] == {"postmark:webhook": hooks} and not nodes["changed"]
+    _r, then = load_graph(store, first.run_id)
+    _r, now = load_graph(store, second.run_id)
+    assert "postmark:webhook:501" in then and "postmark:webhook:501" not in now
+    assert "postmark:webhook:11001/501" in now
+    assert [(h["opened_run"], h["closed_run"]) for h in store.node_history(f"{old}501")] == [
+        (first.run_id, second.run_id)
+    ]

@@ -274,6 +274,7 @@ class Transformer:
             ],
         )
         shares = [head.cleaned()]
+        raw.warnings += _webhook_ids_on_several_servers(raw)
         endpoints: dict[str, Node] = {}
         server_tokens: list[str] = []
         for server in raw.servers:
@@ -402,7 +403,8 @@ class Transformer:
             )
             edges.append(Edge(src=server_node, dst=stream_node, kind="has_stream"))
         for hook in raw.webhooks.get(server.id, []):
-            hook_node = node_id(WEBHOOK, hook.id)
+            # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
+            hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
             url = redact_url(hook.url)
             auth = hook.http_auth
             nodes.append(
@@ -501,6 +503,24 @@ class Transformer:
                 send_as.append(sender_node)
         nodes.extend(persons.values())
         return share
+
+
+def _webhook_ids_on_several_servers(raw: RawAccount) -> list[str]:
+    """A warning per webhook ID that two or more servers use: Postmark numbers webhooks per
+    server, so each is its own node (`<server ID>/<webhook ID>`), but a reader matching a
+    webhook by its ID alone would mix them up."""
+    servers_of: dict[int, list[Server]] = {}
+    for server in raw.servers:
+        for hook_id in dict.fromkeys(hook.id for hook in raw.webhooks.get(server.id, [])):
+            servers_of.setdefault(hook_id, []).append(server)
+    return [
+        f"webhook ID {hook_id} is on "
+        + " and ".join(f"server {s.id} ({s.name!r})" for s in servers)
+        + ": a webhook ID is unique per server only, so each server's is kept as its own "
+        "webhook (" + ", ".join(node_id(WEBHOOK, f"{s.id}/{hook_id}") for s in servers) + ")"
+        for hook_id, servers in sorted(servers_of.items())
+        if len(servers) > 1
+    ]
 
 
 def _userinfo(url: str) -> str:

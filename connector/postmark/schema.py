@@ -1,6 +1,11 @@
 """The Postmark connector's graph schema: its node and edge kinds, registered with the host.
 
 docs/graph-schema.md is generated from it (with every other loaded connector's).
+
+Each kind's key says how far Postmark guarantees its ID unique: an ID the API looks up with
+a server's token (stream, webhook) is unique on that server only, so the key includes the
+server ID; one looked up with the Account token (server, sender signature, domain) is
+unique in the account.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ NODES = (
     ),
     NodeKind(
         "postmark:server",
-        "the server ID",
+        "the server ID (unique in the account: the Account token's `GET /servers/{id}` takes "
+        "it alone)",
         "A Postmark server.",
         "GET /servers",
         {
@@ -69,7 +75,7 @@ NODES = (
     ),
     NodeKind(
         "postmark:server_token",
-        "the token's fingerprint",
+        "the token's fingerprint (a server token is a UUID: unique across servers and accounts)",
         "One entry of a server's ApiTokens: it can send as the account and manage the "
         "server's streams and webhooks.",
         "GET /servers (ApiTokens)",
@@ -83,7 +89,8 @@ NODES = (
     ),
     NodeKind(
         "postmark:message_stream",
-        "`<server ID>/<stream ID>`",
+        "`<server ID>/<stream ID>` (a stream ID such as `outbound` is unique per server only: "
+        "`GET /message-streams/{id}` takes the server's token)",
         "A message stream.",
         "GET /message-streams (Server token, archived included)",
         {
@@ -97,7 +104,9 @@ NODES = (
     ),
     NodeKind(
         "postmark:webhook",
-        "the webhook ID",
+        "`<server ID>/<webhook ID>` (a webhook ID is unique per server only: "
+        "`GET /webhooks/{id}` takes the server's token; one ID on two servers is two nodes, "
+        "and the sync warns)",
         "A webhook: where Postmark posts events.",
         "GET /webhooks (Server token)",
         {
@@ -115,7 +124,8 @@ NODES = (
     ),
     NodeKind(
         "postmark:sender_signature",
-        "the signature ID",
+        "the signature ID (unique in the account: the Account token's `GET /senders/{id}` "
+        "takes it alone)",
         "A sender signature (a From address).",
         "GET /senders (and GET /senders/{id} with --sender-details)",
         {
@@ -132,7 +142,8 @@ NODES = (
     ),
     NodeKind(
         "postmark:domain",
-        "the domain ID",
+        "the domain ID (unique in the account: the Account token's `GET /domains/{id}` takes "
+        "it alone)",
         "A sending domain.",
         "GET /domains",
         {
@@ -162,7 +173,7 @@ NODES = (
     ),
     NodeKind(
         "postmark:team_member",
-        "the lower-cased email",
+        "the lower-cased email (unique in the account: the web UI lists a user once)",
         "A user of the Postmark account, as a person read it off the web UI (source `attested`).",
         "`idgraph attest import postmark` (no API exists)",
         {

@@ -67,6 +67,16 @@ def _role(context: ReviewContext, graph: Any, node: str) -> str | None:
 # -- who has access to what -----------------------------------------------------------------
 
 
+def _member_resource_kinds(context: ReviewContext) -> set[str]:
+    """The kinds members are granted access on (each member format's resource kind), from
+    the resources the API listed: before any attestation, or with admins only, the matrix
+    still has a column per server, never "0 resources"."""
+    from ..plugins import get_member_formats
+
+    kinds = {fmt.resource_kind for fmt in get_member_formats().values()}
+    return {kind for kind in kinds if context.nodes_of_kind(kind)}
+
+
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
     """People x resources: each cell the effective access the engine gives (an account-wide
     role's implied level, else the explicit grant, else none)."""
@@ -90,8 +100,7 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
     }
     for row in access.implied:
         implied_value = implied_value or row.access
-    if not resource_kinds:  # nobody attested yet: the kinds a per-resource grant reaches
-        resource_kinds = _resource_grant_kinds(context)
+    resource_kinds |= _member_resource_kinds(context)
     resources = sorted(
         (
             node
@@ -134,17 +143,6 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         "implied": implied_value or "all",
         "transposed": len(columns) > MATRIX_MAX_COLUMNS,
     }
-
-
-def _resource_grant_kinds(context: ReviewContext) -> set[str]:
-    """The resource kinds a per-resource grant reaches, from the declared ends of those
-    edge kinds (`team_member -> server`): the matrix's columns before any attestation."""
-    schema = context.schema
-    targets = {
-        schema.edges[kind].ends.split("->", 1)[-1].strip()
-        for kind in schema.edge_kinds_with(grant="resource")
-    }
-    return {k for k in schema.node_kinds_with_role("resource") if k.rsplit(":", 1)[-1] in targets}
 
 
 def resource_sections(
@@ -455,7 +453,7 @@ _EMPHASIS = re.compile(r"\*{1,2}([^*]+)\*{1,2}")  # markdown emphasis, shown as 
 
 def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     """The latest imported decisions up to this run: each, open steps, and the sign-off."""
-    from ..plugins import get_remediators
+    from ..decisions import decision_step
 
     conn = context.store.db.conn
     try:
@@ -476,7 +474,6 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
         record = dict(zip(columns, values, strict=True))
         latest[record["row_id"]] = record  # a later import of the same row stands
     current = {r.row_id: r for r in context.rows}
-    remediators = get_remediators()
     items = []
     for record in sorted(
         latest.values(),
@@ -488,9 +485,8 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
         if record["decision"] in ("revoke", "modify") and still:
             assert row is not None
             cells = row.cells() | {"access_kind": row.access_kind}
-            open_step = (
-                next((s for r in remediators if (s := r.steps(cells, context.graph))), None)
-                or "no automated guidance for this kind of access"
+            open_step = decision_step(
+                cells, record["decision"], record["justification"], context.graph
             )
         items.append(
             {
@@ -602,6 +598,20 @@ def picture(context: ReviewContext, names: Names) -> dict[str, Any]:
 # -- all of it ------------------------------------------------------------------------------
 
 
+def attestation_state(context: ReviewContext, accounts: int) -> str | None:
+    """What the summary says of team members with no valid attestation as of this run
+    ("not attested", "attestation 4 expired on ..."), naming the account when the report
+    covers several; None when every account's is valid."""
+    from ..attestation import unattested
+
+    missing = unattested(context.store, context.run.id)
+    if not missing:
+        return None
+    return "; ".join(
+        row["state"] + (f" ({row['account_label']})" if accounts > 1 else "") for row in missing
+    )
+
+
 def report_model(context: ReviewContext) -> dict[str, Any]:
     run_times = {r.id: r.finished or "" for r in context.store.runs()}
     changes, before = changes_since(context, run_times)
@@ -622,6 +632,7 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "accounts": accounts,
         "summary": {
             "people": len(people),
+            "attestation": attestation_state(context, len(accounts)),
             "account_wide_people": sum(1 for p in people if p["spans"]),
             "credentials": len(creds["credentials"]),
             "resources": len(matrix["resources"]),

@@ -74,7 +74,7 @@ def test_planted_secrets_are_found_nowhere(tmp_path, account, caplog):
         ["runs", "--json"],
         ["findings", "--json"],
         ["diff", "--json"],
-        ["show", "postmark:webhook:501", "--json"],
+        ["show", "postmark:webhook:11001/501", "--json"],
     ):
         outputs.append(runner.invoke(cli, [*command, "--db", str(db)]).output)
     written = _written_bytes(tmp_path)  # the database, its WAL, every export, the report
