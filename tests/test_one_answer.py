@@ -20,6 +20,7 @@ import unicodedata
 from pathlib import Path
 
 import openpyxl
+import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
@@ -329,3 +330,60 @@ def test_roles_typed_in_another_case_still_span_the_account(store, emulator, tmp
         )
     }
     assert {owner, admin} <= implied
+
+
+@pytest.mark.parametrize("baseline", ["--since", "last reviewed run"])
+def test_review_csv_and_the_report_tell_the_same_changes(store, emulator, tmp_path, baseline):
+    """The changes are worked out once: review.csv's change column and access-removed.csv
+    say what the report's "what changed" says, row for row, against `--since` or, without
+    it, against the last reviewed run (review.csv's column was empty there before)."""
+    from idgraph.graph.decisions import import_decisions
+    from idgraph.graph.exporters.report_model import report_model
+
+    from .conftest import MEMBERS_FILE
+
+    sync_fixture(store, emulator)
+    since = attest_fixture(store)["run_id"]
+    if baseline != "--since":  # a decision on the first attestation makes it the baseline
+        write_review_pack(store.path, tmp_path / "q1", run_id=since, formats=["review-csv"])
+        rows = _read_csv(tmp_path / "q1" / "review.csv")
+        rows[0]["decision"] = "keep"
+        decided = tmp_path / "decided.csv"
+        with decided.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        import_decisions(store, decided, reviewer="lead@acme-corp.example", out_dir=tmp_path)
+    text = MEMBERS_FILE.read_text().splitlines()
+    text = [line.replace("Dana Ops,User,yes,full", "Dana Ops,User,yes,view") for line in text]
+    text = [line for line in text if not line.startswith("sam.dev@")]
+    text.append("new.hire@acme-corp.example,New Hire,User,yes,view,none,none,none,none")
+    members = tmp_path / "members-q2.csv"
+    members.write_text("\n".join(text) + "\n")
+    now = attest_fixture(store, members)["run_id"]
+    pack = tmp_path / "pack"
+    explicit = since if baseline == "--since" else None
+    write_review_pack(store.path, pack, run_id=now, since=explicit)
+    review = _read_csv(pack / "review.csv")
+    csv_added = {
+        (r["principal"], r["resource"]) for r in review if r["change_since_last_review"] == "added"
+    }
+    csv_changed = {
+        (r["principal"], r["resource"], r["change_since_last_review"])
+        for r in review
+        if r["change_since_last_review"].startswith("changed")
+    }
+    csv_removed = {(r["principal"], r["resource"]) for r in _read_csv(pack / "access-removed.csv")}
+    context = build_review(store, now, since=explicit)
+    kinds = {k["key"]: k["items"] for k in report_model(context)["changes"]["kinds"]}
+
+    def pairs(key):
+        return {(i["principal"]["id"], i["resource"]["id"]) for i in kinds[key]}
+
+    assert csv_added == pairs("access_added") and csv_added
+    assert csv_removed == pairs("access_removed") and csv_removed
+    assert csv_changed == {
+        (i["principal"]["id"], i["resource"]["id"], f"changed (was {i['was']})")
+        for i in kinds["access_changed"]
+    }
+    assert csv_changed
