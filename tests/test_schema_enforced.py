@@ -366,3 +366,31 @@ def test_a_database_of_bare_kinds_migrates_and_exports_the_same_rows(tmp_path, e
     result = sync_fixture(store, emulator)
     store.close()
     assert not any(result.counts["edges"][change] for change in ("created", "changed", "removed"))
+
+
+def test_what_the_attestation_engine_writes_is_declared():
+    """The host's member properties and the shared `is` make every node and edge of an
+    attestation declared kinds with declared properties."""
+    from datetime import UTC, datetime
+
+    from idgraph.graph.attestation import Evidence, Member, build_attestation
+    from idgraph.graph.schema import undeclared_warnings
+
+    fmt = MEMBER_FORMAT
+    members = [
+        Member("ann@acme.example", "Ann", "Account Owner", "owner", "yes"),
+        Member("bo@acme.example", "Bo", "Teammate", "member", "no", {"11001": "view"}),
+    ]
+    nodes, edges, _record = build_attestation(
+        fmt,
+        members,
+        label="acme",
+        attested_by="r@acme.example",
+        attested_at=datetime(2026, 12, 1, tzinfo=UTC),
+        valid_days=90,
+        evidence=Evidence("https://wiki.example/users", None),
+        file_sha256="0" * 64,
+        import_id=7,
+    )
+    assert {e.kind for e in edges} == {fmt.member_edge, fmt.access_edge, "is"}
+    assert undeclared_warnings(registry(), fmt.connector, nodes, edges) == []
