@@ -22,7 +22,7 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
         Edge(
             src=account,
             dst=scope,
-            kind="has_sending_scope",
+            kind="postmark:has_sending_scope",
             source="api",
             attrs={},
             discriminator="",
@@ -54,7 +54,7 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
             token_count=1,
             legacy_hook_urls={},
         )
-        edge(account, server, "has_server")
+        edge(account, server, "postmark:has_server")
         for t in range(1 + (i % 2)):
             token = f"postmark:server_token:sha256:{i:08x}{t:08x}"
             node(
@@ -64,13 +64,13 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
                 suffix=f"{i % 9999:04d}",
                 server_id=i,
             )
-            edge(server, token, "has_credential")
-            edge(token, server, "grants", scope="server API")
-            edge(token, scope, "can_send_as")
+            edge(server, token, "postmark:has_credential")
+            edge(token, server, "postmark:grants", scope="server API")
+            edge(token, scope, "postmark:can_send_as")
         for stream in ("outbound", "inbound", "broadcasts"):
             ident = f"postmark:message_stream:{i}/{stream}"
             node(ident, "postmark:message_stream", server_id=i, stream_id=stream, archived=False)
-            edge(server, ident, "has_stream")
+            edge(server, ident, "postmark:has_stream")
         hook = f"postmark:webhook:{i}/{i}"
         node(
             hook,
@@ -83,8 +83,10 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
             http_auth=True,
             http_headers={},
         )
-        edge(server, hook, "has_webhook", message_stream="outbound")
-        edge(hook, rng.choice(endpoints), "delivers_to", via="webhook", url=f"https://h/{i}")
+        edge(server, hook, "postmark:has_webhook", message_stream="outbound")
+        edge(
+            hook, rng.choice(endpoints), "postmark:delivers_to", via="webhook", url=f"https://h/{i}"
+        )
     target_edges = nodes * 3
     per_member = max((target_edges - len(out_edges)) // members, 1)
     for m in range(members):
@@ -102,7 +104,7 @@ def synthetic_graph(nodes: int = 100_000, seed: int = 0) -> tuple[list[Node], li
             expires_at="2027-01-30T00:00:00+00:00",
             attested_by="a@bench.example",
         )
-        edge(member, account, "member_of", "attested", role="User", role_level="member")
+        edge(member, account, "postmark:member_of", "attested", role="User", role_level="member")
         for server in rng.sample(server_ids, min(per_member, len(server_ids))):
-            edge(member, server, "can_access", "attested", permission="view")
+            edge(member, server, "postmark:can_access", "attested", permission="view")
     return out_nodes, out_edges

@@ -72,8 +72,13 @@ def fold(value: object) -> str:
 
 def row_id(principal: str, kind: str, resource: str) -> str:
     """`r-` + 16 hex: the letter keeps a spreadsheet from reading the id as a number
-    (`9705615772979639` -> 9.70561577297964E+15, `522e003017105919` -> 1.79E+308)."""
-    digest = hashlib.sha256(f"{principal}|{kind}|{resource}".encode()).hexdigest()[:16]
+    (`9705615772979639` -> 9.70561577297964E+15, `522e003017105919` -> 1.79E+308).
+
+    The kind is hashed without its `<connector>:` namespace (principal and resource ids
+    carry the connector already), so a kind given its namespace later (the built-in
+    connector's, in schema 5) keeps the row ids stored decisions and reviewers' files cite."""
+    local_kind = kind.rpartition(":")[2]
+    digest = hashlib.sha256(f"{principal}|{local_kind}|{resource}".encode()).hexdigest()[:16]
     return ROW_ID_PREFIX + digest
 
 

@@ -48,16 +48,23 @@ class MemberFormat:
     resource_key: str  # the resource node's property that is its id key
     roles: Mapping[str, str]
     where_in_the_ui: str
-    resource_prefix: str = "server:"
+    resource_prefix: str = "resource:"
     access_values: tuple[str, ...] = ("full", "view", "none")
     full_access: str = "full"
     all_access_levels: frozenset[str] = frozenset({"owner", "admin"})
     owner_level: str | None = "owner"
-    access_property: str = "server_access"
-    member_edge: str = "member_of"
-    access_edge: str = "can_access"
-    identity_edge: str = "is"
+    access_property: str = "resource_access"
+    member_edge: str = ""  # default `<connector>:member_of`
+    access_edge: str = ""  # default `<connector>:can_access`
+    identity_edge: str = "is"  # the host's shared kind
     corroborate: Callable[[Any, str, set[str]], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        # A connector's own edge kinds carry its namespace (docs/plugins.md)
+        if not self.member_edge:
+            object.__setattr__(self, "member_edge", f"{self.connector}:member_of")
+        if not self.access_edge:
+            object.__setattr__(self, "access_edge", f"{self.connector}:can_access")
 
     @property
     def role_names(self) -> str:

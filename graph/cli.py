@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -20,6 +21,7 @@ from .console import err_console, escape, out_console, table
 from .interfaces import ConfigError, SourceError
 from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
+from .schema import registry
 from .store import RunNotFound, Store, StoreBusy, storage_error
 from .sync import SyncResult, read_secret, sync
 from .text import terminal_text
@@ -103,6 +105,8 @@ def cli(verbose: int, log_format: str) -> None:
     Exit codes: 0 done, 1 the run was partial or failed, 2 bad usage, 3 configuration
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
+    with user_errors():  # two plugins declaring one kind: refused at load, exit 3
+        registry()
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     if log_format == "json":
         from .logjson import use_json_logs
@@ -397,6 +401,57 @@ def sync_group() -> None:
 # -- history and inspection -----------------------------------------------------------------
 
 
+def needs_plugins(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds --allow-missing-plugins to a command that reads the graph of `db_path`: a
+    database holding the graph of a connector whose plugin is not loaded is refused (exit 3),
+    since that connector's rows would be left out without a word."""
+
+    @functools.wraps(command)
+    def checked(*args: Any, allow_missing_plugins: bool, **kwargs: Any) -> Any:
+        _check_plugins_loaded(kwargs["db_path"], allow_missing_plugins)
+        return command(*args, **kwargs)
+
+    return click.option(
+        "--allow-missing-plugins",
+        is_flag=True,
+        help="Go on when the database holds the graph of a connector whose plugin is not "
+        "loaded (its kinds are then left out).",
+    )(checked)
+
+
+def _check_plugins_loaded(db_path: Path, allow_missing: bool) -> None:
+    from .plugins import missing_plugins
+
+    if not db_path.exists():
+        return  # the command says so in its own words
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            missing = missing_plugins(store.conn)
+        finally:
+            store.close()
+    if not missing:
+        return
+    named = ", ".join(
+        f"{connector!r} (runs {', '.join(map(str, runs[:3]))}{', ...' if len(runs) > 3 else ''})"
+        for connector, runs in sorted(missing.items())
+    )
+    if allow_missing:
+        err_console.print(
+            terminal_text(f"warning: plugin(s) not loaded: {named}: their kinds are left out"),
+            markup=False,
+        )
+        return
+    raise Failure(
+        terminal_text(
+            f"{db_path} holds the graph of connector(s) whose plugin is not loaded: {named}; "
+            "install the plugin (`idgraph plugins` lists what is loaded; IDGRAPH_LOAD_PLUGINS "
+            "narrows it), or pass --allow-missing-plugins to go on without their rows"
+        ),
+        EXIT_CONFIG,
+    )
+
+
 @cli.command("runs")
 @db_option
 @click.option("--limit", type=int, default=20, show_default=True)
@@ -436,6 +491,7 @@ def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -
 
 
 @cli.command("show")
+@needs_plugins
 @click.argument("node_id")
 @db_option
 @click.option("--run", "run_id", type=int, help="As of this complete run (default: the latest).")
@@ -533,6 +589,7 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command("export")
+@needs_plugins
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
 @click.option(
@@ -633,6 +690,7 @@ def export_command(
 
 
 @cli.command("findings")
+@needs_plugins
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
 @click.option(
@@ -691,6 +749,7 @@ def findings_command(
 
 
 @cli.command("diff")
+@needs_plugins
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
 @click.option(
@@ -768,6 +827,7 @@ def review_group() -> None:
 
 
 @review_group.command("import")
+@needs_plugins
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--reviewer", required=True, help="Your email (used where a row names none).")
 @click.option(

@@ -7,8 +7,13 @@ tests/test_store_schema.py checks that the two agree.
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from .model import content_hash
 
 migrations = Migrations("idgraph")
 
@@ -117,3 +122,66 @@ def m004_accounts(db: sqlite_utils.Database) -> None:
     )
     db["runs"].add_column("credential", str)
     db["runs"].add_column("rotated_from", str)
+
+
+# The host's shared edge kinds: every connector uses them bare (graph/schema.py SHARED).
+SHARED_EDGE_KINDS = ("is",)
+
+
+@migrations()
+def m005_namespaced_edge_kinds(db: sqlite_utils.Database) -> None:
+    # A connector's own edge kinds carry its namespace from schema 5 on (the built-in
+    # connector's were bare: `grants` is now `<connector>:grants`). Each stored bare kind but
+    # the shared ones takes the namespace of the connector of the run that wrote it, wherever
+    # a kind is kept: the edge versions (kind, key, hash), the decisions' access kind, the
+    # runs' counts and the query views' kind facts. Review row ids do not change: they hash
+    # the kind without its namespace (graph/review.py `_row_id`).
+    conn = db.conn
+    shared = ", ".join("?" * len(SHARED_EDGE_KINDS))
+    renamed: dict[str, set[str]] = {}
+    updates = []
+    for rowid, src, dst, discriminator, kind, source, attrs, connector in conn.execute(
+        "SELECT e.rowid, e.src, e.dst, e.discriminator, e.kind, e.source, e.attrs, r.connector "
+        "FROM edge_versions e JOIN runs r ON r.id = e.opened_run "
+        f"WHERE instr(e.kind, ':') = 0 AND e.kind NOT IN ({shared})",
+        SHARED_EDGE_KINDS,
+    ).fetchall():
+        new = f"{connector}:{kind}"
+        renamed.setdefault(kind, set()).add(new)
+        key = f"{src}|{new}|{dst}" + (f"|{discriminator}" if discriminator else "")
+        updates.append((new, key, content_hash(new, source, attrs), rowid))
+    conn.executemany(
+        "UPDATE edge_versions SET kind = ?, key = ?, hash = ? WHERE rowid = ?", updates
+    )
+    conn.execute(
+        "UPDATE review_decisions SET access_kind = (SELECT r.connector || ':' || "
+        "review_decisions.access_kind FROM runs r WHERE r.id = review_decisions.run_id) "
+        f"WHERE instr(access_kind, ':') = 0 AND access_kind NOT IN ({shared})",
+        SHARED_EDGE_KINDS,
+    )
+    _namespace_run_counts(conn)
+    if db["kind_facts"].exists():
+        for kind, new in renamed.items():
+            if len(new) == 1:
+                conn.execute(
+                    "UPDATE OR REPLACE kind_facts SET kind = ? WHERE what = 'edge' AND kind = ?",
+                    [next(iter(new)), kind],
+                )
+            else:  # one bare kind of two connectors: the next refresh writes both
+                conn.execute("DELETE FROM kind_facts WHERE what = 'edge' AND kind = ?", [kind])
+
+
+def _namespace_run_counts(conn: sqlite3.Connection) -> None:
+    """The per-kind edge counts of each run, under the namespaced kinds."""
+    updates = []
+    for run_id, connector, text in conn.execute(
+        "SELECT id, connector, counts FROM runs WHERE counts LIKE '%\"edges\"%'"
+    ).fetchall():
+        counts = json.loads(text)
+        for change, by_kind in counts.get("edges", {}).items():
+            counts["edges"][change] = {
+                kind if ":" in kind or kind in SHARED_EDGE_KINDS else f"{connector}:{kind}": n
+                for kind, n in by_kind.items()
+            }
+        updates.append((json.dumps(counts), run_id))
+    conn.executemany("UPDATE runs SET counts = ? WHERE id = ?", updates)

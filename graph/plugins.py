@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sqlite3
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -75,8 +76,13 @@ def get_checks() -> dict[str, Check]:
     return {check.name: check for check in _collect("register_checks")}
 
 
-def get_schemas() -> list[Any]:
-    return _collect("register_schemas")
+def get_schemas_by_plugin() -> list[tuple[str, Any]]:
+    """(plugin name, schema) of every schema registered, to name whose is whose."""
+    load_plugins()
+    found: list[tuple[str, Any]] = []
+    for impl in pm.hook.register_schemas.get_hookimpls():
+        impl.function(register=lambda schema, name=impl.plugin_name: found.append((name, schema)))
+    return found
 
 
 def get_member_formats() -> dict[str, Any]:
@@ -116,3 +122,20 @@ def describe_plugins() -> list[dict[str, Any]]:
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         rows.append({"name": name, "hooks": hooks, "version": versions.get(name, "")})
     return sorted(rows, key=lambda r: r["name"])
+
+
+def missing_plugins(conn: sqlite3.Connection) -> dict[str, list[int]]:
+    """connector -> its complete runs (syncs and attestations), for each connector whose
+    graph the database holds but no loaded plugin provides (no connector, schema or member
+    format of that name): its kinds would be read as unknown, its rows silently left out."""
+    from .schema import registry
+
+    loaded = {*get_connectors(), *get_member_formats()}
+    loaded |= {schema.connector for schema in registry().schemas}
+    found: dict[str, list[int]] = {}
+    for connector, run_id in conn.execute(
+        "SELECT connector, id FROM runs WHERE status = 'complete' ORDER BY id"
+    ):
+        if connector not in loaded:
+            found.setdefault(connector, []).append(run_id)
+    return found

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, user_errors
+from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, needs_plugins, user_errors
 from .output import chosen_format, emit_rows, format_option
 from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
 from .store import Store
@@ -112,6 +112,7 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
 
 
 @cli.command("access")
+@needs_plugins
 @click.option("--to", "to", metavar="RESOURCE", help="Who reaches it: an id, name or part.")
 @click.option(
     "--of", "of", metavar="PRINCIPAL", help="What it reaches: an email, fingerprint or last 4."
@@ -187,6 +188,7 @@ def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[s
 
 
 @cli.command("nodes")
+@needs_plugins
 @click.option("--kind", "kinds", multiple=True, help="Only this kind (repeat).")
 @click.option("--search", "text", help="Words in a node's name, email or id.")
 @run_option

@@ -11,8 +11,11 @@ connector's names. docs/graph-schema.md is generated from the registry
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from .interfaces import ConfigError
+from .model import Edge, Node
 
 Principal = Literal["human", "credential"]
 Role = Literal["account", "resource", "member", "credential", "identity", "endpoint"]
@@ -111,22 +114,81 @@ SHARED = ConnectorSchema(
             label="host",
         ),
     ),
-    edges=(),
+    edges=(
+        EdgeKind(
+            "is",
+            "a connector's member, user or address -> person",
+            "The address is that person's or mailbox's: the join across connectors.",
+            "any connector; the attestation engine for every attested member",
+        ),
+    ),
 )
+
+# What the host's attestation engine (graph/attestation.py) writes on every member it
+# imports: added to each node kind declared with role `member`, beside what the connector
+# declares (a connector's own text for one of these names wins in the docs).
+MEMBER_PROPERTIES = {
+    "email": "the member's email, lower-cased",
+    "name": "the member's name",
+    "role": "the role as the UI showed it",
+    "role_level": "`owner`, `admin` or `member`",
+    "two_factor": "`yes`, `no` or `unknown`",
+    "attested_by": "who read the UI",
+    "attested_at": "when",
+    "expires_at": "when the attestation goes stale (default 90 days)",
+    "evidence": "the evidence URL, or the evidence file's name",
+    "evidence_sha256": "the SHA-256 of the evidence file (it is not copied)",
+    "file_sha256": "the SHA-256 of the imported member file",
+    "import_id": "the attestation run that recorded it",
+    "attestation_stale": "computed when read: `expires_at` has passed",
+}
+
+
+class SchemaConflict(ConfigError):
+    """Two plugins declare one kind: the host cannot tell whose meaning holds (exit 3)."""
+
+
+def _with_member_properties(node: NodeKind) -> NodeKind:
+    if node.role != "member":
+        return node
+    return replace(node, properties={**MEMBER_PROPERTIES, **node.properties})
 
 
 class SchemaRegistry:
     """Every registered schema, looked up by kind."""
 
-    def __init__(self, schemas: Iterable[ConnectorSchema]) -> None:
-        self.schemas = [SHARED, *sorted(schemas, key=lambda s: s.connector)]
+    def __init__(
+        self, schemas: Iterable[ConnectorSchema], plugins: Iterable[str] | None = None
+    ) -> None:
+        """`plugins`: the name of the plugin that registered each schema (default: its
+        connector). Raises `SchemaConflict` naming both plugins when two declare one kind
+        (the host's shared kinds included): whose levels and roles hold is no choice to
+        make silently, nor by name order."""
+        schemas = list(schemas)
+        owners = list(plugins) if plugins is not None else [s.connector for s in schemas]
+        pairs = sorted(zip(owners, schemas, strict=True), key=lambda p: (p[1].connector, p[0]))
+        pairs.insert(0, ("idgraph (the host)", SHARED))
+        self.schemas = [schema for _owner, schema in pairs]
         self.nodes: dict[str, NodeKind] = {}
         self.edges: dict[str, EdgeKind] = {}
-        for schema in self.schemas:
+        self.declared_by: dict[tuple[str, str], str] = {}  # ("node"|"edge", kind) -> plugin
+        for owner, schema in pairs:
             for node in schema.nodes:
-                self.nodes.setdefault(node.kind, node)
+                self._declare("node", node.kind, owner)
+                self.nodes[node.kind] = _with_member_properties(node)
             for edge in schema.edges:
-                self.edges.setdefault(edge.kind, edge)
+                self._declare("edge", edge.kind, owner)
+                self.edges[edge.kind] = edge
+
+    def _declare(self, what: str, kind: str, plugin: str) -> None:
+        first = self.declared_by.setdefault((what, kind), plugin)
+        if first != plugin:
+            raise SchemaConflict(
+                f"the {what} kind {kind!r} is declared by two plugins, {first!r} and "
+                f"{plugin!r}: a kind has one meaning, so neither is loaded over the other; "
+                "the one whose namespace it is not must rename its own "
+                f"(`<its connector>:{_local(kind)}`) or use the kind without declaring it"
+            )
 
     def node(self, kind: str) -> NodeKind | None:
         return self.nodes.get(kind)
@@ -145,11 +207,79 @@ class SchemaRegistry:
         }
 
 
-def registry() -> SchemaRegistry:
-    """The schemas of every loaded plugin."""
-    from .plugins import get_schemas
+class EmittedCheck:
+    """What a connector emitted against what it declared (its own schema and the host's
+    shared kinds): each undeclared kind, and each undeclared property of a declared kind,
+    is one warning naming it, the connector, and how many nodes or edges carried it.
 
-    return SchemaRegistry(get_schemas())
+    Cheap by design: per element one dict look-up and one C-level subset test of its
+    property names against the kind's declared ones (about half a microsecond: 12 ms of a
+    300-server sync, docs/performance.md); only an element that breaks the schema costs more.
+    """
+
+    def __init__(self, reg: SchemaRegistry, connector: str) -> None:
+        self.connector = connector
+        own = [s for s in reg.schemas if s.connector in (connector, SHARED.connector)]
+        self.allowed: dict[str, dict[str, set[str]]] = {"node": {}, "edge": {}}
+        for schema in own:
+            for node in schema.nodes:
+                properties = reg.nodes.get(node.kind, node).properties
+                self.allowed["node"][node.kind] = {*COMMON_NODE_PROPERTIES, *properties}
+            for edge in schema.edges:
+                self.allowed["edge"][edge.kind] = set(edge.properties)
+        self.undeclared: dict[tuple[str, str, str], int] = {}  # (what, kind, property) -> n
+
+    def check(self, what: str, items: Iterable[Node | Edge]) -> None:
+        declared = self.allowed[what].get
+        for item in items:
+            names = declared(item.kind)
+            if names is None or not names.issuperset(item.attrs):
+                self._count(what, item, names)
+
+    def _count(self, what: str, item: Node | Edge, names: set[str] | None) -> None:
+        found = [""] if names is None else [name for name in item.attrs if name not in names]
+        for name in found:
+            key = (what, item.kind, name)
+            self.undeclared[key] = self.undeclared.get(key, 0) + 1
+
+    def warnings(self) -> list[str]:
+        found = []
+        for (what, kind, name), count in sorted(self.undeclared.items()):
+            many = f"{count} {what}{'s' if count > 1 else ''}"
+            if name:
+                found.append(
+                    f"schema: the {self.connector} connector emitted property {name!r} on "
+                    f"{what} kind {kind!r}, which its schema does not declare ({many})"
+                )
+            else:
+                found.append(
+                    f"schema: the {self.connector} connector emitted {what} kind {kind!r}, "
+                    f"which its schema does not declare ({many})"
+                )
+        return found
+
+
+def undeclared_warnings(
+    reg: SchemaRegistry, connector: str, nodes: Iterable[Node], edges: Iterable[Edge]
+) -> list[str]:
+    """The warnings of `EmittedCheck` for one collection."""
+    check = EmittedCheck(reg, connector)
+    check.check("node", nodes)
+    check.check("edge", edges)
+    return check.warnings()
+
+
+def _local(kind: str) -> str:
+    """A kind without its `<connector>:` namespace."""
+    return kind.rpartition(":")[2]
+
+
+def registry() -> SchemaRegistry:
+    """The schemas of every loaded plugin (`SchemaConflict` when two declare one kind)."""
+    from .plugins import get_schemas_by_plugin
+
+    found = get_schemas_by_plugin()
+    return SchemaRegistry([schema for _p, schema in found], [plugin for plugin, _s in found])
 
 
 def render_markdown(reg: SchemaRegistry | None = None) -> str:
@@ -165,6 +295,23 @@ def render_markdown(reg: SchemaRegistry | None = None) -> str:
         "cross-connector kinds `person:<email>` and `endpoint:<host>`. They are stable across "
         "runs. Every node and edge carries `source` (`api` or `attested`).",
         "",
+        'The schema is enforced (docs/plugins.md, "The schema is enforced"):',
+        "",
+        "- every kind of a connector's own is namespaced, `<connector>:<kind>`, edge kinds "
+        "too; only the shared kinds the host declares below (`person`, `endpoint`, `is`) are "
+        "bare;",
+        "- a kind is declared by one plugin: a second declaration (or a redeclared shared "
+        "kind) is an error when the plugins load, naming both (exit 3);",
+        "- at sync, every node and edge a connector emits is checked against its declared "
+        "kinds and their properties: an undeclared kind or property is a warning of the run, "
+        "naming it and the connector;",
+        "- a node's key is unique in the scope the source's API guarantees for that id (an "
+        "id unique per server is keyed with its server);",
+        "- every node kind with role `member` carries the member properties the host's "
+        "attestation engine writes, beside its own;",
+        "- review row ids hash `principal|kind|resource` with the kind without its "
+        "namespace, so a kind namespaced later keeps its rows' ids.",
+        "",
         "## Properties on every node",
         "",
         "| property | meaning |",
@@ -178,7 +325,8 @@ def render_markdown(reg: SchemaRegistry | None = None) -> str:
             lines += [schema.description, ""]
         if schema.nodes:
             lines += ["### Node kinds", ""]
-        for node in schema.nodes:
+        for declared in schema.nodes:
+            node = reg.nodes[declared.kind]  # a member kind with the host's member properties
             lines += [
                 f"#### `{node.kind}`",
                 "",

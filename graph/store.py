@@ -33,11 +33,17 @@ RUN_STATUSES = ("running", "complete", "partial", "failed")
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
 # with a higher number was made by a newer idgraph and is refused, never half-read.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
-MIGRATION_NAMES = ("m001_initial", "m002_attestations", "m003_review_decisions", "m004_accounts")
+MIGRATION_NAMES = (
+    "m001_initial",
+    "m002_attestations",
+    "m003_review_decisions",
+    "m004_accounts",
+    "m005_namespaced_edge_kinds",  # data only: NEW_SCHEMA holds no statement of it
+)
 
 # What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
 # writes it): a new file gets this, and sqlite-utils is imported only once the run is being

@@ -20,6 +20,7 @@ from .interfaces import (
     SyncOptions,
 )
 from .plugins import plugin_versions
+from .schema import registry, undeclared_warnings
 from .secrets import fingerprint
 from .store import Store, storage_error, storage_errors
 
@@ -121,6 +122,7 @@ def sync(
             options = connector.options_class.model_validate(dict(options or {}))
         except ValueError as exc:
             raise ConfigError(f"{connector.name} options: {exc}") from None
+    schema = registry()  # two plugins declaring one kind: refused before anything is stored
     with store.write_lock(lock_wait):
         with storage_errors(store.path):
             resolved = resolve_account(store, connector, secret, account_label, options)
@@ -152,6 +154,9 @@ def sync(
                 f"account {account.scope!r}: nothing applied"
             )
             collection.complete = False
+        collection.warnings += undeclared_warnings(
+            schema, connector.name, collection.nodes, collection.edges
+        )
         if collection.complete and not collection.errors:
             status = "complete"
         elif collection.nodes:

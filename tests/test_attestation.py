@@ -180,7 +180,7 @@ def test_valid_import_builds_attested_nodes(synced, tmp_path):
         for _u, v, d in graph.out_edges(
             "postmark:team_member:dana.ops@acme-corp.example", data=True
         )
-        if d["kind"] == "can_access"
+        if d["kind"] == "postmark:can_access"
     }
     assert access == {
         "postmark:server:11001": "full",
@@ -192,7 +192,7 @@ def test_valid_import_builds_attested_nodes(synced, tmp_path):
         for _u, v, d in graph.out_edges(
             "postmark:team_member:pat.owner@acme-corp.example", data=True
         )
-        if d["kind"] == "member_of"
+        if d["kind"] == "postmark:member_of"
     ]
     assert owner_edges[0]["role_level"] == "owner"
     assert graph.has_edge(

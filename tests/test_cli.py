@@ -109,7 +109,11 @@ def test_show_and_runs(tmp_path, emulator):
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.output)
     assert data["attributes"]["name"] == "Acme Production"
-    assert {e["kind"] for e in data["out_edges"]} >= {"has_credential", "has_stream", "has_webhook"}
+    assert {e["kind"] for e in data["out_edges"]} >= {
+        "postmark:has_credential",
+        "postmark:has_stream",
+        "postmark:has_webhook",
+    }
     missing = runner.invoke(cli, ["show", "postmark:server:1", "--db", db])
     assert missing.exit_code == EXIT_CONFIG and "no node" in missing.output
     runs = json.loads(runner.invoke(cli, ["runs", "--json", "--db", db]).output)

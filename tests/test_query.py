@@ -388,7 +388,7 @@ def test_admins_have_one_role_row_not_a_row_per_server(store, emulator):
     rows = build_review(store).rows
     admin = "postmark:team_member:it-admin@acme-corp.example"
     assert [(r.access_kind, r.access) for r in rows if r.principal == admin] == [
-        ("member_of", "Account Admin")
+        ("postmark:member_of", "Account Admin")
     ]
 
 

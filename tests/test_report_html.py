@@ -201,7 +201,7 @@ def test_a_modify_reads_as_the_same_change_in_remediation_md_and_the_report(tmp_
             cells = row.cells()
             if (
                 row.principal.endswith("dana.ops@acme-corp.example")
-                and row.access_kind == "can_access"
+                and row.access_kind == "postmark:can_access"
                 and cells["resource_name"] == "Acme Production"
             ):
                 cells |= {"decision": "modify", "justification": "view is enough"}

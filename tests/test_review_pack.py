@@ -57,11 +57,17 @@ def test_review_csv_columns_and_rows(pack):
     assert types == {"human", "credential"}
     humans = {r["principal"] for r in rows if r["principal_type"] == "human"}
     assert len(humans) == 5
-    assert {r["access_kind"] for r in rows} == {"member_of", "can_access", "grants", "can_send_as"}
+    assert {r["access_kind"] for r in rows} == {
+        "postmark:member_of",
+        "postmark:can_access",
+        "postmark:grants",
+        "postmark:can_send_as",
+    }
     dana = [
         r
         for r in rows
-        if r["principal"].endswith("dana.ops@acme-corp.example") and r["access_kind"] == "member_of"
+        if r["principal"].endswith("dana.ops@acme-corp.example")
+        and r["access_kind"] == "postmark:member_of"
     ]
     assert dana[0]["access"] == "User" and dana[0]["source"] == "attested"
     assert all(
@@ -221,8 +227,8 @@ def test_diff_and_since(tmp_path, emulator):
     removed = list(csv.DictReader((out / "access-removed.csv").open(encoding="utf-8-sig")))
     old = f"postmark:server_token:{fingerprint(old_token)}"
     assert {(r["principal"], r["access_kind"]) for r in removed} == {
-        (old, "grants"),
-        (old, "can_send_as"),
+        (old, "postmark:grants"),
+        (old, "postmark:can_send_as"),
     }
     assert all(r["change_since_last_review"].startswith("removed since run") for r in removed)
     rows = list(csv.DictReader((out / "review.csv").open(encoding="utf-8-sig")))
@@ -249,7 +255,8 @@ def test_decisions_round_trip_and_remediation(pack):
         if row["principal"].endswith("lee@agency-partner.example"):
             row.update(decision="revoke", justification="agency contract ended")
         elif (
-            row["principal"].startswith("postmark:server_token:") and row["access_kind"] == "grants"
+            row["principal"].startswith("postmark:server_token:")
+            and row["access_kind"] == "postmark:grants"
         ):
             row.update(decision="keep", reviewer="ops@acme-corp.example", review_date=TODAY)
 
@@ -276,11 +283,11 @@ def test_invalid_decisions_store_nothing(pack):
     db, out, _summary = pack
 
     def decide(row):
-        if row["access_kind"] == "member_of":
+        if row["access_kind"] == "postmark:member_of":
             row.update(decision="revoke")  # no justification
         if (
             row["principal"].endswith("sam.dev@acme-corp.example")
-            and row["access_kind"] == "can_access"
+            and row["access_kind"] == "postmark:can_access"
         ):
             row.update(decision="maybe")
         if row["principal"].startswith("postmark:account_token:"):

@@ -196,6 +196,32 @@ def _text_of(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def test_a_database_with_tasklane_read_without_its_plugin_exits_3_naming_it(world):
+    """Without the plugin, its kinds are unknown: the export would leave every Tasklane row
+    out and exit 0. It says which plugin is missing; --allow-missing-plugins goes on."""
+    cli = world["cli"]
+    postmark_only = Cli({**cli.env, "IDGRAPH_LOAD_PLUGINS": "postmark"}, cli.cwd)
+    out = world["tmp"] / "without-tasklane"
+    for command in (
+        ["export", "--out", str(out)],
+        ["access", "--of", DANA],
+        ["nodes"],
+        ["show", f"person:{DANA}"],
+        ["findings"],
+    ):
+        refused = postmark_only(*command, code=3)
+        assert "connector(s) whose plugin is not loaded: 'tasklane' (runs" in refused.stderr
+        assert "--allow-missing-plugins" in refused.stderr
+        assert len(refused.stderr.splitlines()) == 1 and "Traceback" not in refused.stderr
+    assert not out.exists()  # nothing written
+    allowed = postmark_only("export", "--out", str(out), "--allow-missing-plugins")
+    assert "warning: plugin(s) not loaded: 'tasklane'" in allowed.stderr
+    with (out / "review.csv").open(encoding="utf-8-sig") as f:
+        principals = {row["principal"].split(":")[0] for row in csv.DictReader(f)}
+    assert principals == {"postmark"}
+    cli("export", "--out", str(world["tmp"] / "with-tasklane"))  # with it: no word of it
+
+
 def test_a_required_option_is_required(world):
     result = world["cli"]("sync", "tasklane", code=2)
     assert "Missing option '--export-file'" in result.stderr

@@ -50,18 +50,18 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
         "postmark:sending_scope": 1,
     }
     edges = _edge_kinds(graph)
-    assert edges["has_server"] == len(servers)
-    assert edges["has_credential"] == len(tokens) + 1
-    assert edges["grants"] == len(tokens) + 1
-    assert edges["has_stream"] == len(streams)
-    assert edges["has_webhook"] == len(hooks)
-    assert edges["delivers_to"] == len(hooks) + len(legacy)
-    assert edges["has_sender"] == len(account["SenderSignatures"])
-    assert edges["has_domain"] == len(account["Domains"])
+    assert edges["postmark:has_server"] == len(servers)
+    assert edges["postmark:has_credential"] == len(tokens) + 1
+    assert edges["postmark:grants"] == len(tokens) + 1
+    assert edges["postmark:has_stream"] == len(streams)
+    assert edges["postmark:has_webhook"] == len(hooks)
+    assert edges["postmark:delivers_to"] == len(hooks) + len(legacy)
+    assert edges["postmark:has_sender"] == len(account["SenderSignatures"])
+    assert edges["postmark:has_domain"] == len(account["Domains"])
     # every server token can send as every confirmed sender and verified domain: via the
     # account's sending scope
-    assert edges["can_send_as"] == len(tokens)
-    assert edges["includes"] == len(confirmed) + len(verified)
+    assert edges["postmark:can_send_as"] == len(tokens)
+    assert edges["postmark:includes"] == len(confirmed) + len(verified)
     scope = "postmark:sending_scope:acme"
     reachable = {v for v in graph.successors(scope)}
     assert reachable == {f"postmark:sender_signature:{s['ID']}" for s in confirmed} | {
@@ -86,7 +86,7 @@ def test_every_node_and_edge_kind_matches_the_fixture(store, emulator, account):
     legacy_edges = [
         d
         for _u, _v, d in graph.out_edges("postmark:server:11003", data=True)
-        if d["kind"] == "delivers_to"
+        if d["kind"] == "postmark:delivers_to"
     ]
     assert {d["trigger"] for d in legacy_edges} == {"Bounce", "Open"}
     assert "no API token" in result.collection.warnings[0]
@@ -320,16 +320,16 @@ def test_one_webhook_id_on_two_servers_is_two_webhooks_and_a_warning(store, emul
         edges = graph.out_edges(node, data=True) if forward else graph.in_edges(node, data=True)
         return {(v if forward else u) for u, v, d in edges if d["kind"] == kind}
 
-    assert linked("postmark:webhook:11001/501", "has_webhook", forward=False) == {
+    assert linked("postmark:webhook:11001/501", "postmark:has_webhook", forward=False) == {
         "postmark:server:11001"
     }
-    assert linked("postmark:webhook:11002/501", "has_webhook", forward=False) == {
+    assert linked("postmark:webhook:11002/501", "postmark:has_webhook", forward=False) == {
         "postmark:server:11002"
     }
-    assert linked("postmark:webhook:11001/501", "delivers_to") == {
+    assert linked("postmark:webhook:11001/501", "postmark:delivers_to") == {
         "endpoint:hooks.acme-corp.example"
     }
-    assert linked("postmark:webhook:11002/501", "delivers_to") == {
+    assert linked("postmark:webhook:11002/501", "postmark:delivers_to") == {
         "endpoint:staging-hooks.acme-corp.example"
     }
     [warning] = [w for w in result.collection.warnings if "webhook ID 501" in w]

@@ -7,7 +7,17 @@ from typing import Any
 
 from idgraph.plugin import Finding
 
-from .names import ACCOUNT, DOMAIN, ENDPOINT, SENDER, SERVER, TEAM_MEMBER, WEBHOOK
+from .names import (
+    ACCOUNT,
+    DELIVERS_TO,
+    DOMAIN,
+    ENDPOINT,
+    MEMBER_OF,
+    SENDER,
+    SERVER,
+    TEAM_MEMBER,
+    WEBHOOK,
+)
 
 DEFAULT_MAX_ADMINS = 3
 
@@ -114,7 +124,7 @@ class WebhookRisks:
         shown = ", ".join(listed) or "none"
         hosts = {n: d.get("host", "") for n, d in _nodes(context, ENDPOINT)}
         delivers = {}
-        for src, dst, _d in context.edges_of_kind("delivers_to"):
+        for src, dst, _d in context.edges_of_kind(DELIVERS_TO):
             delivers.setdefault(src, hosts.get(dst, ""))
         findings = []
         for node, data in _nodes(context, WEBHOOK):
@@ -174,7 +184,7 @@ class Attestation:
     def run(self, context) -> list[Finding]:
         limit = int(context.options.get("max_admins") or DEFAULT_MAX_ADMINS)
         members_of: dict[str, list[tuple[str, dict]]] = {}
-        for src, dst, d in context.edges_of_kind("member_of"):
+        for src, dst, d in context.edges_of_kind(MEMBER_OF):
             members_of.setdefault(dst, []).append((src, d))
         findings = []
         for account, data in _nodes(context, ACCOUNT):

@@ -30,8 +30,21 @@ from .names import (
     ACCOUNT,
     ACCOUNT_TOKEN,
     ACCOUNT_TOKEN_SCOPE,
+    BELONGS_TO,
+    CAN_SEND_AS,
+    DELIVERS_TO,
     DOMAIN,
     ENDPOINT,
+    GRANTS,
+    HAS_CREDENTIAL,
+    HAS_DOMAIN,
+    HAS_SENDER,
+    HAS_SENDING_SCOPE,
+    HAS_SERVER,
+    HAS_STREAM,
+    HAS_WEBHOOK,
+    INCLUDES,
+    IS,
     PERSON,
     SENDER,
     SENDING_SCOPE,
@@ -264,11 +277,11 @@ class Transformer:
                 ),
             ],
             edges=[
-                Edge(src=account, dst=account_token_id, kind="has_credential"),
+                Edge(src=account, dst=account_token_id, kind=HAS_CREDENTIAL),
                 Edge(
                     src=account_token_id,
                     dst=account,
-                    kind="grants",
+                    kind=GRANTS,
                     attrs={"scope": ACCOUNT_TOKEN_SCOPE},
                 ),
             ],
@@ -304,10 +317,10 @@ class Transformer:
                     },
                 )
             ],
-            edges=[Edge(src=account, dst=scope, kind="has_sending_scope")],
+            edges=[Edge(src=account, dst=scope, kind=HAS_SENDING_SCOPE)],
         )
-        tail.edges += [Edge(src=scope, dst=target, kind="includes") for target in send_as]
-        tail.edges += [Edge(src=token, dst=scope, kind="can_send_as") for token in server_tokens]
+        tail.edges += [Edge(src=scope, dst=target, kind=INCLUDES) for target in send_as]
+        tail.edges += [Edge(src=token, dst=scope, kind=CAN_SEND_AS) for token in server_tokens]
         shares.append(tail.cleaned())
         nodes: list[Node] = []
         edges: list[Edge] = []
@@ -350,7 +363,7 @@ class Transformer:
                 },
             )
         )
-        edges.append(Edge(src=account, dst=server_node, kind="has_server"))
+        edges.append(Edge(src=account, dst=server_node, kind=HAS_SERVER))
         for token in server.api_tokens:
             token_fp = fingerprint(token)
             token_node = node_id(SERVER_TOKEN, token_fp)
@@ -366,12 +379,12 @@ class Transformer:
                     },
                 )
             )
-            edges.append(Edge(src=server_node, dst=token_node, kind="has_credential"))
+            edges.append(Edge(src=server_node, dst=token_node, kind=HAS_CREDENTIAL))
             edges.append(
                 Edge(
                     src=token_node,
                     dst=server_node,
-                    kind="grants",
+                    kind=GRANTS,
                     attrs={"scope": SERVER_TOKEN_SCOPE},
                 )
             )
@@ -380,7 +393,7 @@ class Transformer:
                 Edge(
                     src=server_node,
                     dst=endpoint_for(url),
-                    kind="delivers_to",
+                    kind=DELIVERS_TO,
                     discriminator=f"legacy:{trigger}",
                     attrs={"via": "legacy_hook_url", "trigger": trigger, "url": legacy[trigger]},
                 )
@@ -401,7 +414,7 @@ class Transformer:
                     },
                 )
             )
-            edges.append(Edge(src=server_node, dst=stream_node, kind="has_stream"))
+            edges.append(Edge(src=server_node, dst=stream_node, kind=HAS_STREAM))
         for hook in raw.webhooks.get(server.id, []):
             # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
             hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
@@ -429,7 +442,7 @@ class Transformer:
                 Edge(
                     src=server_node,
                     dst=hook_node,
-                    kind="has_webhook",
+                    kind=HAS_WEBHOOK,
                     attrs={"message_stream": hook.message_stream},
                 )
             )
@@ -437,7 +450,7 @@ class Transformer:
                 Edge(
                     src=hook_node,
                     dst=endpoint_for(hook.url),
-                    kind="delivers_to",
+                    kind=DELIVERS_TO,
                     attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
                 )
             )
@@ -467,7 +480,7 @@ class Transformer:
                     },
                 )
             )
-            edges.append(Edge(src=account, dst=domain_node, kind="has_domain"))
+            edges.append(Edge(src=account, dst=domain_node, kind=HAS_DOMAIN))
             if verified:
                 send_as.append(domain_node)
         persons: dict[str, Node] = {}
@@ -490,15 +503,15 @@ class Transformer:
                     },
                 )
             )
-            edges.append(Edge(src=account, dst=sender_node, kind="has_sender"))
+            edges.append(Edge(src=account, dst=sender_node, kind=HAS_SENDER))
             owner = _closest_domain(
                 (sender.domain or email.rpartition("@")[2]).lower(), domain_by_name
             )
             if owner:
-                edges.append(Edge(src=sender_node, dst=owner, kind="belongs_to"))
+                edges.append(Edge(src=sender_node, dst=owner, kind=BELONGS_TO))
             person = person_id(email)
             persons.setdefault(person, Node(id=person, kind=PERSON, attrs={"email": email}))
-            edges.append(Edge(src=sender_node, dst=person, kind="is"))
+            edges.append(Edge(src=sender_node, dst=person, kind=IS))
             if sender.confirmed:
                 send_as.append(sender_node)
         nodes.extend(persons.values())

@@ -10,7 +10,7 @@ from typing import Any
 
 from idgraph.plugin import MemberFormat
 
-from .names import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER
+from .names import ACCOUNT, CAN_ACCESS, DOMAIN, IS, MEMBER_OF, SENDER, SERVER, TEAM_MEMBER
 
 # The role as the UI shows it -> its level. Postmark's role names changed over time
 # (postmark-api.md section 6): model A Owner/Admin/per-server; B Owner/Admin/Teammate;
@@ -84,5 +84,14 @@ MEMBER_FORMAT = MemberFormat(
     resource_key="server_id",
     roles=ROLES,
     where_in_the_ui=WHERE_IN_THE_UI,
+    resource_prefix="server:",
+    access_values=("full", "view", "none"),
+    full_access="full",
+    all_access_levels=frozenset({"owner", "admin"}),
+    owner_level="owner",
+    access_property="server_access",
+    member_edge=MEMBER_OF,
+    access_edge=CAN_ACCESS,
+    identity_edge=IS,
     corroborate=corroborate,
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .names import CAN_ACCESS, CAN_SEND_AS
+
 UI = "https://account.postmarkapp.com"
 
 
@@ -20,7 +22,7 @@ class PostmarkRemediator:
             email = principal.split(":", 2)[2]
             if row.get("decision") == "modify":
                 return _modify_member(row, email, kind, target.get("name", resource))
-            if kind == "can_access":
+            if kind == CAN_ACCESS:
                 return (
                     f"No API exists. In the web UI ({UI}) open Account > Users, edit "
                     f"**{email}**, and set the access to server "
@@ -35,7 +37,7 @@ class PostmarkRemediator:
         if principal.startswith("postmark:server_token:"):
             suffix = data.get("suffix", "")
             server = graph.nodes.get(f"postmark:server:{data.get('server_id')}", {})
-            if kind == "can_send_as":
+            if kind == CAN_SEND_AS:
                 return (
                     "Postmark cannot limit a server token to some From identities: every "
                     "token of the account can send as every confirmed sender signature and "
@@ -77,7 +79,7 @@ def _modify_member(row: dict[str, str], email: str, kind: str, server: str) -> s
     current = row.get("access", "")
     users = f"No API exists. In the web UI ({UI}) open Account > Users, edit **{email}**"
     after = " Then re-attest (`idgraph attest template postmark`)."
-    if kind == "can_access":
+    if kind == CAN_ACCESS:
         wanted = next((label for label, words in _LEVELS if any(w in said for w in words)), None)
         if wanted is None and "full" in current.lower():
             wanted = "View only"  # a modify of full access: reduce it

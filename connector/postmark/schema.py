@@ -14,6 +14,20 @@ from idgraph.plugin import ConnectorSchema, EdgeKind, NodeKind
 
 from .names import (
     ACCOUNT_TOKEN_SCOPE,
+    BELONGS_TO,
+    CAN_ACCESS,
+    CAN_SEND_AS,
+    DELIVERS_TO,
+    GRANTS,
+    HAS_CREDENTIAL,
+    HAS_DOMAIN,
+    HAS_SENDER,
+    HAS_SENDING_SCOPE,
+    HAS_SERVER,
+    HAS_STREAM,
+    HAS_WEBHOOK,
+    INCLUDES,
+    MEMBER_OF,
     SERVER_TOKEN_SCOPE,
 )
 
@@ -183,14 +197,6 @@ NODES = (
             "role_level": "`owner`, `admin` or `member`",
             "two_factor": "`yes`, `no` or `unknown`",
             "server_access": "server ID -> `full` or `view` (owners and admins: all full)",
-            "attested_by": "who read the UI",
-            "attested_at": "when",
-            "expires_at": "when the attestation goes stale (default 90 days)",
-            "evidence": "the evidence URL, or the evidence file's name",
-            "evidence_sha256": "the SHA-256 of the evidence file (it is not copied)",
-            "file_sha256": "the SHA-256 of the imported member file",
-            "import_id": "the attestation run that recorded it",
-            "attestation_stale": "computed when read: `expires_at` has passed",
         },
         role="member",
         label="email",
@@ -198,16 +204,16 @@ NODES = (
 )
 
 EDGES = (
-    EdgeKind("has_server", "account -> server", "The account holds the server.", "GET /servers"),
+    EdgeKind(HAS_SERVER, "account -> server", "The account holds the server.", "GET /servers"),
     EdgeKind(
-        "has_credential",
+        HAS_CREDENTIAL,
         "account -> account_token, server -> server_token",
         "The credential belongs to it.",
         "the sync token; ApiTokens",
         holds=True,
     ),
     EdgeKind(
-        "grants",
+        GRANTS,
         "account_token -> account, server_token -> server",
         "What the credential can act on.",
         "Postmark's token model",
@@ -222,17 +228,17 @@ EDGES = (
         spans_account=frozenset({ACCOUNT_TOKEN_SCOPE}),
     ),
     EdgeKind(
-        "has_stream", "server -> message_stream", "The server's stream.", "GET /message-streams"
+        HAS_STREAM, "server -> message_stream", "The server's stream.", "GET /message-streams"
     ),
     EdgeKind(
-        "has_webhook",
+        HAS_WEBHOOK,
         "server -> webhook",
         "The server's webhook.",
         "GET /webhooks",
         {"message_stream": "the stream the webhook belongs to"},
     ),
     EdgeKind(
-        "delivers_to",
+        DELIVERS_TO,
         "webhook -> endpoint, server -> endpoint",
         "Event data leaves Postmark for that host.",
         "webhook URLs; legacy hook URLs",
@@ -244,38 +250,32 @@ EDGES = (
         },
     ),
     EdgeKind(
-        "has_sender",
+        HAS_SENDER,
         "account -> sender_signature",
         "The account's sender signature.",
         "GET /senders",
     ),
-    EdgeKind("has_domain", "account -> domain", "The account's domain.", "GET /domains"),
+    EdgeKind(HAS_DOMAIN, "account -> domain", "The account's domain.", "GET /domains"),
     EdgeKind(
-        "belongs_to",
+        BELONGS_TO,
         "sender_signature -> domain",
         "The signature's address is in that domain (or a subdomain of it).",
         "derived",
     ),
     EdgeKind(
-        "is",
-        "sender_signature -> person, team_member -> person",
-        "The address is that person's or mailbox's.",
-        "derived",
-    ),
-    EdgeKind(
-        "has_sending_scope",
+        HAS_SENDING_SCOPE,
         "account -> sending_scope",
         "The account's send-as scope.",
         "derived",
     ),
     EdgeKind(
-        "includes",
+        INCLUDES,
         "sending_scope -> sender_signature | domain",
         "A confirmed sender signature or verified domain the account may send as.",
         "derived",
     ),
     EdgeKind(
-        "can_send_as",
+        CAN_SEND_AS,
         "server_token -> sending_scope",
         "Any server token of an account can send from every confirmed sender signature and "
         "every verified domain of that account: one edge to the account's sending scope.",
@@ -285,7 +285,7 @@ EDGES = (
         levels={"send-as": ("DataWrite",)},
     ),
     EdgeKind(
-        "member_of",
+        MEMBER_OF,
         "team_member -> account",
         "The user belongs to the account.",
         "attested",
@@ -296,7 +296,7 @@ EDGES = (
         spans_account=frozenset(ADMIN_ROLES),
     ),
     EdgeKind(
-        "can_access",
+        CAN_ACCESS,
         "team_member -> server",
         "The user's access to a server.",
         "attested",

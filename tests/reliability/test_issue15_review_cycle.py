@@ -27,7 +27,10 @@ def _stored(db):
 
 
 def _keep_tokens(row):
-    if row["principal"].startswith("postmark:server_token:") and row["access_kind"] == "grants":
+    if (
+        row["principal"].startswith("postmark:server_token:")
+        and row["access_kind"] == "postmark:grants"
+    ):
         row.update(decision="keep")
 
 

@@ -255,15 +255,15 @@ def test_modify_of_full_server_access_is_a_change_not_a_revoke(_pack):  # noqa: 
 
     def decide(row):
         if row["principal"].endswith("dana.ops@acme-corp.example"):
-            if row["access_kind"] == "can_access" and row["access"] == "full":
+            if row["access_kind"] == "postmark:can_access" and row["access"] == "full":
                 row.update(decision="modify", justification="view is enough")
-            elif row["access_kind"] == "member_of":
+            elif row["access_kind"] == "postmark:member_of":
                 row.update(decision="modify", justification="should be Technical")
         if row["principal"].endswith("sam.dev@acme-corp.example"):
-            if row["access_kind"] == "can_access" and row["access"] == "full":
+            if row["access_kind"] == "postmark:can_access" and row["access"] == "full":
                 row.update(decision="modify", justification="tighten this")
         if row["principal"].endswith("lee@agency-partner.example"):
-            if row["access_kind"] == "can_access":
+            if row["access_kind"] == "postmark:can_access":
                 row.update(decision="revoke", justification="contract ended")
 
     result = _import(db, _fill(out, decide))
@@ -276,11 +276,11 @@ def test_modify_of_full_server_access_is_a_change_not_a_revoke(_pack):  # noqa: 
             "No access" not in block
             and "remove" not in block.split("step:")[1].split("(a change")[0]
         )
-    dana = [b for b in modifies if "dana.ops" in b and "(can_access)" in b]
+    dana = [b for b in modifies if "dana.ops" in b and "(postmark:can_access)" in b]
     assert dana and all("*View only*" in b for b in dana)
     sam = next(b for b in modifies if "sam.dev" in b)
     assert "*View only*" in sam  # full, and no level asked: reduced to view
-    role = next(b for b in modifies if "dana.ops" in b and "(member_of)" in b)
+    role = next(b for b in modifies if "dana.ops" in b and "(postmark:member_of)" in b)
     assert "change the role" in role and "*Technical*" in role
     assert "remove" not in role.split("step:")[1].split("(a change")[0]
     revoke = next(b for b in steps.split("\n## ") if b.split(". ", 1)[-1].startswith("revoke"))

@@ -252,7 +252,8 @@ def _libreoffice_reads_one_row_per_server(tmp_path, text, servers, profile):
 
 
 def _keep_tokens(row):
-    if row["principal"].startswith("postmark:server_token:") and row["access_kind"] == "grants":
+    token = row["principal"].startswith("postmark:server_token:")
+    if token and row["access_kind"] == "postmark:grants":
         row.update(decision="keep")
 
 

@@ -75,7 +75,8 @@ def test_a_review_date_before_the_run_is_refused(pack, when):  # noqa: F811
     db, out, _summary = pack
 
     def decide(row):
-        if row["principal"].startswith("postmark:server_token:") and row["access_kind"] == "grants":
+        token = row["principal"].startswith("postmark:server_token:")
+        if token and row["access_kind"] == "postmark:grants":
             row.update(decision="keep", review_date=when)
 
     filled = _fill(out, decide)

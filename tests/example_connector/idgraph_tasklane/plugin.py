@@ -119,14 +119,6 @@ SCHEMA = ConnectorSchema(
                 "role_level": "`owner`, `admin` or `member`",
                 "two_factor": "`yes`, `no` or `unknown`",
                 "project_access": "project ID -> `edit` or `read`",
-                "attested_by": "who read the UI",
-                "attested_at": "when",
-                "expires_at": "when the attestation goes stale",
-                "evidence": "the evidence URL or file name",
-                "evidence_sha256": "the evidence file's SHA-256",
-                "file_sha256": "the member file's SHA-256",
-                "import_id": "the attestation run",
-                "attestation_stale": "computed when read",
             },
             role="member",
             label="email",
@@ -179,7 +171,6 @@ SCHEMA = ConnectorSchema(
             grant="resource",
             levels={"edit": ("DataRead", "DataWrite", "MetadataRead"), "read": READS},
         ),
-        EdgeKind("is", "member -> person", "The member's address.", "attested"),
     ),
 )
 

@@ -1,0 +1,397 @@
+"""The schema enforced (issue 22, item 5): what a connector emits is checked against what
+it declares; two plugins declaring one kind is refused at load; Postmark's own edge kinds
+carry its namespace, and a database of bare kinds migrates keeping its review rows."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from idgraph.connector.postmark import collector
+from idgraph.connector.postmark.members import MEMBER_FORMAT
+from idgraph.connector.postmark.schema import SCHEMA as POSTMARK
+from idgraph.graph.attestation import MemberFormat
+from idgraph.graph.cli import EXIT_CONFIG, cli
+from idgraph.graph.hookspecs import hookimpl
+from idgraph.graph.interfaces import Collection, SyncOptions
+from idgraph.graph.model import Edge, Node, content_hash, person_id
+from idgraph.graph.plugins import pm
+from idgraph.graph.review import build_review
+from idgraph.graph.schema import (
+    MEMBER_PROPERTIES,
+    ConnectorSchema,
+    EdgeKind,
+    NodeKind,
+    SchemaConflict,
+    registry,
+)
+from idgraph.graph.store import Store
+from idgraph.graph.sync import sync
+
+from .conftest import attest_fixture, sync_fixture
+
+
+@pytest.fixture
+def plugin():
+    """Register a throwaway plugin for one test: `plugin(obj, name)`."""
+    registered = []
+
+    def register(obj, name):
+        pm.register(obj, name=name)
+        registered.append(obj)
+        return obj
+
+    yield register
+    for obj in registered:
+        pm.unregister(obj)
+
+
+# -- what a connector emits ---------------------------------------------------------------
+
+
+def test_a_typod_edge_kind_of_postmark_is_a_warning_of_the_run(store, emulator, monkeypatch):
+    monkeypatch.setattr(collector, "HAS_SERVER", "postmark:has_sever")
+    result = sync_fixture(store, emulator)
+    servers = len(emulator.account["Servers"])
+    typo = (
+        "schema: the postmark connector emitted edge kind 'postmark:has_sever', which its "
+        f"schema does not declare ({servers} edges)"
+    )
+    assert result.status == "complete"
+    assert typo in result.collection.warnings
+    assert typo in store.run(result.run_id).warnings  # recorded with the run
+    assert not [w for w in result.collection.warnings if w.startswith("schema:") and w != typo]
+
+
+def test_the_sync_summary_shows_the_undeclared_kind(tmp_path, emulator, monkeypatch):
+    monkeypatch.setattr(collector, "HAS_SERVER", "postmark:has_sever")
+    env = {"POSTMARK_ACCOUNT_TOKEN": emulator.account_tokens[0], "POSTMARK_API_URL": emulator.url}
+    result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(tmp_path / "x.db")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "edge kind 'postmark:has_sever'" in result.stderr
+
+
+def test_the_demo_account_emits_only_what_postmark_declares(store, emulator):
+    result = sync_fixture(store, emulator)
+    assert not [w for w in result.collection.warnings if w.startswith("schema:")]
+
+
+class Directory:
+    """A connector declaring `dir:employee` (title) and emitting a typo'd property, an
+    undeclared node kind and an undeclared edge kind; the shared `person`/`is` are fine."""
+
+    name = "dir"
+    description = "a directory"
+    secret_env = "DIR_KEY"
+    options_class = SyncOptions
+
+    def collect(self, *, account, secret, options, progress):
+        person = person_id("dana@acme.example")
+        return Collection(
+            scope=account.scope,
+            nodes=[
+                Node(id="dir:employee:1", kind="dir:employee", attrs={"title": "SRE"}),
+                Node(id="dir:employee:2", kind="dir:employee", attrs={"titel": "Ops"}),
+                Node(id="dir:employee:3", kind="dir:employee", attrs={"titel": "Dev"}),
+                Node(id="dir:team:1", kind="dir:team", attrs={}),
+                Node(id=person, kind="person", attrs={"email": "dana@acme.example"}),
+            ],
+            edges=[
+                Edge(src="dir:employee:1", dst=person, kind="is"),
+                Edge(src="dir:employee:1", dst="dir:team:1", kind="dir:in_team"),
+            ],
+        )
+
+
+DIRECTORY_SCHEMA = ConnectorSchema(
+    connector="dir",
+    title="Directory",
+    nodes=(NodeKind("dir:employee", "id", "An employee.", "test", {"title": "job title"}),),
+    edges=(),
+)
+
+
+class DirectoryPlugin:
+    @hookimpl
+    def register_connectors(self, register):
+        register(Directory())
+
+    @hookimpl
+    def register_schemas(self, register):
+        register(DIRECTORY_SCHEMA)
+
+
+def test_undeclared_kinds_and_properties_are_named_once_each(store, plugin):
+    plugin(DirectoryPlugin(), "dir-plugin")
+    result = sync(store, Directory(), secret="k", account_label="hr")
+    assert result.status == "complete"  # a warning, not a refusal: the graph is stored
+    assert [w for w in result.collection.warnings if w.startswith("schema:")] == [
+        "schema: the dir connector emitted edge kind 'dir:in_team', which its schema does not "
+        "declare (1 edge)",
+        "schema: the dir connector emitted property 'titel' on node kind 'dir:employee', "
+        "which its schema does not declare (2 nodes)",
+        "schema: the dir connector emitted node kind 'dir:team', which its schema does not "
+        "declare (1 node)",
+    ]
+
+
+# -- two plugins, one kind ----------------------------------------------------------------
+
+
+def _schema_plugin(schema: ConnectorSchema) -> object:
+    class SchemaPlugin:
+        @hookimpl
+        def register_schemas(self, register):
+            register(schema)
+
+    return SchemaPlugin()
+
+
+GRANTS_AGAIN = ConnectorSchema(
+    connector="evil",
+    title="Evil",
+    nodes=(),
+    edges=(EdgeKind("postmark:grants", "x -> y", "Not Postmark's.", "test"),),
+)
+
+
+def test_a_plugin_declaring_an_existing_kind_fails_to_load_naming_both(plugin):
+    plugin(_schema_plugin(GRANTS_AGAIN), "evil-plugin")
+    with pytest.raises(SchemaConflict) as raised:
+        registry()
+    message = str(raised.value)
+    assert "'postmark:grants'" in message and "'postmark'" in message
+    assert "'evil-plugin'" in message
+
+
+def test_the_cli_refuses_two_declarations_of_one_kind_in_one_line(plugin, tmp_path):
+    plugin(_schema_plugin(GRANTS_AGAIN), "evil-plugin")
+    result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == EXIT_CONFIG
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert "'postmark:grants' is declared by two plugins" in result.stderr
+    assert "'postmark'" in result.stderr and "'evil-plugin'" in result.stderr
+
+
+def test_a_plugin_redeclaring_the_hosts_shared_kind_is_refused(plugin):
+    person_again = ConnectorSchema(
+        connector="evil",
+        title="Evil",
+        nodes=(),
+        edges=(EdgeKind("is", "a -> b", "Something else.", "test", access="is"),),
+    )
+    plugin(_schema_plugin(person_again), "evil-plugin")
+    with pytest.raises(SchemaConflict, match="'idgraph \\(the host\\)' and 'evil-plugin'"):
+        registry()
+
+
+def test_a_bare_grants_of_another_plugin_no_longer_erases_postmark_rows(store, emulator, plugin):
+    """Issue 22: a plugin declaring bare `grants` without access took Postmark's place (name
+    order) and every server-token row was gone; Postmark's kind is its own now."""
+    bare = ConnectorSchema(
+        connector="aaa",  # sorts before postmark
+        title="A",
+        nodes=(),
+        edges=(EdgeKind("grants", "x -> y", "No access here.", "test"),),
+    )
+    plugin(_schema_plugin(bare), "aaa")
+    sync_fixture(store, emulator)
+    kinds = {row.access_kind for row in build_review(store).rows}
+    assert "postmark:grants" in kinds
+
+
+# -- the shared kinds and the member properties --------------------------------------------
+
+
+def test_the_host_declares_the_shared_kinds_and_member_properties():
+    reg = registry()
+    assert reg.declared_by["edge", "is"] == reg.declared_by["node", "person"]
+    assert reg.declared_by["edge", "is"].startswith("idgraph")
+    assert "is" not in {edge.kind for edge in POSTMARK.edges}
+    for kind in reg.node_kinds_with_role("member"):
+        assert set(MEMBER_PROPERTIES) <= set(reg.nodes[kind].properties), kind
+    # Postmark's own words for its member properties stay
+    member = reg.nodes["postmark:team_member"]
+    assert member.properties["role"] == "the role exactly as the UI showed it"
+    assert "server_access" in member.properties
+
+
+def test_postmark_edge_kinds_are_namespaced():
+    assert all(edge.kind.startswith("postmark:") for edge in POSTMARK.edges)
+
+
+def test_member_format_defaults_are_neutral_and_postmarks_live_in_its_connector():
+    neutral = MemberFormat(
+        connector="crm",
+        title="CRM",
+        member_kind="crm:user",
+        account_kind="crm:account",
+        resource_kind="crm:board",
+        resource_key="board_id",
+        roles={"owner": "owner"},
+        where_in_the_ui="",
+    )
+    assert (neutral.member_edge, neutral.access_edge) == ("crm:member_of", "crm:can_access")
+    assert (neutral.resource_prefix, neutral.access_property) == ("resource:", "resource_access")
+    assert neutral.identity_edge == "is"
+    assert (MEMBER_FORMAT.member_edge, MEMBER_FORMAT.access_edge) == (
+        "postmark:member_of",
+        "postmark:can_access",
+    )
+    assert (MEMBER_FORMAT.resource_prefix, MEMBER_FORMAT.access_property) == (
+        "server:",
+        "server_access",
+    )
+
+
+# -- an old database of bare kinds migrates -------------------------------------------------
+
+
+def _as_schema_4(path: Path) -> None:
+    """Rewrite a database as idgraph wrote it before Postmark's kinds had their namespace
+    (schema 4): bare edge kinds in the versions (kind, key, hash), the decisions, the runs'
+    counts and the kind facts; the migration not applied."""
+    conn = sqlite3.connect(path)
+    with conn:
+        rows = conn.execute(
+            "SELECT rowid, src, dst, discriminator, kind, source, attrs FROM edge_versions "
+            "WHERE kind LIKE 'postmark:%'"
+        ).fetchall()
+        for rowid, src, dst, disc, kind, source, attrs in rows:
+            bare = kind.removeprefix("postmark:")
+            key = f"{src}|{bare}|{dst}" + (f"|{disc}" if disc else "")
+            conn.execute(
+                "UPDATE edge_versions SET kind = ?, key = ?, hash = ? WHERE rowid = ?",
+                [bare, key, content_hash(bare, source, attrs), rowid],
+            )
+        conn.execute(
+            "UPDATE review_decisions SET access_kind = substr(access_kind, 10) "
+            "WHERE access_kind LIKE 'postmark:%'"
+        )
+        conn.execute(
+            "UPDATE kind_facts SET kind = substr(kind, 10) "
+            "WHERE what = 'edge' AND kind LIKE 'postmark:%'"
+        )
+        for run_id, text in conn.execute("SELECT id, counts FROM runs").fetchall():
+            counts = json.loads(text or "{}")
+            for change, by_kind in counts.get("edges", {}).items():
+                counts["edges"][change] = {
+                    k.removeprefix("postmark:"): n for k, n in by_kind.items()
+                }
+            conn.execute("UPDATE runs SET counts = ? WHERE id = ?", [json.dumps(counts), run_id])
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_namespaced_edge_kinds'")
+        conn.execute("PRAGMA user_version = 4")
+    conn.close()
+
+
+def _review_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open(encoding="utf-8-sig")))
+
+
+def _export(db: Path, out: Path) -> list[dict[str, str]]:
+    result = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return _review_rows(out / "review.csv")
+
+
+def _decide_first(rows: list[dict[str, str]], path: Path, access_kind: str | None = None) -> Path:
+    rows = [dict(row) for row in rows]
+    rows[0].update(decision="keep", reviewer="lead@acme-corp.example")
+    if access_kind is not None:  # as a file exported by the older idgraph reads
+        for row in rows:
+            row["access_kind"] = row["access_kind"].removeprefix("postmark:")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_a_database_of_bare_kinds_migrates_and_exports_the_same_rows(tmp_path, emulator):
+    db = tmp_path / "old.db"
+    store = Store(db)
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    store.close()
+    before = _export(db, tmp_path / "before")
+    decided = _decide_first(before, tmp_path / "decided.csv")
+    imported = CliRunner().invoke(
+        cli,
+        ["review", "import", str(decided), "--reviewer", "lead@acme-corp.example", "--db", str(db)],
+    )
+    assert imported.exit_code == 0, imported.output
+    _as_schema_4(db)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM edge_versions WHERE kind = 'grants'").fetchone()[0]
+    conn.close()
+
+    after = _export(db, tmp_path / "after")  # opening the file migrates it
+
+    def key(row):
+        return (row["row_id"], row["principal"], row["resource"], row["access"])
+
+    assert [key(r) for r in after] == [key(r) for r in before]
+    # the ids are those the older idgraph computed from the bare kind it stored
+    for row in after:
+        bare = row["access_kind"].removeprefix("postmark:")
+        digest = hashlib.sha256(f"{row['principal']}|{bare}|{row['resource']}".encode())
+        assert row["row_id"] == "r-" + digest.hexdigest()[:16]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    bare_left = conn.execute(
+        "SELECT DISTINCT kind FROM edge_versions WHERE instr(kind, ':') = 0"
+    ).fetchall()
+    assert bare_left == [("is",)]
+    assert conn.execute("SELECT access_kind FROM review_decisions").fetchall() == [
+        (before[0]["access_kind"],)
+    ]
+    assert conn.execute(
+        "SELECT count(*) FROM kind_facts WHERE what = 'edge' AND kind = 'postmark:grants'"
+    ).fetchone() == (1,)
+    conn.close()
+    # a reviewer's file exported before the migration still imports onto its rows
+    held = _decide_first(before, tmp_path / "held.csv", access_kind="bare")
+    again = CliRunner().invoke(
+        cli,
+        ["review", "import", str(held), "--reviewer", "lead@acme-corp.example", "--force"]
+        + ["--db", str(db)],
+    )
+    assert again.exit_code == 0, again.output
+    # and the next sync finds nothing changed: keys and hashes are what it computes now
+    store = Store(db)
+    result = sync_fixture(store, emulator)
+    store.close()
+    assert not any(result.counts["edges"][change] for change in ("created", "changed", "removed"))
+
+
+def test_what_the_attestation_engine_writes_is_declared():
+    """The host's member properties and the shared `is` make every node and edge of an
+    attestation declared kinds with declared properties."""
+    from datetime import UTC, datetime
+
+    from idgraph.graph.attestation import Evidence, Member, build_attestation
+    from idgraph.graph.schema import undeclared_warnings
+
+    fmt = MEMBER_FORMAT
+    members = [
+        Member("ann@acme.example", "Ann", "Account Owner", "owner", "yes"),
+        Member("bo@acme.example", "Bo", "Teammate", "member", "no", {"11001": "view"}),
+    ]
+    nodes, edges, _record = build_attestation(
+        fmt,
+        members,
+        label="acme",
+        attested_by="r@acme.example",
+        attested_at=datetime(2026, 12, 1, tzinfo=UTC),
+        valid_days=90,
+        evidence=Evidence("https://wiki.example/users", None),
+        file_sha256="0" * 64,
+        import_id=7,
+    )
+    assert {e.kind for e in edges} == {fmt.member_edge, fmt.access_edge, "is"}
+    assert undeclared_warnings(registry(), fmt.connector, nodes, edges) == []
