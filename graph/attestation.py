@@ -22,6 +22,7 @@ from typing import Any
 
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows, safe_cell
 from .model import Edge, Node, node_id, person_id
+from .normalise import canonical, canonical_email, nfc
 from .secrets import redact_url
 from .store import RunNotFound, Store
 from .view import load_graph
@@ -36,9 +37,11 @@ class MemberFormat:
     """A connector's member file: one row per member (email, name, role, two_factor) and a
     column `<resource_prefix><resource name>` per resource with its access value.
 
-    `roles` maps each role as the UI shows it (lower-cased) to a level; members whose level
-    is in `all_access_levels` reach every resource (`full_access`) and leave those cells
-    empty; with `owner_level` set, exactly one row must have it.
+    `roles` maps each role as the UI writes it (`Account Owner`) to a level; members whose
+    level is in `all_access_levels` reach every resource (`full_access`) and leave those
+    cells empty; with `owner_level` set, exactly one row must have it. A role, access value
+    or yes/no cell is matched case-, space- and NFC-insensitively and stored as declared
+    here (`account owner` is stored `Account Owner`); emails NFC and case-folded.
     """
 
     connector: str
@@ -62,7 +65,15 @@ class MemberFormat:
 
     @property
     def role_names(self) -> str:
-        return ", ".join(role.title() for role in self.roles)
+        return ", ".join(self.roles)
+
+    def role(self, typed: str) -> str | None:
+        """The declared role a typed one means (`account owner` -> `Account Owner`)."""
+        return canonical(typed, self.roles)
+
+    def access_value(self, typed: str) -> str | None:
+        """The declared access value a typed one means (` FULL ` -> `full`)."""
+        return canonical(typed, self.access_values)
 
     def api_scope(self, label: str) -> str:
         return f"{self.connector}:{label}"
@@ -140,7 +151,7 @@ def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, d
     except RunNotFound:
         return {}
     return {
-        node.attrs["email"]: node.attrs
+        canonical_email(node.attrs["email"]): node.attrs
         for node in store.nodes_as_of(run.id)
         if node.kind == fmt.member_kind and node.attrs.get("scope") == scope
     }
@@ -163,7 +174,7 @@ def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: P
     from .spreadsheet import Column, Sheet, write_workbook
 
     header, rows = template_rows(store, fmt, label)
-    roles = sorted({role.title() for role in fmt.roles})
+    roles = sorted(fmt.roles)
     columns = [
         Column("email", width=32, locked=False),
         Column("name", width=24, locked=False),
@@ -221,6 +232,55 @@ def parse_members(
     header = [cell.strip() for cell in rows[0]]
     while header and not header[-1]:
         header.pop()  # trailing empty columns a spreadsheet adds
+    by_column = _resource_columns(name, fmt, header, resources)
+    members: list[Member] = []
+    problems: list[str] = []
+    emails: dict[str, int] = {}
+    owners = []
+    for number, raw_cells in enumerate(rows[1:], start=2):
+        cells = [cell.strip() for cell in raw_cells]
+        while len(cells) > len(header) and not cells[-1]:
+            cells.pop()
+        if not any(cells):
+            continue
+        if len(cells) != len(header):
+            problems.append(
+                f"{name}: row {number}: has {len(cells)} cells, the header has {len(header)}"
+            )
+            continue
+        where = f"{name}: row {number}"
+        row = dict(zip(header, cells, strict=True))
+        problems += formula_problems(where, row)
+        member, found = _member(where, row, fmt, by_column)
+        problems += found
+        if member.email in emails:
+            problems.append(
+                f"{where}: column 'email': {member.email} already appears in row "
+                f"{emails[member.email]}"
+            )
+        elif member.email:
+            emails[member.email] = number
+        if member.level and member.level == fmt.owner_level:
+            owners.append(number)
+        members.append(member)
+    if not members and not problems:
+        problems.append(f"{name}: the file has a header but no member rows")
+    if fmt.owner_level and len(owners) != 1 and not problems:
+        rows_text = ", ".join(str(r) for r in owners) or "none"
+        problems.append(
+            f"{name}: column 'role': exactly one {fmt.owner_level} is needed, found "
+            f"{len(owners)} (rows: {rows_text})"
+        )
+    if problems:
+        raise AttestationInvalid(problems)
+    return members
+
+
+def _resource_columns(
+    name: str, fmt: MemberFormat, header: list[str], resources: Mapping[str, Any]
+) -> dict[str, str]:
+    """Column -> resource key for the header's resource columns; raises AttestationInvalid
+    naming each missing, doubled or unknown column."""
     prefix = fmt.resource_prefix
     by_column = {prefix + n.strip(): key for n, key in resources.items()}
     problems: list[str] = []
@@ -243,74 +303,47 @@ def parse_members(
             problems.append(f"{name}: row 1: column {column!r} is not a template column")
     if problems:
         raise AttestationInvalid(problems)
-    members: list[Member] = []
-    emails: dict[str, int] = {}
-    owners = []
-    for number, raw_cells in enumerate(rows[1:], start=2):
-        cells = [cell.strip() for cell in raw_cells]
-        while len(cells) > len(header) and not cells[-1]:
-            cells.pop()
-        if not any(cells):
-            continue
-        if len(cells) != len(header):
-            problems.append(
-                f"{name}: row {number}: has {len(cells)} cells, the header has {len(header)}"
-            )
-            continue
-        row = dict(zip(header, cells, strict=True))
-        where = f"{name}: row {number}"
-        problems += formula_problems(where, row)
-        email = row["email"].lower()
-        if not EMAIL.match(email):
-            problems.append(f"{where}: column 'email': {row['email']!r} is not an email address")
-        elif email in emails:
-            problems.append(
-                f"{where}: column 'email': {email} already appears in row {emails[email]}"
-            )
-        else:
-            emails[email] = number
-        role = row["role"]
-        level = fmt.roles.get(role.lower())
-        if level is None:
-            problems.append(
-                f"{where}: column 'role': {role!r} is not a {fmt.title} role "
-                f"(known: {fmt.role_names})"
-            )
-        elif level == fmt.owner_level:
-            owners.append(number)
-        two_factor = row["two_factor"].lower() or "unknown"  # blank: the page did not say
-        if two_factor not in TWO_FACTOR_VALUES:
-            problems.append(
-                f"{where}: column 'two_factor': {row['two_factor']!r} is not one "
-                f"of {', '.join(TWO_FACTOR_VALUES)} (or blank for unknown)"
-            )
-        every = level in fmt.all_access_levels
-        access: dict[str, str] = {}
-        for column, key in by_column.items():
-            value = row[column].lower()
-            if value == "":
-                continue  # blank: no access (admins: every resource anyway)
-            if value not in fmt.access_values:
-                problems.append(
-                    f"{where}: column {column!r}: {row[column]!r} is not one of "
-                    f"{', '.join(fmt.access_values)} (or blank for none)"
-                )
-            elif value != "none":
-                access[str(key)] = value
-        if every:
-            access = {str(key): fmt.full_access for key in by_column.values()}
-        members.append(Member(email, row["name"], role, level or "", two_factor, access))
-    if not members and not problems:
-        problems.append(f"{name}: the file has a header but no member rows")
-    if fmt.owner_level and len(owners) != 1 and not problems:
-        rows_text = ", ".join(str(r) for r in owners) or "none"
+    return {column: str(key) for column, key in by_column.items()}
+
+
+def _member(
+    where: str, row: dict[str, str], fmt: MemberFormat, by_column: Mapping[str, str]
+) -> tuple[Member, list[str]]:
+    """One row as a Member, every value in its canonical form, and the row's problems."""
+    problems: list[str] = []
+    email = canonical_email(row["email"])
+    if not EMAIL.match(email):
+        problems.append(f"{where}: column 'email': {row['email']!r} is not an email address")
+        email = ""
+    role = fmt.role(row["role"])
+    level = fmt.roles[role] if role is not None else ""
+    if role is None:
         problems.append(
-            f"{name}: column 'role': exactly one {fmt.owner_level} is needed, found "
-            f"{len(owners)} (rows: {rows_text})"
+            f"{where}: column 'role': {row['role']!r} is not a {fmt.title} role "
+            f"(known: {fmt.role_names})"
         )
-    if problems:
-        raise AttestationInvalid(problems)
-    return members
+    two_factor = canonical(row["two_factor"] or "unknown", TWO_FACTOR_VALUES)  # blank: unknown
+    if two_factor is None:
+        problems.append(
+            f"{where}: column 'two_factor': {row['two_factor']!r} is not one "
+            f"of {', '.join(TWO_FACTOR_VALUES)} (or blank for unknown)"
+        )
+    access: dict[str, str] = {}
+    for column, key in by_column.items():
+        if row[column] == "":
+            continue  # blank: no access (admins: every resource anyway)
+        value = fmt.access_value(row[column])
+        if value is None:
+            problems.append(
+                f"{where}: column {column!r}: {row[column]!r} is not one of "
+                f"{', '.join(fmt.access_values)} (or blank for none)"
+            )
+        elif value != "none":
+            access[key] = value
+    if level in fmt.all_access_levels:
+        access = {key: fmt.full_access for key in by_column.values()}
+    member = Member(email, nfc(row["name"]), role or "", level, two_factor or "", access)
+    return member, problems
 
 
 @dataclass
@@ -427,7 +460,8 @@ def import_members(
     """Validate `path` whole, then record one attestation run; nothing is written on error."""
     from .plugins import plugin_versions
 
-    if not EMAIL.match(attested_by.strip()):
+    attested_by = canonical_email(attested_by)
+    if not EMAIL.match(attested_by):
         raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
     if not 1 <= valid_days <= MAX_VALID_DAYS:
         raise AttestationInvalid(
@@ -452,7 +486,7 @@ def import_members(
             fmt,
             members,
             label=label,
-            attested_by=attested_by.strip().lower(),
+            attested_by=attested_by,
             attested_at=attested_at,
             valid_days=valid_days,
             evidence=proof,

@@ -12,18 +12,18 @@ from idgraph.plugin import MemberFormat
 
 from .names import ACCOUNT, DOMAIN, SENDER, SERVER, TEAM_MEMBER
 
-# The role as the UI shows it -> its level. Postmark's role names changed over time
-# (postmark-api.md section 6): model A Owner/Admin/per-server; B Owner/Admin/Teammate;
-# C Owner/Admin/Technical/Billing.
+# The role as the UI writes it (how an import stores it, whatever the case typed) -> its
+# level. Postmark's role names changed over time (postmark-api.md section 6): model A
+# Owner/Admin/per-server; B Owner/Admin/Teammate; C Owner/Admin/Technical/Billing.
 ROLES = {
-    "account owner": "owner",
-    "owner": "owner",
-    "account admin": "admin",
-    "admin": "admin",
-    "teammate": "member",
-    "technical": "member",
-    "billing": "member",
-    "user": "member",
+    "Account Owner": "owner",
+    "Owner": "owner",
+    "Account Admin": "admin",
+    "Admin": "admin",
+    "Teammate": "member",
+    "Technical": "member",
+    "Billing": "member",
+    "User": "member",
 }
 
 WHERE_IN_THE_UI = """\

@@ -190,7 +190,7 @@ MEMBER_FORMAT = MemberFormat(
     account_kind=ACCOUNT,
     resource_kind=PROJECT,
     resource_key="project_id",
-    roles={"owner": "owner", "admin": "admin", "member": "member"},
+    roles={"Owner": "owner", "Admin": "admin", "Member": "member"},
     where_in_the_ui="""\
 Read in Tasklane's web UI, Settings > Members (as an Owner or Admin):
 - email, name, role (Owner, Admin or Member; exactly one Owner), two_factor (the shield icon:
