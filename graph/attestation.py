@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows, safe_cell
+from .member_columns import column_candidates, resource_label, template_columns
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
 from .secrets import redact_url
@@ -96,12 +97,13 @@ class Member:
     access: dict[str, str] = field(default_factory=dict)  # resource key -> access value
 
 
-def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:
-    """Resource name -> key in the latest complete API run of the account."""
+def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, str]:
+    """Resource key -> name in the latest complete API run of the account (keyed by id: two
+    resources may share a name)."""
     _run, graph = load_graph(store)
     scope = fmt.api_scope(label)
     resources = {
-        str(data.get("name", node)): data.get(fmt.resource_key)
+        str(data.get(fmt.resource_key)): str(data.get("name", node))
         for node, data in graph.nodes(data=True)
         if data["kind"] == fmt.resource_kind and data.get("scope") == scope
     }
@@ -198,32 +200,31 @@ def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: P
 def template_rows(store: Store, fmt: MemberFormat, label: str) -> tuple[list[str], list[list[str]]]:
     """The template's header and its rows, pre-filled from the previous attestation; every
     cell neutralised so a formula typed into the UI never comes back live."""
-    resources = account_resources(store, fmt, label)
-    names = sorted(resources, key=lambda n: (n.strip().lower(), n))
-    by_key = {str(key): name for name, key in resources.items()}
+    columns = template_columns(fmt.resource_prefix, account_resources(store, fmt, label))
     previous = previous_members(store, fmt, label)
     rows = []
     for email in sorted(previous):
         attrs = previous[email]
-        access = {by_key.get(str(k)): v for k, v in (attrs.get(fmt.access_property) or {}).items()}
+        access = {str(k): v for k, v in (attrs.get(fmt.access_property) or {}).items()}
         every = attrs.get("role_level") in fmt.all_access_levels
+        role = attrs.get("role") or ""
         rows.append(
             [
                 safe_cell(v)
                 for v in [
                     email,
                     attrs.get("name") or "",
-                    attrs.get("role") or "",
+                    fmt.role(role) or role,  # an older import may have stored it as typed
                     attrs.get("two_factor") or "",
                 ]
-                + ["" if every else access.get(name, "none") for name in names]
+                + ["" if every else access.get(key, "none") for key in columns.values()]
             ]
         )
-    return BASE_COLUMNS + [fmt.resource_prefix + name.strip() for name in names], rows
+    return BASE_COLUMNS + list(columns), rows
 
 
 def parse_members(
-    path: Path, fmt: MemberFormat, resources: Mapping[str, Any], encoding: str | None = None
+    path: Path, fmt: MemberFormat, resources: Mapping[str, str], encoding: str | None = None
 ) -> list[Member]:
     """Validate the whole file; raise AttestationInvalid listing every problem. Cells are
     compared trimmed: a spreadsheet may add or drop surrounding spaces."""
@@ -277,33 +278,62 @@ def parse_members(
 
 
 def _resource_columns(
-    name: str, fmt: MemberFormat, header: list[str], resources: Mapping[str, Any]
+    name: str, fmt: MemberFormat, header: list[str], resources: Mapping[str, str]
 ) -> dict[str, str]:
-    """Column -> resource key for the header's resource columns; raises AttestationInvalid
-    naming each missing, doubled or unknown column."""
+    """Column -> resource key for the header's resource columns (`member_columns`); raises
+    AttestationInvalid naming each missing, doubled, unknown or ambiguous column."""
     prefix = fmt.resource_prefix
-    by_column = {prefix + n.strip(): key for n, key in resources.items()}
-    problems: list[str] = []
-    missing = [c for c in BASE_COLUMNS if c not in header]
-    missing += [c for c in sorted(by_column) if c not in header]
-    for column in missing:
-        problems.append(f"{name}: row 1: column {column!r} is missing")
+    kind = fmt.resource_kind.rsplit(":", 1)[-1]
+    problems = [f"{name}: row 1: column {c!r} is missing" for c in BASE_COLUMNS if c not in header]
+    by_column: dict[str, str] = {}
     seen_columns: set[str] = set()
     for column in header:
         if column in seen_columns:
             problems.append(f"{name}: row 1: column {column!r} appears twice")
         seen_columns.add(column)
-        if column.startswith(prefix) and column not in by_column:
-            known = ", ".join(sorted(c[len(prefix) :] for c in by_column)) or "none"
+        if not column.startswith(prefix):
+            if column not in BASE_COLUMNS:
+                problems.append(f"{name}: row 1: column {column!r} is not a template column")
+            continue
+        keys = column_candidates(column[len(prefix) :], resources)
+        if len(keys) == 1:
+            by_column[column] = keys[0]
+            continue
+        labels = [resource_label(key, resources[key]) for key in keys]
+        if keys:
             problems.append(
-                f"{name}: row 1: column {column!r}: no {fmt.resource_kind.rsplit(':', 1)[-1]} "
-                f"of that name in the latest sync (known: {known})"
+                f"{name}: row 1: column {column!r} could name {len(keys)} {kind}s "
+                f"({', '.join(labels)}): name one by id, as in {prefix + labels[0]!r}"
             )
-        elif not column.startswith(prefix) and column not in BASE_COLUMNS:
-            problems.append(f"{name}: row 1: column {column!r} is not a template column")
+        else:
+            known = ", ".join(resource_label(k, n) for k, n in sorted(resources.items()))
+            problems.append(
+                f"{name}: row 1: column {column!r}: no {kind} of that id or name in the "
+                f"latest sync (known: {known or 'none'})"
+            )
+    problems += _resource_coverage(name, prefix, by_column, resources)
     if problems:
         raise AttestationInvalid(problems)
-    return {column: str(key) for column, key in by_column.items()}
+    return by_column
+
+
+def _resource_coverage(
+    name: str, prefix: str, by_column: Mapping[str, str], resources: Mapping[str, str]
+) -> list[str]:
+    """A problem for each resource no column names, and each that two columns name."""
+    columns: dict[str, list[str]] = {}
+    for column, key in by_column.items():
+        columns.setdefault(key, []).append(column)
+    problems = []
+    for column, key in template_columns(prefix, resources).items():
+        found = columns.get(key, [])
+        if not found:
+            problems.append(f"{name}: row 1: column {column!r} is missing")
+        elif len(found) > 1:
+            problems.append(
+                f"{name}: row 1: columns {', '.join(map(repr, found))} all name {column!r}"
+            )
+    return problems
 
 
 def _member(

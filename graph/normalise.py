@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -42,3 +43,42 @@ def canonical(value: str, choices: Iterable[str]) -> str | None:
 def canonical_email(email: str) -> str:
     """An email as it is stored and joined on: trimmed, NFC, case-folded."""
     return fold(email)
+
+
+def lookalike_keys(name: str) -> set[str]:
+    """Keys two names share when a person could take one for the other: the same once
+    spaces, case and invisible format characters (bidi controls, zero-width joiners) are
+    dropped and look-alike letters (Cyrillic `а`, `1` for `l`) made one, after Unicode's
+    confusables (UTS #39 skeletons). Empty for a name of nothing visible."""
+    visible = "".join(ch for ch in name if not ch.isspace() and unicodedata.category(ch) != "Cf")
+    if not visible:
+        return set()
+    return {_skeleton(fold(visible)), fold(_skeleton(visible))}
+
+
+def _skeleton(text: str) -> str:
+    table = _prototypes()
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFD", "".join(table.get(ch, ch) for ch in decomposed))
+
+
+@functools.cache
+def _prototypes() -> dict[str, str]:
+    """Each character of a confusable class -> the class's one representative (an ASCII
+    member where there is one). confusable_homoglyphs ships Unicode's confusables.txt as
+    pairs in both directions but no skeleton function, so the classes are the pairs'
+    connected components (networkx's union-find); a sequence (`rn` for `m`) is left out."""
+    from confusable_homoglyphs.confusables import confusables_data
+    from networkx.utils import UnionFind
+
+    classes = UnionFind()
+    for char, homoglyphs in confusables_data.items():
+        for homoglyph in homoglyphs:
+            other = "".join(c for c in homoglyph["c"] if unicodedata.category(c) != "Cf")
+            if len(char) == 1 and len(other) == 1:
+                classes.union(char, other)
+    table = {}
+    for members in classes.to_sets():
+        representative = min(members, key=lambda c: (not c.isascii(), c))
+        table.update(dict.fromkeys(members, representative))
+    return table

@@ -37,7 +37,7 @@ Where each value of this template is read in the Postmark web UI
   for non-admins: write User). Exactly one row must be the owner.
 - two_factor: the 2FA status on the Users page: yes, no, or unknown (or leave it blank) if
   the page does not show it. If Account > Security says "Require 2FA", every user has it.
-- server:<name> columns: open the user (Edit) > Server access / per-server permissions:
+- server:<id> <name> columns: open the user (Edit) > Server access / per-server permissions:
   full (Server Admin, "Full access"), view (Server Viewer, "View only") or none ("No
   access"; a blank cell means none too). Owners and admins see every server: leave their
   server cells empty.

@@ -195,7 +195,7 @@ MEMBER_FORMAT = MemberFormat(
 Read in Tasklane's web UI, Settings > Members (as an Owner or Admin):
 - email, name, role (Owner, Admin or Member; exactly one Owner), two_factor (the shield icon:
   yes, no, or blank if not shown);
-- project:<name> columns: open the member > Projects: edit, read or none. Owners and Admins
+- project:<id> <name> columns: open the member > Projects: edit, read or none. Owners and Admins
   reach every project: leave their cells empty.
 Then: idgraph attest import tasklane FILE --attested-by YOUR_EMAIL
 """,
