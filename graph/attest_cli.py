@@ -14,6 +14,7 @@ from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, json_option, 
 from .interfaces import ConfigError
 from .plugins import get_member_formats
 from .store import Store
+from .text import terminal_text
 
 
 def _member_format(connector_name: str) -> Any:
@@ -222,4 +223,4 @@ def attest_corroborate(
         if isinstance(value, list):
             click.echo(f"{key.replace('_', ' ')} ({len(value)}):")
             for item in value:
-                click.echo(f"  {item}")
+                click.echo(f"  {terminal_text(str(item))}")
