@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows, safe_cell
-from .member_columns import column_candidates, resource_label, template_columns
+from .member_columns import ColumnIndex, resource_label, template_columns
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
 from .secrets import redact_url
@@ -287,6 +287,7 @@ def _resource_columns(
     problems = [f"{name}: row 1: column {c!r} is missing" for c in BASE_COLUMNS if c not in header]
     by_column: dict[str, str] = {}
     seen_columns: set[str] = set()
+    index = ColumnIndex(resources)
     for column in header:
         if column in seen_columns:
             problems.append(f"{name}: row 1: column {column!r} appears twice")
@@ -295,7 +296,7 @@ def _resource_columns(
             if column not in BASE_COLUMNS:
                 problems.append(f"{name}: row 1: column {column!r} is not a template column")
             continue
-        keys = column_candidates(column[len(prefix) :], resources)
+        keys = index.candidates(column[len(prefix) :])
         if len(keys) == 1:
             by_column[column] = keys[0]
             continue

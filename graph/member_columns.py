@@ -10,6 +10,7 @@ resource has; otherwise the import names the column and the resources it could m
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 
 from .normalise import fold
@@ -29,16 +30,26 @@ def template_columns(prefix: str, resources: Mapping[str, str]) -> dict[str, str
     return {prefix + resource_label(key, name): key for key, name in ordered}
 
 
-def column_candidates(rest: str, resources: Mapping[str, str]) -> list[str]:
-    """The keys of the resources a column (without its prefix) may name: the one whose
-    template label it is; else the one whose id it starts with, and those of that name
-    (compared exactly, else as `fold` does)."""
-    exact = [key for key, name in resources.items() if resource_label(key, name) == rest]
-    if exact:
-        return exact
-    first = rest.split(maxsplit=1)[0] if rest.strip() else ""
-    by_id = [first] if first in resources else []
-    by_name = [key for key, name in resources.items() if name.strip() == rest.strip()]
-    if not by_name:
-        by_name = [key for key, name in resources.items() if fold(name) == fold(rest)]
-    return sorted({*by_id, *by_name})
+class ColumnIndex:
+    """The resources of an account (key -> name), indexed to read a column back: by its
+    template label, its leading id, its name as written, and its name as `fold` compares."""
+
+    def __init__(self, resources: Mapping[str, str]) -> None:
+        self.resources = resources
+        self.by_label = {resource_label(key, name): key for key, name in resources.items()}
+        self.by_name: dict[str, list[str]] = defaultdict(list)
+        self.by_fold: dict[str, list[str]] = defaultdict(list)
+        for key, name in resources.items():
+            self.by_name[name.strip()].append(key)
+            self.by_fold[fold(name)].append(key)
+
+    def candidates(self, rest: str) -> list[str]:
+        """The keys of the resources a column (without its prefix) may name: the one whose
+        template label it is; else the one whose id it starts with, and those of that name
+        (compared exactly, else as `fold` does)."""
+        if rest in self.by_label:
+            return [self.by_label[rest]]
+        first = rest.split(maxsplit=1)[0] if rest.strip() else ""
+        by_id = [first] if first in self.resources else []
+        by_name = self.by_name.get(rest.strip()) or self.by_fold.get(fold(rest), [])
+        return sorted({*by_id, *by_name})

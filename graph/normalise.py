@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection
 
 _SPACE = re.compile(r"\s+")
 
@@ -34,10 +34,17 @@ def fold(text: str) -> str:
     return nfc(nfc(folded).casefold())  # case folding can leave text decomposed
 
 
-def canonical(value: str, choices: Iterable[str]) -> str | None:
+def canonical(value: str, choices: Collection[str]) -> str | None:
     """The choice `value` means when compared by `fold`, or None if it means none."""
-    wanted = fold(value)
-    return next((choice for choice in choices if fold(choice) == wanted), None)
+    if value in choices:  # as declared already: most cells of a filled template
+        return value
+    return _by_fold(tuple(choices)).get(fold(value))
+
+
+@functools.lru_cache(maxsize=256)
+def _by_fold(choices: tuple[str, ...]) -> dict[str, str]:
+    """fold(choice) -> choice; of two choices that fold alike, the first."""
+    return {fold(choice): choice for choice in reversed(choices)}
 
 
 def canonical_email(email: str) -> str:
