@@ -79,6 +79,10 @@ def test_a_role_typed_in_another_case_spans_the_account(synced, tmp_path):
     assert result.exit_code == 0, result.output
     principals = {row["principal"] for row in json.loads(result.stdout)["rows"]}
     assert {OWNER, ADMIN} <= principals
+    out = tmp_path / "pack"
+    exported = CliRunner().invoke(cli, ["export", "--out", str(out), "--db", str(synced.path)])
+    assert exported.exit_code == 0, exported.output
+    assert "2 with an account-wide role" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_one_email_in_two_spellings_is_one_person(tmp_path, account):
