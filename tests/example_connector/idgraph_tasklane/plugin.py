@@ -35,6 +35,7 @@ from idgraph.plugin import (
     NodeKind,
     ProgressCallback,
     SyncOptions,
+    canonical_email,
     hookimpl,
     node_id,
     person_id,
@@ -240,7 +241,7 @@ def transform(data: dict[str, Any], label: str) -> tuple[list[Node], list[Edge]]
         edges.append(Edge(src=account, dst=ws, kind="tasklane:has_workspace"))
         for project in workspace.get("projects", []):
             pid = node_id(PROJECT, project["id"])
-            owner = (project.get("owner") or "").strip().lower()
+            owner = canonical_email(project.get("owner") or "")  # NFC, case-folded
             nodes.append(
                 Node(
                     id=pid,
