@@ -143,3 +143,12 @@ def test_every_name_in_the_report_is_isolated(bidi_db, tmp_path):
     assert len(parser.texts) >= 6  # the matrix, the renames, per server, findings, the graph
     assert [text for text, isolated in parser.texts if not isolated] == []
     assert f"<bdi>{EVIL}</bdi>" in html or f'<bdi class="nm">{EVIL}</bdi>' in html
+
+
+def test_the_member_template_names_columns_with_bidi_controls_escaped(bidi_db, tmp_path):
+    out = tmp_path / "members.csv"
+    _cli(bidi_db, "attest", "template", "postmark", "--out", str(out))
+    header = out.read_text(encoding="utf-8-sig").splitlines()[0]
+    assert not BIDI & set(header)
+    assert "server:11003 Billing \\u202elanretni" in header
+    assert f"server:11005 \\u2067{HEBREW}" in header
