@@ -174,9 +174,7 @@ def implied_level(schema: SchemaRegistry, spanning: str) -> str:
 def spans(schema: SchemaRegistry, kind: str, access: str) -> bool:
     """Whether `access` on an edge of `kind` covers every resource of the account."""
     edge = schema.edge(kind)
-    return bool(edge and edge.spans_account) and fold(access) in {
-        fold(v) for v in edge.spans_account
-    }
+    return bool(edge and edge.spans(access))
 
 
 def spans_facts(schema: SchemaRegistry, kind: str) -> tuple[list[str], str | None]:

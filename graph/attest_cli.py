@@ -23,6 +23,7 @@ from .cli import (
 from .interfaces import ConfigError
 from .plugins import get_member_formats
 from .store import Store
+from .text import terminal_text
 
 
 def _member_format(connector_name: str) -> Any:
@@ -246,4 +247,4 @@ def attest_corroborate(
         if isinstance(value, list):
             click.echo(f"{key.replace('_', ' ')} ({len(value)}):")
             for item in value:
-                click.echo(f"  {item}")
+                click.echo(f"  {terminal_text(str(item))}")

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .csvinput import EMAIL, InputInvalid, csv_writer, formula_problems, read_rows, safe_cell
+from .member_columns import ColumnIndex, resource_label, template_columns
 from .model import Edge, Node, node_id, person_id
+from .normalise import canonical, canonical_email, nfc
 from .secrets import redact_url
 from .store import RunNotFound, Store
 from .view import load_graph
@@ -35,9 +37,11 @@ class MemberFormat:
     """A connector's member file: one row per member (email, name, role, two_factor) and a
     column `<resource_prefix><resource name>` per resource with its access value.
 
-    `roles` maps each role as the UI shows it (lower-cased) to a level; members whose level
-    is in `all_access_levels` reach every resource (`full_access`) and leave those cells
-    empty; with `owner_level` set, exactly one row must have it.
+    `roles` maps each role as the UI writes it (`Account Owner`) to a level; members whose
+    level is in `all_access_levels` reach every resource (`full_access`) and leave those
+    cells empty; with `owner_level` set, exactly one row must have it. A role, access value
+    or yes/no cell is matched case-, space- and NFC-insensitively and stored as declared
+    here (`account owner` is stored `Account Owner`); emails NFC and case-folded.
     """
 
     connector: str
@@ -68,7 +72,15 @@ class MemberFormat:
 
     @property
     def role_names(self) -> str:
-        return ", ".join(role.title() for role in self.roles)
+        return ", ".join(self.roles)
+
+    def role(self, typed: str) -> str | None:
+        """The declared role a typed one means (`account owner` -> `Account Owner`)."""
+        return canonical(typed, self.roles)
+
+    def access_value(self, typed: str) -> str | None:
+        """The declared access value a typed one means (` FULL ` -> `full`)."""
+        return canonical(typed, self.access_values)
 
     def api_scope(self, label: str) -> str:
         return f"{self.connector}:{label}"
@@ -91,12 +103,13 @@ class Member:
     access: dict[str, str] = field(default_factory=dict)  # resource key -> access value
 
 
-def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:
-    """Resource name -> key in the latest complete API run of the account."""
+def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, str]:
+    """Resource key -> name in the latest complete API run of the account (keyed by id: two
+    resources may share a name)."""
     _run, graph = load_graph(store)
     scope = fmt.api_scope(label)
     resources = {
-        str(data.get("name", node)): data.get(fmt.resource_key)
+        str(data.get(fmt.resource_key)): str(data.get("name", node))
         for node, data in graph.nodes(data=True)
         if data["kind"] == fmt.resource_kind and data.get("scope") == scope
     }
@@ -147,7 +160,7 @@ def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, d
     except RunNotFound:
         return {}
     return {
-        node.attrs["email"]: node.attrs
+        canonical_email(node.attrs["email"]): node.attrs
         for node in store.nodes_as_of(run.id)
         if node.kind == fmt.member_kind and node.attrs.get("scope") == scope
     }
@@ -170,7 +183,7 @@ def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: P
     from .spreadsheet import Column, Sheet, write_workbook
 
     header, rows = template_rows(store, fmt, label)
-    roles = sorted({role.title() for role in fmt.roles})
+    roles = sorted(fmt.roles)
     columns = [
         Column("email", width=32, locked=False),
         Column("name", width=24, locked=False),
@@ -194,32 +207,31 @@ def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: P
 def template_rows(store: Store, fmt: MemberFormat, label: str) -> tuple[list[str], list[list[str]]]:
     """The template's header and its rows, pre-filled from the previous attestation; every
     cell neutralised so a formula typed into the UI never comes back live."""
-    resources = account_resources(store, fmt, label)
-    names = sorted(resources, key=lambda n: (n.strip().lower(), n))
-    by_key = {str(key): name for name, key in resources.items()}
+    columns = template_columns(fmt.resource_prefix, account_resources(store, fmt, label))
     previous = previous_members(store, fmt, label)
     rows = []
     for email in sorted(previous):
         attrs = previous[email]
-        access = {by_key.get(str(k)): v for k, v in (attrs.get(fmt.access_property) or {}).items()}
+        access = {str(k): v for k, v in (attrs.get(fmt.access_property) or {}).items()}
         every = attrs.get("role_level") in fmt.all_access_levels
+        role = attrs.get("role") or ""
         rows.append(
             [
                 safe_cell(v)
                 for v in [
                     email,
                     attrs.get("name") or "",
-                    attrs.get("role") or "",
+                    fmt.role(role) or role,  # an older import may have stored it as typed
                     attrs.get("two_factor") or "",
                 ]
-                + ["" if every else access.get(name, "none") for name in names]
+                + ["" if every else access.get(key, "none") for key in columns.values()]
             ]
         )
-    return BASE_COLUMNS + [fmt.resource_prefix + name.strip() for name in names], rows
+    return BASE_COLUMNS + list(columns), rows
 
 
 def parse_members(
-    path: Path, fmt: MemberFormat, resources: Mapping[str, Any], encoding: str | None = None
+    path: Path, fmt: MemberFormat, resources: Mapping[str, str], encoding: str | None = None
 ) -> list[Member]:
     """Validate the whole file; raise AttestationInvalid listing every problem. Cells are
     compared trimmed: a spreadsheet may add or drop surrounding spaces."""
@@ -228,29 +240,9 @@ def parse_members(
     header = [cell.strip() for cell in rows[0]]
     while header and not header[-1]:
         header.pop()  # trailing empty columns a spreadsheet adds
-    prefix = fmt.resource_prefix
-    by_column = {prefix + n.strip(): key for n, key in resources.items()}
-    problems: list[str] = []
-    missing = [c for c in BASE_COLUMNS if c not in header]
-    missing += [c for c in sorted(by_column) if c not in header]
-    for column in missing:
-        problems.append(f"{name}: row 1: column {column!r} is missing")
-    seen_columns: set[str] = set()
-    for column in header:
-        if column in seen_columns:
-            problems.append(f"{name}: row 1: column {column!r} appears twice")
-        seen_columns.add(column)
-        if column.startswith(prefix) and column not in by_column:
-            known = ", ".join(sorted(c[len(prefix) :] for c in by_column)) or "none"
-            problems.append(
-                f"{name}: row 1: column {column!r}: no {fmt.resource_kind.rsplit(':', 1)[-1]} "
-                f"of that name in the latest sync (known: {known})"
-            )
-        elif not column.startswith(prefix) and column not in BASE_COLUMNS:
-            problems.append(f"{name}: row 1: column {column!r} is not a template column")
-    if problems:
-        raise AttestationInvalid(problems)
+    by_column = _resource_columns(name, fmt, header, resources)
     members: list[Member] = []
+    problems: list[str] = []
     emails: dict[str, int] = {}
     owners = []
     for number, raw_cells in enumerate(rows[1:], start=2):
@@ -264,49 +256,21 @@ def parse_members(
                 f"{name}: row {number}: has {len(cells)} cells, the header has {len(header)}"
             )
             continue
-        row = dict(zip(header, cells, strict=True))
         where = f"{name}: row {number}"
+        row = dict(zip(header, cells, strict=True))
         problems += formula_problems(where, row)
-        email = row["email"].lower()
-        if not EMAIL.match(email):
-            problems.append(f"{where}: column 'email': {row['email']!r} is not an email address")
-        elif email in emails:
+        member, found = _member(where, row, fmt, by_column)
+        problems += found
+        if member.email in emails:
             problems.append(
-                f"{where}: column 'email': {email} already appears in row {emails[email]}"
+                f"{where}: column 'email': {member.email} already appears in row "
+                f"{emails[member.email]}"
             )
-        else:
-            emails[email] = number
-        role = row["role"]
-        level = fmt.roles.get(role.lower())
-        if level is None:
-            problems.append(
-                f"{where}: column 'role': {role!r} is not a {fmt.title} role "
-                f"(known: {fmt.role_names})"
-            )
-        elif level == fmt.owner_level:
+        elif member.email:
+            emails[member.email] = number
+        if member.level and member.level == fmt.owner_level:
             owners.append(number)
-        two_factor = row["two_factor"].lower() or "unknown"  # blank: the page did not say
-        if two_factor not in TWO_FACTOR_VALUES:
-            problems.append(
-                f"{where}: column 'two_factor': {row['two_factor']!r} is not one "
-                f"of {', '.join(TWO_FACTOR_VALUES)} (or blank for unknown)"
-            )
-        every = level in fmt.all_access_levels
-        access: dict[str, str] = {}
-        for column, key in by_column.items():
-            value = row[column].lower()
-            if value == "":
-                continue  # blank: no access (admins: every resource anyway)
-            if value not in fmt.access_values:
-                problems.append(
-                    f"{where}: column {column!r}: {row[column]!r} is not one of "
-                    f"{', '.join(fmt.access_values)} (or blank for none)"
-                )
-            elif value != "none":
-                access[str(key)] = value
-        if every:
-            access = {str(key): fmt.full_access for key in by_column.values()}
-        members.append(Member(email, row["name"], role, level or "", two_factor, access))
+        members.append(member)
     if not members and not problems:
         problems.append(f"{name}: the file has a header but no member rows")
     if fmt.owner_level and len(owners) != 1 and not problems:
@@ -318,6 +282,106 @@ def parse_members(
     if problems:
         raise AttestationInvalid(problems)
     return members
+
+
+def _resource_columns(
+    name: str, fmt: MemberFormat, header: list[str], resources: Mapping[str, str]
+) -> dict[str, str]:
+    """Column -> resource key for the header's resource columns (`member_columns`); raises
+    AttestationInvalid naming each missing, doubled, unknown or ambiguous column."""
+    prefix = fmt.resource_prefix
+    kind = fmt.resource_kind.rsplit(":", 1)[-1]
+    problems = [f"{name}: row 1: column {c!r} is missing" for c in BASE_COLUMNS if c not in header]
+    by_column: dict[str, str] = {}
+    seen_columns: set[str] = set()
+    index = ColumnIndex(resources)
+    for column in header:
+        if column in seen_columns:
+            problems.append(f"{name}: row 1: column {column!r} appears twice")
+        seen_columns.add(column)
+        if not column.startswith(prefix):
+            if column not in BASE_COLUMNS:
+                problems.append(f"{name}: row 1: column {column!r} is not a template column")
+            continue
+        keys = index.candidates(column[len(prefix) :])
+        if len(keys) == 1:
+            by_column[column] = keys[0]
+            continue
+        labels = [resource_label(key, resources[key]) for key in keys]
+        if keys:
+            problems.append(
+                f"{name}: row 1: column {column!r} could name {len(keys)} {kind}s "
+                f"({', '.join(labels)}): name one by id, as in {prefix + labels[0]!r}"
+            )
+        else:
+            known = ", ".join(resource_label(k, n) for k, n in sorted(resources.items()))
+            problems.append(
+                f"{name}: row 1: column {column!r}: no {kind} of that id or name in the "
+                f"latest sync (known: {known or 'none'})"
+            )
+    problems += _resource_coverage(name, prefix, by_column, resources)
+    if problems:
+        raise AttestationInvalid(problems)
+    return by_column
+
+
+def _resource_coverage(
+    name: str, prefix: str, by_column: Mapping[str, str], resources: Mapping[str, str]
+) -> list[str]:
+    """A problem for each resource no column names, and each that two columns name."""
+    columns: dict[str, list[str]] = {}
+    for column, key in by_column.items():
+        columns.setdefault(key, []).append(column)
+    problems = []
+    for column, key in template_columns(prefix, resources).items():
+        found = columns.get(key, [])
+        if not found:
+            problems.append(f"{name}: row 1: column {column!r} is missing")
+        elif len(found) > 1:
+            problems.append(
+                f"{name}: row 1: columns {', '.join(map(repr, found))} all name {column!r}"
+            )
+    return problems
+
+
+def _member(
+    where: str, row: dict[str, str], fmt: MemberFormat, by_column: Mapping[str, str]
+) -> tuple[Member, list[str]]:
+    """One row as a Member, every value in its canonical form, and the row's problems."""
+    problems: list[str] = []
+    email = canonical_email(row["email"])
+    if not EMAIL.match(email):
+        problems.append(f"{where}: column 'email': {row['email']!r} is not an email address")
+        email = ""
+    role = fmt.role(row["role"])
+    level = fmt.roles[role] if role is not None else ""
+    if role is None:
+        problems.append(
+            f"{where}: column 'role': {row['role']!r} is not a {fmt.title} role "
+            f"(known: {fmt.role_names})"
+        )
+    two_factor = canonical(row["two_factor"] or "unknown", TWO_FACTOR_VALUES)  # blank: unknown
+    if two_factor is None:
+        problems.append(
+            f"{where}: column 'two_factor': {row['two_factor']!r} is not one "
+            f"of {', '.join(TWO_FACTOR_VALUES)} (or blank for unknown)"
+        )
+    access: dict[str, str] = {}
+    for column, key in by_column.items():
+        if row[column] == "":
+            continue  # blank: no access (admins: every resource anyway)
+        value = fmt.access_value(row[column])
+        if value is None:
+            problems.append(
+                f"{where}: column {column!r}: {row[column]!r} is not one of "
+                f"{', '.join(fmt.access_values)} (or blank for none)"
+            )
+        elif value != "none":
+            access[key] = value
+    if level in fmt.all_access_levels:
+        access = {key: fmt.full_access for key in by_column.values()}
+    member = Member(email, nfc(row["name"]), role or "", level, two_factor or "", access)
+    return member, problems
 
 
 @dataclass
@@ -447,7 +511,8 @@ def import_members(
     """Validate `path` whole, then record one attestation run; nothing is written on error."""
     from .plugins import plugin_versions
 
-    if not EMAIL.match(attested_by.strip()):
+    attested_by = canonical_email(attested_by)
+    if not EMAIL.match(attested_by):
         raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
     if not 1 <= valid_days <= MAX_VALID_DAYS:
         raise AttestationInvalid(
@@ -472,7 +537,7 @@ def import_members(
             fmt,
             members,
             label=label,
-            attested_by=attested_by.strip().lower(),
+            attested_by=attested_by,
             attested_at=attested_at,
             valid_days=valid_days,
             evidence=proof,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .hookspecs import hookimpl
 from .interfaces import Finding
+from .normalise import lookalike_keys
 
 
 class StaleAttestation:
@@ -93,8 +94,43 @@ class AccessToGoneResource:
         ]
 
 
+class ResourceNamesConfusable:
+    name = "resource-names-confusable"
+    description = (
+        "Resources of one account whose names are the same, or differ only in spaces, case, "
+        "bidi controls or look-alike letters: a person choosing by name may pick the wrong "
+        "one (member templates name each by id)."
+    )
+
+    def run(self, context) -> list[Finding]:
+        from networkx.utils import UnionFind
+
+        named: dict[str, str] = {}
+        alike = UnionFind()
+        first_with_key: dict[tuple[str, str], str] = {}
+        for node, data in context.nodes_with_role("resource"):
+            label = context.schema.nodes[data["kind"]].label or "name"
+            named[node] = str(data.get(label) or "")
+            for key in lookalike_keys(named[node]):
+                first = first_with_key.setdefault((data.get("scope", ""), key), node)
+                alike.union(first, node)
+        return [
+            Finding(
+                self.name,
+                "medium",
+                min(group),
+                f"{len(group)} resources have names a person can take for one another: "
+                + ", ".join(f"{named[n]!r} ({n})" for n in sorted(group))
+                + "; rename them apart, and choose them by id meanwhile",
+            )
+            for group in alike.to_sets()
+            if len(group) > 1
+        ]
+
+
 @hookimpl
 def register_checks(register):
     register(StaleAttestation())
     register(UnmatchedMember())
     register(AccessToGoneResource())
+    register(ResourceNamesConfusable())

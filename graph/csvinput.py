@@ -25,7 +25,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# the local part may hold any letter (an internationalised address, RFC 6531)
+EMAIL = re.compile(r"^[\w.%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 SAVE_AS_UTF8 = (

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from .normalise import canonical_email
+
 if TYPE_CHECKING:
     import networkx as nx
 
@@ -62,8 +64,9 @@ def node_id(kind: str, key: object) -> str:
 
 
 def person_id(email: str) -> str:
-    """The join key across connectors: `person:<lower-cased email>`."""
-    return f"person:{email.strip().lower()}"
+    """The join key across connectors: `person:<email>`, the email NFC and case-folded (one
+    person whatever the spelling: `canonical_email`)."""
+    return f"person:{canonical_email(email)}"
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)

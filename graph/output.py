@@ -2,7 +2,8 @@
 
 CSV output is spreadsheet-safe: every cell goes through `safe_cell`, so a name an API
 returned that starts with `=` reads as text, never as a formula, and rows end in CRLF, so a
-CR or LF inside a name is quoted and never starts a row of its own.
+CR or LF inside a name is quoted and never starts a row of its own. A table shows control
+and bidi characters escaped (`terminal_text`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from .csvinput import csv_writer, safe_cell
+from .text import terminal_text
 
 FORMATS = ("table", "csv", "json", "ndjson")
 
@@ -62,9 +64,9 @@ def emit_rows(
     else:
         from .console import escape, out_console, table
 
-        shown = table(*columns, title=title)
+        shown = table(*columns, title=escape(terminal_text(title)) if title else None)
         for row in rows:
-            shown.add_row(*(escape(_text(row.get(c))) for c in columns))
+            shown.add_row(*(escape(terminal_text(_text(row.get(c)))) for c in columns))
         out_console.print(shown)
 
 

@@ -17,6 +17,7 @@ from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, needs_plugins
 from .output import chosen_format, emit_rows, format_option
 from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
 from .store import Store
+from .text import terminal_text
 
 run_option = click.option(
     "--run", "run_id", type=int, help="As of this complete run (default: the latest)."
@@ -99,7 +100,8 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
             return found[0]
         if found:
             for node in found:
-                click.echo(f"  {node['id']}  {node['name']}  ({node['kind']})", err=True)
+                line = f"  {node['id']}  {node['name']}  ({node['kind']})"
+                click.echo(terminal_text(line), err=True)
             raise Failure(
                 f"{text!r} matches {len(found)} {what}s (listed above): give an id or more "
                 "of the name",

@@ -16,6 +16,7 @@ from typing import Literal
 
 from .interfaces import ConfigError
 from .model import Edge, Node
+from .normalise import canonical
 
 Principal = Literal["human", "credential"]
 Role = Literal["account", "resource", "member", "credential", "identity", "endpoint"]
@@ -78,6 +79,11 @@ class EdgeKind:
     spans_account: frozenset[str] = frozenset()  # access values that cover every resource
     holds: bool = False
 
+    def spans(self, access: str) -> bool:
+        """Whether `access` covers every resource of the account, compared as `canonical`
+        does (an old database may hold a role as typed: `account owner`)."""
+        return canonical(access, self.spans_account) is not None
+
 
 @dataclass(frozen=True)
 class ConnectorSchema:
@@ -97,7 +103,7 @@ SHARED = ConnectorSchema(
     nodes=(
         NodeKind(
             "person",
-            "the lower-cased email",
+            "the email, NFC and case-folded (`canonical_email`)",
             "A person or mailbox: the join key across connectors.",
             "any connector: addresses it reads; attested team members",
             {"email": "the address"},

@@ -5,8 +5,12 @@ where text leaves idgraph (XML, terminals).
   U+FFFD: such a string cannot be encoded as UTF-8, so orjson, SQLite's text and every file
   writer would fail on it. `clean_graph` applies it to every string of nodes and edges and
   names each object it changed.
-- Control characters (ESC of `\\x1b[31m`, NUL, ...) are facts and are kept in the data;
-  `xml_text` and `terminal_text` escape them where they would break XML or a terminal.
+- Control characters (ESC of `\\x1b[31m`, NUL, ...) and bidi controls (U+202E RIGHT-TO-LEFT
+  OVERRIDE, ...) are facts and are kept in the data; `xml_text` and `terminal_text` escape
+  them where they would break XML or a terminal (a bidi control would reorder what a
+  terminal shows after it). In HTML, names are isolated instead (`<bdi>` in the report's
+  template, `bidi_isolated` where no markup can go), so a right-to-left name shows as
+  written and never reorders its neighbours.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ REPLACEMENT = "\ufffd"
 
 # Characters XML 1.0 cannot hold at all, not even as a character reference.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# C0 and C1 controls and DEL: a terminal would act on them.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls and DEL: a terminal would act on them. Bidi controls (ALM, LRM, RLM,
+# the embeddings and overrides LRE..RLO, the isolates LRI..PDI): it would reorder by them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_text(value: str) -> tuple[str, bool]:
@@ -122,9 +127,33 @@ def xml_text(value: str) -> str:
 
 
 def terminal_text(value: str) -> str:
-    """`value` with control characters written as `\\xNN`, so a terminal shows, not runs,
-    them (an ESC from the API cannot recolour or move the cursor)."""
+    """`value` with control characters written as `\\xNN` and bidi controls as `\\uNNNN`,
+    so a terminal shows, not runs, them (an ESC from the API cannot recolour or move the
+    cursor, an RLO cannot reverse the rest of the line)."""
     return _CONTROL.sub(_escape, value)
+
+
+_ISOLATE_OPEN = frozenset("\u2066\u2067\u2068")  # LRI, RLI, FSI
+_ISOLATE_CLOSE = "\u2069"  # PDI
+
+
+def bidi_isolated(value: str) -> str:
+    """`value` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, for text where no
+    markup (`<bdi>`) can go: an HTML `<title>`, SVG text. Any override inside ends there:
+    an isolate the value leaves open is closed first, and a stray PDI (which would close
+    this isolate early) is dropped."""
+    if value.isascii():
+        return value
+    kept, depth = [], 0
+    for char in value:
+        if char in _ISOLATE_OPEN:
+            depth += 1
+        elif char == _ISOLATE_CLOSE:
+            if not depth:
+                continue
+            depth -= 1
+        kept.append(char)
+    return "\u2068" + "".join(kept) + _ISOLATE_CLOSE * (depth + 1)
 
 
 def _escape(match: re.Match[str]) -> str:

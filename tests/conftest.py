@@ -239,6 +239,19 @@ def sync_fixture(store, emu, label="acme", token=None, **options):
     )
 
 
+def synced_database(folder: Path, account: dict) -> Path:
+    """`folder/idgraph.db` holding one complete sync of `account` (served by the emulator)."""
+    from idgraph.graph.store import Store
+
+    store = Store(folder / "idgraph.db")
+    try:
+        with PostmarkEmulator(account) as emulator:
+            assert sync_fixture(store, emulator).status == "complete"
+    finally:
+        store.close()
+    return folder / "idgraph.db"
+
+
 @pytest.fixture
 def store(tmp_path):
     from idgraph.graph.store import Store

@@ -24,7 +24,12 @@ from .conftest import sync_fixture
 FIXTURE_MEMBERS = (
     Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
 ).read_text()
-HEADER = FIXTURE_MEMBERS.splitlines()[0]
+HEADER = FIXTURE_MEMBERS.splitlines()[0]  # as an older template wrote it: server:<name>
+HEADER_BY_ID = (
+    "email,name,role,two_factor,server:11001 Acme Production,server:11002 Acme Staging,"
+    "server:11003 Billing Notifications,server:11005 Legacy Importer,"
+    "server:11004 Marketing (agency)"
+)
 
 FORMATS = {"postmark": MEMBER_FORMAT}
 
@@ -78,7 +83,7 @@ REJECTIONS = {
     ),
     "unknown server": (
         FIXTURE_MEMBERS.replace("server:Acme Staging", "server:Acme Stageing"),
-        "column 'server:Acme Stageing': no server of that name",
+        "column 'server:Acme Stageing': no server of that id or name",
     ),
     "two owners": (
         FIXTURE_MEMBERS.replace("IT Admin,Account Admin", "IT Admin,Owner"),
@@ -229,7 +234,7 @@ def test_template_is_prefilled_from_the_previous_attestation(synced, tmp_path):
     empty = write_template(store, MEMBER_FORMAT, "acme")
     store.close()
     assert empty.startswith("\ufeff")  # a spreadsheet reads accented names only with it
-    assert empty.lstrip("\ufeff").splitlines() == [HEADER]
+    assert empty.lstrip("\ufeff").splitlines() == [HEADER_BY_ID]
     members = tmp_path / "m.csv"
     members.write_text(FIXTURE_MEMBERS)
     _import(synced, members)

@@ -11,13 +11,13 @@ import shutil
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
+from idgraph.connector.postmark.emulator import load_fixture
 from idgraph.connector.postmark.members import MEMBER_FORMAT
 from idgraph.graph.attestation import previous_members
 from idgraph.graph.cli import cli
 from idgraph.graph.store import Store
 
-from .conftest import sync_fixture
+from .conftest import synced_database
 from .test_spreadsheet_roundtrip import UTF8_CSV, UTF8_IN, soffice
 
 SOFFICE = shutil.which("soffice")
@@ -34,12 +34,7 @@ def synced(tmp_path_factory):
     account = load_fixture()
     account["Servers"][2]["Name"] = "Billing (EU) "
     account["Servers"][3]["Name"] = "Zürich Café"
-    folder = tmp_path_factory.mktemp("members")
-    store = Store(folder / "idgraph.db")
-    with PostmarkEmulator(account) as emu:
-        assert sync_fixture(store, emu).status == "complete"
-    store.close()
-    return folder / "idgraph.db"
+    return synced_database(tmp_path_factory.mktemp("members"), account)
 
 
 @pytest.fixture
@@ -96,7 +91,7 @@ def test_the_csv_template_has_the_names_trimmed_and_a_bom(db, tmp_path):
     text = _template(db, tmp_path / "m.csv").read_text(encoding="utf-8")
     assert text.startswith("\ufeff")
     header = next(csv.reader([text.lstrip("\ufeff").splitlines()[0]]))
-    assert "server:Billing (EU)" in header and "server:Zürich Café" in header
+    assert "server:11003 Billing (EU)" in header and "server:11004 Zürich Café" in header
 
 
 def test_excel_csv_utf8_with_semicolons_imports_accented_names(db, tmp_path):

@@ -81,7 +81,8 @@ def world(tmp_path_factory):
         writer.writerow(header)
         for email, (name, role, two_factor) in members.items():
             given = access.get(email, {})
-            projects = [given.get(c.removeprefix("project:"), "") for c in header[4:]]
+            # a column is `project:<id> <name>`
+            projects = [given.get(c.split(" ", 1)[1], "") for c in header[4:]]
             writer.writerow([email, name, role, two_factor, *projects])
     imported = cli.json(
         "attest",
@@ -142,9 +143,9 @@ def test_both_connectors_join_on_one_person_node(world):
 def test_the_members_attest_through_the_host(world):
     assert world["header"][:4] == ["email", "name", "role", "two_factor"]
     assert sorted(world["header"][4:]) == [
-        "project:Incident Response",
-        "project:Mobile App",
-        "project:Platform",
+        "project:p_inc Incident Response",
+        "project:p_mob Mobile App",
+        "project:p_plat Platform",
     ]
     assert world["imported"]["members"] == 3
     member = world["cli"].json("show", "tasklane:member:lee.dev@acme-corp.example")

@@ -14,6 +14,7 @@ from idgraph.plugin import (
     REDACTED,
     Edge,
     Node,
+    canonical_email,
     clean_graph,
     fingerprint,
     node_id,
@@ -486,7 +487,7 @@ class Transformer:
         persons: dict[str, Node] = {}
         for sender in raw.senders:
             sender_node = node_id(SENDER, sender.id)
-            email = sender.email_address.strip().lower()
+            email = canonical_email(sender.email_address)
             nodes.append(
                 Node(
                     id=sender_node,

@@ -12,18 +12,18 @@ from idgraph.plugin import MemberFormat
 
 from .names import ACCOUNT, CAN_ACCESS, DOMAIN, IS, MEMBER_OF, SENDER, SERVER, TEAM_MEMBER
 
-# The role as the UI shows it -> its level. Postmark's role names changed over time
-# (postmark-api.md section 6): model A Owner/Admin/per-server; B Owner/Admin/Teammate;
-# C Owner/Admin/Technical/Billing.
+# The role as the UI writes it (how an import stores it, whatever the case typed) -> its
+# level. Postmark's role names changed over time (postmark-api.md section 6): model A
+# Owner/Admin/per-server; B Owner/Admin/Teammate; C Owner/Admin/Technical/Billing.
 ROLES = {
-    "account owner": "owner",
-    "owner": "owner",
-    "account admin": "admin",
-    "admin": "admin",
-    "teammate": "member",
-    "technical": "member",
-    "billing": "member",
-    "user": "member",
+    "Account Owner": "owner",
+    "Owner": "owner",
+    "Account Admin": "admin",
+    "Admin": "admin",
+    "Teammate": "member",
+    "Technical": "member",
+    "Billing": "member",
+    "User": "member",
 }
 
 WHERE_IN_THE_UI = """\
@@ -37,7 +37,7 @@ Where each value of this template is read in the Postmark web UI
   for non-admins: write User). Exactly one row must be the owner.
 - two_factor: the 2FA status on the Users page: yes, no, or unknown (or leave it blank) if
   the page does not show it. If Account > Security says "Require 2FA", every user has it.
-- server:<name> columns: open the user (Edit) > Server access / per-server permissions:
+- server:<id> <name> columns: open the user (Edit) > Server access / per-server permissions:
   full (Server Admin, "Full access"), view (Server Viewer, "View only") or none ("No
   access"; a blank cell means none too). Owners and admins see every server: leave their
   server cells empty.

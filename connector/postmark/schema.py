@@ -144,7 +144,7 @@ NODES = (
         "GET /senders (and GET /senders/{id} with --sender-details)",
         {
             "signature_id": "Postmark's ID",
-            "email": "the address, lower-cased",
+            "email": "the address, NFC and case-folded",
             "name": "the From name",
             "domain": "its domain",
             "confirmed": "confirmed by the mailbox owner",
@@ -187,11 +187,11 @@ NODES = (
     ),
     NodeKind(
         "postmark:team_member",
-        "the lower-cased email (unique in the account: the web UI lists a user once)",
+        "the email, NFC and case-folded (unique in the account: the web UI lists a user once)",
         "A user of the Postmark account, as a person read it off the web UI (source `attested`).",
         "`idgraph attest import postmark` (no API exists)",
         {
-            "email": "the user's email, lower-cased",
+            "email": "the user's email, NFC and case-folded",
             "name": "the user's name",
             "role": "the role exactly as the UI showed it",
             "role_level": "`owner`, `admin` or `member`",

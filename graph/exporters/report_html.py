@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 
 from ..review import ReviewContext
+from ..text import bidi_isolated
 from ._files import write_chunks
 from .report_model import report_model
 
@@ -31,6 +32,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["num"] = _number
+    env.filters["isolate"] = bidi_isolated
     return env
 
 

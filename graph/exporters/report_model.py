@@ -14,6 +14,7 @@ from typing import Any
 
 from ..access import AccessRow, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
+from ..text import bidi_isolated
 
 PICTURE_MAX_NODES = 150  # above this the graph picture is replaced by the matrix
 MATRIX_MAX_COLUMNS = 12  # more resources than this: one row per resource, people as columns
@@ -575,7 +576,7 @@ def picture(context: ReviewContext, names: Names) -> dict[str, Any]:
             {
                 "x1": x1, "y1": y1, "x2": x2, "y2": y2, "mx": round(mx, 1), "my": round(my, 1),
                 "kind": data["kind"], "colour": edge_colour[data["kind"]], "label": label,
-                "title": f"{names(u)} -{data['kind']}-> {names(v)}",
+                "title": f"{bidi_isolated(names(u))} -{data['kind']}-> {bidi_isolated(names(v))}",
             }
         )  # fmt: skip
     node_counts = Counter(d.get("kind", "") for _n, d in graph.nodes(data=True))

@@ -21,6 +21,8 @@ The names, by what they are for:
   never through a link, over a database or, unless forced, over a file; written whole);
   `clean_text`, `clean_graph` (invalid Unicode from an API, at the
   transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
+  `canonical_email` (how an email is stored and joined on: NFC, case-folded), `canonical`
+  (the declared value a typed one means, compared case-, space- and NFC-insensitively);
 - for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
   `user_errors`, `out_console`, `run_sync`, `print_sync_summary`, `attest_file`,
   `write_review_pack`, `record_write`.
@@ -56,6 +58,7 @@ from idgraph.graph.interfaces import (
     SyncOptions,
 )
 from idgraph.graph.model import Edge, Node, node_id, person_id
+from idgraph.graph.normalise import canonical, canonical_email
 from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKind, NodeKind
 from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
 from idgraph.graph.sync import secret_from_env
@@ -88,6 +91,8 @@ __all__ = [
     "SourceError",
     "SyncOptions",
     "attest_file",
+    "canonical",
+    "canonical_email",
     "clean_graph",
     "clean_text",
     "db_option",

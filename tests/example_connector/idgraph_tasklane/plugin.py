@@ -35,6 +35,7 @@ from idgraph.plugin import (
     NodeKind,
     ProgressCallback,
     SyncOptions,
+    canonical_email,
     hookimpl,
     node_id,
     person_id,
@@ -181,12 +182,12 @@ MEMBER_FORMAT = MemberFormat(
     account_kind=ACCOUNT,
     resource_kind=PROJECT,
     resource_key="project_id",
-    roles={"owner": "owner", "admin": "admin", "member": "member"},
+    roles={"Owner": "owner", "Admin": "admin", "Member": "member"},
     where_in_the_ui="""\
 Read in Tasklane's web UI, Settings > Members (as an Owner or Admin):
 - email, name, role (Owner, Admin or Member; exactly one Owner), two_factor (the shield icon:
   yes, no, or blank if not shown);
-- project:<name> columns: open the member > Projects: edit, read or none. Owners and Admins
+- project:<id> <name> columns: open the member > Projects: edit, read or none. Owners and Admins
   reach every project: leave their cells empty.
 Then: idgraph attest import tasklane FILE --attested-by YOUR_EMAIL
 """,
@@ -231,7 +232,7 @@ def transform(data: dict[str, Any], label: str) -> tuple[list[Node], list[Edge]]
         edges.append(Edge(src=account, dst=ws, kind="tasklane:has_workspace"))
         for project in workspace.get("projects", []):
             pid = node_id(PROJECT, project["id"])
-            owner = (project.get("owner") or "").strip().lower()
+            owner = canonical_email(project.get("owner") or "")  # NFC, case-folded
             nodes.append(
                 Node(
                     id=pid,
