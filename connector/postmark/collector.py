@@ -18,6 +18,7 @@ from idgraph.plugin import (
     fingerprint,
     node_id,
     person_id,
+    read_url,
     redact_url,
     token_suffix,
     url_host,
@@ -403,7 +404,7 @@ class Transformer:
             edges.append(Edge(src=server_node, dst=stream_node, kind="has_stream"))
         for hook in raw.webhooks.get(server.id, []):
             hook_node = node_id(WEBHOOK, hook.id)
-            url = redact_url(hook.url)
+            url, read = redact_url(hook.url), read_url(hook.url)
             auth = hook.http_auth
             nodes.append(
                 Node(
@@ -414,10 +415,10 @@ class Transformer:
                         "server_id": server.id,
                         "message_stream": hook.message_stream,
                         "url": url,
-                        "scheme": url.split(":", 1)[0].lower() if ":" in url else "",
+                        "scheme": read.scheme,
                         "triggers": hook.enabled_triggers,
                         "http_auth": bool(auth and (auth.username or auth.password)),
-                        "url_credentials": bool(_userinfo(hook.url)),
+                        "url_credentials": read.userinfo,
                         "http_auth_username": auth.username if auth else None,
                         "http_headers": {h.name: REDACTED for h in hook.http_headers},
                     },
@@ -501,11 +502,6 @@ class Transformer:
                 send_as.append(sender_node)
         nodes.extend(persons.values())
         return share
-
-
-def _userinfo(url: str) -> str:
-    head = url.split("://", 1)[-1].split("/", 1)[0]
-    return head.rpartition("@")[0]
 
 
 def _closest_domain(name: str, domain_by_name: dict[str, str]) -> str | None:

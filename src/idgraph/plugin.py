@@ -16,6 +16,7 @@ The names, by what they are for:
 - errors: `ConfigError` (exit 3), `SourceError` (exit 4), `InputInvalid` (a file's problems,
   each named);
 - helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
+  `read_url`, `ascii_domain` (the one URL reader; domain names IDNA-encoded);
   `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
   `secret_from_env`; `clean_text`, `clean_graph` (invalid Unicode from an API, at the
   transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
@@ -57,6 +58,7 @@ from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKin
 from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
 from idgraph.graph.sync import secret_from_env
 from idgraph.graph.text import clean_graph, clean_text, terminal_text, xml_text
+from idgraph.graph.urls import ascii_domain, read_url
 
 __all__ = [
     "CANONICAL_PERMISSIONS",
@@ -83,6 +85,7 @@ __all__ = [
     "ProgressCallback",
     "SourceError",
     "SyncOptions",
+    "ascii_domain",
     "attest_file",
     "clean_graph",
     "clean_text",
@@ -96,6 +99,7 @@ __all__ = [
     "person_id",
     "print_sync_summary",
     "read_csv_rows",
+    "read_url",
     "record_write",
     "redact_url",
     "run_sync",
