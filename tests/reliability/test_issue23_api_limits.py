@@ -70,6 +70,21 @@ def _empty_listing(path: str) -> Answer:
     return _json({"TotalCount": 0, key: []})
 
 
+def _sync_with_one_body(tmp_path, path: str, body: bytes, **headers: str):
+    """A sync whose `path` answers `body` (with `headers`), every other listing empty:
+    (the CLI's result, the run statuses)."""
+    sent = {"Content-Type": "application/json", **headers}
+
+    def answer(asked: str, query) -> Answer:
+        return (200, sent, body) if asked == path else _empty_listing(asked)
+
+    db = tmp_path / "idgraph.db"
+    with ScriptedAPI(answer) as api:
+        result = _sync(api.url, db)
+    assert "Traceback" not in result.output
+    return result, _statuses(db)
+
+
 def _server(server_id: int) -> dict:
     return {"ID": server_id, "Name": f"server {server_id}", "ApiTokens": []}
 
@@ -140,18 +155,12 @@ def test_a_gzip_bomb_is_refused_naming_the_endpoint(tmp_path):
     bomb = _gzip_bomb(1024)  # 1 GiB once undone, about 1 MB as sent
     assert len(bomb) < 2 << 20
 
-    def answer(path, query):
-        if path == "/domains":
-            return 200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, bomb
-        return _empty_listing(path)
-
-    db = tmp_path / "idgraph.db"
-    with ScriptedAPI(answer) as api:
-        result = _sync(api.url, db)
+    result, statuses = _sync_with_one_body(
+        tmp_path, "/domains", bomb, **{"Content-Encoding": "gzip"}
+    )
     assert result.exit_code == 1, result.output
     assert "GET /domains: the answer expands to more than 67,108,864 bytes" in result.output
-    assert "Traceback" not in result.output
-    assert _statuses(db) == ["failed"]
+    assert statuses == ["failed"]
 
 
 def test_an_answer_longer_than_the_cap_is_not_read(tmp_path):
@@ -163,15 +172,9 @@ def test_an_answer_longer_than_the_cap_is_not_read(tmp_path):
         decode(b"x", "br", BodyLimits())
     big = b"[" + b"0," * 20_000_000 + b"0]"  # 40 MB as sent, no compression
 
-    def answer(path, query):
-        if path == "/senders":
-            return 200, {"Content-Type": "application/json"}, big
-        return _empty_listing(path)
-
-    db = tmp_path / "idgraph.db"
-    with ScriptedAPI(answer) as api:
-        result = _sync(api.url, db)
+    result, statuses = _sync_with_one_body(tmp_path, "/senders", big)
     assert result.exit_code == 1, result.output
+    assert statuses == ["failed"]
     assert "GET /senders: the answer is larger than 33,554,432 bytes" in result.output
 
 
@@ -181,18 +184,10 @@ def test_an_answer_longer_than_the_cap_is_not_read(tmp_path):
 def test_json_nested_too_deep_is_a_malformed_answer_not_a_traceback(tmp_path):
     deep = b'{"TotalCount": 0, "Domains": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
-    def answer(path, query):
-        if path == "/domains":
-            return 200, {"Content-Type": "application/json"}, deep
-        return _empty_listing(path)
-
-    db = tmp_path / "idgraph.db"
-    with ScriptedAPI(answer) as api:
-        result = _sync(api.url, db)
+    result, statuses = _sync_with_one_body(tmp_path, "/domains", deep)
     assert result.exit_code == 1, result.output
     assert "GET /domains" in result.output and "nested too deeply" in result.output
-    assert "Traceback" not in result.output
-    assert _statuses(db) == ["failed"]
+    assert statuses == ["failed"]
 
 
 # -- failure 4: a token quoted back ----------------------------------------------------------
