@@ -764,6 +764,7 @@ def review_import(
     came from; on any problem each is listed (file, row, column) and nothing is stored
     (exit 3), and so is a missing or unwritable --out folder. Writes remediation.md: the
     exact step for each revoke, and for each modify the change to make (none is executed)."""
+    from .csvinput import shown_problems
     from .decisions import DecisionsInvalid, import_decisions
 
     with user_errors(db_path):
@@ -774,7 +775,7 @@ def review_import(
                 store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding
             )
     except DecisionsInvalid as exc:
-        for problem in exc.problems:
+        for problem in shown_problems(exc.problems):
             click.echo(f"error: {problem}", err=True)
         raise Failure(
             f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
