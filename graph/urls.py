@@ -88,6 +88,8 @@ def ascii_domain(name: str) -> str:
     punycode spellings of one domain become one string. A name `idna` refuses (a label
     too long, a character no domain may hold) is kept as given, lower-cased."""
     cleaned = name.strip().rstrip(".")
+    if cleaned.isascii():  # what IDNA makes of an ASCII name, valid or not: it lower-cased
+        return cleaned.lower()
     try:
         return idna.encode(cleaned, uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError, ValueError):

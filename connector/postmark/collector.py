@@ -14,6 +14,7 @@ from idgraph.plugin import (
     REDACTED,
     Edge,
     Node,
+    ascii_domain,
     clean_graph,
     fingerprint,
     node_id,
@@ -448,7 +449,8 @@ class Transformer:
         domain_by_name: dict[str, str] = {}
         for domain in raw.domains:
             domain_node = node_id(DOMAIN, domain.id)
-            domain_by_name[domain.name.lower()] = domain_node
+            name = ascii_domain(domain.name)  # IDN and punycode spellings are one name
+            domain_by_name[name] = domain_node
             verified = bool(domain.dkim_verified)
             nodes.append(
                 Node(
@@ -456,7 +458,7 @@ class Transformer:
                     kind=DOMAIN,
                     attrs={
                         "domain_id": domain.id,
-                        "name": domain.name,
+                        "name": name,
                         "spf_verified": domain.spf_verified,
                         "dkim_verified": domain.dkim_verified,
                         "weak_dkim": domain.weak_dkim,
@@ -473,6 +475,7 @@ class Transformer:
         for sender in raw.senders:
             sender_node = node_id(SENDER, sender.id)
             email = sender.email_address.strip().lower()
+            sender_domain = ascii_domain(sender.domain or email.rpartition("@")[2])
             nodes.append(
                 Node(
                     id=sender_node,
@@ -481,7 +484,7 @@ class Transformer:
                         "signature_id": sender.id,
                         "email": email,
                         "name": sender.name,
-                        "domain": (sender.domain or email.rpartition("@")[2]).lower(),
+                        "domain": sender_domain,
                         "confirmed": sender.confirmed,
                         "spf_verified": sender.spf_verified,
                         "dkim_verified": sender.dkim_verified,
@@ -490,9 +493,7 @@ class Transformer:
                 )
             )
             edges.append(Edge(src=account, dst=sender_node, kind="has_sender"))
-            owner = _closest_domain(
-                (sender.domain or email.rpartition("@")[2]).lower(), domain_by_name
-            )
+            owner = _closest_domain(sender_domain, domain_by_name)
             if owner:
                 edges.append(Edge(src=sender_node, dst=owner, kind="belongs_to"))
             person = person_id(email)

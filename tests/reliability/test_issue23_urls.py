@@ -130,3 +130,36 @@ def test_a_webhook_password_without_slashes_is_found_nowhere(tmp_path, account):
     assert {p.suffix for p in (tmp_path / "pack").rglob("*")} >= {".json", ".graphml", ".html"}
     assert PASSWORD not in text
     assert "hookuser" not in text, text[text.find("hookuser") - 300 : text.find("hookuser") + 100]
+
+
+def test_idn_and_punycode_spellings_are_one_endpoint_and_one_domain(tmp_path, account, store):
+    """Issue 23, item 9 (domains): a domain, a sender and two webhooks spelling one name as
+    Unicode and as punycode meet on one name: one endpoint node, the sender belongs to the
+    domain, and the webhooks are inside the allow-list."""
+    from idgraph.graph.view import load_graph
+
+    from ..conftest import sync_fixture
+
+    account["Domains"][0]["Name"] = "Bücher.example"
+    account["SenderSignatures"][0].update(
+        {"Domain": "xn--bcher-kva.example", "EmailAddress": "ops@xn--bcher-kva.example"}
+    )
+    hooks = account["Servers"][0]["Webhooks"]
+    hooks[0]["Url"] = "https://bücher.example/a"
+    hooks[1]["Url"] = "https://XN--BCHER-KVA.example/b"
+    with PostmarkEmulator(account) as emu:
+        result = sync_fixture(store, emu)
+    assert result.status == "complete", result.collection.errors
+    _run, graph = load_graph(store)
+    endpoints = {n for n in graph if n.startswith("endpoint:") and "bcher" in n}
+    assert endpoints == {"endpoint:xn--bcher-kva.example"}
+    domain = f"postmark:domain:{account['Domains'][0]['ID']}"
+    assert graph.nodes[domain]["name"] == "xn--bcher-kva.example"
+    sender = f"postmark:sender_signature:{account['SenderSignatures'][0]['ID']}"
+    assert graph.has_edge(sender, domain), list(graph.out_edges(sender, data="kind"))
+    findings = CliRunner().invoke(cli, ["findings", "--json", "--db", str(store.path)])
+    outside = [
+        f for f in json.loads(findings.output) if f.get("check") == "webhook-outside-allowlist"
+    ]
+    hook_nodes = {f"postmark:webhook:{h['ID']}" for h in hooks[:2]}
+    assert not [f for f in outside if f.get("node") in hook_nodes], outside
