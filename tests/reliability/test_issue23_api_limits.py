@@ -53,7 +53,7 @@ class ScriptedAPI:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self) -> "ScriptedAPI":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -161,6 +161,18 @@ def test_a_gzip_bomb_is_refused_naming_the_endpoint(tmp_path):
     assert result.exit_code == 1, result.output
     assert "GET /domains: the answer expands to more than 67,108,864 bytes" in result.output
     assert statuses == ["failed"]
+
+
+@pytest.mark.parametrize("coding, wbits", [("gzip", 31), ("deflate", 15), ("deflate", -15)])
+def test_a_compressed_answer_within_the_caps_is_read(tmp_path, coding, wbits):
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    listing = {"TotalCount": 1, "Domains": [{"ID": 7, "Name": "acme.example"}]}
+    body = packer.compress(json.dumps(listing).encode()) + packer.flush()
+    result, statuses = _sync_with_one_body(
+        tmp_path, "/domains", body, **{"Content-Encoding": coding}
+    )
+    assert result.exit_code == 0, result.output
+    assert statuses == ["complete"]
 
 
 def test_an_answer_longer_than_the_cap_is_not_read(tmp_path):
