@@ -116,7 +116,7 @@ def input_limit(name: str, default: int) -> int:
     return int(raw)
 
 
-def read_capped(path: Path, limit: int, variable: str) -> bytes:
+def read_capped(path: Path, limit: int, limit_name: str) -> bytes:
     """The bytes of `path`, refused past `limit` (read no further, so `/dev/zero` or a file
     that grows ends at once)."""
     name = str(path)
@@ -127,7 +127,7 @@ def read_capped(path: Path, limit: int, variable: str) -> bytes:
         raise InputInvalid([f"{name}: cannot be read ({exc.strerror})"]) from None
     if len(data) > limit:
         raise InputInvalid(
-            [f"{name}: larger than {limit:,} bytes, the most idgraph reads ({variable})"]
+            [f"{name}: larger than {limit:,} bytes, the most idgraph reads ({limit_name})"]
         )
     return data
 

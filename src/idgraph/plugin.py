@@ -18,6 +18,7 @@ The names, by what they are for:
 - helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
   `read_url`, `ascii_domain` (the one URL reader; domain names IDNA-encoded);
   `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
+  `read_capped`, `MAX_INPUT_BYTES` (a file read no further than a limit);
   `secret_from_env`; `clean_text`, `clean_graph` (invalid Unicode from an API, at the
   transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
 - for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
@@ -41,7 +42,15 @@ from idgraph.graph.cli import (
     run_sync,
     user_errors,
 )
-from idgraph.graph.csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows, safe_cell
+from idgraph.graph.csvinput import (
+    EMAIL,
+    MAX_INPUT_BYTES,
+    InputInvalid,
+    formula_problems,
+    read_capped,
+    read_csv_rows,
+    safe_cell,
+)
 from idgraph.graph.hookspecs import hookimpl
 from idgraph.graph.host import attest_file, record_write, write_review_pack
 from idgraph.graph.interfaces import (
@@ -69,6 +78,7 @@ __all__ = [
     "EXIT_INCOMPLETE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "MAX_INPUT_BYTES",
     "REDACTED",
     "Account",
     "Collection",
@@ -98,6 +108,7 @@ __all__ = [
     "out_console",
     "person_id",
     "print_sync_summary",
+    "read_capped",
     "read_csv_rows",
     "read_url",
     "record_write",

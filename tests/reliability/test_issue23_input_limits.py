@@ -153,3 +153,13 @@ def test_every_limit_is_documented():
         "MAX_DECODED_BYTES",
     ):
         assert name in text, name
+
+
+def test_an_endless_webhook_file_is_refused_at_once(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["postmark", "webhooks", "audit", "--expected", "/dev/zero"],
+        env={"POSTMARK_ACCOUNT_TOKEN": "00000000-0000-4000-8000-000000000000"},
+    )
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "/dev/zero: larger than 33,554,432 bytes" in result.output
