@@ -666,8 +666,7 @@ class PostmarkClient:
         last_error = ""
         previous: list[M] | None = None
         for _attempt in range(4):  # the first listing, then at most 3 tries to confirm it
-            reading = await self._read_listing(path, key, model, page_size)
-            objects, pages, problem, note = reading
+            objects, pages, problem, note = await self._read_listing(path, key, model, page_size)
             if problem:
                 last_error, previous = problem, None
                 continue
