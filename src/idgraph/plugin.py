@@ -18,7 +18,8 @@ The names, by what they are for:
 - helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
   `read_url`, `ascii_domain` (the one URL reader; domain names IDNA-encoded);
   `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
-  `read_capped`, `MAX_INPUT_BYTES` (a file read no further than a limit);
+  `read_capped`, `MAX_INPUT_BYTES` (a file read no further than a limit), `shown_problems`
+  (the first 50 problems of a refused file, then how many more);
   `secret_from_env`; `clean_text`, `clean_graph` (invalid Unicode from an API, at the
   transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
 - for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
@@ -50,6 +51,7 @@ from idgraph.graph.csvinput import (
     read_capped,
     read_csv_rows,
     safe_cell,
+    shown_problems,
 )
 from idgraph.graph.hookspecs import hookimpl
 from idgraph.graph.host import attest_file, record_write, write_review_pack
@@ -116,6 +118,7 @@ __all__ = [
     "run_sync",
     "safe_cell",
     "secret_from_env",
+    "shown_problems",
     "terminal_text",
     "token_suffix",
     "url_host",

@@ -163,3 +163,18 @@ def test_an_endless_webhook_file_is_refused_at_once(tmp_path):
     )
     assert result.exit_code == EXIT_CONFIG, result.output
     assert "/dev/zero: larger than 33,554,432 bytes" in result.output
+
+
+def test_a_webhook_file_of_many_bad_entries_lists_fifty_and_the_count(tmp_path):
+    hook = '[[server.webhook]]\nstream = "s{n}"\nurl = "https://h.example/{n}"\ntriggers = 5\n'
+    expected = tmp_path / "hooks.toml"
+    expected.write_text('[[server]]\nname = "A"\n' + "".join(hook.format(n=n) for n in range(80)))
+    result = CliRunner().invoke(
+        cli,
+        ["postmark", "webhooks", "audit", "--expected", str(expected)],
+        env={"POSTMARK_ACCOUNT_TOKEN": "00000000-0000-4000-8000-000000000000"},
+    )
+    assert result.exit_code == EXIT_CONFIG, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == MAX_PROBLEMS_SHOWN + 1
+    assert errors[-1] == "error: ... and 30 more problem(s) not shown"
