@@ -736,7 +736,7 @@ class PostmarkClient:
         if len(objects) < total:
             note = (
                 f"{endpoint}: TotalCount says {total:,}, but the pages ended after "
-                f"{len(objects):,} items (a short page); the items read are used"
+                f"{len(objects):,} item(s) (a short page); the items read are used"
             )
         return objects, len(pages), "", note
 

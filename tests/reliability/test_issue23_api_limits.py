@@ -114,7 +114,7 @@ def test_a_total_count_of_a_billion_is_a_warning_not_two_million_requests(tmp_pa
         result = _sync(api.url, db)
     assert result.exit_code == 0, result.output
     assert api.requests["/servers"] == 1
-    assert "TotalCount says 1,000,000,000, but the pages ended after 2 items" in result.output
+    assert "TotalCount says 1,000,000,000, but the pages ended after 2 item(s)" in result.output
     assert "Traceback" not in result.output
     assert _statuses(db) == ["complete"]
 
