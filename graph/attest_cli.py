@@ -48,12 +48,13 @@ label_option = click.option(
 def attestation_errors() -> Iterator[None]:
     """Every problem of a refused file on its own line; exit 3; nothing written."""
     from .attestation import AttestationInvalid
+    from .csvinput import shown_problems
 
     try:
         with user_errors():
             yield
     except AttestationInvalid as exc:
-        for problem in exc.problems:
+        for problem in shown_problems(exc.problems):
             click.echo(f"error: {problem}", err=True)
         raise Failure(
             f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG

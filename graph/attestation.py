@@ -11,15 +11,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .csvinput import EMAIL, InputInvalid, csv_writer, formula_problems, read_rows, safe_cell
+from .csvinput import (
+    EMAIL,
+    InputInvalid,
+    csv_writer,
+    formula_problems,
+    input_limit,
+    read_rows,
+    safe_cell,
+)
 from .member_columns import ColumnIndex, resource_label, template_columns
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
@@ -30,6 +40,8 @@ from .view import load_graph
 BASE_COLUMNS = ["email", "name", "role", "two_factor"]
 TWO_FACTOR_VALUES = ("yes", "no", "unknown")
 PERSON = "person"
+# The largest evidence file hashed (a PDF or an export of the web UI's member page)
+MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -398,7 +410,24 @@ def read_evidence(evidence: str | None) -> Evidence:
         return Evidence(redact_url(evidence), None)
     path = Path(evidence)
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        limit = input_limit("MAX_EVIDENCE_BYTES", MAX_EVIDENCE_BYTES)
+    except InputInvalid as exc:
+        raise AttestationInvalid(exc.problems) from None
+    try:
+        with path.open("rb") as handle:
+            found = os.fstat(handle.fileno())
+            if not stat.S_ISREG(found.st_mode):  # /dev/zero, a pipe: no end to hash
+                raise AttestationInvalid(
+                    [f"{evidence}: the evidence must be a regular file (or an https:// link)"]
+                )
+            if found.st_size > limit:
+                raise AttestationInvalid(
+                    [
+                        f"{evidence}: the evidence file has {found.st_size:,} bytes, more than "
+                        f"the {limit:,} idgraph hashes (IDGRAPH_MAX_EVIDENCE_BYTES)"
+                    ]
+                )
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise AttestationInvalid(
             [f"{evidence}: the evidence file cannot be read ({exc.strerror})"]

@@ -858,6 +858,7 @@ def review_import(
     exact step for each revoke, and for each modify the change to make (none is executed);
     an existing one is replaced only with --force. The decisions are stored only once
     remediation.md is on disk: a full disk stores nothing."""
+    from .csvinput import shown_problems
     from .decisions import DecisionsInvalid, import_decisions
 
     with user_errors(db_path):
@@ -868,7 +869,7 @@ def review_import(
                 store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding, force=force
             )
     except DecisionsInvalid as exc:
-        for problem in exc.problems:
+        for problem in shown_problems(exc.problems):
             click.echo(f"error: {problem}", err=True)
         raise Failure(
             f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG

@@ -13,14 +13,23 @@ and review decisions, every problem named by file, row and column.
 
 Every cell is trimmed of surrounding spaces and empty trailing columns are dropped, so each
 check (the formula check included) sees what a spreadsheet would act on.
+
+Every file is read within limits (docs/reliability.md): its size (`MAX_INPUT_BYTES`), a
+workbook's size once unzipped (`MAX_XLSX_UNZIPPED_BYTES`, checked from the zip's own
+index before a cell is parsed), its rows (`MAX_INPUT_ROWS`) and each cell's length
+(`MAX_CELL_CHARS`). The first three can be raised through the environment
+(`IDGRAPH_MAX_INPUT_BYTES`, `IDGRAPH_MAX_XLSX_UNZIPPED_BYTES`, `IDGRAPH_MAX_INPUT_ROWS`)
+for an account whose review really is larger.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +43,12 @@ SAVE_AS_UTF8 = (
     '"Text CSV, Character set: Unicode (UTF-8)" in LibreOffice'
 )
 _BOM = b"\xef\xbb\xbf"
+
+MAX_INPUT_BYTES = 32 * 1024 * 1024  # a member or decisions file as stored
+MAX_XLSX_UNZIPPED_BYTES = 128 * 1024 * 1024  # a workbook's parts once unzipped
+MAX_INPUT_ROWS = 200_000  # a review of the largest benchmark account has some 20,000 rows
+MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
+MAX_PROBLEMS_SHOWN = 50  # a refused file lists this many problems, then how many more
 _XLSX_SUFFIXES = (".xlsx", ".xlsm")
 
 
@@ -91,17 +106,42 @@ def read_csv_rows(
     return read_rows(path, encoding=encoding, error=error)
 
 
-def _read(path: Path, encoding: str | None, sheet: str | None) -> list[list[str]]:
+def input_limit(name: str, default: int) -> int:
+    """A limit, or the whole number `IDGRAPH_<name>` in the environment gives instead."""
+    variable = f"IDGRAPH_{name}"
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputInvalid([f"{variable}={raw!r}: give a whole number of at least 1"])
+    return int(raw)
+
+
+def read_capped(path: Path, limit: int, limit_name: str) -> bytes:
+    """The bytes of `path`, refused past `limit` (read no further, so `/dev/zero` or a file
+    that grows ends at once)."""
     name = str(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise InputInvalid([f"{name}: cannot be read ({exc.strerror})"]) from None
+    if len(data) > limit:
+        raise InputInvalid(
+            [f"{name}: larger than {limit:,} bytes, the most idgraph reads ({limit_name})"]
+        )
+    return data
+
+
+def _read(path: Path, encoding: str | None, sheet: str | None) -> list[list[str]]:
+    name = str(path)
+    limit = input_limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES)
+    data = read_capped(path, limit, "IDGRAPH_MAX_INPUT_BYTES")
     if path.suffix.lower() in _XLSX_SUFFIXES or data[:4] == b"PK\x03\x04":
-        rows = _xlsx_rows(name, data, sheet)
+        raw_rows = _xlsx_rows(name, data, sheet)
     else:
-        rows = _csv_rows(name, data, encoding)
-    rows = _tidy(rows)
+        raw_rows = _csv_rows(name, data, encoding)
+    rows = _tidy(_bounded(name, raw_rows))
     if not rows or not any(cell for row in rows for cell in row):
         raise InputInvalid([f"{name}: the file is empty"])
     return rows
@@ -110,7 +150,7 @@ def _read(path: Path, encoding: str | None, sheet: str | None) -> list[list[str]
 # -- CSV -------------------------------------------------------------------------------------
 
 
-def _csv_rows(name: str, data: bytes, encoding: str | None) -> list[list[str]]:
+def _csv_rows(name: str, data: bytes, encoding: str | None) -> Iterable[list[str]]:
     if not data.strip():
         raise InputInvalid([f"{name}: the file is empty"])
     text = _decode(name, data, encoding)
@@ -118,7 +158,7 @@ def _csv_rows(name: str, data: bytes, encoding: str | None) -> list[list[str]]:
         raise InputInvalid([f"{name}: the file holds NUL bytes: it is not a CSV file"])
     delimiter = _delimiter(name, text)
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     except csv.Error as exc:
         raise InputInvalid([f"{name}: not a readable CSV file ({exc})"]) from None
 
@@ -205,11 +245,12 @@ def _delimiter(name: str, text: str) -> str:
 # -- xlsx ------------------------------------------------------------------------------------
 
 
-def _xlsx_rows(name: str, data: bytes, sheet: str | None) -> list[list[str]]:
+def _xlsx_rows(name: str, data: bytes, sheet: str | None) -> Iterable[list[str]]:
     try:
         from openpyxl import load_workbook
     except ImportError:  # pragma: no cover - openpyxl is a dependency
         raise InputInvalid([f"{name}: reading .xlsx needs openpyxl"]) from None
+    _check_unzipped_size(name, data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException, XML errors
@@ -219,10 +260,29 @@ def _xlsx_rows(name: str, data: bytes, sheet: str | None) -> list[list[str]]:
         if not names:
             raise InputInvalid([f"{name}: the workbook has no sheet"])
         worksheet = workbook[sheet if sheet in names else names[0]]
-        rows = worksheet.iter_rows(values_only=True)
-        return [[cell_text(value) for value in row] for row in rows]
+        for row in worksheet.iter_rows(values_only=True):
+            yield [cell_text(value) for value in row]
     finally:
         workbook.close()
+
+
+def _check_unzipped_size(name: str, data: bytes) -> None:
+    """Refuse a workbook whose parts unzip to more than the limit, from the zip's index,
+    before openpyxl parses a cell (an 1.8 MB file can hold a 400 MB cell). zipfile stops
+    each part at its indexed size, so the index cannot understate what is read."""
+    limit = input_limit("MAX_XLSX_UNZIPPED_BYTES", MAX_XLSX_UNZIPPED_BYTES)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise InputInvalid([f"{name}: not a readable .xlsx workbook ({exc})"]) from None
+    if unzipped > limit:
+        raise InputInvalid(
+            [
+                f"{name}: the workbook unzips to {unzipped:,} bytes, more than the "
+                f"{limit:,} idgraph reads (IDGRAPH_MAX_XLSX_UNZIPPED_BYTES)"
+            ]
+        )
 
 
 def cell_text(value: Any) -> str:
@@ -254,6 +314,39 @@ def cell_text(value: Any) -> str:
 
 
 # -- shared ----------------------------------------------------------------------------------
+
+
+def _bounded(name: str, rows: Iterable[list[str]]) -> list[list[str]]:
+    """The rows, refused at the first past `MAX_INPUT_ROWS` or the first cell longer than
+    `MAX_CELL_CHARS` (named by row and column)."""
+    max_rows = input_limit("MAX_INPUT_ROWS", MAX_INPUT_ROWS)
+    kept = []
+    for number, row in enumerate(rows, start=1):
+        if number > max_rows:
+            raise InputInvalid(
+                [
+                    f"{name}: more than {max_rows:,} rows, the most idgraph reads "
+                    "(IDGRAPH_MAX_INPUT_ROWS)"
+                ]
+            )
+        for column, cell in enumerate(row, start=1):
+            if len(cell) > MAX_CELL_CHARS:
+                raise InputInvalid(
+                    [
+                        f"{name}: row {number}: column {column}: {len(cell):,} characters, "
+                        f"more than a spreadsheet cell holds ({MAX_CELL_CHARS:,})"
+                    ]
+                )
+        kept.append(row)
+    return kept
+
+
+def shown_problems(problems: list[str]) -> list[str]:
+    """The first `MAX_PROBLEMS_SHOWN` problems, then one line saying how many more."""
+    more = len(problems) - MAX_PROBLEMS_SHOWN
+    if more <= 0:
+        return problems
+    return problems[:MAX_PROBLEMS_SHOWN] + [f"... and {more:,} more problem(s) not shown"]
 
 
 def _trim_trailing(cells: list[str]) -> list[str]:

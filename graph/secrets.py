@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit, urlunsplit
+
+from .urls import SPECIAL_SCHEMES, read_url
 
 REDACTED = "[redacted]"
 
@@ -22,25 +23,28 @@ def redact_url(url: str) -> str:
     """The URL with its userinfo dropped and its whole query replaced by `[redacted]`.
 
     Every part of a query is treated as secret, keys included (`?SECRETVALUE` has no `=`,
-    and a key may itself be a token); the fragment is dropped. The one redactor for every URL
-    idgraph stores, logs or puts in a message.
+    and a key may itself be a token); the fragment is dropped. The URL is read by
+    `urls.read_url`, so userinfo without `//` or without a scheme is found too; a text no
+    reading makes sense of is `[redacted]` whole. The one redactor for every URL idgraph
+    stores, logs or puts in a message.
     """
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
+    if not url.strip():
+        return ""
+    read = read_url(url)
+    if not read.valid:
         return REDACTED
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    query = REDACTED if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    path = read.path
+    if path == "/" and not url.split("#")[0].split("?")[0].rstrip().endswith(("/", "\\")):
+        path = ""  # the parser's own `/` (`https://h` is `https://h/`): shown as given
+    if not read.scheme:  # as given: `host/path`
+        shown = f"{read.authority}{path}"
+    elif read.host or read.scheme in SPECIAL_SCHEMES:
+        shown = f"{read.scheme}://{read.authority}{path}"
+    else:  # a scheme with no authority (`urn:`)
+        shown = f"{read.scheme}:{path}"
+    return shown + (f"?{REDACTED}" if read.query else "")
 
 
 def url_host(url: str) -> str:
-    """The lower-cased host of a URL, or "" when it has none."""
-    try:
-        return (urlsplit(url.strip()).hostname or "").lower()
-    except ValueError:
-        return ""
+    """The host of a URL, IDNA-encoded and lower-cased, or "" when it has none."""
+    return read_url(url).host

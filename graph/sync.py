@@ -52,6 +52,13 @@ def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str
             f"{env_name} is not set: export {what} in that variable "
             "(credentials are never taken as command-line arguments)"
         )
+    if not (secret.isascii() and secret.isprintable()):
+        # bytes that are not UTF-8 arrive as lone surrogates; no API token has them, and
+        # a header cannot carry them
+        raise ConfigError(
+            f"{env_name} holds characters that are not printable ASCII (an API credential "
+            "has none): check how it was copied"
+        )
     return secret
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -15,17 +16,21 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from ._body import ACCEPT_ENCODING, BodyLimits, BodyRefused, read_body
 from ._errors import (
     InvalidToken,
     ListingChanged,
+    ListingTooLong,
     MalformedResponse,
     NotFound,
     NotPostmarkResponse,
     PostmarkAPIError,
+    PostmarkError,
     PostmarkServerError,
     PostmarkTransportError,
     ProxyUnusable,
     RateLimited,
+    ResponseTooLarge,
     UnprocessableEntity,
     WrongTokenKind,
 )
@@ -46,6 +51,13 @@ log = logging.getLogger("idgraph.postmark")
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 PAGE_SIZE = 500
 DEFAULT_CONCURRENCY = 8
+# The most items one listing (servers, senders, domains) is read to: 200 pages of 500. A
+# listing whose pages are still full there fails (ListingTooLong) rather than being taken
+# as whole; --max-listing-items raises it for an account that really has more.
+MAX_LISTING_ITEMS = 100_000
+# Tokens shorter than this are not scrubbed from messages (a real one is a 36-character
+# UUID; a 3-letter "token" would rewrite ordinary words)
+MIN_SCRUBBED_TOKEN = 8
 
 M = TypeVar("M", bound=PostmarkModel)
 
@@ -211,10 +223,14 @@ class PostmarkClient:
         seed: int | None = None,
         on_response: Callable[[str, int], None] | None = None,
         clock: Clock | None = None,
+        body_limits: BodyLimits | None = None,
+        max_listing_items: int = MAX_LISTING_ITEMS,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.account_token = account_token
+        self._tokens: set[str] = set()  # every token this client was given or read
+        self._hold([account_token or ""])
         # Userinfo in the base URL (`http://user:pass@gateway`) is sent as Basic auth and
         # kept out of `base_url`, which error messages, logs and run stats show.
         url = httpx.URL((base_url or DEFAULT_BASE_URL).strip().rstrip("/"))
@@ -224,6 +240,9 @@ class PostmarkClient:
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
         self.timeout = timeout
+        self.body_limits = body_limits or BodyLimits()
+        self.max_listing_items = max_listing_items
+        self.warnings: list[str] = []  # what a caller should pass on (a TotalCount too high)
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
@@ -247,6 +266,7 @@ class PostmarkClient:
                 ssl_context=verify or None,
                 max_idle=concurrency,
                 on_sent=self._written.set,
+                max_body=self.body_limits.max_body,
             )
         else:  # httpx's transport says nothing of when a request is written
             self._written.set()
@@ -257,7 +277,11 @@ class PostmarkClient:
                 transport=transport,
                 auth=auth,
                 limits=limits,
-                headers={"Accept": "application/json", "User-Agent": "idgraph"},
+                headers={
+                    "Accept": "application/json",
+                    "Accept-Encoding": ACCEPT_ENCODING,
+                    "User-Agent": "idgraph",
+                },
                 follow_redirects=False,
                 verify=verify,
             )
@@ -292,6 +316,23 @@ class PostmarkClient:
 
     # -- the one request path ---------------------------------------------------------------
 
+    def scrub(self, text: str) -> str:
+        """`text` with every token this client holds replaced by its fingerprint: an API,
+        gateway or proxy may quote the token it was sent (`Bad or missing API token
+        '...'`), and nothing that leaves the client may carry one."""
+        for token in sorted((t for t in self._tokens if t in text), key=len, reverse=True):
+            text = text.replace(token, token_fingerprint(token))
+        return text
+
+    def _hold(self, tokens: Iterable[str]) -> None:
+        # a token shorter than MIN_SCRUBBED_TOKEN would rewrite ordinary words of a message
+        self._tokens.update(t for t in tokens if len(t) >= MIN_SCRUBBED_TOKEN)
+
+    def _holding(self, servers: list[Server]) -> list[Server]:
+        for server in servers:
+            self._hold(server.api_tokens)
+        return servers
+
     async def request(
         self,
         method: str,
@@ -303,6 +344,37 @@ class PostmarkClient:
         json_body: Any = None,
         gone_is_done: bool = False,
         urgent: bool = False,
+    ) -> Any:
+        """`_request`, with every token the client holds scrubbed from what it raises."""
+        self._hold([token or ""])
+        try:
+            return await self._request(
+                method,
+                path,
+                token=token,
+                kind=kind,
+                params=params,
+                json_body=json_body,
+                gone_is_done=gone_is_done,
+                urgent=urgent,
+            )
+        except PostmarkError as exc:
+            exc.args = tuple(self.scrub(a) if isinstance(a, str) else a for a in exc.args)
+            if isinstance(exc, PostmarkAPIError):
+                exc.api_message = self.scrub(exc.api_message)
+            raise
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None,
+        kind: TokenKind | None,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        gone_is_done: bool,
+        urgent: bool,
     ) -> Any:
         """Send one API request with retries; return the parsed JSON body. With
         `gone_is_done` (a DELETE), "not found" on a retry after an attempt that may have been
@@ -354,12 +426,21 @@ class PostmarkClient:
                     # byte at a time would never end. The whole attempt has one deadline.
                     async with asyncio.timeout(self.timeout):
                         if message is not None:
-                            response = await self._light.get(self._framing.origin, message)
-                            response.read()
+                            sent = await self._light.get(self._framing.origin, message)
                         else:
-                            response = await self._http.request(
-                                method, path, params=params, content=content, headers=headers
+                            sent = await self._http.send(
+                                self._http.build_request(
+                                    method, path, params=params, content=content, headers=headers
+                                ),
+                                stream=True,
                             )
+                        response = await read_body(sent, self.body_limits)
+                except BodyRefused as refused:
+                    raise ResponseTooLarge(
+                        f"{endpoint}: {refused}: not read (a Postmark answer is far smaller; "
+                        "a proxy or a faulty server sent it)",
+                        endpoint=endpoint,
+                    ) from None
                 except TimeoutError:
                     response = None
                     error = PostmarkTransportError(
@@ -408,7 +489,7 @@ class PostmarkClient:
             log.info(
                 "%s failed (%s); attempt %d of %d",
                 endpoint,
-                error,
+                self.scrub(str(error)),
                 failures,
                 self.retry.max_attempts,
             )
@@ -437,6 +518,12 @@ class PostmarkClient:
             try:
                 self._backoff.succeeded()
                 return response.json()
+            except RecursionError:  # the json parser's own depth limit (the recursion limit)
+                raise MalformedResponse(
+                    f"{endpoint} answered HTTP {status} with JSON nested too deeply to read "
+                    f"({len(response.content)} bytes)",
+                    endpoint=endpoint,
+                ) from None
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise MalformedResponse(
                     f"{endpoint} answered HTTP {status} with a body that is not valid JSON "
@@ -498,16 +585,16 @@ class PostmarkClient:
         return await self.request("GET", path, **kwargs)
 
     async def list_servers(self, *, page_size: int = PAGE_SIZE) -> list[Server]:
-        return await self._list_paged("/servers", "Servers", Server, page_size)
+        return self._holding(await self._list_paged("/servers", "Servers", Server, page_size))
 
     async def get_server(self, server_id: int) -> Server:
-        return _validate(
-            Server, await self.get_json(f"/servers/{server_id}"), f"GET /servers/{server_id}"
-        )
+        body = await self.get_json(f"/servers/{server_id}")
+        return self._holding([_validate(Server, body, f"GET /servers/{server_id}")])[0]
 
     async def get_current_server(self, server_token: str) -> Server:
         """GET /server: the server a Server token belongs to."""
-        return _validate(Server, await self.get_json("/server", token=server_token), "GET /server")
+        body = await self.get_json("/server", token=server_token)
+        return self._holding([_validate(Server, body, "GET /server")])[0]
 
     async def list_sender_signatures(self, *, page_size: int = PAGE_SIZE) -> list[SenderSignature]:
         return await self._list_paged("/senders", "SenderSignatures", SenderSignature, page_size)
@@ -541,12 +628,13 @@ class PostmarkClient:
 
     async def create_server(self, fields: dict[str, Any]) -> Server:
         body = await self.request("POST", "/servers", json_body=fields)
-        return _validate(Server, body, "POST /servers")
+        return self._holding([_validate(Server, body, "POST /servers")])[0]
 
     async def edit_server(self, server_id: int, fields: dict[str, Any]) -> Server:
         """PUT /servers/{id}: Postmark replaces the whole object; send every field."""
         path = f"/servers/{server_id}"
-        return _validate(Server, await self.request("PUT", path, json_body=fields), f"PUT {path}")
+        body = await self.request("PUT", path, json_body=fields)
+        return self._holding([_validate(Server, body, f"PUT {path}")])[0]
 
     async def delete_server(self, server_id: int) -> str:
         body = await self.request("DELETE", f"/servers/{server_id}", gone_is_done=True)
@@ -585,15 +673,17 @@ class PostmarkClient:
         last_error = ""
         previous: list[M] | None = None
         for _attempt in range(4):  # the first listing, then at most 3 tries to confirm it
-            objects, pages, problem = await self._read_listing(path, key, model, page_size)
+            objects, pages, problem, note = await self._read_listing(path, key, model, page_size)
             if problem:
                 last_error, previous = problem, None
                 continue
-            if pages == 1:
-                return objects  # one answer is one moment: nothing to confirm
+            if pages == 1 or (
+                previous is not None and [o.id for o in previous] == [o.id for o in objects]  # type: ignore[attr-defined]
+            ):  # one answer is one moment: nothing to confirm
+                if note:
+                    self.warnings.append(note)
+                return objects
             if previous is not None:
-                if [o.id for o in previous] == [o.id for o in objects]:  # type: ignore[attr-defined]
-                    return objects
                 last_error = "two consecutive readings of every page gave different IDs"
             previous = objects
         raise ListingChanged(
@@ -604,12 +694,17 @@ class PostmarkClient:
 
     async def _read_listing(
         self, path: str, key: str, model: type[M], page_size: int
-    ) -> tuple[list[M], int, str]:
-        """One reading of every page: (objects, pages read, "" or why the pages disagree)."""
+    ) -> tuple[list[M], int, str, str]:
+        """One reading of the pages: (objects, pages read, "" or why the pages disagree,
+        "" or a note for the run). A short page ends the listing whatever TotalCount says,
+        and no more than `max_listing_items` are asked for."""
         endpoint = f"GET {path}"
         first = await self.get_json(path, params={"count": page_size, "offset": 0}, urgent=True)
         total = _total(first, endpoint)
-        offsets = list(range(page_size, total, page_size))
+        first_items = _page_items(first, key, endpoint, 0)
+        # a short first page is the whole listing: TotalCount can promise no more pages
+        planned = total if len(first_items) >= page_size else len(first_items)
+        offsets = list(range(page_size, min(planned, self.max_listing_items), page_size))
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
@@ -621,36 +716,55 @@ class PostmarkClient:
         except ExceptionGroup as failed:  # the first page that failed, as itself
             raise failed.exceptions[0] from None
         pages = [first] + [task.result() for task in tasks]
-        items: list[Any] = []
-        for offset, page in zip([0, *offsets], pages, strict=True):
-            page_items = page.get(key) if isinstance(page, dict) else None
-            if not isinstance(page_items, list):
-                raise MalformedResponse(
-                    f"{endpoint}: the page at offset {offset} has no '{key}' list",
-                    endpoint=endpoint,
-                )
+        items: list[Any] = list(first_items)
+        for offset, page in zip(offsets, pages[1:], strict=True):
+            page_items = _page_items(page, key, endpoint, offset)
             if _total(page, endpoint) != total:
-                return (
-                    [],
-                    len(pages),
-                    (
-                        f"TotalCount changed from {total} to {page['TotalCount']} "
-                        f"while paging (offset {offset})"
-                    ),
-                )
+                return [], len(pages), _count_changed(total, page, offset), ""
             items.extend(page_items)
+            if len(page_items) < page_size:
+                break  # a short page ends the listing
+        if len(items) >= self.max_listing_items and total > len(items):
+            raise ListingTooLong(
+                f"{endpoint}: TotalCount says {total:,} and every page up to "
+                f"{self.max_listing_items:,} items was full: stopped there (max_listing_items; "
+                "raise it with --max-listing-items if the account really has more)",
+                endpoint=endpoint,
+            )
         objects = _validate_list(model, items, endpoint)
         distinct = len({obj.id for obj in objects})  # type: ignore[attr-defined]
-        if len(objects) == total and distinct == total:
-            return objects, len(pages), ""
-        return (
-            [],
-            len(pages),
-            (
+        if distinct != len(objects) or len(objects) > total:
+            why = (
                 f"the pages held {len(objects)} items ({distinct} distinct) "
                 f"but TotalCount says {total}"
-            ),
+            )
+            return [], len(pages), why, ""
+        note = ""
+        if len(objects) < total:
+            note = (
+                f"{endpoint}: TotalCount says {total:,}, but the pages ended after "
+                f"{len(objects):,} item(s) (a short page); the items read are used"
+            )
+        return objects, len(pages), "", note
+
+
+def _page_items(page: Any, key: str, endpoint: str, offset: int) -> list[Any]:
+    page_items = page.get(key) if isinstance(page, dict) else None
+    if not isinstance(page_items, list):
+        raise MalformedResponse(
+            f"{endpoint}: the page at offset {offset} has no '{key}' list", endpoint=endpoint
         )
+    return page_items
+
+
+def _count_changed(total: int, page: dict[str, Any], offset: int) -> str:
+    return f"TotalCount changed from {total} to {page['TotalCount']} while paging (offset {offset})"
+
+
+def token_fingerprint(token: str) -> str:
+    """`sha256:` and the first 16 hex digits of the token's SHA-256: idgraph's fingerprint
+    (the client stands alone, so it does not import the host's)."""
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _token_message(endpoint: str, needed: TokenKind, sent: TokenKind) -> str:
@@ -670,7 +784,7 @@ def _token_message(endpoint: str, needed: TokenKind, sent: TokenKind) -> str:
 def _error_body(response: httpx.Response) -> ErrorBody | None:
     try:
         data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None

@@ -10,6 +10,8 @@ __all__ = [
     "MalformedResponse",
     "NotPostmarkResponse",
     "ListingChanged",
+    "ListingTooLong",
+    "ResponseTooLarge",
     "PostmarkAPIError",
     "WrongTokenKind",
     "NotFound",
@@ -54,6 +56,14 @@ class NotPostmarkResponse(PostmarkResponseError):
 
 class ListingChanged(PostmarkResponseError):
     """A paged listing's TotalCount changed while it was being read, so the pages disagree."""
+
+
+class ListingTooLong(PostmarkResponseError):
+    """A paged listing still had full pages at the client's item cap (max_listing_items)."""
+
+
+class ResponseTooLarge(PostmarkResponseError):
+    """An answer larger than the client's body limits, as sent or decompressed (not read)."""
 
 
 class PostmarkAPIError(PostmarkError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -17,6 +17,20 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+def _encodable(value: Any) -> Any:
+    """A token is sent in a header and fingerprinted: text with a lone surrogate (JSON's
+    `\\ud800` escape) is no token, and is refused here, the field named."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "holds a lone surrogate (not valid Unicode), so it is no token"
+            ) from None
+    return value
+
+
+Token = Annotated[str, AfterValidator(_encodable)]
 OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
 OptBool = Annotated[bool | None, BeforeValidator(_blank_to_none)]
 OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
@@ -43,7 +57,7 @@ def build_validator(model: type[PostmarkModel]) -> None:
 class Server(PostmarkModel):
     id: int = Field(alias="ID")
     name: str = Field(alias="Name")
-    api_tokens: list[str] = Field(default_factory=list, alias="ApiTokens")
+    api_tokens: list[Token] = Field(default_factory=list, alias="ApiTokens")
     color: OptStr = Field(None, alias="Color")
     smtp_api_activated: OptBool = Field(None, alias="SmtpApiActivated")
     raw_email_enabled: OptBool = Field(None, alias="RawEmailEnabled")

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from ._body import MAX_BODY_BYTES, BodyRefused
+
 __all__ = ["GetFraming", "KeepAliveTransport", "Origin", "origin_of"]
 
 Origin = tuple[bytes, str, int]  # scheme, host, port: what a kept connection is kept for
@@ -53,7 +55,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | None = None,
         max_idle: int = 8,
         on_sent: Callable[[], None] = lambda: None,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
+        self._max_body = max_body  # a body longer than this is refused (BodyRefused)
         self._fallback: httpx.AsyncBaseTransport | None = None
         self._make_fallback = fallback if callable(fallback) else lambda: fallback
         self._ssl_context = ssl_context
@@ -82,14 +86,16 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         answer = None
         if connection is not None:
             try:
-                answer = await _exchange_or_close(connection, message, self._on_sent)
+                answer = await _exchange_or_close(
+                    connection, message, self._on_sent, self._max_body
+                )
             except (httpx.ReadError, httpx.WriteError):
                 # a kept-alive connection the server closed meanwhile: a GET is safe to
                 # send once more on a new one (the failed exchange closed this one)
                 pass
         if answer is None:
             connection = await self._connect(origin)
-            answer = await _exchange_or_close(connection, message, self._on_sent)
+            answer = await _exchange_or_close(connection, message, self._on_sent, self._max_body)
         status, headers, body, keep = answer
         if keep and len(idle) < self._max_idle:
             idle.append(connection)
@@ -199,18 +205,18 @@ def _request_bytes(request: httpx.Request) -> bytes:
 
 
 async def _exchange_or_close(
-    connection: _Connection, message: bytes, on_sent: Callable[[], None]
+    connection: _Connection, message: bytes, on_sent: Callable[[], None], max_body: int
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     """`_exchange`; an exchange that fails or is interrupted closes its connection."""
     try:
-        return await _exchange(connection, message, on_sent)
+        return await _exchange(connection, message, on_sent, max_body)
     except BaseException:
         connection.close()
         raise
 
 
 async def _exchange(
-    connection: _Connection, message: bytes, on_sent: Callable[[], None]
+    connection: _Connection, message: bytes, on_sent: Callable[[], None], max_body: int
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     """Send one GET; return status, headers, body and whether the connection may be reused."""
     try:
@@ -231,14 +237,14 @@ async def _exchange(
         if status in _NO_BODY:
             body = b""
         elif fields.get(b"transfer-encoding", b"").lower() == b"chunked":
-            body = await _read_chunked(reader)
+            body = await _read_chunked(reader, max_body)
         elif b"content-length" in fields:
             length = fields[b"content-length"]
             if not length.isdigit():
                 raise httpx.RemoteProtocolError("the answer's Content-Length is not a number")
-            body = await reader.readexactly(int(length))
+            body = await reader.readexactly(_within(int(length), max_body))
         else:  # delimited by the end of the connection
-            body, keep = await reader.read(), False
+            body, keep = await _read_to_end(reader, max_body), False
     except asyncio.IncompleteReadError:
         raise httpx.ReadError("the connection closed before the answer was complete") from None
     except asyncio.LimitOverrunError:
@@ -262,8 +268,23 @@ def _parse_head(head: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     return int(parts[1]), parts[0], headers
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+def _within(length: int, max_body: int) -> int:
+    if length > max_body:
+        raise BodyRefused(f"the answer is larger than {max_body:,} bytes")
+    return length
+
+
+async def _read_to_end(reader: asyncio.StreamReader, max_body: int) -> bytes:
+    body = bytearray()
+    while chunk := await reader.read(64 * 1024):
+        body += chunk
+        _within(len(body), max_body)
+    return bytes(body)
+
+
+async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> bytes:
     chunks = []
+    total = 0
     while True:
         size_line = (await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip()
         try:
@@ -274,6 +295,8 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the end
                 pass
             return b"".join(chunks)
+        total += size
+        _within(total, max_body)
         chunks.append(await reader.readexactly(size))
         if await reader.readexactly(2) != b"\r\n":
             raise httpx.RemoteProtocolError("the answer's chunk does not end with CRLF")

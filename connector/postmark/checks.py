@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from idgraph.plugin import Finding
+from idgraph.plugin import Finding, ascii_domain
 
 from .names import (
     ACCOUNT,
@@ -117,8 +117,8 @@ class WebhookRisks:
     )
 
     def run(self, context) -> list[Finding]:
-        listed = list(context.options.get("allow_domains") or []) or [
-            data["name"].lower() for _n, data in _nodes(context, DOMAIN)
+        listed = [ascii_domain(d) for d in context.options.get("allow_domains") or []] or [
+            ascii_domain(data["name"]) for _n, data in _nodes(context, DOMAIN)
         ]
         allowed = set(listed)
         shown = ", ".join(listed) or "none"
@@ -234,13 +234,13 @@ class MemberOutsideDomains:
         verified: dict[str, set[str]] = {}
         for _node, data in _nodes(context, DOMAIN):
             if data.get("verified"):
-                verified.setdefault(data.get("scope", ""), set()).add(str(data["name"]).lower())
+                verified.setdefault(data.get("scope", ""), set()).add(ascii_domain(data["name"]))
         findings = []
         for node, data in _nodes(context, TEAM_MEMBER):
             scope = str(data.get("scope", "")).removeprefix("attested:")
             domains = verified.get(scope, set())
             email = str(data.get("email", ""))
-            domain = email.rpartition("@")[2]
+            domain = ascii_domain(email.rpartition("@")[2])
             if not any(domain == d or domain.endswith("." + d) for d in domains):
                 known = ", ".join(sorted(domains)) or "none"
                 findings.append(

@@ -14,11 +14,13 @@ from idgraph.plugin import (
     REDACTED,
     Edge,
     Node,
+    ascii_domain,
     canonical_email,
     clean_graph,
     fingerprint,
     node_id,
     person_id,
+    read_url,
     redact_url,
     token_suffix,
     url_host,
@@ -419,7 +421,7 @@ class Transformer:
         for hook in raw.webhooks.get(server.id, []):
             # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
             hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
-            url = redact_url(hook.url)
+            url, read = redact_url(hook.url), read_url(hook.url)
             auth = hook.http_auth
             nodes.append(
                 Node(
@@ -430,10 +432,10 @@ class Transformer:
                         "server_id": server.id,
                         "message_stream": hook.message_stream,
                         "url": url,
-                        "scheme": url.split(":", 1)[0].lower() if ":" in url else "",
+                        "scheme": read.scheme,
                         "triggers": hook.enabled_triggers,
                         "http_auth": bool(auth and (auth.username or auth.password)),
-                        "url_credentials": bool(_userinfo(hook.url)),
+                        "url_credentials": read.userinfo,
                         "http_auth_username": auth.username if auth else None,
                         "http_headers": {h.name: REDACTED for h in hook.http_headers},
                     },
@@ -463,7 +465,8 @@ class Transformer:
         domain_by_name: dict[str, str] = {}
         for domain in raw.domains:
             domain_node = node_id(DOMAIN, domain.id)
-            domain_by_name[domain.name.lower()] = domain_node
+            name = ascii_domain(domain.name)  # IDN and punycode spellings are one name
+            domain_by_name[name] = domain_node
             verified = bool(domain.dkim_verified)
             nodes.append(
                 Node(
@@ -471,7 +474,7 @@ class Transformer:
                     kind=DOMAIN,
                     attrs={
                         "domain_id": domain.id,
-                        "name": domain.name,
+                        "name": name,
                         "spf_verified": domain.spf_verified,
                         "dkim_verified": domain.dkim_verified,
                         "weak_dkim": domain.weak_dkim,
@@ -488,6 +491,7 @@ class Transformer:
         for sender in raw.senders:
             sender_node = node_id(SENDER, sender.id)
             email = canonical_email(sender.email_address)
+            sender_domain = ascii_domain(sender.domain or email.rpartition("@")[2])
             nodes.append(
                 Node(
                     id=sender_node,
@@ -496,7 +500,7 @@ class Transformer:
                         "signature_id": sender.id,
                         "email": email,
                         "name": sender.name,
-                        "domain": (sender.domain or email.rpartition("@")[2]).lower(),
+                        "domain": sender_domain,
                         "confirmed": sender.confirmed,
                         "spf_verified": sender.spf_verified,
                         "dkim_verified": sender.dkim_verified,
@@ -505,9 +509,7 @@ class Transformer:
                 )
             )
             edges.append(Edge(src=account, dst=sender_node, kind=HAS_SENDER))
-            owner = _closest_domain(
-                (sender.domain or email.rpartition("@")[2]).lower(), domain_by_name
-            )
+            owner = _closest_domain(sender_domain, domain_by_name)
             if owner:
                 edges.append(Edge(src=sender_node, dst=owner, kind=BELONGS_TO))
             person = person_id(email)
@@ -535,11 +537,6 @@ def _webhook_ids_on_several_servers(raw: RawAccount) -> list[str]:
         for hook_id, servers in sorted(servers_of.items())
         if len(servers) > 1
     ]
-
-
-def _userinfo(url: str) -> str:
-    head = url.split("://", 1)[-1].split("/", 1)[0]
-    return head.rpartition("@")[0]
 
 
 def _closest_domain(name: str, domain_by_name: dict[str, str]) -> str | None:

@@ -38,7 +38,7 @@ from idgraph.plugin import (
 
 from ._client import DEFAULT_BASE_URL, PostmarkClient, RetryPolicy, identify_token
 from ._errors import PostmarkError, ProxyUnusable
-from .options import TOKEN_ENV, URL_ENV, PostmarkOptions
+from .options import TOKEN_ENV, URL_ENV, PostmarkOptions, api_url_problem
 
 
 @contextmanager
@@ -70,6 +70,13 @@ def _no_proxy_for(host: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _usable_api_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    problem = api_url_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 def api_url_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--api-url",
@@ -77,6 +84,7 @@ def api_url_option(command: Callable[..., Any]) -> Callable[..., Any]:
         envvar=URL_ENV,
         show_envvar=True,
         show_default=True,
+        callback=_usable_api_url,
         help="The API's base URL (e.g. the emulator's).",
     )(command)
 

@@ -25,6 +25,7 @@ from idgraph.plugin import (
     fingerprint,
     record_write,
     secret_from_env,
+    shown_problems,
     token_suffix,
 )
 
@@ -121,7 +122,7 @@ def usage_errors(what: str):
 
 
 def _echo_problems(exc: OperationRefused) -> None:
-    for problem in exc.problems:
+    for problem in shown_problems(exc.problems):
         click.echo(f"error: {problem}", err=True)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idgraph.plugin import MemberFormat
+from idgraph.plugin import MemberFormat, ascii_domain
 
 from .names import ACCOUNT, CAN_ACCESS, DOMAIN, IS, MEMBER_OF, SENDER, SERVER, TEAM_MEMBER
 
@@ -57,13 +57,13 @@ def corroborate(graph: Any, api_scope: str, members: set[str]) -> dict[str, Any]
         if d["kind"] == SENDER and d.get("scope") == api_scope
     }
     verified = {
-        d["name"].lower()
+        ascii_domain(d["name"])
         for _n, d in graph.nodes(data=True)
         if d["kind"] == DOMAIN and d.get("scope") == api_scope and d.get("verified")
     }
 
     def in_verified(email: str) -> bool:
-        domain = email.rpartition("@")[2]
+        domain = ascii_domain(email.rpartition("@")[2])
         return any(domain == v or domain.endswith("." + v) for v in verified)
 
     return {

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idgraph.plugin import InputInvalid, redact_url, safe_file, write_problem
+from idgraph.plugin import (
+    MAX_INPUT_BYTES,
+    InputInvalid,
+    read_capped,
+    redact_url,
+    safe_file,
+    write_problem,
+)
 
 from ._models import Server, Webhook
 
@@ -208,8 +215,10 @@ def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[
     webhook should have none."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped(path, MAX_INPUT_BYTES, "MAX_INPUT_BYTES").decode("utf-8")
+    except InputInvalid as exc:
+        raise OperationRefused(exc.problems) from None
+    except UnicodeDecodeError as exc:
         raise OperationRefused([f"{name}: cannot be read ({exc})"]) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):

@@ -5,14 +5,30 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from idgraph.plugin import SyncOptions
+from idgraph.plugin import SyncOptions, read_url
 
-from ._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RetryPolicy
+from ._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, MAX_LISTING_ITEMS, RetryPolicy
 
 TOKEN_ENV = "POSTMARK_ACCOUNT_TOKEN"
 # What a sync reads: the three listings (Account token) and each server's streams and webhooks.
 PARTS = ("servers", "senders", "domains", "streams")
 URL_ENV = "POSTMARK_API_URL"
+
+
+def api_url_problem(url: str) -> str | None:
+    """Why `url` cannot be the API's base URL, or None. The URL itself is never quoted: its
+    userinfo (`http://user:password@gateway`) is a secret."""
+    read = read_url(url)
+    if not read.valid:
+        return (
+            "not a URL that can be read (check the brackets around an IPv6 address, the "
+            "port, 1-65535, and the characters)"
+        )
+    if read.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not read.host:
+        return "it names no host"
+    return None
 
 
 class PostmarkOptions(SyncOptions):
@@ -47,12 +63,27 @@ class PostmarkOptions(SyncOptions):
         30.0, ge=0.1, description="Seconds to wait for one answer before retrying."
     )
 
+    max_listing_items: int = Field(
+        MAX_LISTING_ITEMS,
+        ge=1,
+        description="The most servers, senders or domains one listing is read to; a listing "
+        "still full there fails the run (raise it for an account that has more).",
+    )
+
     only: str = Field(
         "",
         description="Read only these parts (comma-separated: servers, senders, domains, "
         "streams = each server's streams and webhooks); the run is then recorded partial "
         "and changes nothing. Default: everything.",
     )
+
+    @field_validator("api_url")
+    @classmethod
+    def _usable_url(cls, value: str) -> str:
+        problem = api_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("only")
     @classmethod

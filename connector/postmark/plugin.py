@@ -82,6 +82,7 @@ class PostmarkConnector:
                 retry=options.retry_policy(),
                 timeout=options.timeout,
                 clock=self.clock,
+                max_listing_items=options.max_listing_items,
             )
         except ProxyUnusable as exc:
             raise ConfigError(str(exc)) from None
@@ -114,6 +115,7 @@ class PostmarkConnector:
         try:
             try:
                 asyncio.run(go())
+                collection.warnings.extend(client.warnings)
             except (PostmarkTransportError, WrongTokenKind) as exc:
                 # The API is unreachable, or refused the credential for the account itself:
                 # nothing was read, and it is the API's or network's failure (exit 4).

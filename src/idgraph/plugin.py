@@ -16,11 +16,14 @@ The names, by what they are for:
 - errors: `ConfigError` (exit 3), `SourceError` (exit 4), `InputInvalid` (a file's problems,
   each named);
 - helpers: `fingerprint`, `token_suffix`, `redact_url`, `url_host`, `REDACTED` (secrets);
+  `read_url`, `ascii_domain` (the one URL reader; domain names IDNA-encoded);
   `read_csv_rows`, `formula_problems`, `safe_cell`, `EMAIL` (spreadsheet input and output);
   `secret_from_env`; `safe_file`, `write_problem`, `FileRefused` (a file a person points at:
   never through a link, over a database or, unless forced, over a file; written whole);
-  `clean_text`, `clean_graph` (invalid Unicode from an API, at the
-  transform boundary), `terminal_text`, `xml_text` (escapes where text leaves idgraph);
+  `read_capped`, `MAX_INPUT_BYTES` (a file read no further than a limit), `shown_problems`
+  (the first 50 problems of a refused file, then how many more);
+  `clean_text`, `clean_graph` (invalid Unicode from an API, at the transform boundary),
+  `terminal_text`, `xml_text` (escapes where text leaves idgraph);
   `canonical_email` (how an email is stored and joined on: NFC, case-folded), `canonical`
   (the declared value a typed one means, compared case-, space- and NFC-insensitively);
 - for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
@@ -44,7 +47,16 @@ from idgraph.graph.cli import (
     run_sync,
     user_errors,
 )
-from idgraph.graph.csvinput import EMAIL, InputInvalid, formula_problems, read_csv_rows, safe_cell
+from idgraph.graph.csvinput import (
+    EMAIL,
+    MAX_INPUT_BYTES,
+    InputInvalid,
+    formula_problems,
+    read_capped,
+    read_csv_rows,
+    safe_cell,
+    shown_problems,
+)
 from idgraph.graph.files import FileRefused, safe_file, write_problem
 from idgraph.graph.hookspecs import hookimpl
 from idgraph.graph.host import attest_file, record_write, write_review_pack
@@ -63,6 +75,7 @@ from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKin
 from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
 from idgraph.graph.sync import secret_from_env
 from idgraph.graph.text import clean_graph, clean_text, terminal_text, xml_text
+from idgraph.graph.urls import ascii_domain, read_url
 
 __all__ = [
     "CANONICAL_PERMISSIONS",
@@ -73,6 +86,7 @@ __all__ = [
     "EXIT_INCOMPLETE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "MAX_INPUT_BYTES",
     "REDACTED",
     "Account",
     "Collection",
@@ -90,6 +104,7 @@ __all__ = [
     "ProgressCallback",
     "SourceError",
     "SyncOptions",
+    "ascii_domain",
     "attest_file",
     "canonical",
     "canonical_email",
@@ -104,13 +119,16 @@ __all__ = [
     "out_console",
     "person_id",
     "print_sync_summary",
+    "read_capped",
     "read_csv_rows",
+    "read_url",
     "record_write",
     "redact_url",
     "run_sync",
     "safe_cell",
     "safe_file",
     "secret_from_env",
+    "shown_problems",
     "terminal_text",
     "token_suffix",
     "url_host",
