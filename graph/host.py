@@ -1,15 +1,48 @@
-"""Host services a plugin's own commands call: attest a file, write the review pack,
-record a write made through an API. Each opens the store, does one thing, and closes it."""
+"""Host services the command line and a plugin's own commands call: sync an account,
+attest a file, write the review pack, record a write made through an API. Each opens the
+store, does one thing, and closes it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .interfaces import ConfigError, ExporterUnavailable
+from .interfaces import ConfigError, ExporterUnavailable, reads_review
 from .secrets import fingerprint
 from .store import Store
+
+if TYPE_CHECKING:
+    from .interfaces import Connector, ProgressCallback, SyncOptions
+    from .sync import SyncResult
+
+
+def sync_account(
+    db_path: Path,
+    connector: Connector,
+    *,
+    secret: str,
+    options: SyncOptions,
+    account_label: str | None,
+    progress: ProgressCallback,
+    lock_wait: float,
+) -> SyncResult:
+    """Sync one account of a connector into `db_path` (see `graph/sync.py`)."""
+    from .sync import sync
+
+    store = Store(db_path)
+    try:
+        return sync(
+            store,
+            connector,
+            secret=secret,
+            options=options,
+            account_label=account_label,
+            progress=progress,
+            lock_wait=lock_wait,
+        )
+    finally:
+        store.close()
 
 
 def attest_file(
@@ -70,7 +103,7 @@ def write_review_pack(
         for name in names if out_dir.is_dir() else ():
             check_writable(out_dir / exporters[name].filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
-        if any(getattr(exporters[name], "reads_review", True) for name in names):
+        if any(reads_review(exporters[name]) for name in names):
             context.work_out()  # before any exporter loads the graph: the checks read SQL
         written, skipped = [], []
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, needs_plugins, user_errors
+from .cli_base import EXIT_CONFIG, EXIT_USAGE, Failure, db_option, needs_plugins, user_errors
 from .output import chosen_format, emit_rows, format_option
 from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
 from .store import Store
@@ -113,7 +113,7 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
     raise Failure(f"no {what} matches {text!r}{hint}", EXIT_CONFIG)
 
 
-@cli.command("access")
+@click.command("access")
 @needs_plugins
 @click.option("--to", "to", metavar="RESOURCE", help="Who reaches it: an id, name or part.")
 @click.option(
@@ -189,7 +189,7 @@ def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[s
     return sorted(rows, key=lambda row: tuple(str(row[c] or "") for c in order))
 
 
-@cli.command("nodes")
+@click.command("nodes")
 @needs_plugins
 @click.option("--kind", "kinds", multiple=True, help="Only this kind (repeat).")
 @click.option("--search", "text", help="Words in a node's name, email or id.")

@@ -18,6 +18,8 @@ from .interfaces import (
     ProgressCallback,
     SourceError,
     SyncOptions,
+    credential_verifier,
+    secret_description,
 )
 from .plugins import plugin_versions
 from .schema import registry, undeclared_warnings
@@ -64,7 +66,7 @@ def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str
 
 def read_secret(connector: Connector, environ: Mapping[str, str]) -> str:
     """The connector's credential from its environment variable."""
-    what = getattr(connector, "secret_description", f"the {connector.name} credential")
+    what = secret_description(connector)
     return secret_from_env(connector.secret_env, what, environ)
 
 
@@ -101,7 +103,7 @@ def resolve_account(
     if holder is not None:
         return ResolvedAccount(Account(connector.name, holder), credential, None)
     if known:
-        verify = getattr(connector, "verify_credential", None)
+        verify = credential_verifier(connector)
         if verify is not None:
             verify(secret, options)  # a credential the source refuses: its error (exit 4)
         raise ConfigError(

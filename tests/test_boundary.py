@@ -55,7 +55,7 @@ def test_the_import_contracts_are_kept(tmp_path):
     normal_tree(tmp_path)
     result = lint_imports(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 kept, 0 broken" in result.stdout, result.stdout
+    assert "4 kept, 0 broken" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize(
@@ -72,6 +72,11 @@ def test_the_import_contracts_are_kept(tmp_path):
             "The Postmark API client stands alone",
         ),
         ("graph/review.py", "import idgraph.connector.postmark.names", "The host does not know"),
+        (
+            "plugin/__init__.py",
+            "import idgraph.graph.cli",
+            "The plugin API's types do not depend on the command line",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, contract):
@@ -103,6 +108,22 @@ def test_the_cli_module_loads_no_connector_and_no_networkx():
     assert "idgraph.graph.cli" in modules  # the parse works
     assert not {m for m in modules if m == "networkx" or m.startswith("networkx.")}
     assert not {m for m in modules if m.startswith("idgraph.connector")}
+
+
+def test_the_plugin_types_load_no_command_line():
+    code = "import idgraph.plugin, sys; assert 'click' not in sys.modules, 'click loaded'"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_plugin_finds_its_command_helpers_in_plugin_cli():
+    from idgraph.plugin import cli as plugin_cli
+
+    assert {"Failure", "run_sync", "user_errors", "db_option", "click_options"} <= set(
+        plugin_cli.__all__
+    )
 
 
 def test_the_postmark_commands_import_without_a_cycle():
