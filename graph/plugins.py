@@ -128,10 +128,8 @@ def missing_plugins(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """connector -> its complete runs (syncs and attestations), for each connector whose
     graph the database holds but no loaded plugin provides (no connector, schema or member
     format of that name): its kinds would be read as unknown, its rows silently left out."""
-    from .schema import registry
-
     loaded = {*get_connectors(), *get_member_formats()}
-    loaded |= {schema.connector for schema in registry().schemas}
+    loaded |= {schema.connector for _plugin, schema in get_schemas_by_plugin()}
     found: dict[str, list[int]] = {}
     for connector, run_id in conn.execute(
         "SELECT connector, id FROM runs WHERE status = 'complete' ORDER BY id"

@@ -237,12 +237,8 @@ def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
     return rows
 
 
-def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> bool:
+def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry) -> bool:
     """Write the loaded schemas' per-kind facts; returns whether anything changed."""
-    if schema is None:
-        from .schema import registry
-
-        schema = registry()
     ensure_objects(db)
     wanted = kind_fact_rows(schema)
     have = list(db.query("SELECT * FROM kind_facts ORDER BY what, kind"))
@@ -288,10 +284,3 @@ def fts_query(text: str) -> str:
     """A user's words as an FTS5 query: every word, as a quoted prefix."""
     words = [w.replace('"', '""') for w in text.split()]
     return " ".join(f'"{w}"*' for w in words)
-
-
-def refresh_all(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> None:
-    """What a complete run (or a query command) brings up to date."""
-    ensure_objects(db)
-    refresh_kind_facts(db, schema)
-    refresh_search(db)

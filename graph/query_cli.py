@@ -16,6 +16,7 @@ import click
 from .cli_base import EXIT_CONFIG, EXIT_USAGE, Failure, db_option, needs_plugins, user_errors
 from .output import chosen_format, emit_rows, format_option
 from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
+from .schema import registry
 from .store import Store
 from .text import terminal_text
 
@@ -53,7 +54,7 @@ def open_query_store(db_path: Path, run_id: int | None) -> tuple[Store, int]:
         raise Failure(f"{db_path} does not exist: run `idgraph sync` first", EXIT_CONFIG)
     store = Store(db_path, create=False)
     try:
-        refresh_kind_facts(store.db)
+        refresh_kind_facts(store.db, registry())
         run = store.complete_run(run_id)
         if run_id is not None:
             as_of_views(store.db.conn, run.id)
@@ -161,7 +162,6 @@ def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[s
     """The access engine's rows (explicit and implied) of a complete run that have `node`
     as their `key` (principal or resource), as `access` prints them."""
     from .access import read_access
-    from .schema import registry
 
     nodes: dict[str, dict[str, Any]] = {}
     access = read_access(store, store.complete_run(run_id), registry(), nodes=nodes)

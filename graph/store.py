@@ -527,9 +527,10 @@ class Store:
         """Bring the query views and their kind facts up to date (the full-text index is
         refreshed after the run's commit: `refresh_search_index`)."""
         from .queries import ensure_objects, refresh_kind_facts
+        from .schema import registry
 
         ensure_objects(self.db)
-        refresh_kind_facts(self.db)
+        refresh_kind_facts(self.db, registry())
 
     def refresh_search_index(self) -> None:
         """Bring the full-text index (`node_search`) in line with the current graph: after

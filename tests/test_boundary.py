@@ -88,6 +88,49 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, contract
     assert re.search(rf"^{re.escape(contract)}.* BROKEN$", result.stdout, re.M), result.stdout
 
 
+# The import graph of the whole product (grimp, the graph import-linter reads), as a set of
+# strongly connected components: a component of more than one module is an import circle.
+# Imports under `if TYPE_CHECKING:` are left out (they never run).
+CYCLES_SCRIPT = """
+import grimp, networkx
+graph = grimp.build_graph("idgraph", exclude_type_checking_imports=True, cache_dir=None)
+edges = networkx.DiGraph()
+for module in graph.modules:
+    for imported in graph.find_modules_directly_imported_by(module):
+        edges.add_edge(module, imported)
+for component in networkx.strongly_connected_components(edges):
+    if len(component) > 1:
+        print(" <-> ".join(sorted(component)))
+"""
+
+
+def import_circles(tree: Path) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    result = subprocess.run(
+        [sys.executable, "-c", CYCLES_SCRIPT],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_no_import_circle_in_the_product(tmp_path):
+    normal_tree(tmp_path)
+    assert import_circles(tmp_path) == []
+
+
+def test_an_import_circle_is_found(tmp_path):
+    package = normal_tree(tmp_path)
+    target = package / "graph" / "schema.py"  # schema.py <-> queries.py, as it once was
+    target.write_text(target.read_text() + "\nfrom . import queries  # noqa\n")
+    queries = package / "graph" / "queries.py"
+    queries.write_text(queries.read_text() + "\nfrom . import schema  # noqa\n")
+    assert import_circles(tmp_path) == ["idgraph.graph.queries <-> idgraph.graph.schema"]
+
+
 def imported_modules(code: str) -> set[str]:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
