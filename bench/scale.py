@@ -47,7 +47,7 @@ def _graph(size: int, renamed: bool = False):
 
 
 def step(name: str, size: int, folder: Path) -> dict:
-    from idgraph.graph.store import Store, _edge_rows, _node_rows
+    from idgraph.graph.store import Store, versions
 
     db = folder / "idgraph.db"
     result: dict = {"step": name}
@@ -56,8 +56,8 @@ def step(name: str, size: int, folder: Path) -> dict:
         result.update(nodes=len(nodes), edges=len(edges))
     if name == "floor":
         store = Store(folder / "floor.db")  # the same schema, fresh
-        node_rows = [("s", *r, 1, 1) for r in _node_rows(nodes)]
-        edge_rows = [("s", *r, 1, 1) for r in _edge_rows(edges)]
+        node_rows = [("s", *r, 1, 1) for r in versions.node_rows(nodes)]
+        edge_rows = [("s", *r, 1, 1) for r in versions.edge_rows(edges)]
         conn = store.db.conn
         started = time.perf_counter()
         with conn:

@@ -138,15 +138,7 @@ def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, 
 
 def known_labels(store: Store, fmt: MemberFormat, as_of: int | None = None) -> list[str]:
     """The labels of the connector's accounts with a complete sync (up to run `as_of`)."""
-    sql = (
-        "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
-        "AND status = 'complete' AND account_label IS NOT NULL"
-    )
-    params: list[Any] = [fmt.connector]
-    if as_of is not None:
-        sql += " AND id <= ?"
-        params.append(as_of)
-    return sorted(row["account_label"] for row in store.db.query(sql, params))
+    return store.synced_account_labels(fmt.connector, as_of)
 
 
 def resolve_label(store: Store, fmt: MemberFormat, label: str | None) -> str:
@@ -173,7 +165,7 @@ def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, d
         return {}
     return {
         canonical_email(node.attrs["email"]): node.attrs
-        for node in store.nodes_as_of(run.id)
+        for node in store.nodes(run.id)
         if node.kind == fmt.member_kind and node.attrs.get("scope") == scope
     }
 

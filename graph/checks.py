@@ -41,7 +41,7 @@ class UnmatchedMember:
         shared = context.schema.node_kinds_with_role("identity") | (
             context.schema.node_kinds_with_role("endpoint")
         )
-        own_kinds = {kind.split(":", 1)[0] for kind in context.store.kinds_as_of(context.run.id)}
+        own_kinds = {kind.split(":", 1)[0] for kind in context.store.node_kinds(context.run.id)}
         namespaces = {k for k in own_kinds if k not in shared}
         members = context.nodes_with_role("member")
         if len(namespaces) < 2 or not members:

@@ -303,7 +303,7 @@ def _check_plugins_loaded(db_path: Path, allow_missing: bool) -> None:
     with user_errors(db_path):
         store = Store(db_path, create=False)
         try:
-            missing = missing_plugins(store.conn)
+            missing = missing_plugins(store)
         finally:
             store.close()
     if not missing:

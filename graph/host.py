@@ -138,10 +138,9 @@ def record_write(
     credential is known as (or the label given)."""
     store = Store(db_path)
     try:
-        credential = fingerprint(secret)
         if account_label is None:
-            known = store.known_accounts(connector_name)
-            account_label = next((k for k, fp in known.items() if fp == credential), credential)
+            credential = fingerprint(secret)
+            account_label = store.account_of_credential(connector_name, credential) or credential
         return store.record_write(
             connector=connector_name, account_label=account_label, action=action
         )

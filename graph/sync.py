@@ -82,7 +82,7 @@ def resolve_account(
     """
     credential = fingerprint(secret)
     known = store.known_accounts(connector.name)
-    holder = next((name for name, fp in known.items() if fp == credential), None)
+    holder = store.account_of_credential(connector.name, credential)
     if label is not None:
         label = label.strip()
         if not label or any(c in label for c in ":/\\") or not label.isprintable():
@@ -177,10 +177,7 @@ def sync(
             if status == "complete":  # a refused credential is no rotation: only a complete run
                 store.remember_account(connector.name, account.label, resolved.credential, run_id)
                 if resolved.rotated_from:
-                    store.db.execute(
-                        "UPDATE runs SET rotated_from = ? WHERE id = ?",
-                        [resolved.rotated_from, run_id],
-                    )
+                    store.record_rotation(run_id, resolved.rotated_from)
 
         try:
             counts = store.finish_run(

@@ -1,6 +1,6 @@
 """The schema's migrations (sqlite-utils), for a database made by an older idgraph.
 
-A new file gets `store.NEW_SCHEMA`, the schema these migrations make, written without
+A new file gets `upgrade.NEW_SCHEMA`, the schema these migrations make, written without
 importing sqlite-utils (a tenth of a second that a sync's first request would wait for);
 tests/test_store_schema.py checks that the two agree.
 """
@@ -13,7 +13,7 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .model import content_hash
+from ..model import content_hash
 
 migrations = Migrations("idgraph")
 
