@@ -23,7 +23,7 @@ from .interfaces import (
 )
 from .plugins import plugin_versions
 from .schema import registry, undeclared_warnings
-from .secrets import fingerprint
+from .secrets import fingerprint, secret_from_env
 from .store import Store, storage_error, storage_errors
 
 log = logging.getLogger("idgraph.sync")
@@ -44,24 +44,6 @@ class ResolvedAccount:
     account: Account
     credential: str
     rotated_from: str | None
-
-
-def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str:
-    """A credential from an environment variable (never an argument), or one clear error."""
-    secret = (environ.get(env_name) or "").strip()
-    if not secret:
-        raise ConfigError(
-            f"{env_name} is not set: export {what} in that variable "
-            "(credentials are never taken as command-line arguments)"
-        )
-    if not (secret.isascii() and secret.isprintable()):
-        # bytes that are not UTF-8 arrive as lone surrogates; no API token has them, and
-        # a header cannot carry them
-        raise ConfigError(
-            f"{env_name} holds characters that are not printable ASCII (an API credential "
-            "has none): check how it was copied"
-        )
-    return secret
 
 
 def read_secret(connector: Connector, environ: Mapping[str, str]) -> str:

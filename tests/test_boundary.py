@@ -161,6 +161,14 @@ def test_the_plugin_types_load_no_command_line():
     assert result.returncode == 0, result.stderr
 
 
+def test_the_plugin_types_load_no_store_sync_or_networkx():
+    modules = imported_modules("import idgraph.plugin")
+    assert "idgraph.plugin" in modules  # the parse works
+    loaded = {m for m in modules if m.split(".")[0] in ("click", "rich", "networkx")}
+    loaded |= {m for m in modules if m.startswith(("idgraph.graph.store", "idgraph.graph.sync"))}
+    assert loaded == set()
+
+
 def test_a_plugin_finds_its_command_helpers_in_plugin_cli():
     from idgraph.plugin import cli as plugin_cli
 

@@ -33,7 +33,6 @@ The names, by what they are for:
   (the declared value a typed one means, compared case-, space- and NFC-insensitively).
 """
 
-from idgraph.graph.attestation import MemberFormat
 from idgraph.graph.csvinput import (
     EMAIL,
     MAX_INPUT_BYTES,
@@ -60,11 +59,18 @@ from idgraph.graph.interfaces import (
     SourceError,
     SyncOptions,
 )
+from idgraph.graph.member_format import MemberFormat
 from idgraph.graph.model import Edge, Node, node_id, person_id
 from idgraph.graph.normalise import canonical, canonical_email
 from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKind, NodeKind
-from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
-from idgraph.graph.sync import secret_from_env
+from idgraph.graph.secrets import (
+    REDACTED,
+    fingerprint,
+    redact_url,
+    secret_from_env,
+    token_suffix,
+    url_host,
+)
 from idgraph.graph.text import clean_graph, clean_text, terminal_text, xml_text
 from idgraph.graph.urls import ascii_domain, read_url
 
