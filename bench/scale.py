@@ -47,6 +47,8 @@ def _graph(size: int, renamed: bool = False):
 
 
 def step(name: str, size: int, folder: Path) -> dict:
+    from idgraph.graph.access import kind_fact_rows
+    from idgraph.graph.schema import registry
     from idgraph.graph.store import Store, versions
 
     db = folder / "idgraph.db"
@@ -87,7 +89,13 @@ def step(name: str, size: int, folder: Path) -> dict:
                 plugin_versions={},
             )
             started = time.perf_counter()
-            store.finish_run(run, status="complete", nodes=nodes, edges=edges)
+            store.finish_run(
+                run,
+                status="complete",
+                nodes=nodes,
+                edges=edges,
+                kind_facts=lambda: kind_fact_rows(registry()),  # as a sync writes them
+            )
             result["seconds"] = time.perf_counter() - started
             store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             result["rows_written"] = (

@@ -28,6 +28,7 @@ Cells are neutralised (`safe_cell`) where they are written, never here.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -456,3 +457,41 @@ def changes_between(before: Iterable[AccessRow], now: Iterable[AccessRow], since
     for row in removed:
         row.change = f"removed since run {since.id}"
     return Changes(since, added, changed, removed)
+
+
+def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
+    """Per kind, what the views need; an edge kind's account-spanning values folded and
+    what they imply on each resource, as the access engine (graph/access.py) decides."""
+    rows: list[dict[str, Any]] = []
+    for kind, node in sorted(schema.nodes.items()):
+        rows.append(
+            {
+                "what": "node",
+                "kind": kind,
+                "role": node.role,
+                "label": node.label,
+                "principal": node.principal,
+                "access": None,
+                "grant": None,
+                "spans_account": "[]",
+                "holds": 0,
+                "implies": None,
+            }
+        )
+    for kind, edge in sorted(schema.edges.items()):
+        spanning, implies = spans_facts(schema, kind)
+        rows.append(
+            {
+                "what": "edge",
+                "kind": kind,
+                "role": None,
+                "label": None,
+                "principal": None,
+                "access": edge.access,
+                "grant": edge.grant,
+                "spans_account": json.dumps(spanning),
+                "holds": int(edge.holds),
+                "implies": implies,
+            }
+        )
+    return rows

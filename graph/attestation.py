@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .access import kind_fact_rows
 from .csvinput import (
     EMAIL,
     MAX_PROBLEMS_KEPT,
@@ -35,6 +36,7 @@ from .member_columns import ColumnIndex, resource_label, template_columns
 from .member_format import MemberFormat
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
+from .schema import registry
 from .secrets import redact_url
 from .store import RunNotFound, Store
 from .view import load_graph
@@ -530,7 +532,12 @@ def import_members(
             )
 
         counts = store.finish_run(
-            run_id, status="complete", nodes=nodes, edges=edges, also=add_record
+            run_id,
+            status="complete",
+            nodes=nodes,
+            edges=edges,
+            also=add_record,
+            kind_facts=lambda: kind_fact_rows(registry()),
         )
         with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
             store.refresh_search_index()

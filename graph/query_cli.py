@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .access import kind_fact_rows, read_access
 from .cli_base import EXIT_CONFIG, EXIT_USAGE, Failure, db_option, needs_plugins, user_errors
 from .output import chosen_format, emit_rows, format_option
 from .schema import registry
@@ -53,7 +54,7 @@ def open_query_store(db_path: Path, run_id: int | None) -> tuple[Store, int]:
         raise Failure(f"{db_path} does not exist: run `idgraph sync` first", EXIT_CONFIG)
     store = Store(db_path, create=False)
     try:
-        store.refresh_kind_facts(registry())
+        store.refresh_views(kind_fact_rows(registry()))
         run = store.complete_run(run_id)
         if run_id is not None:
             store.use_views_as_of(run.id)
@@ -153,7 +154,6 @@ def access_command(
 def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[str, Any]]:
     """The access engine's rows (explicit and implied) of a complete run that have `node`
     as their `key` (principal or resource), as `access` prints them."""
-    from .access import read_access
 
     nodes: dict[str, dict[str, Any]] = {}
     access = read_access(store, store.complete_run(run_id), registry(), nodes=nodes)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .access import kind_fact_rows
 from .interfaces import (
     Account,
     Collection,
@@ -175,6 +176,7 @@ def sync(
                     "edges_seen": len(collection.edges),
                 },
                 also=remember,
+                kind_facts=lambda: kind_fact_rows(schema),
             )
         except (sqlite3.Error, OSError) as exc:
             # The write was rolled back: record the run failed, so none is left `running`

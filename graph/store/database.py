@@ -22,14 +22,11 @@ from .ledger import RUN_STATUSES, Run, RunNotFound, utcnow
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from ..schema import SchemaRegistry
-
 
 def _import_for_writes() -> None:
     """What recording a run needs and the open path does not (sqlite-utils, the views)."""
     import sqlite_utils  # noqa: F401
 
-    from .. import schema  # noqa: F401
     from . import views  # noqa: F401
 
 
@@ -122,9 +119,13 @@ class Store:
         stats: dict[str, Any] | None = None,
         close_missing: bool = True,
         also: Callable[[], None] | None = None,
+        kind_facts: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> dict[str, Any]:
         """Record how a run ended; a complete run applies its nodes and edges, in one
-        transaction with the ledger row. Returns the counts written."""
+        transaction with the ledger row. When it changes the graph, the views are brought up
+        to date with it, and their per-kind facts with `kind_facts()`
+        (`access.kind_fact_rows` of the loaded schemas), if given. Returns the counts
+        written."""
         if status not in RUN_STATUSES[1:]:
             raise ValueError(f"unknown run status {status!r}")
         counts: dict[str, Any] = {}
@@ -166,7 +167,8 @@ class Store:
             if status == "complete" and any(
                 part.get(change) for part in counts.values() for change in part
             ):
-                self.refresh_queries()  # in the run's transaction: a kill undoes both
+                # in the run's transaction: a kill undoes both
+                self.refresh_views(None if kind_facts is None else kind_facts())
         return counts
 
     def record_rotation(self, run_id: int, previous_credential: str) -> None:
@@ -271,18 +273,16 @@ class Store:
 
     # -- the views and the search index -----------------------------------------------------
 
-    def refresh_queries(self) -> None:
-        """Bring the query views and their kind facts up to date (the full-text index is
-        refreshed after the run's commit: `refresh_search_index`)."""
-        from ..schema import registry
+    def refresh_views(self, kind_facts: list[dict[str, Any]] | None) -> bool:
+        """Bring the query views up to date, and their per-kind facts when given
+        (`access.kind_fact_rows`); whether the facts changed. The full-text index is
+        refreshed apart: `refresh_search_index`."""
+        from .views import ensure_objects, refresh_kind_facts
 
-        self.refresh_kind_facts(registry())
-
-    def refresh_kind_facts(self, schema: SchemaRegistry) -> bool:
-        """The views and the loaded schemas' per-kind facts; whether the facts changed."""
-        from .views import refresh_kind_facts
-
-        return refresh_kind_facts(self.db, schema)
+        if kind_facts is None:
+            ensure_objects(self.db)
+            return False
+        return refresh_kind_facts(self.db, kind_facts)
 
     def refresh_search_index(self) -> None:
         """Bring the full-text index (`node_search`) in line with the current graph: after

@@ -11,14 +11,11 @@ temporary views that shadow the stored ones on one connection.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-    from ..schema import SchemaRegistry
 
 VIEW_NAMES = (
     "current_nodes",
@@ -197,50 +194,10 @@ def create_kind_facts(db: sqlite_utils.Database) -> None:
     )
 
 
-def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
-    """Per kind, what the views need; an edge kind's account-spanning values folded and
-    what they imply on each resource, as the access engine (graph/access.py) decides."""
-    from ..access import spans_facts
-
-    rows: list[dict[str, Any]] = []
-    for kind, node in sorted(schema.nodes.items()):
-        rows.append(
-            {
-                "what": "node",
-                "kind": kind,
-                "role": node.role,
-                "label": node.label,
-                "principal": node.principal,
-                "access": None,
-                "grant": None,
-                "spans_account": "[]",
-                "holds": 0,
-                "implies": None,
-            }
-        )
-    for kind, edge in sorted(schema.edges.items()):
-        spanning, implies = spans_facts(schema, kind)
-        rows.append(
-            {
-                "what": "edge",
-                "kind": kind,
-                "role": None,
-                "label": None,
-                "principal": None,
-                "access": edge.access,
-                "grant": edge.grant,
-                "spans_account": json.dumps(spanning),
-                "holds": int(edge.holds),
-                "implies": implies,
-            }
-        )
-    return rows
-
-
-def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry) -> bool:
-    """Write the loaded schemas' per-kind facts; returns whether anything changed."""
+def refresh_kind_facts(db: sqlite_utils.Database, wanted: list[dict[str, Any]]) -> bool:
+    """Write the per-kind facts (`access.kind_fact_rows` of the loaded schemas); returns
+    whether anything changed."""
     ensure_objects(db)
-    wanted = kind_fact_rows(schema)
     have = list(db.query("SELECT * FROM kind_facts ORDER BY what, kind"))
     if have == sorted(wanted, key=lambda r: (r["what"], r["kind"])):
         return False
