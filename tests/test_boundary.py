@@ -234,3 +234,15 @@ def host_lines_naming(word: str) -> set[tuple[str, str]]:
 
 def test_the_host_names_postmark_only_in_examples():
     assert host_lines_naming("postmark") == POSTMARK_IN_THE_HOST
+
+
+def test_the_review_offers_what_the_review_context_protocol_promises():
+    """Every member of `idgraph.plugin.ReviewContext` exists on the host's review."""
+    from idgraph.graph.review import ReviewContext as HostReview
+
+    from idgraph.plugin import ReviewContext
+
+    promised = {name for name in vars(ReviewContext) if not name.startswith("_")}
+    set_in_init = {"run", "options", "schema"}
+    assert {"run", "rows", "graph", "nodes_of_kind", "edges_of_kind", "name"} <= promised
+    assert {name for name in promised if not hasattr(HostReview, name)} <= set_in_init
