@@ -185,7 +185,6 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _GONE_AFTER_RETRY = (
     "no answer to the first attempt; the retry found it gone, so that attempt did it"
