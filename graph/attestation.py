@@ -469,6 +469,56 @@ def build_attestation(
 MAX_VALID_DAYS = 3660
 
 
+def _checked_attester(attested_by: str, valid_days: int) -> str:
+    """The attester's canonical email, once it and the validity are known good."""
+    attested_by = canonical_email(attested_by)
+    if not EMAIL.match(attested_by):
+        raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise AttestationInvalid(
+            [f"--valid-days: {valid_days} must be between 1 and {MAX_VALID_DAYS}"]
+        )
+    return attested_by
+
+
+def _record_attestation(
+    store: Store,
+    fmt: MemberFormat,
+    path: Path,
+    label: str,
+    members: list[Member],
+    run_id: int,
+    nodes: list[Node],
+    edges: list[Edge],
+    record: dict[str, Any],
+) -> dict[str, Any]:
+    """Finish the attestation run with its nodes, edges and record; its counts."""
+
+    def add_record() -> None:
+        store.record_attestation(
+            {
+                "run_id": run_id,
+                "connector": fmt.connector,
+                "account_label": label,
+                "file_name": path.name,
+                "members": len(members),
+                **{k: v for k, v in record.items() if k != "import_id"},
+            }
+        )
+
+    counts = store.finish_run(
+        run_id,
+        status="complete",
+        nodes=nodes,
+        edges=edges,
+        also=add_record,
+        kind_facts=lambda: kind_fact_rows(registry()),
+    )
+    with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
+        store.refresh_search_index()
+    return counts
+
+
 def import_members(
     store: Store,
     fmt: MemberFormat,
@@ -485,13 +535,7 @@ def import_members(
     """Validate `path` whole, then record one attestation run; nothing is written on error."""
     from .plugins import plugin_versions
 
-    attested_by = canonical_email(attested_by)
-    if not EMAIL.match(attested_by):
-        raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
-    if not 1 <= valid_days <= MAX_VALID_DAYS:
-        raise AttestationInvalid(
-            [f"--valid-days: {valid_days} must be between 1 and {MAX_VALID_DAYS}"]
-        )
+    attested_by = _checked_attester(attested_by, valid_days)
     resources = account_resources(store, fmt, label)
     members = parse_members(path, fmt, resources, encoding=encoding)
     proof = read_evidence(evidence)
@@ -519,28 +563,7 @@ def import_members(
             import_id=run_id,
         )
 
-        def add_record() -> None:
-            store.record_attestation(
-                {
-                    "run_id": run_id,
-                    "connector": fmt.connector,
-                    "account_label": label,
-                    "file_name": path.name,
-                    "members": len(members),
-                    **{k: v for k, v in record.items() if k != "import_id"},
-                }
-            )
-
-        counts = store.finish_run(
-            run_id,
-            status="complete",
-            nodes=nodes,
-            edges=edges,
-            also=add_record,
-            kind_facts=lambda: kind_fact_rows(registry()),
-        )
-        with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
-            store.refresh_search_index()
+        counts = _record_attestation(store, fmt, path, label, members, run_id, nodes, edges, record)
     emails = {m.email for m in members}
     return {
         "run_id": run_id,
