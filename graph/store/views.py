@@ -62,23 +62,26 @@ def _last_seen(alias: str, as_of: int | None) -> str:
     )
 
 
-def view_sql(as_of: int | None = None) -> dict[str, str]:
-    """name -> SELECT of each view; `as_of` a complete run, or None for the latest."""
-    name = (
-        "CASE WHEN k.label = 'fingerprint' THEN json_extract(n.attrs, '$.fingerprint') "
-        "|| ' (…' || COALESCE(json_extract(n.attrs, '$.suffix'), '') || ')' "
-        "ELSE COALESCE(json_extract(n.attrs, '$.\"' || COALESCE(k.label, 'name') || '\"'), "
-        "json_extract(n.attrs, '$.name'), json_extract(n.attrs, '$.email'), "
-        "json_extract(n.attrs, '$.label'), json_extract(n.attrs, '$.fingerprint'), "
-        "json_extract(n.attrs, '$.host'), n.id) END"
-    )
-    access = (
-        "CASE WHEN k.access IS NULL THEN NULL ELSE COALESCE(NULLIF(CAST(json_extract(e.attrs, "
-        "'$.\"' || k.access || '\"') AS TEXT), ''), k.access) END"
-    )
+_NAME_SQL = (  # a node's declared label, else the first of its usual names
+    "CASE WHEN k.label = 'fingerprint' THEN json_extract(n.attrs, '$.fingerprint') "
+    "|| ' (…' || COALESCE(json_extract(n.attrs, '$.suffix'), '') || ')' "
+    "ELSE COALESCE(json_extract(n.attrs, '$.\"' || COALESCE(k.label, 'name') || '\"'), "
+    "json_extract(n.attrs, '$.name'), json_extract(n.attrs, '$.email'), "
+    "json_extract(n.attrs, '$.label'), json_extract(n.attrs, '$.fingerprint'), "
+    "json_extract(n.attrs, '$.host'), n.id) END"
+)
+
+_ACCESS_SQL = (  # an access edge's value, read from the property its kind declares
+    "CASE WHEN k.access IS NULL THEN NULL ELSE COALESCE(NULLIF(CAST(json_extract(e.attrs, "
+    "'$.\"' || k.access || '\"') AS TEXT), ''), k.access) END"
+)
+
+
+def _current_view_sql(as_of: int | None) -> dict[str, str]:
+    """current_nodes and current_edges: the versions alive at `as_of` (None: the latest)."""
     return {
         "current_nodes": f"""
-SELECT n.id, n.kind, n.scope, n.source, {name} AS name,
+SELECT n.id, n.kind, n.scope, n.source, {_NAME_SQL} AS name,
   json_extract(n.attrs, '$.email') AS email, k.role AS role, k.principal AS principal,
   n.first_seen AS first_seen_run, fr.finished AS first_seen,
   {_last_seen("n", as_of)} AS last_seen_run, n.opened_run, n.attrs
@@ -88,13 +91,17 @@ LEFT JOIN runs fr ON fr.id = n.first_seen
 WHERE {_alive("n", as_of)}""",
         "current_edges": f"""
 SELECT e.key, e.src, e.dst, e.kind, e.scope, e.source, e.discriminator,
-  k.access AS access_property, k."grant" AS "grant", {access} AS access,
+  k.access AS access_property, k."grant" AS "grant", {_ACCESS_SQL} AS access,
   e.first_seen AS first_seen_run, fr.finished AS first_seen, e.opened_run, e.attrs
 FROM edge_versions e
 LEFT JOIN kind_facts k ON k.what = 'edge' AND k.kind = e.kind
 LEFT JOIN runs fr ON fr.id = e.first_seen
 WHERE {_alive("e", as_of)}""",
-        "access_paths": """
+    }
+
+
+_DERIVED_VIEW_SQL = {  # views over the two above: the same SQL at any run
+    "access_paths": """
 SELECT e.src AS principal, p.name AS principal_name, p.principal AS principal_type,
   p.kind AS principal_kind, e.dst AS resource, COALESCE(r.name, e.dst) AS resource_name,
   r.kind AS resource_kind, e.access AS access, e.kind AS access_kind, e."grant" AS "grant",
@@ -105,7 +112,7 @@ JOIN (SELECT id, MIN(name) AS name, MIN(kind) AS kind, MIN(principal) AS princip
 LEFT JOIN (SELECT id, MIN(name) AS name, MIN(kind) AS kind FROM current_nodes GROUP BY id) r
   ON r.id = e.dst
 WHERE e.access_property IS NOT NULL AND p.principal IS NOT NULL""",
-        "reachable": """
+    "reachable": """
 SELECT principal, principal_name, principal_type, principal_kind, resource, resource_name,
   resource_kind, access, access_kind, "grant", 'direct' AS how, source
 FROM access_paths
@@ -119,14 +126,14 @@ JOIN (SELECT id, MIN(scope) AS scope FROM current_nodes GROUP BY id) acct
   ON acct.id = a.resource
 JOIN current_nodes r ON r.scope = acct.scope AND r.role = 'resource'
 WHERE EXISTS (SELECT 1 FROM json_each(k.spans_account) WHERE value = lower(trim(a.access)))""",
-        "team_members": """
+    "team_members": """
 SELECT n.id, n.email, json_extract(n.attrs, '$.name') AS name,
   json_extract(n.attrs, '$.role') AS role, json_extract(n.attrs, '$.two_factor') AS two_factor,
   json_extract(n.attrs, '$.attested_by') AS attested_by,
   json_extract(n.attrs, '$.attested_at') AS attested_at,
   json_extract(n.attrs, '$.expires_at') AS expires_at, n.kind, n.scope, n.source
 FROM current_nodes n WHERE n.role = 'member'""",
-        "tokens": """
+    "tokens": """
 SELECT n.id, json_extract(n.attrs, '$.fingerprint') AS fingerprint,
   json_extract(n.attrs, '$.suffix') AS suffix, n.kind,
   (SELECT group_concat(a.resource, ' ') FROM access_paths a
@@ -134,7 +141,7 @@ SELECT n.id, json_extract(n.attrs, '$.fingerprint') AS fingerprint,
   n.first_seen, (SELECT finished FROM runs WHERE id = n.last_seen_run) AS last_seen,
   n.scope, n.source
 FROM current_nodes n WHERE n.role = 'credential'""",
-        "changes": """
+    "changes": """
 SELECT r.id AS run, r.kind AS run_kind, r.scope AS run_scope, r.started, r.finished,
   v.what, v.id, v.kind, v.source, v.change
 FROM (
@@ -146,7 +153,12 @@ FROM (
   UNION ALL SELECT 'edge', key, kind, source, scope, closed_run, 'closed'
   FROM edge_versions WHERE closed_run IS NOT NULL
 ) v JOIN runs r ON r.id = v.run""",
-    }
+}
+
+
+def view_sql(as_of: int | None = None) -> dict[str, str]:
+    """name -> SELECT of each view; `as_of` a complete run, or None for the latest."""
+    return {**_current_view_sql(as_of), **_DERIVED_VIEW_SQL}
 
 
 def ensure_objects(db: sqlite_utils.Database) -> None:
