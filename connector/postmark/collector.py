@@ -247,6 +247,139 @@ class _Share:
         return self
 
 
+def _endpoint(share: _Share, url: str) -> str:
+    """The endpoint node a URL delivers to (made once per share)."""
+    host = url_host(url) or "(no host)"
+    endpoint = node_id(ENDPOINT, host)
+    if endpoint not in share.endpoints:
+        share.endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
+    return endpoint
+
+
+def _server_node(raw: RawAccount, server: Server, server_node: str) -> Node:
+    legacy = {trigger: redact_url(url) for trigger, url in server.legacy_hook_urls.items()}
+    return Node(
+        id=server_node,
+        kind=SERVER,
+        attrs={
+            "server_id": server.id,
+            "name": server.name,
+            "color": (server.color or "").lower() or None,
+            "delivery_type": server.delivery_type,
+            "smtp_api_activated": server.smtp_api_activated,
+            "raw_email_enabled": server.raw_email_enabled,
+            "track_opens": server.track_opens,
+            "track_links": server.track_links,
+            "inbound_domain": server.inbound_domain,
+            "token_count": len(server.api_tokens),
+            "legacy_hook_urls": legacy,
+            "streams_read": server.id in raw.streams,
+        },
+    )
+
+
+def _add_server_tokens(share: _Share, server: Server, server_node: str) -> None:
+    for token in server.api_tokens:
+        token_fp = fingerprint(token)
+        token_node = node_id(SERVER_TOKEN, token_fp)
+        share.server_tokens.append(token_node)
+        share.nodes.append(
+            Node(
+                id=token_node,
+                kind=SERVER_TOKEN,
+                attrs={
+                    "fingerprint": token_fp,
+                    "suffix": token_suffix(token),
+                    "server_id": server.id,
+                },
+            )
+        )
+        share.edges.append(Edge(src=server_node, dst=token_node, kind=HAS_CREDENTIAL))
+        share.edges.append(
+            Edge(
+                src=token_node,
+                dst=server_node,
+                kind=GRANTS,
+                attrs={"scope": SERVER_TOKEN_SCOPE},
+            )
+        )
+
+
+def _add_legacy_hooks(share: _Share, server: Server, server_node: str) -> None:
+    for trigger, url in sorted(server.legacy_hook_urls.items()):
+        share.edges.append(
+            Edge(
+                src=server_node,
+                dst=_endpoint(share, url),
+                kind=DELIVERS_TO,
+                discriminator=f"legacy:{trigger}",
+                attrs={"via": "legacy_hook_url", "trigger": trigger, "url": redact_url(url)},
+            )
+        )
+
+
+def _add_streams(share: _Share, raw: RawAccount, server: Server, server_node: str) -> None:
+    for stream in raw.streams.get(server.id, []):
+        stream_node = node_id(STREAM, f"{server.id}/{stream.id}")
+        share.nodes.append(
+            Node(
+                id=stream_node,
+                kind=STREAM,
+                attrs={
+                    "server_id": server.id,
+                    "stream_id": stream.id,
+                    "name": stream.name,
+                    "type": stream.message_stream_type,
+                    "archived": stream.archived,
+                    "archived_at": stream.archived_at,
+                },
+            )
+        )
+        share.edges.append(Edge(src=server_node, dst=stream_node, kind=HAS_STREAM))
+
+
+def _add_webhooks(share: _Share, raw: RawAccount, server: Server, server_node: str) -> None:
+    for hook in raw.webhooks.get(server.id, []):
+        # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
+        hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
+        url, read = redact_url(hook.url), read_url(hook.url)
+        auth = hook.http_auth
+        share.nodes.append(
+            Node(
+                id=hook_node,
+                kind=WEBHOOK,
+                attrs={
+                    "webhook_id": hook.id,
+                    "server_id": server.id,
+                    "message_stream": hook.message_stream,
+                    "url": url,
+                    "scheme": read.scheme,
+                    "triggers": hook.enabled_triggers,
+                    "http_auth": bool(auth and (auth.username or auth.password)),
+                    "url_credentials": read.userinfo,
+                    "http_auth_username": auth.username if auth else None,
+                    "http_headers": {h.name: REDACTED for h in hook.http_headers},
+                },
+            )
+        )
+        share.edges.append(
+            Edge(
+                src=server_node,
+                dst=hook_node,
+                kind=HAS_WEBHOOK,
+                attrs={"message_stream": hook.message_stream},
+            )
+        )
+        share.edges.append(
+            Edge(
+                src=hook_node,
+                dst=_endpoint(share, hook.url),
+                kind=DELIVERS_TO,
+                attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
+            )
+        )
+
+
 class Transformer:
     """`transform` in shares: `read` (fetch_account's `on_read`) turns a server into nodes
     and edges as soon as its calls are done, and the senders and domains as soon as they are
@@ -334,129 +467,16 @@ class Transformer:
         return nodes, edges
 
     def _server_share(self, raw: RawAccount, server: Server) -> _Share:
+        """A server's nodes and edges: itself, its tokens, its legacy hook URLs, its streams
+        and its webhooks, in that order."""
         share = _Share()
-        nodes, edges, account = share.nodes, share.edges, self.account
-
-        def endpoint_for(url: str) -> str:
-            host = url_host(url) or "(no host)"
-            endpoint = node_id(ENDPOINT, host)
-            if endpoint not in share.endpoints:
-                share.endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
-            return endpoint
-
         server_node = node_id(SERVER, server.id)
-        legacy = {trigger: redact_url(url) for trigger, url in server.legacy_hook_urls.items()}
-        nodes.append(
-            Node(
-                id=server_node,
-                kind=SERVER,
-                attrs={
-                    "server_id": server.id,
-                    "name": server.name,
-                    "color": (server.color or "").lower() or None,
-                    "delivery_type": server.delivery_type,
-                    "smtp_api_activated": server.smtp_api_activated,
-                    "raw_email_enabled": server.raw_email_enabled,
-                    "track_opens": server.track_opens,
-                    "track_links": server.track_links,
-                    "inbound_domain": server.inbound_domain,
-                    "token_count": len(server.api_tokens),
-                    "legacy_hook_urls": legacy,
-                    "streams_read": server.id in raw.streams,
-                },
-            )
-        )
-        edges.append(Edge(src=account, dst=server_node, kind=HAS_SERVER))
-        for token in server.api_tokens:
-            token_fp = fingerprint(token)
-            token_node = node_id(SERVER_TOKEN, token_fp)
-            share.server_tokens.append(token_node)
-            nodes.append(
-                Node(
-                    id=token_node,
-                    kind=SERVER_TOKEN,
-                    attrs={
-                        "fingerprint": token_fp,
-                        "suffix": token_suffix(token),
-                        "server_id": server.id,
-                    },
-                )
-            )
-            edges.append(Edge(src=server_node, dst=token_node, kind=HAS_CREDENTIAL))
-            edges.append(
-                Edge(
-                    src=token_node,
-                    dst=server_node,
-                    kind=GRANTS,
-                    attrs={"scope": SERVER_TOKEN_SCOPE},
-                )
-            )
-        for trigger, url in sorted(server.legacy_hook_urls.items()):
-            edges.append(
-                Edge(
-                    src=server_node,
-                    dst=endpoint_for(url),
-                    kind=DELIVERS_TO,
-                    discriminator=f"legacy:{trigger}",
-                    attrs={"via": "legacy_hook_url", "trigger": trigger, "url": legacy[trigger]},
-                )
-            )
-        for stream in raw.streams.get(server.id, []):
-            stream_node = node_id(STREAM, f"{server.id}/{stream.id}")
-            nodes.append(
-                Node(
-                    id=stream_node,
-                    kind=STREAM,
-                    attrs={
-                        "server_id": server.id,
-                        "stream_id": stream.id,
-                        "name": stream.name,
-                        "type": stream.message_stream_type,
-                        "archived": stream.archived,
-                        "archived_at": stream.archived_at,
-                    },
-                )
-            )
-            edges.append(Edge(src=server_node, dst=stream_node, kind=HAS_STREAM))
-        for hook in raw.webhooks.get(server.id, []):
-            # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
-            hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
-            url, read = redact_url(hook.url), read_url(hook.url)
-            auth = hook.http_auth
-            nodes.append(
-                Node(
-                    id=hook_node,
-                    kind=WEBHOOK,
-                    attrs={
-                        "webhook_id": hook.id,
-                        "server_id": server.id,
-                        "message_stream": hook.message_stream,
-                        "url": url,
-                        "scheme": read.scheme,
-                        "triggers": hook.enabled_triggers,
-                        "http_auth": bool(auth and (auth.username or auth.password)),
-                        "url_credentials": read.userinfo,
-                        "http_auth_username": auth.username if auth else None,
-                        "http_headers": {h.name: REDACTED for h in hook.http_headers},
-                    },
-                )
-            )
-            edges.append(
-                Edge(
-                    src=server_node,
-                    dst=hook_node,
-                    kind=HAS_WEBHOOK,
-                    attrs={"message_stream": hook.message_stream},
-                )
-            )
-            edges.append(
-                Edge(
-                    src=hook_node,
-                    dst=endpoint_for(hook.url),
-                    kind=DELIVERS_TO,
-                    attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
-                )
-            )
+        share.nodes.append(_server_node(raw, server, server_node))
+        share.edges.append(Edge(src=self.account, dst=server_node, kind=HAS_SERVER))
+        _add_server_tokens(share, server, server_node)
+        _add_legacy_hooks(share, server, server_node)
+        _add_streams(share, raw, server, server_node)
+        _add_webhooks(share, raw, server, server_node)
         return share
 
     def _listings_share(self, raw: RawAccount) -> _Share:
