@@ -73,6 +73,87 @@ class RawAccount:
     vanished: set[int] = field(default_factory=set)
 
 
+class _AccountRead:
+    """One `fetch_account`: what it has read, and its progress (calls done of those known)."""
+
+    def __init__(
+        self,
+        client: PostmarkClient,
+        *,
+        sender_details: bool,
+        progress: Callable[[str, int, int | None], None],
+        parts: frozenset[str],
+        on_read: Callable[[RawAccount, Server | None], None],
+    ) -> None:
+        self.client, self.sender_details, self.parts = client, sender_details, parts
+        self.progress, self.on_read = progress, on_read
+        self.raw = RawAccount(servers=[], senders=[], domains=[])
+        self.done = 0
+        self.total: int | None = None
+
+    def advance(self, what: str) -> None:
+        self.done += 1
+        self.progress(what, self.done, self.total)
+
+    async def one_server(self, server: Server) -> None:
+        try:
+            await _fetch_server(self.client, server, self.raw)
+        finally:
+            self.advance("reading each server's message streams and webhooks")
+        self.on_read(self.raw, server)
+
+    async def one_sender(self, index: int) -> None:
+        raw = self.raw
+        try:
+            raw.senders[index] = await self.client.get_sender_signature(raw.senders[index].id)
+        except PostmarkError as exc:
+            raw.errors.append(f"sender signature {raw.senders[index].id}: {exc}")
+        finally:
+            self.advance("reading sender signature details")
+
+    async def servers_and_their_parts(self) -> None:
+        if not self.parts & {"servers", "streams"}:
+            return
+        self.raw.servers = await self.client.list_servers()
+        if "streams" in self.parts:
+            self.total = (self.total or 0) + len(self.raw.servers)
+            self.progress(
+                "reading each server's message streams and webhooks", self.done, self.total
+            )
+            # as many workers as requests may be in flight, each taking the next server:
+            # the first calls go out at once, not after a task for every server has started
+            waiting = iter(self.raw.servers)
+
+            async def worker() -> None:
+                for server in waiting:
+                    await self.one_server(server)
+
+            await asyncio.gather(*(worker() for _ in range(self.client.concurrency)))
+
+    async def senders_and_their_details(self) -> None:
+        if "senders" not in self.parts:
+            return
+        self.raw.senders = await self.client.list_sender_signatures()
+        if self.sender_details:
+            self.total = (self.total or 0) + len(self.raw.senders)
+            await asyncio.gather(*(self.one_sender(i) for i in range(len(self.raw.senders))))
+
+    async def domains(self) -> None:
+        if "domains" in self.parts:
+            self.raw.domains = await self.client.list_domains()
+
+    async def senders_and_domains(self) -> None:
+        await asyncio.gather(self.senders_and_their_details(), self.domains())
+        self.on_read(self.raw, None)
+
+
+async def _build_server_validator(client: PostmarkClient) -> None:
+    # Every server's calls wait for the server listing to be validated, and building the
+    # Server validator takes longer than that: build it while the answer is on its way
+    await client.request_written()
+    build_validator(Server)
+
+
 async def fetch_account(
     client: PostmarkClient,
     *,
@@ -89,76 +170,16 @@ async def fetch_account(
     is called once a server's own calls are done, and `on_read(raw, None)` once the sender
     and domain listings are: what they read does not change afterwards."""
 
-    raw = RawAccount(servers=[], senders=[], domains=[])
-    done, total = 0, None
+    read = _AccountRead(
+        client, sender_details=sender_details, progress=progress, parts=parts, on_read=on_read
+    )
     progress("listing servers, sender signatures and domains", 0, None)
-
-    def advance(what: str) -> None:
-        nonlocal done
-        done += 1
-        progress(what, done, total)
-
-    async def one_server(server: Server) -> None:
-        try:
-            await _fetch_server(client, server, raw)
-        finally:
-            advance("reading each server's message streams and webhooks")
-        on_read(raw, server)
-
-    async def one_sender(index: int) -> None:
-        try:
-            raw.senders[index] = await client.get_sender_signature(raw.senders[index].id)
-        except PostmarkError as exc:
-            raw.errors.append(f"sender signature {raw.senders[index].id}: {exc}")
-        finally:
-            advance("reading sender signature details")
-
-    async def servers_and_their_parts() -> None:
-        nonlocal total
-        if not parts & {"servers", "streams"}:
-            return
-        raw.servers = await client.list_servers()
-        if "streams" in parts:
-            total = (total or 0) + len(raw.servers)
-            progress("reading each server's message streams and webhooks", done, total)
-            # as many workers as requests may be in flight, each taking the next server:
-            # the first calls go out at once, not after a task for every server has started
-            waiting = iter(raw.servers)
-
-            async def worker() -> None:
-                for server in waiting:
-                    await one_server(server)
-
-            await asyncio.gather(*(worker() for _ in range(client.concurrency)))
-
-    async def senders_and_their_details() -> None:
-        nonlocal total
-        if "senders" not in parts:
-            return
-        raw.senders = await client.list_sender_signatures()
-        if sender_details:
-            total = (total or 0) + len(raw.senders)
-            await asyncio.gather(*(one_sender(i) for i in range(len(raw.senders))))
-
-    async def domains() -> None:
-        if "domains" in parts:
-            raw.domains = await client.list_domains()
-
-    async def senders_and_domains() -> None:
-        await asyncio.gather(senders_and_their_details(), domains())
-        on_read(raw, None)
-
-    async def build_server_validator() -> None:
-        # Every server's calls wait for the server listing to be validated, and building the
-        # Server validator takes longer than that: build it while the answer is on its way
-        await client.request_written()
-        build_validator(Server)
-
-    meanwhile = asyncio.create_task(build_server_validator())
+    meanwhile = asyncio.create_task(_build_server_validator(client))
     try:
-        await asyncio.gather(servers_and_their_parts(), senders_and_domains())
+        await asyncio.gather(read.servers_and_their_parts(), read.senders_and_domains())
     finally:
         meanwhile.cancel()
+    raw = read.raw
     if raw.vanished:
         raw.servers = [s for s in raw.servers if s.id not in raw.vanished]
     return raw
