@@ -611,6 +611,12 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=int,
     help="A complete run: fill 'change since last review' and list access removed.",
 )
+@click.option(
+    "--sign",
+    "sign_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign manifest.intoto.json with this Ed25519 private key (PEM; `idgraph keygen`).",
+)
 @force_option
 @review_options
 @json_option
@@ -620,6 +626,7 @@ def export_command(
     out_dir: Path,
     formats: tuple[str, ...],
     since: int | None,
+    sign_key: Path | None,
     force: bool,
     allow_domains: tuple[str, ...],
     max_admins: int,
@@ -629,10 +636,11 @@ def export_command(
 
     review.csv and review.xlsx (one row per access path, decision columns empty),
     report.html, graph.json, graph.graphml, and the formats governance platforms load
-    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra). A run
-    that is not complete is refused: a file missing rows would read as "access removed"
-    downstream. A pack already in the folder (perhaps a review.xlsx being filled) is
-    replaced only with --force.
+    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra), and
+    manifest.intoto.json: every file's SHA-256 and where the population came from, signed
+    with --sign (docs/evidence.md; `idgraph verify` checks it). A run that is not complete
+    is refused: a file missing rows would read as "access removed" downstream. A pack
+    already in the folder (perhaps a review.xlsx being filled) is replaced only with --force.
     """
     from .attestation import unattested
     from .host import write_review_pack
@@ -654,6 +662,7 @@ def export_command(
             since=since,
             options={"allow_domains": list(allow_domains), "max_admins": max_admins},
             force=force,
+            sign_key=sign_key,
         )
     with user_errors(db_path):
         store = Store(db_path, create=False)
@@ -668,6 +677,7 @@ def export_command(
         "removed": len(context.removed),
         "findings": len(context.findings),
         "files": written,
+        "signed": sign_key is not None,
         "skipped": skipped,
         "unattested": [
             {k: row[k] for k in ("connector", "account_label", "status", "state")}
@@ -685,6 +695,10 @@ def export_command(
         out_console.print(f"  {path}", markup=False)
     for reason in skipped:
         err_console.print(f"note: {reason}", markup=False)
+    if sign_key is None:
+        err_console.print(
+            "note: manifest.intoto.json is not signed (export --sign KEY signs it)", markup=False
+        )
     for row in missing:
         err_console.print(f"note: {row['note']}", markup=False)
 
@@ -840,6 +854,11 @@ def review_group() -> None:
     "--encoding",
     help="A CSV's text encoding when it is not UTF-8 (e.g. cp1252 for Excel's plain CSV).",
 )
+@click.option(
+    "--sign-off",
+    help="The statement you accept, kept with the decisions and shown in report.html, e.g. "
+    '"I reviewed every access path of run 12; the decisions are mine."',
+)
 @force_option
 @db_option
 @json_option
@@ -848,6 +867,7 @@ def review_import(
     reviewer: str,
     out_dir: Path | None,
     encoding: str | None,
+    sign_off: str | None,
     force: bool,
     db_path: Path,
     as_json: bool,
@@ -866,7 +886,13 @@ def review_import(
     try:
         with user_errors(db_path):
             result = import_decisions(
-                store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding, force=force
+                store,
+                file,
+                reviewer=reviewer,
+                out_dir=out_dir,
+                encoding=encoding,
+                force=force,
+                sign_off=sign_off,
             )
     except DecisionsInvalid as exc:
         for problem in shown_problems(exc.problems):
@@ -899,6 +925,7 @@ def build_cli() -> click.Group:
     if not _commands_registered:
         from . import (
             attest_cli,  # noqa: F401 - adds `idgraph attest`
+            evidence_cli,  # noqa: F401 - adds `idgraph keygen` and `idgraph verify`
             query_cli,  # noqa: F401 - adds `idgraph access` and `idgraph nodes`
         )
 

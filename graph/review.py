@@ -54,6 +54,7 @@ class ReviewContext:
         self.options: Mapping[str, Any] = options or {}
         self.schema = schema or registry()
         self.since: Run | None = None  # the baseline asked for (--since)
+        self.evidence: Any = None  # the pack manifest's predicate (graph/evidence.py)
         self._pending = True  # the review is worked out on first use
         self._access: Access | None = None
         self._changes: Changes | None = None

@@ -33,7 +33,7 @@ RUN_STATUSES = ("running", "complete", "partial", "failed")
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
 # with a higher number was made by a newer idgraph and is refused, never half-read.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
@@ -43,6 +43,7 @@ MIGRATION_NAMES = (
     "m003_review_decisions",
     "m004_accounts",
     "m005_namespaced_edge_kinds",  # data only: NEW_SCHEMA holds no statement of it
+    "m006_evidence",
 )
 
 # What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
@@ -85,6 +86,9 @@ NEW_SCHEMA = (
     '\n   "first_run" INTEGER,\n   "last_run" INTEGER,\n   PRIMARY KEY ("connector", "label")\n);',
     'ALTER TABLE "runs" ADD COLUMN "credential" TEXT;',
     'ALTER TABLE "runs" ADD COLUMN "rotated_from" TEXT;',
+    'ALTER TABLE "review_decisions" ADD COLUMN "sign_off" TEXT;',
+    'ALTER TABLE "runs" ADD COLUMN "ledger_seq" INTEGER;',
+    'ALTER TABLE "runs" ADD COLUMN "ledger_digest" TEXT;',
 )
 
 
@@ -251,6 +255,7 @@ class Run:
     plugin_versions: dict[str, str]
     credential: str | None = None  # the fingerprint of the credential the run used
     rotated_from: str | None = None  # the account's previous credential, if it changed
+    ledger_digest: str | None = None  # its digest in the run ledger (graph/store_ledger.py)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
@@ -273,6 +278,7 @@ class Run:
             plugin_versions=load("plugin_versions", {}),
             credential=row.get("credential"),
             rotated_from=row.get("rotated_from"),
+            ledger_digest=row.get("ledger_digest"),
         )
 
 
@@ -517,6 +523,10 @@ class Store:
             )
             if also is not None and status == "complete":
                 also()
+            if status == "complete":
+                from .store_ledger import chain_run
+
+                chain_run(self.db.conn, run_id)  # last: the digest covers all of the above
             if status == "complete" and any(
                 part.get(change) for part in counts.values() for change in part
             ):
