@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .files import check_writable, safe_file
 from .interfaces import ConfigError
-from .store_ledger import decisions_of_run, population_counts
+from .store_ledger import decisions_of_run, latest_decided_run, population_counts
 
 if TYPE_CHECKING:
     from securesystemslib.dsse import Envelope
@@ -189,7 +189,9 @@ def _attestations(context: ReviewContext) -> list[dict[str, Any]]:
 
 
 def _decisions(context: ReviewContext) -> dict[str, Any] | None:
-    rows = decisions_of_run(context.store.conn, context.run.id)
+    """The decisions of the latest review up to the run (as report.html shows them)."""
+    decided = latest_decided_run(context.store.conn, context.run.id)
+    rows = decisions_of_run(context.store.conn, decided) if decided is not None else []
     if not rows:
         return None
     digest = hashlib.sha256()
@@ -199,6 +201,7 @@ def _decisions(context: ReviewContext) -> dict[str, Any] | None:
         {(r["imported_by"], r["imported_at"], r.get("sign_off") or "") for r in rows}
     )
     return {
+        "run": decided,
         "count": len(rows),
         "byDecision": dict(sorted(Counter(r["decision"] for r in rows).items())),
         "reviewers": sorted({r["reviewer"] for r in rows}),

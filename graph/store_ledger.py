@@ -212,3 +212,11 @@ def decisions_of_run(conn: sqlite3.Connection, run_id: int) -> list[dict[str, An
         record.pop("id")
         latest[record["row_id"]] = record
     return [latest[key] for key in sorted(latest)]
+
+
+def latest_decided_run(conn: sqlite3.Connection, run_id: int) -> int | None:
+    """The latest run up to `run_id` with review decisions imported, if any."""
+    found = conn.execute(
+        "SELECT MAX(run_id) FROM review_decisions WHERE run_id <= ?", [run_id]
+    ).fetchone()
+    return found[0] if found else None

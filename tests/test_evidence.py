@@ -283,3 +283,7 @@ def test_the_sign_off_is_recorded_with_the_decisions_and_in_the_manifest(db, tmp
     assert decisions["byDecision"] == {"keep": len(rows)}
     [sign_off] = decisions["signOffs"]
     assert sign_off["by"] == "boss@acme-corp.example" and sign_off["statement"] == statement
+    html = (again / "report.html").read_text()
+    summary = html[html.index('id="evidence"') : html.index("<header>")]  # first thing
+    assert statement in summary and "boss@acme-corp.example" in summary
+    assert "Signed off by ____" not in html

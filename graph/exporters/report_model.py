@@ -15,6 +15,7 @@ from typing import Any
 from ..access import AccessRow, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
 from ..text import bidi_isolated
+from .report_evidence import evidence_summary
 
 PICTURE_MAX_NODES = 150  # above this the graph picture is replaced by the matrix
 MATRIX_MAX_COLUMNS = 12  # more resources than this: one row per resource, people as columns
@@ -660,4 +661,5 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "findings": finding_groups(context, names),
         "decisions": decisions(context, names),
         "picture": picture(context, names),
+        "evidence": evidence_summary(context),
     }
