@@ -163,7 +163,18 @@ def test_an_openssl_key_signs_and_openssl_checks_the_digests(db, tmp_path):
     subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", public], check=True)
     pack = export(db, tmp_path / "pack", "--sign", key)
     assert invoke("verify", pack, "--key", public).exit_code == 0
-    statement = json.loads(base64.b64decode(json.loads((pack / MANIFEST).read_text())["payload"]))
+    envelope = json.loads((pack / MANIFEST).read_text())
+    payload = base64.b64decode(envelope["payload"])
+    (tmp_path / "pae.bin").write_bytes(_pae(envelope["payloadType"].encode(), payload))
+    (tmp_path / "sig.bin").write_bytes(base64.b64decode(envelope["signatures"][0]["sig"]))
+    checked = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", public, "-rawin"]
+        + ["-in", tmp_path / "pae.bin", "-sigfile", tmp_path / "sig.bin"],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0 and "Verified Successfully" in checked.stdout
+    statement = json.loads(payload)
     for subject in statement["subject"]:  # as docs/evidence.md has an auditor do it
         done = subprocess.run(
             ["openssl", "dgst", "-sha256", "-r", pack / subject["name"]],
