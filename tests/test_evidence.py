@@ -269,24 +269,28 @@ def test_verify_needs_a_pack_or_a_database(tmp_path):
 # -- the sign-off ---------------------------------------------------------------------------
 
 
-def test_the_sign_off_is_recorded_with_the_decisions_and_in_the_manifest(db, tmp_path):
+def _decide(db, pack, tmp_path, reviewer_of=lambda row: "", *extra: str):
+    """Fill every row of the pack's review.csv with keep and import it."""
     import csv
 
-    pack = export(db, tmp_path / "pack")
     with (pack / "review.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
-        row.update(decision="keep", justification="needed")
+        row.update(decision="keep", justification="needed", reviewer=reviewer_of(row))
     filled = tmp_path / "filled.csv"
     with filled.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return rows, invoke(
+        "review", "import", filled, "--reviewer", "boss@acme-corp.example", "--db", db, *extra
+    )
+
+
+def test_the_sign_off_is_recorded_with_the_decisions_and_in_the_manifest(db, tmp_path):
+    pack = export(db, tmp_path / "pack")
     statement = "I reviewed every access path of this run; the decisions are mine."
-    result = invoke(
-        "review", "import", filled, "--reviewer", "boss@acme-corp.example",
-        "--sign-off", statement, "--db", db,
-    )  # fmt: skip
+    rows, result = _decide(db, pack, tmp_path, lambda row: "", "--sign-off", statement)
     assert result.exit_code == 0, result.output
     again = export(db, tmp_path / "again")
     envelope = json.loads((again / MANIFEST).read_text())
@@ -298,3 +302,41 @@ def test_the_sign_off_is_recorded_with_the_decisions_and_in_the_manifest(db, tmp
     summary = html[html.index('id="evidence"') : html.index("<header>")]  # first thing
     assert statement in summary and "boss@acme-corp.example" in summary
     assert "Signed off by ____" not in html
+
+
+def test_an_empty_sign_off_is_refused_and_nothing_stored(db, tmp_path):
+    pack = export(db, tmp_path / "pack")
+    _rows, result = _decide(db, pack, tmp_path, lambda row: "", "--sign-off", "  ")
+    assert result.exit_code == 3 and "--sign-off" in result.output
+    assert not (pack / "remediation.md").exists()
+
+
+def test_the_summary_flags_self_review_and_reviewers_with_account_wide_roles(db, tmp_path):
+    """dana decides on her own access; the Account Admin decides the rest while holding a
+    role that spans the account: both flagged in the summary, with the API's totals."""
+    from idgraph.graph.exporters.report_evidence import evidence_summary
+    from idgraph.graph.review import build_review
+
+    dana, admin = "dana.ops@acme-corp.example", "it-admin@acme-corp.example"
+    pack = export(db, tmp_path / "pack")
+    rows, result = _decide(
+        db, pack, tmp_path, lambda row: dana if row["principal"].endswith(dana) else admin
+    )
+    assert result.exit_code == 0, result.output
+    store = Store(db)
+    try:
+        summary = evidence_summary(build_review(store))
+    finally:
+        store.close()
+    by_reviewer = {r["reviewer"]: r for r in summary["reviewers"]}
+    danas = sum(1 for row in rows if row["principal"].endswith(dana))
+    assert by_reviewer[dana]["self_review"] == danas > 0
+    assert by_reviewer[dana]["admin_over_reviewed"] == 0
+    assert by_reviewer[admin]["admin_over_reviewed"] == len(rows) - danas
+    assert summary["remediation"] == {"open": 0, "done": 0}
+    servers = next(r for r in summary["reconciled"] if r["endpoint"] == "GET /servers")
+    assert (servers["total"], servers["kept"], servers["match"]) == (5, 5, True)
+    html = (export(db, tmp_path / "again") / "report.html").read_text()
+    first_screen = html[html.index('id="evidence"') : html.index("<header>")]
+    assert "GET /servers: TotalCount 5, 5 kept" in first_screen
+    assert first_screen.count('class="flag"') >= 2  # the two flags
