@@ -102,7 +102,8 @@ def cli(verbose: int, log_format: str) -> None:
     Sync what the API can tell about access, add the team members only the web UI shows as
     attested facts, keep every run in SQLite, and export the access-review pack.
 
-    Exit codes: 0 done, 1 the run was partial or failed, 2 bad usage, 3 configuration
+    Exit codes: 0 done, 1 the run was partial or failed (verify: something does not
+    match), 2 bad usage, 3 configuration
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
     with user_errors():  # two plugins declaring one kind: refused at load, exit 3
