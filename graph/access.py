@@ -367,8 +367,13 @@ def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
         if data.get("kind") in resource_kinds:
             in_scope.setdefault(data.get("scope", ""), []).append(ident)
     rows = []
+    spanning: dict[tuple[str, str], bool] = {}  # few distinct (kind, access): each asked once
     for row in explicit:
-        if not spans(schema, row.access_kind, row.access):
+        key = (row.access_kind, row.access)
+        wide = spanning.get(key)
+        if wide is None:
+            wide = spanning[key] = spans(schema, *key)
+        if not wide:
             continue
         account = reader.nodes.get(row.resource)
         level = implied_level(schema, row.access)

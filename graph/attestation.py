@@ -23,6 +23,7 @@ from typing import Any
 
 from .csvinput import (
     EMAIL,
+    MAX_PROBLEMS_KEPT,
     InputInvalid,
     csv_writer,
     formula_problems,
@@ -258,6 +259,11 @@ def parse_members(
     emails: dict[str, int] = {}
     owners = []
     for number, raw_cells in enumerate(rows[1:], start=2):
+        if len(problems) >= MAX_PROBLEMS_KEPT:
+            problems.append(
+                f"{name}: row {number}: not read, after {len(problems):,} problems: fix those first"
+            )
+            break
         cells = [cell.strip() for cell in raw_cells]
         while len(cells) > len(header) and not cells[-1]:
             cells.pop()
@@ -414,7 +420,8 @@ def read_evidence(evidence: str | None) -> Evidence:
     except InputInvalid as exc:
         raise AttestationInvalid(exc.problems) from None
     try:
-        with path.open("rb") as handle:
+        # O_NONBLOCK: opening a named pipe would otherwise wait for a writer, forever
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
             found = os.fstat(handle.fileno())
             if not stat.S_ISREG(found.st_mode):  # /dev/zero, a pipe: no end to hash
                 raise AttestationInvalid(

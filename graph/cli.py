@@ -235,7 +235,15 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
         rotation = (
             f"; credential rotated (was {result.rotated_from})" if result.rotated_from else ""
         )
-        if any(totals):
+        first = totals[0] == len(collection.nodes) + len(collection.edges) and not any(
+            totals[1:]
+        )  # everything seen is new: the account's first complete sync, nothing to diff yet
+        if first:
+            out_console.print(
+                f"Changes: {totals[0]} created (every node and edge seen: the account's first "
+                f"complete sync){rotation}; `idgraph -v sync ...` lists them by kind"
+            )
+        elif any(totals):
             out_console.print(
                 f"Changes: {totals[0]} created, {totals[1]} changed, {totals[2]} removed"
                 f"{rotation} (details: `idgraph -v sync ...` or `idgraph diff`)"

@@ -16,6 +16,7 @@ from .files import StagedFile, check_writable, stage_file
 from .interfaces import ConfigError
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
 from .store import Run, RunNotFound, Store
+from .text import terminal_text
 
 DECISIONS = ("keep", "revoke", "modify")
 
@@ -297,7 +298,8 @@ def decision_step(row: Mapping[str, str], decision: str, justification: str, gra
 
     decided = {**row, "decision": decision, "justification": justification}
     found = (step for remediator in get_remediators() if (step := remediator.steps(decided, graph)))
-    return next(found, None) or NO_GUIDANCE
+    # a name from the API or a reviewer's words never runs as CR, LF or a bidi override here
+    return terminal_text(next(found, None) or NO_GUIDANCE)
 
 
 def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:
@@ -315,12 +317,14 @@ def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> 
         lines.append("No revoke or modify decisions.")
     for number, item in enumerate(todo, start=1):
         row = item.row
+        shown = {k: terminal_text(str(v)) for k, v in row.items()}  # no CR, LF or bidi runs
         lines += [
-            f"## {number}. {item.decision}: {row['principal_name']} -> {row['resource_name']}",
+            f"## {number}. {item.decision}: {shown['principal_name']} -> "
+            f"{shown['resource_name']} ({shown['resource']})",
             "",
-            f"- access: {row['access']} ({row['access_kind']})",
+            f"- access: {shown['access']} ({shown['access_kind']})",
             f"- decided by {item.reviewer} on {item.review_date or 'the import date'}: "
-            f"{item.justification}",
+            f"{terminal_text(item.justification)}",
             f"- step: {decision_step(row, item.decision, item.justification, graph)}",
             "",
         ]

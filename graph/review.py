@@ -260,8 +260,7 @@ def _work_out(context: ReviewContext) -> None:
     for check in get_checks().values():
         context._findings.extend(check.run(context))
     context._findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.node))
-    _flag(context, context._access.explicit)
-    _flag(context, context._access.implied)
+    _flag(context, context._access.explicit)  # implied rows are shown, never flagged
     baseline_id = context.since.id if context.since else default_baseline(store, run)
     if baseline_id is not None:
         baseline = store.complete_run(baseline_id)

@@ -160,6 +160,20 @@ def _with_member_properties(node: NodeKind) -> NodeKind:
     return replace(node, properties={**MEMBER_PROPERTIES, **node.properties})
 
 
+def _check_namespace(schema: ConnectorSchema, plugin: str) -> None:
+    """A connector's kinds are `<its connector>:<name>`: a bare `grants`, or a kind in
+    another connector's namespace, is refused at load (it would be read as someone else's)."""
+    prefix = f"{schema.connector}:"
+    for what, kinds in (("node", schema.nodes), ("edge", schema.edges)):
+        for declared in kinds:
+            if not declared.kind.startswith(prefix) or declared.kind == prefix:
+                raise SchemaConflict(
+                    f"plugin {plugin!r} declares the {what} kind {declared.kind!r} outside its "
+                    f"namespace: name it `{prefix}{_local(declared.kind)}` (only the host "
+                    "declares shared kinds such as `person` and `is`)"
+                )
+
+
 class SchemaRegistry:
     """Every registered schema, looked up by kind."""
 
@@ -179,6 +193,8 @@ class SchemaRegistry:
         self.edges: dict[str, EdgeKind] = {}
         self.declared_by: dict[tuple[str, str], str] = {}  # ("node"|"edge", kind) -> plugin
         for owner, schema in pairs:
+            if schema is not SHARED:
+                _check_namespace(schema, owner)
             for node in schema.nodes:
                 self._declare("node", node.kind, owner)
                 self.nodes[node.kind] = _with_member_properties(node)
