@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from .files import check_writable, safe_file
 from .interfaces import ConfigError
-from .store_ledger import decisions_of_run, latest_decided_run, population_counts
+from .store_ledger import (
+    decisions_of_run,
+    latest_decided_run,
+    ledger_digests,
+    population_counts,
+)
 
 if TYPE_CHECKING:
     from securesystemslib.dsse import Envelope
@@ -168,8 +173,7 @@ def _attestations(context: ReviewContext) -> list[dict[str, Any]]:
     for record in context.store.attestations():
         if record["run_id"] <= context.run.id:
             found.setdefault((record["connector"], record["account_label"]), record)
-    digests = {r.id: r.ledger_digest for r in context.store.runs() if r.id in
-               {a["run_id"] for a in found.values()}}  # fmt: skip
+    digests = ledger_digests(context.store.conn, [a["run_id"] for a in found.values()])
     return [
         {
             "run": a["run_id"],
