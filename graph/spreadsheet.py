@@ -85,6 +85,24 @@ class _DatedZip(zipfile.ZipFile):
             shutil.copyfileobj(source, target, 1 << 20)
 
 
+def _layout(ws: Any, sheet: Sheet) -> None:
+    """Column widths, the frozen header (and columns), and how the sheet prints."""
+    for index, column in enumerate(sheet.cols):
+        ws.column_dimensions[_letter(index)].width = column.width
+    if sheet.freeze_header:
+        ws.freeze_panes = f"{_letter(sheet.frozen_columns)}2"
+    _print_setup(ws, sheet)
+
+
+def _protect(ws: Any) -> None:
+    ws.protection.sheet = True
+    # allowed on the protected sheet: filter, sort, resize, select
+    ws.protection.autoFilter = False
+    ws.protection.sort = False
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+
+
 def _print_setup(ws: Any, sheet: Sheet) -> None:
     """Landscape, one page wide (as many long), the header row on every page."""
     ws.page_setup.orientation = "landscape"
@@ -130,11 +148,7 @@ def write_workbook(
     wrap = Alignment(wrap_text=True, vertical="top")
     for sheet in sheets:
         ws = workbook.create_sheet(sheet.title)
-        for index, column in enumerate(sheet.cols):
-            ws.column_dimensions[_letter(index)].width = column.width
-        if sheet.freeze_header:
-            ws.freeze_panes = f"{_letter(sheet.frozen_columns)}2"
-        _print_setup(ws, sheet)
+        _layout(ws, sheet)
 
         def style(column: Column, header: bool, ws=ws, sheet=sheet) -> object:
             """A column's cell style, worked out once: setting a style per cell costs
@@ -187,12 +201,7 @@ def write_workbook(
         if sheet.autofilter and sheet.cols:
             ws.auto_filter.ref = f"A1:{_letter(len(sheet.cols) - 1)}{count + 1}"
         if sheet.protect:
-            ws.protection.sheet = True
-            # allowed on the protected sheet: filter, sort, resize, select
-            ws.protection.autoFilter = False
-            ws.protection.sort = False
-            ws.protection.formatColumns = False
-            ws.protection.formatRows = False
+            _protect(ws)
     with safe_file(path, force=force, binary=True) as handle:
         _save(workbook, handle, when)
     return path
