@@ -17,6 +17,7 @@ from .access import (
     name_from,
     node_data,
     read_access,
+    run_time,
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
@@ -130,8 +131,9 @@ class ReviewContext:
             if self._graph is not None:
                 found = [(n, d) for n, d in self._graph._node.items() if d.get("kind") == kind]
             else:
+                as_of = run_time(self.run)
                 found = [
-                    (ident, node_data(self._nodes, ident, kind, source, data))
+                    (ident, node_data(self._nodes, ident, kind, source, data, as_of=as_of))
                     for ident, _k, source, data in self.store.node_rows_of_kinds(
                         self.run.id, [kind]
                     )

@@ -340,3 +340,21 @@ def test_the_summary_flags_self_review_and_reviewers_with_account_wide_roles(db,
     first_screen = html[html.index('id="evidence"') : html.index("<header>")]
     assert "GET /servers: TotalCount 5, 5 kept" in first_screen
     assert first_screen.count('class="flag"') >= 2  # the two flags
+
+
+def test_an_attestation_is_stale_as_of_the_run_not_the_clock(tmp_path, emulator):
+    """A run whose attestation was valid when it ran reads the same after the expiry: no
+    file of its pack depends on the day it is exported."""
+    from datetime import UTC, datetime, timedelta
+
+    path = tmp_path / "idgraph.db"
+    store = Store(path)
+    sync_fixture(store, emulator)
+    attest_fixture(store, valid_days=5, now=datetime.now(UTC) - timedelta(days=10))
+    store.close()
+    eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).isoformat(timespec="seconds")
+    edit(path, f"UPDATE runs SET started = '{eight_days_ago}', finished = '{eight_days_ago}'")
+    pack = export(path, tmp_path / "pack")
+    assert "attestation-stale" not in (pack / "review.csv").read_text(encoding="utf-8-sig")
+    html = (pack / "report.html").read_text()
+    assert "attestation stale" not in html and "valid at the run" in html

@@ -12,7 +12,7 @@ import sqlite3
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..access import AccessRow, spans
+from ..access import AccessRow, run_time, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
 from ..text import bidi_isolated
 from .report_evidence import evidence_summary
@@ -604,9 +604,12 @@ def attestation_state(context: ReviewContext, accounts: int) -> str | None:
     """What the summary says of team members with no valid attestation as of this run
     ("not attested", "attestation 4 expired on ..."), naming the account when the report
     covers several; None when every account's is valid."""
+    from datetime import datetime
+
     from ..attestation import unattested
 
-    missing = unattested(context.store, context.run.id)
+    as_of = datetime.fromisoformat(run_time(context.run))  # the run's, never the clock's
+    missing = unattested(context.store, context.run.id, now=as_of)
     if not missing:
         return None
     return "; ".join(
