@@ -10,6 +10,10 @@ chain from that run on: `idgraph verify --db` recomputes it and names the first 
 longer matches. A pack's manifest carries the chain head, so a database can be checked
 against the pack exported from it (docs/evidence.md, "The run ledger").
 
+A later migration that rewrites stored rows (as m005 renamed edge kinds) changes what the
+digests cover: it must chain the runs anew (`rechain`), or every database it migrates
+fails `verify --db` from its first run.
+
 The digest is SHA-256 over lines (each a JSON array, orjson's compact encoding):
 `["idgraph-ledger", 1, previous digest or null]`, the run row, then per table each opened
 row prefixed `"+"` and each closed row prefixed `"-"`, in key order, then the attestation.
@@ -140,6 +144,12 @@ def chain_existing_runs(conn: sqlite3.Connection) -> None:
         "SELECT id FROM runs WHERE status = 'complete' ORDER BY id"
     ).fetchall():
         chain_run(conn, run_id)
+
+
+def rechain(conn: sqlite3.Connection) -> None:
+    """Chain every complete run anew (after a migration rewrote stored rows)."""
+    conn.execute("UPDATE runs SET ledger_seq = NULL, ledger_digest = NULL")
+    chain_existing_runs(conn)
 
 
 def ledger_digests(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, str | None]:

@@ -358,3 +358,20 @@ def test_an_attestation_is_stale_as_of_the_run_not_the_clock(tmp_path, emulator)
     assert "attestation-stale" not in (pack / "review.csv").read_text(encoding="utf-8-sig")
     html = (pack / "report.html").read_text()
     assert "attestation stale" not in html and "valid at the run" in html
+
+
+def test_a_migration_that_rewrites_rows_can_chain_anew(tmp_path, emulator):
+    from idgraph.graph.store_ledger import rechain
+
+    path = tmp_path / "idgraph.db"
+    store = Store(path)
+    sync_fixture(store, emulator)
+    sync_fixture(store, emulator)
+    store.close()
+    edit(path, "UPDATE node_versions SET attrs = attrs || ' ' WHERE opened_run = 1")
+    assert invoke("verify", "--db", path).exit_code == 1
+    connection = sqlite3.connect(path)
+    with connection:
+        rechain(connection)
+    connection.close()
+    assert invoke("verify", "--db", path).exit_code == 0
