@@ -19,7 +19,7 @@ Contract (every output reads these rows; none works access out by itself):
 - **Changes** between two runs are worked out once, from the two runs' explicit rows, by
   row id (`changes_between`).
 
-The SQL views `access_paths` and `reachable` (graph/queries.py) state the same rules in
+The SQL views `access_paths` and `reachable` (graph/store/views.py) state the same rules in
 SQL for SQL clients, with the folded spanning values and the implied level written to
 `kind_facts` by `spans_facts`; tests/test_one_answer.py asserts that every output agrees.
 Cells are neutralised (`safe_cell`) where they are written, never here.
@@ -28,6 +28,7 @@ Cells are neutralised (`safe_cell`) where they are written, never here.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -262,8 +263,8 @@ class _Reader:
         if self.by_kind is not None:
             for kind in named_kinds:
                 self.by_kind.setdefault(kind, [])
-        last_seen = self.store.last_seen(self.run.id)
-        for ident, kind, source, data in self.store.node_rows_of_kinds(self.run.id, named_kinds):
+        last_seen = self.store.latest_run_per_scope(self.run.id)
+        for ident, kind, source, data in self.store.node_tuples(self.run.id, kinds=named_kinds):
             if ident in self.nodes:  # a node of two scopes (a person): keep both's facts
                 self.nodes[ident].update(data)
             else:
@@ -272,8 +273,8 @@ class _Reader:
             if self.by_kind is not None:
                 self.by_kind[kind].append((ident, self.nodes[ident]))
         holding = self.schema.edge_kinds_with(holds=True)
-        for src, dst, _disc, kind, _source, _attrs, _first in self.store.edge_cursor_of_kinds(
-            self.run.id, holding
+        for src, dst, _disc, kind, _source, _attrs, _first in self.store.edge_tuples(
+            self.run.id, kinds=holding
         ):
             self.holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
 
@@ -293,7 +294,7 @@ class _Reader:
         """The names of resources of no declared role (read at the end, in one pass)."""
         if not self.missing:
             return
-        for ident, kind, source, data in self.store.node_rows_with_ids(self.run.id, self.missing):
+        for ident, kind, source, data in self.store.node_tuples(self.run.id, ids=self.missing):
             node_data(self.nodes, ident, kind, source, data, as_of=run_time(self.run))
         for row in rows:
             if row.resource in self.missing:
@@ -328,8 +329,8 @@ def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
     per_principal: dict[str, tuple[str, str, str, str, str] | None] = {}
     values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
     rows: list[AccessRow] = []
-    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_cursor_of_kinds(
-        run.id, access_kinds
+    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_tuples(
+        run.id, kinds=access_kinds
     ):
         facts = per_principal.get(src, False)
         if facts is False:
@@ -463,3 +464,41 @@ def changes_between(before: Iterable[AccessRow], now: Iterable[AccessRow], since
     for row in removed:
         row.change = f"removed since run {since.id}"
     return Changes(since, added, changed, removed)
+
+
+def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
+    """Per kind, what the views need; an edge kind's account-spanning values folded and
+    what they imply on each resource, as the access engine (graph/access.py) decides."""
+    rows: list[dict[str, Any]] = []
+    for kind, node in sorted(schema.nodes.items()):
+        rows.append(
+            {
+                "what": "node",
+                "kind": kind,
+                "role": node.role,
+                "label": node.label,
+                "principal": node.principal,
+                "access": None,
+                "grant": None,
+                "spans_account": "[]",
+                "holds": 0,
+                "implies": None,
+            }
+        )
+    for kind, edge in sorted(schema.edges.items()):
+        spanning, implies = spans_facts(schema, kind)
+        rows.append(
+            {
+                "what": "edge",
+                "kind": kind,
+                "role": None,
+                "label": None,
+                "principal": None,
+                "access": edge.access,
+                "grant": edge.grant,
+                "spans_account": json.dumps(spanning),
+                "holds": int(edge.holds),
+                "implies": implies,
+            }
+        )
+    return rows

@@ -253,11 +253,7 @@ def _store_decisions(
         with store.db.atomic():
             # A row decided again (the same file imported twice, or a corrected one)
             # replaces its earlier decision: one decision per (run, row).
-            store.db.conn.executemany(
-                "DELETE FROM review_decisions WHERE run_id = ? AND row_id = ?",
-                [(run_id, d.row["row_id"]) for d in decisions],
-            )
-            store.db["review_decisions"].insert_all(
+            store.replace_decisions(
                 {
                     "run_id": run_id,
                     "row_id": d.row["row_id"],

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .files import check_writable, safe_file
 from .interfaces import ConfigError
-from .store_ledger import (
+from .store.chain import (
     decisions_of_run,
     latest_decided_run,
     ledger_digests,
@@ -245,7 +245,9 @@ def provenance(context: ReviewContext, signer_keyid: str | None) -> dict[str, An
     and decided what, and the ledger entry the pack was built from."""
     run, store = context.run, context.store
     changes = context.changes
-    sources = [store.run(run_id) for run_id in sorted(set(store.last_seen(run.id).values()))]
+    sources = [
+        store.run(run_id) for run_id in sorted(set(store.latest_run_per_scope(run.id).values()))
+    ]
     return {
         "idgraph": _version_of("idgraph"),
         "run": _run_entry(run),

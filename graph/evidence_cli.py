@@ -9,12 +9,19 @@ from typing import Any
 
 import click
 
-from .cli import EXIT_INCOMPLETE, EXIT_USAGE, Failure, cli, force_option, json_option, user_errors
+from .cli_base import (
+    EXIT_INCOMPLETE,
+    EXIT_USAGE,
+    Failure,
+    force_option,
+    json_option,
+    user_errors,
+)
 from .console import out_console
 from .text import terminal_text
 
 
-@cli.command("keygen")
+@click.command("keygen")
 @click.option(
     "--out",
     "out",
@@ -51,7 +58,7 @@ def _pack_result(pack: Path, key: Path | None) -> dict[str, Any]:
 
 def _db_result(db_path: Path, pack_ledger: dict[str, Any] | None) -> dict[str, Any]:
     from .store import Store
-    from .store_ledger import ledger_digests, verify_chain
+    from .store.chain import ledger_digests, verify_chain
 
     store = Store(db_path, create=False)
     try:
@@ -70,7 +77,7 @@ def _db_result(db_path: Path, pack_ledger: dict[str, Any] | None) -> dict[str, A
     return {"db": str(db_path), "ok": not problems, "runs": checked, "problems": problems}
 
 
-@cli.command("verify")
+@click.command("verify")
 @click.argument(
     "pack", required=False, type=click.Path(file_okay=False, exists=False, path_type=Path)
 )

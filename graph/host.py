@@ -1,15 +1,48 @@
-"""Host services a plugin's own commands call: attest a file, write the review pack,
-record a write made through an API. Each opens the store, does one thing, and closes it."""
+"""Host services the command line and a plugin's own commands call: sync an account,
+attest a file, write the review pack, record a write made through an API. Each opens the
+store, does one thing, and closes it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .interfaces import ConfigError, ExporterUnavailable
 from .secrets import fingerprint
 from .store import Store
+
+if TYPE_CHECKING:
+    from .interfaces import Connector, ProgressCallback, SyncOptions
+    from .sync import SyncResult
+
+
+def sync_account(
+    db_path: Path,
+    connector: Connector,
+    *,
+    secret: str,
+    options: SyncOptions,
+    account_label: str | None,
+    progress: ProgressCallback,
+    lock_wait: float,
+) -> SyncResult:
+    """Sync one account of a connector into `db_path` (see `graph/sync.py`)."""
+    from .sync import sync
+
+    store = Store(db_path)
+    try:
+        return sync(
+            store,
+            connector,
+            secret=secret,
+            options=options,
+            account_label=account_label,
+            progress=progress,
+            lock_wait=lock_wait,
+        )
+    finally:
+        store.close()
 
 
 def attest_file(
@@ -112,10 +145,9 @@ def record_write(
     credential is known as (or the label given)."""
     store = Store(db_path)
     try:
-        credential = fingerprint(secret)
         if account_label is None:
-            known = store.known_accounts(connector_name)
-            account_label = next((k for k, fp in known.items() if fp == credential), credential)
+            credential = fingerprint(secret)
+            account_label = store.account_of_credential(connector_name, credential) or credential
         return store.record_write(
             connector=connector_name, account_label=account_label, action=action
         )

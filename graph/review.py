@@ -134,9 +134,7 @@ class ReviewContext:
                 as_of = run_time(self.run)
                 found = [
                     (ident, node_data(self._nodes, ident, kind, source, data, as_of=as_of))
-                    for ident, _k, source, data in self.store.node_rows_of_kinds(
-                        self.run.id, [kind]
-                    )
+                    for ident, _k, source, data in self.store.node_tuples(self.run.id, kinds=[kind])
                 ]
             self._by_kind[kind] = found
         return found
@@ -147,8 +145,8 @@ class ReviewContext:
         if found is None:
             found = [
                 (src, dst, {**attrs_from_json(attrs), "kind": k, "source": source})
-                for src, dst, _disc, k, source, attrs, _first in self.store.edge_cursor_of_kinds(
-                    self.run.id, [kind]
+                for src, dst, _disc, k, source, attrs, _first in self.store.edge_tuples(
+                    self.run.id, kinds=[kind]
                 )
             ]
             self._edges_by_kind[kind] = found
@@ -216,13 +214,7 @@ def _flag(context: ReviewContext, rows: list[AccessRow]) -> None:
 
 def default_baseline(store: Store, run: Run) -> int | None:
     """The last run before this one whose review decisions were imported, if any."""
-    try:
-        row = store.db.conn.execute(
-            "SELECT MAX(run_id) FROM review_decisions WHERE run_id < ?", [run.id]
-        ).fetchone()
-    except sqlite3.Error:
-        return None
-    return row[0] if row and row[0] is not None else None
+    return store.latest_reviewed_run(run.id - 1)
 
 
 def build_review(

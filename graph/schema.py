@@ -397,7 +397,7 @@ def render_markdown(reg: SchemaRegistry | None = None) -> str:
 
 
 def _views_markdown() -> list[str]:
-    from .queries import VIEW_DESCRIPTIONS
+    from .store.views import VIEW_DESCRIPTIONS
 
     lines = [
         "## SQL views",

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .access import kind_fact_rows
 from .interfaces import (
     Account,
     Collection,
@@ -18,10 +19,12 @@ from .interfaces import (
     ProgressCallback,
     SourceError,
     SyncOptions,
+    credential_verifier,
+    secret_description,
 )
 from .plugins import plugin_versions
 from .schema import registry, undeclared_warnings
-from .secrets import fingerprint
+from .secrets import fingerprint, secret_from_env
 from .store import Store, storage_error, storage_errors
 
 log = logging.getLogger("idgraph.sync")
@@ -44,27 +47,9 @@ class ResolvedAccount:
     rotated_from: str | None
 
 
-def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str:
-    """A credential from an environment variable (never an argument), or one clear error."""
-    secret = (environ.get(env_name) or "").strip()
-    if not secret:
-        raise ConfigError(
-            f"{env_name} is not set: export {what} in that variable "
-            "(credentials are never taken as command-line arguments)"
-        )
-    if not (secret.isascii() and secret.isprintable()):
-        # bytes that are not UTF-8 arrive as lone surrogates; no API token has them, and
-        # a header cannot carry them
-        raise ConfigError(
-            f"{env_name} holds characters that are not printable ASCII (an API credential "
-            "has none): check how it was copied"
-        )
-    return secret
-
-
 def read_secret(connector: Connector, environ: Mapping[str, str]) -> str:
     """The connector's credential from its environment variable."""
-    what = getattr(connector, "secret_description", f"the {connector.name} credential")
+    what = secret_description(connector)
     return secret_from_env(connector.secret_env, what, environ)
 
 
@@ -80,7 +65,7 @@ def resolve_account(
     """
     credential = fingerprint(secret)
     known = store.known_accounts(connector.name)
-    holder = next((name for name, fp in known.items() if fp == credential), None)
+    holder = store.account_of_credential(connector.name, credential)
     if label is not None:
         label = label.strip()
         if not label or any(c in label for c in ":/\\") or not label.isprintable():
@@ -101,7 +86,7 @@ def resolve_account(
     if holder is not None:
         return ResolvedAccount(Account(connector.name, holder), credential, None)
     if known:
-        verify = getattr(connector, "verify_credential", None)
+        verify = credential_verifier(connector)
         if verify is not None:
             verify(secret, options)  # a credential the source refuses: its error (exit 4)
         raise ConfigError(
@@ -175,10 +160,7 @@ def sync(
             if status == "complete":  # a refused credential is no rotation: only a complete run
                 store.remember_account(connector.name, account.label, resolved.credential, run_id)
                 if resolved.rotated_from:
-                    store.db.execute(
-                        "UPDATE runs SET rotated_from = ? WHERE id = ?",
-                        [resolved.rotated_from, run_id],
-                    )
+                    store.record_rotation(run_id, resolved.rotated_from)
 
         try:
             counts = store.finish_run(
@@ -194,6 +176,7 @@ def sync(
                     "edges_seen": len(collection.edges),
                 },
                 also=remember,
+                kind_facts=lambda: kind_fact_rows(schema),
             )
         except (sqlite3.Error, OSError) as exc:
             # The write was rolled back: record the run failed, so none is left `running`

@@ -17,8 +17,8 @@ import sqlite_utils
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from idgraph.graph.cli import build_cli
-from idgraph.graph.migrations import migrations
 from idgraph.graph.store import Store
+from idgraph.graph.store.migrations import migrations
 
 from tests.conftest import MEMBERS_FILE, attest_fixture, sync_fixture
 
@@ -361,7 +361,7 @@ def test_an_attestation_is_stale_as_of_the_run_not_the_clock(tmp_path, emulator)
 
 
 def test_a_migration_that_rewrites_rows_can_chain_anew(tmp_path, emulator):
-    from idgraph.graph.store_ledger import rechain
+    from idgraph.graph.store.chain import rechain
 
     path = tmp_path / "idgraph.db"
     store = Store(path)

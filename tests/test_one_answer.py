@@ -33,10 +33,10 @@ from idgraph.graph.attestation import template_rows
 from idgraph.graph.cli import cli
 from idgraph.graph.exporters.report_model import Names, access_matrix
 from idgraph.graph.host import write_review_pack
-from idgraph.graph.queries import as_of_views
 from idgraph.graph.review import build_review
 from idgraph.graph.schema import registry
 from idgraph.graph.store import Store
+from idgraph.graph.store.views import as_of_views
 
 from .conftest import attest_fixture, sync_fixture
 

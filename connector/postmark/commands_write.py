@@ -16,17 +16,19 @@ import click
 
 from idgraph.plugin import (
     EMAIL,
+    ConfigError,
+    fingerprint,
+    secret_from_env,
+    shown_problems,
+    token_suffix,
+)
+from idgraph.plugin.cli import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
     EXIT_USAGE,
-    ConfigError,
     Failure,
-    fingerprint,
     record_write,
-    secret_from_env,
-    shown_problems,
-    token_suffix,
 )
 
 from ._client import DEFAULT_BASE_URL, PostmarkClient, was_gone_after_retry

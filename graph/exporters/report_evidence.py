@@ -15,7 +15,7 @@ from typing import Any
 from ..access import spans
 from ..evidence import provenance
 from ..review import ReviewContext
-from ..store_ledger import decisions_of_run
+from ..store.chain import decisions_of_run
 
 
 def _reconciled(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:

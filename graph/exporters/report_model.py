@@ -8,7 +8,6 @@ grants, levels and `spans_account` come from the schema each connector declares.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -457,23 +456,11 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     """The latest imported decisions up to this run: each, open steps, and the sign-off."""
     from ..decisions import decision_step
 
-    conn = context.store.db.conn
-    try:
-        found = conn.execute(
-            "SELECT MAX(run_id) FROM review_decisions WHERE run_id <= ?", [context.run.id]
-        ).fetchone()
-    except sqlite3.Error:
+    run_id = context.store.latest_reviewed_run(context.run.id)
+    if run_id is None:
         return None
-    if not found or found[0] is None:
-        return None
-    run_id = found[0]
-    conn_rows = conn.execute(
-        "SELECT * FROM review_decisions WHERE run_id = ? ORDER BY id", [run_id]
-    )
-    columns = [c[0] for c in conn_rows.description]
     latest: dict[str, dict[str, Any]] = {}
-    for values in conn_rows:
-        record = dict(zip(columns, values, strict=True))
+    for record in context.store.decisions_of_run(run_id):
         latest[record["row_id"]] = record  # a later import of the same row stands
     current = {r.row_id: r for r in context.rows}
     items = []

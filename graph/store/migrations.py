@@ -1,6 +1,6 @@
 """The schema's migrations (sqlite-utils), for a database made by an older idgraph.
 
-A new file gets `store.NEW_SCHEMA`, the schema these migrations make, written without
+A new file gets `upgrade.NEW_SCHEMA`, the schema these migrations make, written without
 importing sqlite-utils (a tenth of a second that a sync's first request would wait for);
 tests/test_store_schema.py checks that the two agree.
 """
@@ -13,7 +13,7 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .model import content_hash
+from ..model import content_hash
 
 migrations = Migrations("idgraph")
 
@@ -191,10 +191,10 @@ def _namespace_run_counts(conn: sqlite3.Connection) -> None:
 def m006_evidence(db: sqlite_utils.Database) -> None:
     # The sign-off statement a reviewer accepted at `review import`, kept with the decisions.
     db["review_decisions"].add_column("sign_off", str)
-    # The tamper-evident run ledger (graph/store_ledger.py): each complete run's content
+    # The tamper-evident run ledger (graph/store/chain.py): each complete run's content
     # digest, chained. A database made before it gets the chain of its complete runs now,
     # in id order: from here on, a change to what they recorded is seen.
-    from .store_ledger import chain_existing_runs
+    from .chain import chain_existing_runs
 
     db["runs"].add_column("ledger_seq", int)
     db["runs"].add_column("ledger_digest", str)

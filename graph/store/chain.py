@@ -17,7 +17,7 @@ fails `verify --db` from its first run.
 The digest is SHA-256 over lines (each a JSON array, orjson's compact encoding):
 `["idgraph-ledger", 1, previous digest or null]`, the run row, then per table each opened
 row prefixed `"+"` and each closed row prefixed `"-"`, in key order, then the attestation.
-Every SQL statement of the ledger is in this module.
+Every SQL statement of the chain and of what the pack reads for its evidence is here.
 """
 
 from __future__ import annotations

@@ -11,14 +11,11 @@ temporary views that shadow the stored ones on one connection.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-    from .schema import SchemaRegistry
 
 VIEW_NAMES = (
     "current_nodes",
@@ -197,54 +194,10 @@ def create_kind_facts(db: sqlite_utils.Database) -> None:
     )
 
 
-def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
-    """Per kind, what the views need; an edge kind's account-spanning values folded and
-    what they imply on each resource, as the access engine (graph/access.py) decides."""
-    from .access import spans_facts
-
-    rows: list[dict[str, Any]] = []
-    for kind, node in sorted(schema.nodes.items()):
-        rows.append(
-            {
-                "what": "node",
-                "kind": kind,
-                "role": node.role,
-                "label": node.label,
-                "principal": node.principal,
-                "access": None,
-                "grant": None,
-                "spans_account": "[]",
-                "holds": 0,
-                "implies": None,
-            }
-        )
-    for kind, edge in sorted(schema.edges.items()):
-        spanning, implies = spans_facts(schema, kind)
-        rows.append(
-            {
-                "what": "edge",
-                "kind": kind,
-                "role": None,
-                "label": None,
-                "principal": None,
-                "access": edge.access,
-                "grant": edge.grant,
-                "spans_account": json.dumps(spanning),
-                "holds": int(edge.holds),
-                "implies": implies,
-            }
-        )
-    return rows
-
-
-def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> bool:
-    """Write the loaded schemas' per-kind facts; returns whether anything changed."""
-    if schema is None:
-        from .schema import registry
-
-        schema = registry()
+def refresh_kind_facts(db: sqlite_utils.Database, wanted: list[dict[str, Any]]) -> bool:
+    """Write the per-kind facts (`access.kind_fact_rows` of the loaded schemas); returns
+    whether anything changed."""
     ensure_objects(db)
-    wanted = kind_fact_rows(schema)
     have = list(db.query("SELECT * FROM kind_facts ORDER BY what, kind"))
     if have == sorted(wanted, key=lambda r: (r["what"], r["kind"])):
         return False
@@ -290,8 +243,48 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def refresh_all(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> None:
-    """What a complete run (or a query command) brings up to date."""
-    ensure_objects(db)
-    refresh_kind_facts(db, schema)
-    refresh_search(db)
+# -- what the query commands ask the views ---------------------------------------------------
+
+
+def node_candidates(conn: sqlite3.Connection, principals: bool) -> list[dict[str, Any]]:
+    """One row per current node id, principals or not: id, name, email, kind, fingerprint,
+    suffix (what a user may name a node by)."""
+    from .ledger import dict_rows
+
+    where = "principal IS NOT NULL" if principals else "principal IS NULL"
+    return list(
+        dict_rows(
+            conn.execute(
+                "SELECT id, MIN(CAST(name AS TEXT)) AS name, MIN(email) AS email, "
+                "MIN(kind) AS kind, MIN(json_extract(attrs, '$.fingerprint')) AS fingerprint, "
+                "MIN(json_extract(attrs, '$.suffix')) AS suffix "
+                f"FROM current_nodes WHERE {where} GROUP BY id ORDER BY id"
+            )
+        )
+    )
+
+
+def find_nodes(
+    db: sqlite_utils.Database, *, kinds: tuple[str, ...], text: str | None, search_index: bool
+) -> list[dict[str, Any]]:
+    """Current nodes (as the views read them) of `kinds`, with `text` in their names: through
+    the full-text index (brought up to date first) with `search_index`, else by LIKE."""
+    sql = "SELECT id, kind, name, email, scope, source, first_seen FROM current_nodes n"
+    where, params = [], []
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+        params += list(kinds)
+    if text and search_index:
+        refresh_search(db)
+        where.append(
+            "EXISTS (SELECT 1 FROM node_search s WHERE s.scope = n.scope AND s.id = n.id "
+            "AND s.rowid IN (SELECT rowid FROM node_search_fts "
+            "WHERE node_search_fts MATCH ?))"
+        )
+        params.append(fts_query(text))
+    elif text:
+        where.append("(name LIKE ? OR email LIKE ? OR id LIKE ?)")
+        params += [f"%{text}%"] * 3
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return list(db.query(sql + " ORDER BY kind, id, scope", params))
