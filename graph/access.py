@@ -212,9 +212,17 @@ def name_from(data: Mapping[str, Any], node: str, schema: SchemaRegistry) -> str
 
 
 def node_data(
-    cache: dict[str, dict[str, Any]], ident: str, kind: str, source: str, data: dict[str, Any]
+    cache: dict[str, dict[str, Any]],
+    ident: str,
+    kind: str,
+    source: str,
+    data: dict[str, Any],
+    *,
+    as_of: str,
 ) -> dict[str, Any]:
-    """A node's attributes as the graph holds them (kind, source, stale flag), cached."""
+    """A node's attributes as the graph holds them (kind, source, stale flag), cached. An
+    attestation is stale when it had expired at `as_of`, the run's time (never the clock:
+    the same run reads the same, exported today or next year)."""
     known = cache.get(ident)
     if known is not None:
         return known
@@ -222,15 +230,14 @@ def node_data(
     data["source"] = source
     data["sources"] = [source]
     if source == "attested" and "expires_at" in data:
-        data["attestation_stale"] = data["expires_at"] < _now()
+        data["attestation_stale"] = data["expires_at"] < as_of
     cache[ident] = data
     return data
 
 
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def run_time(run: Run) -> str:
+    """When a run read its source (its end): the time its graph is true at."""
+    return run.finished or run.started
 
 
 class _Reader:
@@ -262,7 +269,7 @@ class _Reader:
                 self.nodes[ident].update(data)
             else:
                 data["last_seen"] = last_seen.get(data["scope"])
-                node_data(self.nodes, ident, kind, source, data)
+                node_data(self.nodes, ident, kind, source, data, as_of=run_time(self.run))
             if self.by_kind is not None:
                 self.by_kind[kind].append((ident, self.nodes[ident]))
         holding = self.schema.edge_kinds_with(holds=True)
@@ -288,7 +295,7 @@ class _Reader:
         if not self.missing:
             return
         for ident, kind, source, data in self.store.node_tuples(self.run.id, ids=self.missing):
-            node_data(self.nodes, ident, kind, source, data)
+            node_data(self.nodes, ident, kind, source, data, as_of=run_time(self.run))
         for row in rows:
             if row.resource in self.missing:
                 data = self.nodes.get(row.resource)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import attest_cli, query_cli
+from . import attest_cli, evidence_cli, query_cli
 from .cli_base import (
     EXIT_API,
     EXIT_BUSY,
@@ -70,7 +70,8 @@ def cli(verbose: int, log_format: str) -> None:
     Sync what the API can tell about access, add the team members only the web UI shows as
     attested facts, keep every run in SQLite, and export the access-review pack.
 
-    Exit codes: 0 done, 1 the run was partial or failed, 2 bad usage, 3 configuration
+    Exit codes: 0 done, 1 the run was partial or failed (verify: something does not
+    match), 2 bad usage, 3 configuration
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
     with user_errors():  # two plugins declaring one kind: refused at load, exit 3
@@ -313,6 +314,12 @@ def plugins_command(as_json: bool) -> None:
     type=int,
     help="A complete run: fill 'change since last review' and list access removed.",
 )
+@click.option(
+    "--sign",
+    "sign_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign manifest.intoto.json with this Ed25519 private key (PEM; `idgraph keygen`).",
+)
 @force_option
 @review_options
 @json_option
@@ -322,6 +329,7 @@ def export_command(
     out_dir: Path,
     formats: tuple[str, ...],
     since: int | None,
+    sign_key: Path | None,
     force: bool,
     allow_domains: tuple[str, ...],
     max_admins: int,
@@ -331,10 +339,11 @@ def export_command(
 
     review.csv and review.xlsx (one row per access path, decision columns empty),
     report.html, graph.json, graph.graphml, and the formats governance platforms load
-    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra). A run
-    that is not complete is refused: a file missing rows would read as "access removed"
-    downstream. A pack already in the folder (perhaps a review.xlsx being filled) is
-    replaced only with --force.
+    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra), and
+    manifest.intoto.json: every file's SHA-256 and where the population came from, signed
+    with --sign (docs/evidence.md; `idgraph verify` checks it). A run that is not complete
+    is refused: a file missing rows would read as "access removed" downstream. A pack
+    already in the folder (perhaps a review.xlsx being filled) is replaced only with --force.
     """
     from .attestation import unattested
     from .host import write_review_pack
@@ -356,6 +365,7 @@ def export_command(
             since=since,
             options={"allow_domains": list(allow_domains), "max_admins": max_admins},
             force=force,
+            sign_key=sign_key,
         )
     with user_errors(db_path):
         store = Store(db_path, create=False)
@@ -370,6 +380,7 @@ def export_command(
         "removed": len(context.removed),
         "findings": len(context.findings),
         "files": written,
+        "signed": sign_key is not None,
         "skipped": skipped,
         "unattested": [
             {k: row[k] for k in ("connector", "account_label", "status", "state")}
@@ -387,6 +398,10 @@ def export_command(
         out_console.print(f"  {path}", markup=False)
     for reason in skipped:
         err_console.print(f"note: {reason}", markup=False)
+    if sign_key is None:
+        err_console.print(
+            "note: manifest.intoto.json is not signed (export --sign KEY signs it)", markup=False
+        )
     for row in missing:
         err_console.print(f"note: {row['note']}", markup=False)
 
@@ -542,6 +557,11 @@ def review_group() -> None:
     "--encoding",
     help="A CSV's text encoding when it is not UTF-8 (e.g. cp1252 for Excel's plain CSV).",
 )
+@click.option(
+    "--sign-off",
+    help="The statement you accept, kept with the decisions and shown in report.html, e.g. "
+    '"I reviewed every access path of run 12; the decisions are mine."',
+)
 @force_option
 @db_option
 @json_option
@@ -550,6 +570,7 @@ def review_import(
     reviewer: str,
     out_dir: Path | None,
     encoding: str | None,
+    sign_off: str | None,
     force: bool,
     db_path: Path,
     as_json: bool,
@@ -568,7 +589,13 @@ def review_import(
     try:
         with user_errors(db_path):
             result = import_decisions(
-                store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding, force=force
+                store,
+                file,
+                reviewer=reviewer,
+                out_dir=out_dir,
+                encoding=encoding,
+                force=force,
+                sign_off=sign_off,
             )
     except DecisionsInvalid as exc:
         for problem in shown_problems(exc.problems):
@@ -605,6 +632,8 @@ HOST_COMMANDS: tuple[click.Command, ...] = (
     attest_cli.attest_group,
     query_cli.access_command,
     query_cli.nodes_command,
+    evidence_cli.keygen_command,
+    evidence_cli.verify_command,
 )
 for _command in HOST_COMMANDS:
     cli.add_command(_command)

@@ -176,14 +176,18 @@ def import_decisions(
     out_dir: Path | None = None,
     encoding: str | None = None,
     force: bool = False,
+    sign_off: str | None = None,
 ) -> dict[str, Any]:
     """Store the decisions and write remediation.md, both or neither; returns a summary.
     An existing remediation.md is replaced only with `force` (see `graph/files.py`).
+    `sign_off`: the statement the importer accepts, kept with each decision of the file.
 
     `path`: review.xlsx or a CSV (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
     names a CSV's encoding when it is not UTF-8 (e.g. `cp1252`)."""
     if not EMAIL.match(reviewer.strip()):
         raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
+    if sign_off is not None and not sign_off.strip():
+        raise DecisionsInvalid(["--sign-off: the statement is empty"])
     run_id, decisions = parse_decisions(path, store, reviewer.strip().lower(), encoding=encoding)
     # Where remediation.md goes is checked, and the steps worked out, before anything is
     # stored: a decision must not be committed with no steps written.
@@ -199,7 +203,8 @@ def import_decisions(
     staged = stage_file(remediation, force=force, database=store.path)
     try:
         write_remediation(staged, steps)
-        _store_decisions(store, run_id, decisions, reviewer, file_sha256, staged)
+        signed = (reviewer, sign_off.strip() if sign_off else None)
+        _store_decisions(store, run_id, decisions, signed, file_sha256, staged)
     finally:
         staged.discard()
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
@@ -213,6 +218,7 @@ def import_decisions(
     ]
     return {
         "run_id": run_id,
+        "sign_off": sign_off,
         "decisions": counts,
         "remediation": str(remediation),
         "self_reviews": self_reviews,
@@ -234,12 +240,14 @@ def _store_decisions(
     store: Store,
     run_id: int,
     decisions: list[Decision],
-    reviewer: str,
+    signed: tuple[str, str | None],
     file_sha256: str,
     staged: StagedFile,
 ) -> None:
     """One transaction; remediation.md is renamed into place as its last step, so the
-    decisions and their steps are both there or neither."""
+    decisions and their steps are both there or neither. `signed`: who imports, and the
+    sign-off statement they accepted."""
+    reviewer, sign_off = signed
     now = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         with store.db.atomic():
@@ -260,6 +268,7 @@ def _store_decisions(
                     "imported_at": now,
                     "imported_by": reviewer.strip().lower(),
                     "file_sha256": file_sha256,
+                    "sign_off": sign_off,
                 }
                 for d in decisions
             )

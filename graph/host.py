@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .interfaces import ConfigError, ExporterUnavailable, reads_review
+from .interfaces import ConfigError, ExporterUnavailable
 from .secrets import fingerprint
 from .store import Store
 
@@ -87,24 +87,29 @@ def write_review_pack(
     since: int | None = None,
     options: dict[str, Any] | None = None,
     force: bool = False,
+    sign_key: Path | None = None,
 ) -> tuple[Any, list[str], list[str]]:
-    """The review of a complete run written by each exporter (all by default). Returns the
+    """The review of a complete run written by each exporter (all by default), then the
+    pack's manifest (`graph/evidence.py`), signed with `sign_key` if given. Returns the
     review, the files written, and why any exporter could not write here. Files already in
     `out_dir` are replaced only with `force` (see `graph/files.py`), and checked before any
     is written."""
+    from .evidence import MANIFEST_NAME, load_signer, predicate_of, write_manifest
     from .files import check_writable, replacing
     from .plugins import get_exporters
     from .review import build_review
 
     exporters = get_exporters()
     names = list(formats or sorted(exporters))
+    signer = load_signer(sign_key) if sign_key is not None else None
     store = Store(db_path, create=False)
     try:
-        for name in names if out_dir.is_dir() else ():
-            check_writable(out_dir / exporters[name].filename, force=force, database=db_path)
+        for name in [*names, None] if out_dir.is_dir() else ():
+            filename = exporters[name].filename if name else MANIFEST_NAME
+            check_writable(out_dir / filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
-        if any(reads_review(exporters[name]) for name in names):
-            context.work_out()  # before any exporter loads the graph: the checks read SQL
+        context.work_out()  # before any exporter loads the graph: the checks read SQL
+        context.evidence = predicate_of(context, signer)  # the report shows its digest
         written, skipped = [], []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +119,8 @@ def write_review_pack(
                         written.append(str(exporters[name].export(context, out_dir)))
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
+            with replacing(force):
+                written.append(str(write_manifest(context, out_dir, signer)))
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the review pack to {out_dir}: {exc.filename or out_dir}: "

@@ -17,6 +17,7 @@ from .access import (
     name_from,
     node_data,
     read_access,
+    run_time,
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
@@ -54,6 +55,7 @@ class ReviewContext:
         self.options: Mapping[str, Any] = options or {}
         self.schema = schema or registry()
         self.since: Run | None = None  # the baseline asked for (--since)
+        self.evidence: Any = None  # the pack manifest's predicate (graph/evidence.py)
         self._pending = True  # the review is worked out on first use
         self._access: Access | None = None
         self._changes: Changes | None = None
@@ -129,8 +131,9 @@ class ReviewContext:
             if self._graph is not None:
                 found = [(n, d) for n, d in self._graph._node.items() if d.get("kind") == kind]
             else:
+                as_of = run_time(self.run)
                 found = [
-                    (ident, node_data(self._nodes, ident, kind, source, data))
+                    (ident, node_data(self._nodes, ident, kind, source, data, as_of=as_of))
                     for ident, _k, source, data in self.store.node_tuples(self.run.id, kinds=[kind])
                 ]
             self._by_kind[kind] = found

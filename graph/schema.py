@@ -146,7 +146,7 @@ MEMBER_PROPERTIES = {
     "evidence_sha256": "the SHA-256 of the evidence file (it is not copied)",
     "file_sha256": "the SHA-256 of the imported member file",
     "import_id": "the attestation run that recorded it",
-    "attestation_stale": "computed when read: `expires_at` has passed",
+    "attestation_stale": "computed when read: `expires_at` had passed when the run ended",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .model import attrs_from_json
@@ -43,7 +42,7 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
     import networkx as nx  # imported when needed: it slows the CLI's start
 
     last_seen = store.latest_run_per_scope(run.id)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = run.finished or run.started  # stale as of the run (access.run_time), not the clock
     graph = nx.MultiDiGraph()
     nodes, succ, pred = graph._node, graph._succ, graph._pred
     # One string object per distinct id, kind, source and scope: SQLite hands out a new one

@@ -128,10 +128,11 @@ def test_decisions_and_sign_off_on_the_page(reviewed):
     # lee's access is still there after the last sync: both revokes are open, with the step
     assert "Remediation still open (2)" in text
     assert "Account > Users" in text
-    sign_off = text[text.index("Sign-off") :]
+    sign_off = text[text.rindex("Sign-off") :]  # the decisions' (the summary has one too)
     assert re.search(r"Decisions \d+ keep, 2 revoke, 0 modify", sign_off)
     assert "Remediation open 2" in sign_off
-    assert "Signed off by" in sign_off
+    # imported without --sign-off: said so, never a blank line to fill in
+    assert "No sign-off statement recorded" in sign_off and "____" not in sign_off
 
 
 def test_without_a_baseline_the_page_says_so(tmp_path, emulator):

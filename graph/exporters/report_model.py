@@ -11,9 +11,10 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..access import AccessRow, spans
+from ..access import AccessRow, run_time, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
 from ..text import bidi_isolated
+from .report_evidence import evidence_summary
 
 PICTURE_MAX_NODES = 150  # above this the graph picture is replaced by the matrix
 MATRIX_MAX_COLUMNS = 12  # more resources than this: one row per resource, people as columns
@@ -590,9 +591,12 @@ def attestation_state(context: ReviewContext, accounts: int) -> str | None:
     """What the summary says of team members with no valid attestation as of this run
     ("not attested", "attestation 4 expired on ..."), naming the account when the report
     covers several; None when every account's is valid."""
+    from datetime import datetime
+
     from ..attestation import unattested
 
-    missing = unattested(context.store, context.run.id)
+    as_of = datetime.fromisoformat(run_time(context.run))  # the run's, never the clock's
+    missing = unattested(context.store, context.run.id, now=as_of)
     if not missing:
         return None
     return "; ".join(
@@ -647,4 +651,5 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "findings": finding_groups(context, names),
         "decisions": decisions(context, names),
         "picture": picture(context, names),
+        "evidence": evidence_summary(context),
     }

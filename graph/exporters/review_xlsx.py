@@ -8,6 +8,7 @@ leaves only the four decision columns editable (ids and evidence stay as exporte
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, ReviewContext
@@ -17,26 +18,28 @@ DECISIONS = ("keep", "revoke", "modify")
 ACCESS_SHEET = "Access"
 
 _WIDTHS = {
-    "row_id": 20,
-    "run": 6,
-    "principal": 34,
-    "principal_name": 30,
-    "principal_type": 12,
-    "resource": 30,
-    "resource_name": 26,
-    "access": 16,
-    "access_kind": 14,
-    "path": 48,
+    "row_id": 10,  # ids narrow: printed one page wide, the names and decisions are read
+    "run": 5,
+    "principal": 16,
+    "principal_name": 26,
+    "principal_type": 10,
+    "resource": 14,
+    "resource_name": 24,
+    "access": 14,
+    "access_kind": 12,
+    "path": 30,
     "source": 9,
-    "evidence": 40,
-    "last_verified": 22,
-    "flags": 24,
-    "change_since_last_review": 18,
+    "evidence": 24,
+    "last_verified": 12,
+    "flags": 20,
+    "change_since_last_review": 14,
     "decision": 11,
-    "reviewer": 26,
-    "review_date": 13,
-    "justification": 40,
+    "reviewer": 24,
+    "review_date": 12,
+    "justification": 36,
 }
+# row_id, run, principal and principal_name stay in view (screen) beside the header
+FROZEN_COLUMNS = REVIEW_COLUMNS.index("principal_name") + 1
 _PROMPTS = {
     "decision": "keep, revoke or modify; leave empty to decide later",
     "reviewer": "your email (empty: the --reviewer of the import)",
@@ -91,6 +94,7 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
         ],
         [row.values() for row in context.rows],
         protect=True,
+        frozen_columns=FROZEN_COLUMNS,
     )
     findings = Sheet(
         "Findings",
@@ -130,4 +134,8 @@ class ReviewXlsxExporter:
     )
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        return write_workbook(out_dir / self.filename, review_sheets(context))
+        # the run's time, not the clock's: the same run exported twice is the same file
+        when = datetime.fromisoformat(context.run.finished or context.run.started)
+        return write_workbook(
+            out_dir / self.filename, review_sheets(context), when=when.astimezone(UTC)
+        )

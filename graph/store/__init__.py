@@ -12,6 +12,8 @@ The modules, by what they hold:
 - `upgrade`: the schema version, a new file's statements (`NEW_SCHEMA`), bringing an older
   file up to date with `migrations` (sqlite-utils);
 - `ledger`: the runs and the accounts (which credential each account is known by);
+- `chain`: each complete run's content digest, chained (`idgraph verify --db`), and what a
+  pack's manifest and evidence summary read;
 - `versions`: applying a complete run, reading the graph as of a run;
 - `views`: the SQL views, their kind facts and the full-text search index;
 - `reviews`: review decisions and attestations;

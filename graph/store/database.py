@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model import Edge, Node
-from . import ledger, reviews, versions
+from . import chain, ledger, reviews, versions
 from .file import StoreError, atomic, check_file, file_lock, open_connection, storage_errors
 from .ledger import RUN_STATUSES, Run, RunNotFound, utcnow
 
@@ -164,6 +164,8 @@ class Store:
             )
             if also is not None and status == "complete":
                 also()
+            if status == "complete":
+                chain.chain_run(self.conn, run_id)  # last: the digest covers all of the above
             if status == "complete" and any(
                 part.get(change) for part in counts.values() for change in part
             ):

@@ -39,6 +39,7 @@ class Run:
     plugin_versions: dict[str, str]
     credential: str | None = None  # the fingerprint of the credential the run used
     rotated_from: str | None = None  # the account's previous credential, if it changed
+    ledger_digest: str | None = None  # its digest in the run ledger's chain (store/chain.py)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
@@ -61,6 +62,7 @@ class Run:
             plugin_versions=load("plugin_versions", {}),
             credential=row.get("credential"),
             rotated_from=row.get("rotated_from"),
+            ledger_digest=row.get("ledger_digest"),
         )
 
 

@@ -185,3 +185,17 @@ def _namespace_run_counts(conn: sqlite3.Connection) -> None:
             }
         updates.append((json.dumps(counts), run_id))
     conn.executemany("UPDATE runs SET counts = ? WHERE id = ?", updates)
+
+
+@migrations()
+def m006_evidence(db: sqlite_utils.Database) -> None:
+    # The sign-off statement a reviewer accepted at `review import`, kept with the decisions.
+    db["review_decisions"].add_column("sign_off", str)
+    # The tamper-evident run ledger (graph/store/chain.py): each complete run's content
+    # digest, chained. A database made before it gets the chain of its complete runs now,
+    # in id order: from here on, a change to what they recorded is seen.
+    from .chain import chain_existing_runs
+
+    db["runs"].add_column("ledger_seq", int)
+    db["runs"].add_column("ledger_digest", str)
+    chain_existing_runs(db.conn)

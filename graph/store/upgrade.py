@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
 # with a higher number was made by a newer idgraph and is refused, never half-read.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
 MIGRATION_NAMES = (
@@ -17,6 +17,7 @@ MIGRATION_NAMES = (
     "m003_review_decisions",
     "m004_accounts",
     "m005_namespaced_edge_kinds",  # data only: NEW_SCHEMA holds no statement of it
+    "m006_evidence",
 )
 
 # What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
@@ -59,6 +60,9 @@ NEW_SCHEMA = (
     '\n   "first_run" INTEGER,\n   "last_run" INTEGER,\n   PRIMARY KEY ("connector", "label")\n);',
     'ALTER TABLE "runs" ADD COLUMN "credential" TEXT;',
     'ALTER TABLE "runs" ADD COLUMN "rotated_from" TEXT;',
+    'ALTER TABLE "review_decisions" ADD COLUMN "sign_off" TEXT;',
+    'ALTER TABLE "runs" ADD COLUMN "ledger_seq" INTEGER;',
+    'ALTER TABLE "runs" ADD COLUMN "ledger_digest" TEXT;',
 )
 
 
