@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from ._body import ACCEPT_ENCODING, BodyLimits, BodyRefused, read_body
@@ -44,7 +46,6 @@ from ._models import (
     Webhook,
 )
 from ._slots import RequestSlots
-from ._transport import GetFraming, KeepAliveTransport
 
 log = logging.getLogger("idgraph.postmark")
 
@@ -204,6 +205,41 @@ def was_gone_after_retry(message: str) -> bool:
     return message == _GONE_AFTER_RETRY
 
 
+class GetsOnAiohttp(httpx.AsyncBaseTransport):
+    """GETs on aiohttp's transport, every other method on httpx's own, made when the first
+    one is sent (a sync sends none, and httpx's pool costs an anyio import)."""
+
+    def __init__(
+        self, gets: httpx.AsyncBaseTransport, make_writes: Callable[[], httpx.AsyncBaseTransport]
+    ) -> None:
+        self.gets = gets
+        self.writes: httpx.AsyncBaseTransport | None = None
+        self._make_writes = make_writes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            try:
+                return await self.gets.handle_async_request(request)
+            except httpx.ConnectTimeout as exc:
+                # httpx-aiohttp maps every aiohttp connection failure (refused, unknown
+                # host, a certificate) to ConnectTimeout: name what happened
+                failure = exc.__cause__
+                if not isinstance(failure, OSError) or isinstance(failure, TimeoutError):
+                    raise
+                raise httpx.ConnectError(
+                    f"cannot connect to {request.url.host}:{request.url.port} "
+                    f"({_os_error_words(failure)})"
+                ) from None
+        if self.writes is None:
+            self.writes = self._make_writes()
+        return await self.writes.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.gets.aclose()
+        if self.writes is not None:
+            await self.writes.aclose()
+
+
 class PostmarkClient:
     """Async client of the Postmark API.
 
@@ -254,22 +290,19 @@ class PostmarkClient:
         # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
         # (0.1 s a process); https is always verified, and redirects are never followed.
         verify = False if self.base_url.startswith("http://") else httpx.create_ssl_context()
-        # GETs on the light transport, writes on httpx's own; behind a proxy (HTTPS_PROXY
-        # and the like) everything goes through httpx, which honours it (a transport of our
-        # own would turn httpx's proxy support off)
-        self._light: KeepAliveTransport | None = None
+        # GETs go through httpx's API on aiohttp's transport (httpx-aiohttp): the cheapest
+        # per request of the configurations measured (docs/performance.md). The writes go
+        # on httpx's own (aiohttp sends a PUT or DELETE a second time, unseen, when a
+        # connection drops, and a DELETE's retry must know its first attempt may have been
+        # carried out); so does everything behind a proxy (HTTPS_PROXY and the like, not
+        # bypassed by NO_PROXY): httpx honours every proxy it supports only on its own.
         self._written = asyncio.Event()
         self._proxied = transport is None and _behind_proxy(self.base_url)
         if transport is None and not self._proxied:
-            transport = self._light = KeepAliveTransport(
-                fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
-                ssl_context=verify or None,
-                max_idle=concurrency,
-                on_sent=self._written.set,
-                max_body=self.body_limits.max_body,
+            transport = GetsOnAiohttp(
+                AiohttpTransport(verify=verify, limits=limits, trust_env=False),
+                lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
             )
-        else:  # httpx's transport says nothing of when a request is written
-            self._written.set()
         try:
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
@@ -284,6 +317,7 @@ class PostmarkClient:
                 },
                 follow_redirects=False,
                 verify=verify,
+                event_hooks={"request": [self._sending]},
             )
         except (ImportError, ValueError) as exc:  # a SOCKS proxy without socksio, an ftp:// one
             # httpx's own message quotes the proxy URL (its user name, its query): not passed on
@@ -297,12 +331,15 @@ class PostmarkClient:
                 f"{self.base_url} cannot be used: {why}; fix or unset it, or exempt the host "
                 "with NO_PROXY"
             ) from None
-        # the light transport's GETs are framed here, as httpx would frame them
-        self._framing = GetFraming(bare, self._http.headers, auth) if self._light else None
+
+    async def _sending(self, _request: httpx.Request) -> None:
+        # called as a request is handed to the transport, which writes it (or starts its
+        # connection) before the sending task next yields
+        self._written.set()
 
     async def request_written(self) -> None:
-        """Return once a request is on its way (at once on httpx's own transport): work
-        done then overlaps the wait for its answer."""
+        """Return once a request is on its way: work done then overlaps the wait for its
+        answer."""
         await self._written.wait()
 
     async def __aenter__(self) -> PostmarkClient:
@@ -404,9 +441,6 @@ class PostmarkClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
         content = None if json_body is None else json.dumps(json_body).encode()
-        message = None
-        if self._framing is not None and method == "GET" and content is None:
-            message = self._framing.message(path, params, kind.header, token)
         failures = 0
         waited = 0.0
         maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
@@ -425,15 +459,12 @@ class PostmarkClient:
                     # httpx's timeout bounds each read, not the request: a body trickled a
                     # byte at a time would never end. The whole attempt has one deadline.
                     async with asyncio.timeout(self.timeout):
-                        if message is not None:
-                            sent = await self._light.get(self._framing.origin, message)
-                        else:
-                            sent = await self._http.send(
-                                self._http.build_request(
-                                    method, path, params=params, content=content, headers=headers
-                                ),
-                                stream=True,
-                            )
+                        sent = await self._http.send(
+                            self._http.build_request(
+                                method, path, params=params, content=content, headers=headers
+                            ),
+                            stream=True,
+                        )
                         response = await read_body(sent, self.body_limits)
                 except BodyRefused as refused:
                     raise ResponseTooLarge(
@@ -877,6 +908,17 @@ def _reason(exc: Exception) -> str:
     transport errors name the host at most, never a header or a query value."""
     why = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {why}" if why else type(exc).__name__
+
+
+def _os_error_words(failure: OSError) -> str:
+    """Why a connection failed, in a few words: refused, unknown host, a certificate."""
+    cause = getattr(failure, "os_error", None) or getattr(failure, "certificate_error", None)
+    failure = cause if isinstance(cause, OSError) else failure
+    if isinstance(failure, ssl.SSLError):
+        return getattr(failure, "verify_message", None) or failure.reason or str(failure)
+    if isinstance(failure, ConnectionRefusedError):
+        return "connection refused"
+    return failure.strerror or type(failure).__name__
 
 
 def _behind_proxy(base_url: str) -> bool:
