@@ -1,4 +1,5 @@
-"""The Postmark HTTP API client: token kinds, paging, retries, shared back-off, concurrency."""
+"""The Postmark HTTP API client: token kinds, paging, retries, per-token back-off, adaptive
+concurrency."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ from ._models import (
     Server,
     Webhook,
 )
+from ._pacing import AdaptiveLimit, TokenPauses
 from ._slots import RequestSlots
 
 log = logging.getLogger("idgraph.postmark")
@@ -113,7 +115,7 @@ class RetryPolicy:
 
 
 class Clock(Protocol):
-    """Where the client reads the time and waits: back-off, the shared pause, Retry-After.
+    """Where the client reads the time and waits: back-off, a token's pause, Retry-After.
 
     The real one by default; tests pass a fake one and drive it without sleeping."""
 
@@ -141,38 +143,8 @@ class ClientStats:
     throttled: int = 0
     max_in_flight: int = 0
     waited_seconds: float = 0.0
-
-
-class SharedBackoff:
-    """One pause shared by every request of a client, so one 429 slows all in flight."""
-
-    def __init__(self, policy: RetryPolicy, rng: random.Random, clock: Clock | None = None) -> None:
-        self._policy = policy
-        self._rng = rng
-        self._clock = clock or SystemClock()
-        self._pause_until = 0.0
-        self._throttles = 0
-
-    async def wait(self) -> float:
-        """Sleep until the shared pause is over; return the seconds slept."""
-        slept = 0.0
-        while (remaining := self._pause_until - self._clock.monotonic()) > 0:
-            await self._clock.sleep(remaining)
-            slept += remaining
-        return slept
-
-    def throttled(self, retry_after: float | None) -> float:
-        """Record a 429 and push the shared pause out; return this request's delay."""
-        self._throttles += 1
-        if retry_after is not None:
-            delay = min(retry_after, self._policy.max_delay)
-        else:
-            delay = self._policy.delay(self._throttles, self._rng)
-        self._pause_until = max(self._pause_until, self._clock.monotonic() + delay)
-        return delay
-
-    def succeeded(self) -> None:
-        self._throttles = max(self._throttles - 1, 0)
+    concurrency_cuts: int = 0  # times an overall limit cut the requests in flight
+    lowest_concurrency: int = 0  # the fewest requests in flight it allowed
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -282,8 +254,11 @@ class PostmarkClient:
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
-        self._backoff = SharedBackoff(self.retry, self._rng, self.clock)
+        self._pauses = TokenPauses(self.retry.delay, self.retry.max_delay, self._rng, self.clock)
         self._slots = RequestSlots(concurrency)
+        self.limit = AdaptiveLimit(concurrency, self.clock)
+        self.limit.on_change = self._limit_changed
+        self.stats.lowest_concurrency = concurrency
         self._in_flight = 0
         self._on_response = on_response
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -331,6 +306,11 @@ class PostmarkClient:
                 f"{self.base_url} cannot be used: {why}; fix or unset it, or exempt the host "
                 "with NO_PROXY"
             ) from None
+
+    def _limit_changed(self, limit: int) -> None:
+        self._slots.resize(limit)
+        self.stats.concurrency_cuts = self.limit.cuts
+        self.stats.lowest_concurrency = self.limit.lowest
 
     async def _sending(self, _request: httpx.Request) -> None:
         # called as a request is handed to the transport, which writes it (or starts its
@@ -448,10 +428,12 @@ class PostmarkClient:
             error: Exception
             retry_after: float | None = None
             throttled = False
+            waited += await self._pauses.wait(token)  # this token's pause, if a 429 set one
             async with self._slots.slot(urgent=urgent):
-                # the shared pause is checked as the request is about to go, so one that
-                # queued for a slot before another was throttled waits it out too
-                waited += await self._backoff.wait()
+                if self._pauses.remaining(token) > 0:
+                    continue  # the token was throttled while this queued: the slot goes on
+                sent_in = self.limit.sent()
+                fresh, sent_at = self._pauses.sending(token)
                 self._in_flight += 1
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                 self.stats.requests += 1
@@ -497,8 +479,11 @@ class PostmarkClient:
                 )
                 if self._on_response:
                     self._on_response(endpoint, response.status_code)
+                self.limit.answered(sent_in, response.status_code == 429, fresh)
                 try:
-                    return self._parse(response, endpoint, needed, kind)
+                    answer = self._parse(response, endpoint, needed, kind)
+                    self._pauses.succeeded(token, sent_at, fresh)
+                    return answer
                 except (NotFound, UnprocessableEntity) as exc:
                     if gone_is_done and maybe_done and _is_gone(exc):
                         # Our own earlier DELETE was carried out; only its answer was lost.
@@ -514,7 +499,7 @@ class PostmarkClient:
             failures += 1
             if throttled:
                 self.stats.throttled += 1
-                delay = self._backoff.throttled(retry_after)
+                delay = self._pauses.throttled(token, retry_after, fresh)
             else:
                 delay = self.retry.delay(failures, self._rng)
             log.info(
@@ -547,7 +532,6 @@ class PostmarkClient:
             )
         if status < 300:
             try:
-                self._backoff.succeeded()
                 return response.json()
             except RecursionError:  # the json parser's own depth limit (the recursion limit)
                 raise MalformedResponse(

@@ -58,6 +58,9 @@ from .names import (
     WEBHOOK,
 )
 
+# servers read at once per request slot (a server whose token is paused waits aside)
+SERVERS_PER_SLOT = 4
+
 
 @dataclass
 class RawAccount:
@@ -121,15 +124,16 @@ async def fetch_account(
         if "streams" in parts:
             total = (total or 0) + len(raw.servers)
             progress("reading each server's message streams and webhooks", done, total)
-            # as many workers as requests may be in flight, each taking the next server:
-            # the first calls go out at once, not after a task for every server has started
+            # workers each taking the next server: the first calls go out at once, not
+            # after a task for every server has started; SERVERS_PER_SLOT of them per
+            # request slot, so servers whose token is paused (a 429) leave the slots to others
             waiting = iter(raw.servers)
 
             async def worker() -> None:
                 for server in waiting:
                     await one_server(server)
 
-            await asyncio.gather(*(worker() for _ in range(client.concurrency)))
+            await asyncio.gather(*(worker() for _ in range(client.concurrency * SERVERS_PER_SLOT)))
 
     async def senders_and_their_details() -> None:
         nonlocal total

@@ -128,6 +128,8 @@ class PostmarkConnector:
             "requests": client.stats.requests,
             "retries": client.stats.retries,
             "throttled": client.stats.throttled,
+            "concurrency_cuts": client.stats.concurrency_cuts,
+            "lowest_concurrency": client.stats.lowest_concurrency,
             "base_url": redact_url(client.base_url),
         }
         return collection
