@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,17 +62,29 @@ def _env(emu: PostmarkEmulator) -> dict[str, str]:
     return dict(os.environ, POSTMARK_ACCOUNT_TOKEN=emu.account_tokens[0], POSTMARK_API_URL=emu.url)
 
 
-def _timed(command: list[str], emu: PostmarkEmulator) -> tuple[float, int, str]:
+# CPU seconds (user + system) of each contender's runs, by label: on a busy host a wall
+# time says how the host was, the CPU a contender spends says what it costs
+CPU: dict[str, list[float]] = defaultdict(list)
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], emu: PostmarkEmulator, label: str = "") -> tuple[float, int, str]:
     before = emu.stats.requests
+    cpu_before = _cpu_of_children()
     started = time.perf_counter()
     done = subprocess.run(command, env=_env(emu), capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    CPU[label or Path(command[-1]).name].append(_cpu_of_children() - cpu_before)
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
     return wall, emu.stats.requests - before, done.stdout
 
 
-def idgraph_sync(emu: PostmarkEmulator) -> tuple[float, int, dict]:
+def idgraph_sync(emu: PostmarkEmulator, label: str = "idgraph") -> tuple[float, int, dict]:
     idgraph = str(Path(sys.executable).parent / "idgraph")
     with tempfile.TemporaryDirectory() as folder:
         wall, requests, out = _timed(
@@ -87,6 +101,7 @@ def idgraph_sync(emu: PostmarkEmulator) -> tuple[float, int, dict]:
                 str(CONCURRENCY),
             ],
             emu,
+            label,
         )
     summary = json.loads(out)
     if summary["status"] != "complete":
@@ -95,13 +110,14 @@ def idgraph_sync(emu: PostmarkEmulator) -> tuple[float, int, dict]:
 
 
 def baseline(emu: PostmarkEmulator) -> tuple[float, int]:
-    wall, requests, _out = _timed([sys.executable, str(HERE / "baseline_sequential.py")], emu)
+    command = [sys.executable, str(HERE / "baseline_sequential.py")]
+    wall, requests, _out = _timed(command, emu, "baseline")
     return wall, requests
 
 
 def floor(emu: PostmarkEmulator, mode: str) -> tuple[float, int]:
     command = [sys.executable, str(HERE / "floor_httpx.py"), "--mode", mode]
-    wall, requests, _out = _timed(command, emu)
+    wall, requests, _out = _timed(command, emu, f"floor_{mode}")
     return wall, requests
 
 
@@ -118,7 +134,7 @@ def limited(emu: PostmarkEmulator, name: str, runs: int) -> list[tuple[float, in
                 limiter = settings["limits"]
                 emu.limits = RateLimiter(limiter.overall_limit, limiter.per_token_limit)
             refused = emu.stats.statuses[429]
-            wall, requests, summary = idgraph_sync(emu)
+            wall, requests, summary = idgraph_sync(emu, name)
             timed.append((wall, requests, summary, emu.stats.statuses[429] - refused))
     finally:
         for key, value in before.items():
@@ -136,6 +152,7 @@ def measure(
 ) -> dict:
     account = synthetic_account(servers, senders=700, domains=100, seed=servers)
     result: dict = {"servers": servers, "latency_ms": latency * 1000, "runs": runs}
+    CPU.clear()
     with PostmarkEmulator(account, latency=latency) as emu:
         ours: list = []
         floors: dict[str, list] = {mode: [] for mode in FLOOR_MODES}
@@ -191,6 +208,7 @@ def measure(
         nodes=ours[0][2]["nodes_seen"],
         edges=ours[0][2]["edges_seen"],
     )
+    result["cpu_s"] = {label: statistics.median(seconds) for label, seconds in CPU.items()}
     free = ours_wall
     result["scenarios"] = {}
     for name, timed in limits.items():
@@ -246,6 +264,17 @@ def report(results: list[dict]) -> str:
             f"{r['idgraph_wall_s']:.2f} {r['idgraph_runs_s']} | {r['baseline_wall_s']:.2f} "
             f"{r['baseline_runs_s']} | {r['speedup']:.1f}× | {r['efficiency']:.2f} |"
         )
+    floors += [
+        "",
+        "| servers | CPU s (median): idgraph | floor: AsyncClient | Client in 8 threads "
+        "| httpx on aiohttp | sequential script |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cpu = r["cpu_s"]
+        cells = ["idgraph", "floor_async", "floor_threads", "floor_aiohttp", "baseline"]
+        shown = " | ".join(f"{cpu[c]:.2f}" if c in cpu else "—" for c in cells)
+        floors.append(f"| {r['servers']:,} | {shown} |")
     floors += [
         "",
         "| servers | limit (undisclosed) | idgraph s | ideal s | idgraph ÷ ideal "
