@@ -10,7 +10,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from idgraph.connector.postmark import PostmarkClient, RetryPolicy
-from idgraph.connector.postmark._pacing import FRESH_AFTER, AdaptiveLimit, TokenPauses
+from idgraph.connector.postmark._pacing import (
+    FRESH_AFTER,
+    THROTTLED_SHARE,
+    AdaptiveLimit,
+    TokenPauses,
+)
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.limits import (
     RateLimit,
@@ -148,18 +153,19 @@ def test_retry_after_is_honoured_for_that_token(retry_after, waited):
 def test_the_limit_falls_under_many_429s_and_recovers_after():
     clock = FakeClock()
     limit = AdaptiveLimit(8, clock)
-    for _ in range(3):  # an overall limit: 429s on the answers of the same round
+    share = AdaptiveLimit.THROTTLED_SHARE
+    for _ in range(share):  # an overall limit: 429s on the answers of the same round
         limit.answered(limit.sent(), throttled=True)
     assert limit.limit == 5
     stale = 0  # requests sent before that cut cannot cut again
     for _ in range(5):
         limit.answered(stale, throttled=True)
     assert limit.limit == 5
-    for _ in range(3):
+    for _ in range(share):
         limit.answered(limit.sent(), throttled=True)
     assert limit.limit == 3
     for _ in range(8):
-        for _ in range(3):
+        for _ in range(share):
             limit.answered(limit.sent(), throttled=True)
     assert limit.limit == 1  # never below one
     seen = []
@@ -236,11 +242,12 @@ def test_a_request_is_fresh_when_its_token_was_quiet_for_a_second():
 def test_a_limit_per_token_teaches_how_far_apart_a_tokens_requests_go():
     """Every token's second request, sent with its first, gets a 429 (a limit per token);
     each retry that goes through says how long after the token's last answered request is
-    enough. Once three such 429s show a limit (not one-offs), a token's requests are spaced
-    by the least gap seen from then on ("a"'s came before: not yet a limit)."""
+    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs), a token's requests
+    are spaced by the least gap seen from then on ("a"'s came before: not yet a limit)."""
     clock = FakeClock()
     pauses = TokenPauses(lambda failures, rng: 0.5, 20.0, random.Random(1), clock)
-    for token, wait in (("a", 0.6), ("b", 0.9), ("c", 0.8), ("d", 0.7)):
+    tokens = [("a", 0.6)] + [(f"t{i}", 0.9) for i in range(THROTTLED_SHARE - 2)]
+    for token, wait in tokens + [("c", 0.8), ("d", 0.7)]:
         start = clock.now
         pauses.succeeded(token, *reversed(pauses.sending(token)))  # the first goes through
         fresh, _at = pauses.sending(token)  # the second, at once: refused

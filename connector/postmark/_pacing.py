@@ -30,8 +30,10 @@ from typing import Protocol
 __all__ = ["FRESH_AFTER", "AdaptiveLimit", "TokenPauses"]
 
 FRESH_AFTER = 1.0  # seconds a token is quiet before its next request is "fresh"
-WINDOW = 10  # the latest answers looked at
-THROTTLED_SHARE = 3  # this many 429s among them: a limit, not a one-off
+# the latest answers looked at, and how many 429s among them make a limit: 6 in 20 is
+# 1 chance in 3,000 with 5% of answers 429s at random, and soon reached at a third
+WINDOW = 20
+THROTTLED_SHARE = 6
 
 
 class _Clock(Protocol):

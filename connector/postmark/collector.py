@@ -59,7 +59,7 @@ from .names import (
 )
 
 # servers read at once per request slot (a server whose token is paused waits aside)
-SERVERS_PER_SLOT = 4
+SERVERS_PER_SLOT = 8
 
 
 @dataclass
