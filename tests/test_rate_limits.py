@@ -153,28 +153,45 @@ def test_retry_after_is_honoured_for_that_token(retry_after, waited):
 def test_the_limit_falls_under_many_429s_and_recovers_after():
     clock = FakeClock()
     limit = AdaptiveLimit(8, clock)
-    share = AdaptiveLimit.THROTTLED_SHARE
-    for _ in range(share):  # an overall limit: 429s on the answers of the same round
-        limit.answered(limit.sent(), throttled=True)
+
+    def cut_once() -> int:
+        """429s on requests sent since the last cut, until the limit is cut: how many."""
+        before, answers = limit.limit, 0
+        while limit.limit == before and answers < 50:
+            limit.answered(limit.sent(), throttled=True)
+            answers += 1
+        return answers
+
+    assert cut_once() == AdaptiveLimit.QUICK_SHARE  # 4 of the latest 5: met hard
     assert limit.limit == 5
     stale = 0  # requests sent before that cut cannot cut again
-    for _ in range(5):
+    for _ in range(20):
         limit.answered(stale, throttled=True)
     assert limit.limit == 5
-    for _ in range(share):
-        limit.answered(limit.sent(), throttled=True)
+    cut_once()
     assert limit.limit == 3
-    for _ in range(8):
-        for _ in range(share):
-            limit.answered(limit.sent(), throttled=True)
+    for _ in range(5):
+        cut_once()
     assert limit.limit == 1  # never below one
     seen = []
-    for _ in range(40):  # answers succeed: one more every INCREASE_AFTER seconds
-        clock.now += 0.5
+    for _ in range(60):  # answers succeed: one more every INCREASE_AFTER seconds, the step
+        clock.now += 0.5  # back to the level of the last cut after PROBE_AFTER
         limit.answered(limit.sent(), throttled=False)
         seen.append(limit.limit)
     assert seen[-1] == 8 and seen == sorted(seen)  # back to --concurrency, and no further
+    assert seen.index(2) == AdaptiveLimit.PROBE_AFTER / 0.5 - 1
+    assert seen.index(3) - seen.index(2) == AdaptiveLimit.INCREASE_AFTER / 0.5
     assert limit.lowest == 1 and limit.cuts >= 3
+
+
+def test_a_limit_met_slowly_shows_as_a_share_of_the_answers():
+    """A third of the answers 429s, never 4 of 5 in a row: 6 of the latest 20 cut."""
+    limit = AdaptiveLimit(8, FakeClock())
+    for index in range(20):
+        limit.answered(limit.sent(), throttled=index % 3 == 0)
+        if limit.cuts:
+            break
+    assert limit.cuts == 1 and limit.limit == 5 and index == 15
 
 
 def test_a_few_429s_do_not_lower_the_limit():
@@ -242,12 +259,16 @@ def test_a_request_is_fresh_when_its_token_was_quiet_for_a_second():
 def test_a_limit_per_token_teaches_how_far_apart_a_tokens_requests_go():
     """Every token's second request, sent with its first, gets a 429 (a limit per token);
     each retry that goes through says how long after the token's last answered request is
-    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs), a token's requests
-    are spaced by the least gap seen from then on ("a"'s came before: not yet a limit)."""
+    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs) and GAPS_SEEN gaps
+    are seen, a token's requests are spaced by the least of them ("a"'s came before the
+    limit showed; "c"'s retries waited long)."""
     clock = FakeClock()
     pauses = TokenPauses(lambda failures, rng: 0.5, 20.0, random.Random(1), clock)
     tokens = [("a", 0.6)] + [(f"t{i}", 0.9) for i in range(THROTTLED_SHARE - 2)]
-    for token, wait in tokens + [("c", 0.8), ("d", 0.7)]:
+    learnt = [("c", 3.0), ("d", 0.8), ("e", 0.7), ("f", 0.9), ("g", 1.5)]
+    for token, wait in tokens + learnt:
+        if token == "g":
+            assert pauses.spacing == 0.0  # 4 gaps seen: not yet enough
         start = clock.now
         pauses.succeeded(token, *reversed(pauses.sending(token)))  # the first goes through
         fresh, _at = pauses.sending(token)  # the second, at once: refused

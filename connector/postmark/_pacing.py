@@ -17,7 +17,8 @@ limits apply per server token and an excess gets a bare 429. So:
   those (at a rate of at least one a second), so their 429s come from an overall limit.
   When a large share of the latest fresh answers are 429s the limit is cut to `DECREASE`
   of itself, at most once per round of requests sent after the last cut; after
-  `INCREASE_AFTER` seconds without a cut it grows by one.
+  `INCREASE_AFTER` seconds without a cut it grows by one (`PROBE_AFTER` to get back to the
+  level of the last cut).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ FRESH_AFTER = 1.0  # seconds a token is quiet before its next request is "fresh"
 # 1 chance in 3,000 with 5% of answers 429s at random, and soon reached at a third
 WINDOW = 20
 THROTTLED_SHARE = 6
+GAPS_SEEN = 5  # gaps seen before a token's requests are spaced by the least of them
 
 
 class _Clock(Protocol):
@@ -62,6 +64,7 @@ class TokenPauses:
         self._last_answered: dict[str, float] = {}  # when its last answered request went
         self._followups: deque[bool] = deque(maxlen=WINDOW)  # 429 or not, closely following
         self.spacing = 0.0  # between two requests of one token, once a limit per token shows
+        self._gaps: list[float] = []
 
     def sending(self, token: str) -> tuple[bool, float]:
         """Note that a request with `token` goes now: (whether it is fresh, the token sent
@@ -108,9 +111,12 @@ class TokenPauses:
             self._followups.append(False)
         if streak and previous is not None and sum(self._followups) >= THROTTLED_SHARE:
             # a retry went through after a 429 that followed an answered request closely:
-            # at most this long between two requests of a token passes its limit
-            gap = sent_at - previous
-            self.spacing = min(self.spacing, gap) if self.spacing else gap
+            # at most this long between two requests of a token passes its limit. The least
+            # of the first GAPS_SEEN such gaps, not the first alone (one token's retries may
+            # have waited long; once spaced, tokens meet no 429 to learn a shorter gap from)
+            self._gaps.append(sent_at - previous)
+            if len(self._gaps) >= GAPS_SEEN:
+                self.spacing = min(self._gaps)
         if streak > 1:
             self._streak[token] = streak - 1
         else:
@@ -126,8 +132,11 @@ class AdaptiveLimit:
 
     WINDOW = WINDOW  # the latest fresh answers looked at
     THROTTLED_SHARE = THROTTLED_SHARE  # this many 429s among them: an overall limit
+    QUICK_WINDOW = 5  # ... or this many latest fresh answers
+    QUICK_SHARE = 4  # with this many 429s: a limit met hard (8 in flight against 80/s)
     DECREASE = 0.7  # the limit is cut to 70% of itself (at least one less, at least 1)
     INCREASE_AFTER = 2.0  # seconds without a cut before the limit grows by one
+    PROBE_AFTER = 6.0  # ... back to the level the last cut was made at: a probe
 
     def __init__(self, ceiling: int, clock: _Clock) -> None:
         if ceiling < 1:
@@ -139,6 +148,7 @@ class AdaptiveLimit:
         self._clock = clock
         self._latest: deque[bool] = deque(maxlen=self.WINDOW)
         self._round = 0  # bumped at each cut; a request sent before it cannot cut again
+        self._found = ceiling + 1  # the level of the last cut: at or above it, 429s came
         self._changed_at = clock.monotonic()
         self.on_change: Callable[[int], None] = lambda limit: None
 
@@ -155,14 +165,19 @@ class AdaptiveLimit:
         if throttled:
             if not fresh:
                 return
-            if sent_in == self._round and sum(self._latest) >= self.THROTTLED_SHARE:
+            quick = sum(list(self._latest)[-self.QUICK_WINDOW :]) >= self.QUICK_SHARE
+            if sent_in == self._round and (quick or sum(self._latest) >= self.THROTTLED_SHARE):
                 self._cut(now)
             return
-        if self.limit < self.ceiling and now - self._changed_at >= self.INCREASE_AFTER:
+        wait = self.PROBE_AFTER if self.limit + 1 >= self._found else self.INCREASE_AFTER
+        if self.limit < self.ceiling and now - self._changed_at >= wait:
+            if self.limit + 1 >= self._found:
+                self._found = self.ceiling + 1  # probed: a 429 there finds the level again
             self._set(self.limit + 1, now)
 
     def _cut(self, now: float) -> None:
         self.cuts += 1
+        self._found = self.limit
         self._round += 1
         self._latest.clear()
         limit = max(1, min(self.limit - 1, int(self.limit * self.DECREASE)))
