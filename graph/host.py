@@ -70,15 +70,21 @@ def write_review_pack(
         for name in names if out_dir.is_dir() else ():
             check_writable(out_dir / exporters[name].filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
-        if any(getattr(exporters[name], "reads_review", True) for name in names):
+        reads_review = {name: getattr(exporters[name], "reads_review", True) for name in names}
+        if any(reads_review.values()):
             context.work_out()  # before any exporter loads the graph: the checks read SQL
-        written, skipped = [], []
+        files: dict[str, str] = {}
+        skipped = []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            for name in names:
+            # the files that read the review first; then its rows go, before the graph
+            # exports hold the whole graph (and their copies of it)
+            for name in sorted(names, key=lambda n: not reads_review[n]):
+                if not reads_review[name]:
+                    context.release_rows()
                 try:
                     with replacing(force):
-                        written.append(str(exporters[name].export(context, out_dir)))
+                        files[name] = str(exporters[name].export(context, out_dir))
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
         except OSError as exc:
@@ -90,7 +96,7 @@ def write_review_pack(
         context.work_out()  # the caller counts the rows and findings
     finally:
         store.close()
-    return context, written, skipped
+    return context, [files[name] for name in names if name in files], skipped
 
 
 def record_write(

@@ -369,3 +369,36 @@ def test_findings_fail_on_a_severity_for_ci(tmp_path, emulator):
     assert "severity high or worse" in high.stderr
     none = runner.invoke(cli, ["findings", "--db", str(db), "--json"])
     assert none.exit_code == 0
+
+
+def test_the_review_rows_go_before_the_graph_exports(pack, monkeypatch):
+    """The files that read the review are written first; its rows are let go before the
+    graph exports hold the whole graph; the counts the command prints stay, and the files
+    are listed in the order asked for."""
+    from idgraph.graph.exporters.graph_files import GraphJsonExporter, GraphMLExporter
+    from idgraph.graph.host import write_review_pack
+
+    db, _out, summary = pack
+    held: dict[str, bool] = {}
+    for exporter in (GraphJsonExporter, GraphMLExporter):
+        original = exporter.export
+
+        def spy(self, context, out_dir, original=original):
+            held[self.name] = context._access is not None
+            return original(self, context, out_dir)
+
+        monkeypatch.setattr(exporter, "export", spy)
+    out = db.parent / "again"
+    context, written, _skipped = write_review_pack(
+        db, out, formats=["graph-json", "review-csv", "graphml", "html"]
+    )
+    assert held == {"graph-json": False, "graphml": False}
+    assert [Path(p).name for p in written] == [
+        "graph.json",
+        "review.csv",
+        "graph.graphml",
+        "report.html",
+    ]
+    assert context.row_count == summary["rows"] == len(_csv_rows(out / "review.csv")) - 1
+    assert len(context.findings) == summary["findings"]
+    assert len(context.removed) == summary["removed"]
