@@ -402,3 +402,30 @@ def test_the_review_rows_go_before_the_graph_exports(pack, monkeypatch):
     assert context.row_count == summary["rows"] == len(_csv_rows(out / "review.csv")) - 1
     assert len(context.findings) == summary["findings"]
     assert len(context.removed) == summary["removed"]
+
+
+def test_graph_json_written_in_chunks_is_the_whole_document_byte_for_byte(pack):
+    import orjson
+    from idgraph.graph.exporters._files import json_items, json_text
+    from idgraph.graph.view import load_graph
+
+    db, out, _summary = pack
+    store = Store(db)
+    run, graph = load_graph(store)
+    store.close()
+    nodes = [{"id": n, **d} for n, d in graph.nodes(data=True)]
+    edges = [
+        {**d, "data_source": d.get("source"), "source": u, "target": v, "key": k}
+        for u, v, k, d in graph.edges(keys=True, data=True)
+    ]
+    whole = {
+        "directed": True,
+        "multigraph": True,
+        "graph": {"run": run.id, "finished": run.finished},
+        "nodes": nodes,
+        "edges": edges,
+    }
+    expected = orjson.dumps(whole, default=str, option=orjson.OPT_NON_STR_KEYS)
+    assert (out / "graph.json").read_bytes() == expected
+    # chunk boundaries add nothing and lose nothing
+    assert "".join(json_items(edges, size=3)) == json_text(edges)[1:-1]
