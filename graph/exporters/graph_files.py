@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -13,7 +12,8 @@ from ..text import xml_text
 
 if TYPE_CHECKING:
     import networkx as nx
-from ._files import json_items, json_text, write_chunks, write_text
+from ..files import safe_file
+from ._files import json_items, json_text, write_chunks
 
 
 class GraphJsonExporter:
@@ -120,8 +120,9 @@ class GraphMLExporter:
     reads_review = False
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        buffer = io.BytesIO()
         import networkx as nx
 
-        nx.write_graphml(graphml_graph(context.graph), buffer)
-        return write_text(out_dir / self.filename, buffer.getvalue().decode("utf-8"))
+        path = out_dir / self.filename
+        with safe_file(path, binary=True) as handle:  # straight to the file: no copy in memory
+            nx.write_graphml(graphml_graph(context.graph), handle)
+        return path
