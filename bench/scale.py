@@ -241,6 +241,8 @@ def measure(size: int, repeats: int, in_process: bool = False) -> dict:
         "export_loaded_graph": first["export"]["graph_loaded"],
         "graph_export": median("graph"),
         "full_export": median("fullexport"),
+        "full_export_files": first["fullexport"]["files"],
+        "full_export_skipped": first["fullexport"]["skipped"],
         "review_rows": first["export"]["review_rows"],
         "rss_mb": {
             name: None if in_process else max(r[name]["peak_rss_mb"] for r in runs)
