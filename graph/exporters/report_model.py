@@ -82,7 +82,7 @@ def _cell(
     cells: dict[tuple[str, bool], dict[str, Any]], value: str, implied: bool, implied_value: str
 ) -> dict[str, Any]:
     """A matrix cell, read-only and shared by every cell alike: a few kinds of cell, where
-    500 people x 12,000 servers would be six million dicts (gigabytes)."""
+    500 people x 15,000 servers would be 7.5 million dicts (gigabytes)."""
     cell = cells.get((value, implied))
     if cell is None:
         strong = value != "none" and (implied or value == implied_value)
