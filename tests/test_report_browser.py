@@ -303,3 +303,22 @@ def test_drawn_names_are_text_in_their_own_bdi(browser, tmp_path_factory):
         assert opened.errors == [] and opened.requests == []
     finally:
         opened.close()
+
+
+def test_printing_draws_and_opens_every_part(browser, synthetic_report):
+    """Before printing, the parts drawn when opened are drawn, and every section is open:
+    the printed page holds every server block, check item and credential."""
+    pack = synthetic_report
+    opened = Opened(browser, pack["report"])
+    try:
+        page = opened.page
+        page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+        servers = len(pack["account"]["Servers"])
+        assert page.locator("#resources details.res[open] .three").count() == servers
+        closed = page.evaluate("document.querySelectorAll('details:not([open])').length")
+        assert closed == 0
+        assert page.locator("#cred-table tbody tr").count() > servers
+        assert page.locator("#findings details.group tbody tr").count() == pack["findings"]
+        assert opened.errors == []
+    finally:
+        opened.close()
