@@ -3,13 +3,17 @@
     python bench/report.py                    # 300 and 3,000 servers
     python bench/report.py --servers 300      # one size
     python bench/report.py --quick            # 30 servers: the CI smoke test
+    python bench/report.py --servers 3000 --baseline old/report.html
+                                              # beside a page an earlier version wrote
 
 A synthetic account (connector/postmark/emulator/synthetic.py, as bench/sync.py serves it) is synced
 from the emulator through the real client, 12 team members are attested (2 account-wide
 admins, 10 users with view or full access to about one server in ten), and the pack's
 report.html is written. The page is then loaded in headless Chromium (Debian's chromium,
 driven by playwright) at 1,400 x 900 px: the load time is the navigation entry's
-loadEventEnd (performance timing), the median of --repeats loads.
+loadEventEnd (performance timing), the median of --repeats loads. With --baseline, a
+report.html an earlier version wrote for the same account is loaded in the same browser,
+alternating with the new one, so that a busy machine slows both alike.
 """
 
 from __future__ import annotations
@@ -122,32 +126,39 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
 
 
-def load_timing(report: Path, repeats: int = 3) -> dict[str, Any]:
-    """Median navigation timing of report.html in headless Chromium at 1,400 px."""
+def load_timing(report: Path, repeats: int = 3, baseline: Path | None = None) -> dict[str, Any]:
+    """Median navigation timing of report.html in headless Chromium at 1,400 px (and of the
+    baseline's, loaded in turn with it, as `baseline_*`)."""
     from playwright.sync_api import sync_playwright
 
-    loads, ready = [], []
+    pages = {"": report} | ({"baseline_": baseline} if baseline else {})
+    timings: dict[str, list[list[float]]] = {prefix: [] for prefix in pages}
+    widths: dict[str, int] = {}
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
             for _ in range(repeats):
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
-                page.goto(report.as_uri(), wait_until="load")
-                timing = page.evaluate(
-                    "(() => { const n = performance.getEntriesByType('navigation')[0];"
-                    " return [n.domContentLoadedEventEnd, n.loadEventEnd]; })()"
-                )
-                ready.append(timing[0])
-                loads.append(timing[1])
-                width = page.evaluate("document.scrollingElement.scrollWidth")
-                page.close()
+                for prefix, path in pages.items():
+                    page = browser.new_page(viewport={"width": 1400, "height": 900})
+                    page.goto(path.as_uri(), wait_until="load")
+                    timings[prefix].append(
+                        page.evaluate(
+                            "(() => { const n = performance.getEntriesByType('navigation')[0];"
+                            " return [n.domContentLoadedEventEnd, n.loadEventEnd]; })()"
+                        )
+                    )
+                    widths[prefix] = page.evaluate("document.scrollingElement.scrollWidth")
+                    page.close()
         finally:
             browser.close()
-    return {
-        "dom_ready_ms": round(statistics.median(ready)),
-        "load_ms": round(statistics.median(loads)),
-        "scroll_width": width,
-    }
+    figures: dict[str, Any] = {}
+    for prefix, found in timings.items():
+        figures[prefix + "dom_ready_ms"] = round(statistics.median(t[0] for t in found))
+        figures[prefix + "load_ms"] = round(statistics.median(t[1] for t in found))
+        figures[prefix + "scroll_width"] = widths[prefix]
+    if baseline:
+        figures["baseline_bytes"] = baseline.stat().st_size
+    return figures
 
 
 def main() -> None:
@@ -156,6 +167,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="30 servers, one load")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a report.html an earlier version wrote for one --servers size: measured beside",
+    )
     args = parser.parse_args()
     sizes, repeats = ([30], 1) if args.quick else (args.servers, args.repeats)
     rows = []
@@ -164,7 +180,7 @@ def main() -> None:
             pack = build_pack(servers, Path(folder))
             figures = {k: v for k, v in pack.items() if k not in ("account", "report", "members")}
             if chromium_path():
-                figures |= load_timing(pack["report"], repeats)
+                figures |= load_timing(pack["report"], repeats, args.baseline)
             rows.append(figures)
     print("| servers | nodes | findings | report.html | export | Chromium DOM ready | load |")
     print("|---|---|---|---|---|---|---|")
@@ -174,6 +190,11 @@ def main() -> None:
             f"{r['bytes'] / 1e6:.2f} MB | {r['export_seconds']:.1f} s | "
             f"{r.get('dom_ready_ms', '-')} ms | {r.get('load_ms', '-')} ms |"
         )
+        if "baseline_bytes" in r:
+            print(
+                f"| {r['servers']:,}, baseline | | | {r['baseline_bytes'] / 1e6:.2f} MB | | "
+                f"{r['baseline_dom_ready_ms']} ms | {r['baseline_load_ms']} ms |"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -15,6 +15,7 @@ Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its 
   exfloor the export's floor: a raw sqlite3 SELECT of the same rows (the run's nodes and
           edges) and csv.writer of as many review rows, same run
   graph   graph.json: the run loaded into networkx and written (the graph exports)
+  fullexport  `idgraph export` with every format (host.write_review_pack): its peak RSS
 Timed parts exclude building the synthetic graph in memory (a sync has it from the API).
 """
 
@@ -31,7 +32,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STEPS = ["floor", "write", "resync", "change", "load", "diff", "export", "exfloor", "graph"]
+STEPS = [
+    "floor", "write", "resync", "change", "load", "diff", "export", "exfloor", "graph", "fullexport"
+]  # fmt: skip
 
 
 def _graph(size: int, renamed: bool = False):
@@ -159,6 +162,14 @@ def step(name: str, size: int, folder: Path) -> dict:
             started = time.perf_counter()
             GraphJsonExporter().export(build_review(store, lazy=True), folder)
             result["seconds"] = time.perf_counter() - started
+        elif name == "fullexport":
+            from idgraph.graph.host import write_review_pack
+
+            store.close()  # write_review_pack opens the store itself
+            started = time.perf_counter()
+            _context, written, skipped = write_review_pack(db, folder / "pack", force=True)
+            result["seconds"] = time.perf_counter() - started
+            result.update(files=len(written), skipped=skipped)
     finally:
         store.close()
     return result
@@ -237,6 +248,9 @@ def measure(size: int, repeats: int, in_process: bool = False) -> dict:
         ),
         "export_loaded_graph": first["export"]["graph_loaded"],
         "graph_export": median("graph"),
+        "full_export": median("fullexport"),
+        "full_export_files": first["fullexport"]["files"],
+        "full_export_skipped": first["fullexport"]["skipped"],
         "review_rows": first["export"]["review_rows"],
         "rss_mb": {
             name: None if in_process else max(r[name]["peak_rss_mb"] for r in runs)
@@ -280,6 +294,7 @@ def report(results: list[dict]) -> str:
     )
     row("export ÷ floor", lambda r: f"{r['export_ratio']:.2f}×", "≤ 2×")
     row("graph.json export (networkx), s", lambda r: f"{r['graph_export']:.2f}")
+    row("full export (every format), s", lambda r: f"{r['full_export']:.2f}")
 
     def rss(result: dict, step_name: str) -> str:
         value = result["rss_mb"][step_name]

@@ -108,19 +108,25 @@ def write_review_pack(
             filename = exporters[name].filename if name else MANIFEST_NAME
             check_writable(out_dir / filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
+        reads_review = {name: getattr(exporters[name], "reads_review", True) for name in names}
         context.work_out()  # before any exporter loads the graph: the checks read SQL
         context.evidence = predicate_of(context, signer)  # the report shows its digest
-        written, skipped = [], []
+        files: dict[str, str] = {}
+        skipped = []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            for name in names:
+            # the files that read the review first; then its rows go, before the graph
+            # exports hold the whole graph (and their copies of it)
+            for name in sorted(names, key=lambda n: not reads_review[n]):
+                if not reads_review[name]:
+                    context.release_rows()
                 try:
                     with replacing(force):
-                        written.append(str(exporters[name].export(context, out_dir)))
+                        files[name] = str(exporters[name].export(context, out_dir))
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
             with replacing(force):
-                written.append(str(write_manifest(context, out_dir, signer)))
+                manifest = str(write_manifest(context, out_dir, signer))
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the review pack to {out_dir}: {exc.filename or out_dir}: "
@@ -130,7 +136,7 @@ def write_review_pack(
         context.work_out()  # the caller counts the rows and findings
     finally:
         store.close()
-    return context, written, skipped
+    return context, [*(files[name] for name in names if name in files), manifest], skipped
 
 
 def record_write(

@@ -64,6 +64,7 @@ class ReviewContext:
         self._nodes: dict[str, dict[str, Any]] = {}  # id -> attributes of the nodes read
         self._by_kind: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._edges_by_kind: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        self._released_rows: int | None = None  # the row count, once the rows were let go
 
     def work_out(self) -> ReviewContext:
         """The rows, findings, flags and changes, now (once)."""
@@ -75,7 +76,10 @@ class ReviewContext:
 
     @property
     def access(self) -> Access:
-        """The run's access (explicit and implied rows), from the access engine."""
+        """The run's access (explicit and implied rows), from the access engine (worked out
+        again if `release_rows` let them go)."""
+        if self._released_rows is not None:
+            self._released_rows, self._pending = None, True
         self.work_out()
         assert self._access is not None
         return self._access
@@ -103,7 +107,21 @@ class ReviewContext:
 
     @property
     def row_count(self) -> int:
+        if self._released_rows is not None:
+            return self._released_rows
         return len(self.rows)
+
+    def release_rows(self) -> None:
+        """Let the access rows and the node attributes read for them go, once the files
+        that read them are written (the graph exports that follow need only the graph).
+        The findings, the changes and the row count stay."""
+        if self._access is None:
+            return
+        self._released_rows = len(self._access.explicit)
+        self._access = None
+        self._nodes = {}
+        self._by_kind.clear()
+        self._edges_by_kind.clear()
 
     def release_graph(self) -> None:
         """Let the graph go (it is loaded again if asked for)."""

@@ -50,6 +50,12 @@ def test_scale_benchmark_quick(tmp_path):
     assert result["resync_rows"] == 0
     assert result["diff_changes"] > 0 and result["review_rows"] > 0
     assert not result["export_loaded_graph"]  # the review is read with SQL, not networkx
+    from idgraph.graph.plugins import get_exporters
+
+    # the full export wrote a file for every format (none skipped)
+    assert result["full_export_skipped"] == []
+    assert result["full_export_files"] == len(get_exporters()) + 1  # and the manifest
+    assert "full export (every format)" in table and "peak RSS: fullexport" in table
 
 
 def test_scale_step_runs_in_its_own_process(tmp_path):

@@ -106,6 +106,8 @@ class Opened:
 
         self.page.route("**/*", guard)
         self.page.goto(report.as_uri(), wait_until="load")
+        if scripts:  # the parts drawn when opened are ready once the page's data is unpacked
+            self.page.wait_for_selector("body[data-drawn]", state="attached")
 
     def scroll_width(self) -> int:
         return self.page.evaluate("document.scrollingElement.scrollWidth")
@@ -156,10 +158,13 @@ def test_demo_report_in_chromium(browser, demo_report):
         assert sorted(people) == sorted(_attested_emails(MEMBERS_FILE))
         servers = sorted(s["Name"] for s in account["Servers"])
         assert sorted(_columns_shown(opened)) == servers
-        # the two account-wide admins: implied access to every server, marked as implied
-        implied = opened.visible_texts("#matrix td.implied")
+        # the two account-wide admins: implied access to every server, marked as implied (the
+        # cell holds the value; the stylesheet adds the word "implied" under it)
+        implied = opened.visible_texts("#matrix td.i")
         assert len(implied) == 2 * len(servers)
-        assert all(text == "fullimplied" for text in implied)
+        assert all(text == "full" for text in implied)
+        label = "getComputedStyle(document.querySelector('#matrix td.i'), '::after').content"
+        assert opened.page.evaluate(label) == '"implied"'
         roles = opened.visible_texts("#matrix td.role")
         assert any("Account Owner" in r for r in roles) and any("User" in r for r in roles)
         # the picture is legible: a legend and edge labels
@@ -266,3 +271,96 @@ def test_the_300_server_report_prints_in_20_pages_summary_first(browser, synthet
     assert first == "evidence" and bottom <= PRINTED_HEIGHT
     assert order == sorted(order)
     assert explicit_only
+
+
+def _server_tokens(account: dict, name: str) -> list[str]:
+    from idgraph.graph.secrets import fingerprint, token_suffix
+
+    [server] = [s for s in account["Servers"] if s["Name"] == name]
+    return sorted(f"{fingerprint(t)} (…{token_suffix(t)})" for t in server["ApiTokens"])
+
+
+def _members_with_access(members: Path, server: str) -> list[str]:
+    with members.open(encoding="utf-8") as handle:
+        return sorted(
+            row["email"]
+            for row in csv.DictReader(handle)
+            if row["role"] != "User" or row[f"server:{server}"] in ("view", "full")
+        )
+
+
+def test_opening_a_server_block_draws_its_members_and_credentials(browser, synthetic_report):
+    """Above 50 servers the per-server section and its blocks start closed and are drawn
+    from the page's data when opened: the members with access and the server's tokens."""
+    pack = synthetic_report
+    opened = Opened(browser, pack["report"])
+    try:
+        page = opened.page
+        assert page.locator("#resources details.res").count() == 0  # nothing drawn yet
+        page.click("#resources > summary")
+        assert page.locator("#resources details.res").count() == len(pack["account"]["Servers"])
+        block = page.locator("#resources details.res", has_text="Server 00042")
+        assert block.locator(".three").count() == 0  # its body is drawn when it is opened
+        block.locator("summary").click()
+        members, credentials = block.locator(".three > div").all()[:2]
+        shown = sorted(t.strip() for t in members.locator("li > bdi:not(.id)").all_inner_texts())
+        assert shown == _members_with_access(pack["members"], "Server 00042")
+        tokens = sorted(t.strip() for t in credentials.locator("li > bdi").all_inner_texts())
+        assert tokens == _server_tokens(pack["account"], "Server 00042")
+        assert opened.errors == [] and opened.requests == []
+    finally:
+        opened.close()
+
+
+def test_drawn_names_are_text_in_their_own_bdi(browser, tmp_path_factory):
+    """A server named like markup, with a right-to-left override, drawn by the page's script:
+    text in a <bdi>, never an element."""
+    evil = "<img src=x onerror=alert(1)>\u202eevil"
+
+    def make(folder):
+        from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
+        from idgraph.graph.exporters.report_html import HtmlReportExporter
+        from idgraph.graph.review import build_review
+        from idgraph.graph.store import Store
+
+        account = load_fixture()
+        account["Servers"][0]["Name"] = evil
+        store = Store(folder / "idgraph.db")
+        with PostmarkEmulator(account) as emulator:
+            sync_fixture(store, emulator)
+        report = HtmlReportExporter().export(build_review(store), folder)
+        store.close()
+        return report
+
+    report = _apart(make, tmp_path_factory.mktemp("evil"))
+    opened = Opened(browser, report)
+    try:
+        page = opened.page
+        assert page.locator("img").count() == 0
+        names = page.evaluate(
+            """() => Array.from(document.querySelectorAll('#resources details.res summary .nm'))
+                .map(b => [b.tagName, b.textContent])"""
+        )
+        assert ["BDI", evil] in names
+        assert opened.errors == [] and opened.requests == []
+    finally:
+        opened.close()
+
+
+def test_printing_draws_and_opens_every_part(browser, synthetic_report):
+    """Before printing, the parts drawn when opened are drawn, and every section is open:
+    the printed page holds every server block, check item and credential."""
+    pack = synthetic_report
+    opened = Opened(browser, pack["report"])
+    try:
+        page = opened.page
+        page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+        servers = len(pack["account"]["Servers"])
+        assert page.locator("#resources details.res[open] .three").count() == servers
+        closed = page.evaluate("document.querySelectorAll('details:not([open])').length")
+        assert closed == 0
+        assert page.locator("#cred-table tbody tr").count() > servers
+        assert page.locator("#findings details.group tbody tr").count() == pack["findings"]
+        assert opened.errors == []
+    finally:
+        opened.close()

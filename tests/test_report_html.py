@@ -308,3 +308,21 @@ def test_a_step_names_the_server_by_id_and_shows_its_controls_escaped(tmp_path, 
     assert "\u202e" not in outside_names and "\r" not in outside_names
     assert "(ID 11001)" in opened and "(ID 11002)" in opened
     assert "evil\\u202etxt.exe" in opened  # the step shows it escaped
+
+
+def test_matrix_cells_alike_are_one_shared_cell(tmp_path, emulator):
+    """A report of thousands of resources and hundreds of people holds one cell per kind of
+    cell (value, implied), not one dict per person x resource: at 100,000 nodes the latter
+    took the full export past 2 GB."""
+    from idgraph.graph.exporters.report_model import Names, access_matrix
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    context = build_review(store)
+    matrix = access_matrix(context, Names(context))
+    store.close()
+    cells = [c for p in matrix["people"] for c in p["cells"]]
+    kinds = {(c["value"], c["implied"]) for c in cells}
+    assert len(cells) > len(kinds) > 1
+    assert len({id(c) for c in cells}) == len(kinds)

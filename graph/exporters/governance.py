@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..access import AccessRow, fold, spans
 from ..interfaces import ExporterUnavailable
 from ..review import ReviewContext
-from ._files import write_csv, write_text
+from ._files import json_items, write_chunks, write_csv, write_text
 
 PREFIX = "IDG"
 SOURCE_KIND = f"{PREFIX}_Base"
@@ -317,53 +318,10 @@ class BloodHoundExporter:
     )
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
+        """Streamed: each node and edge is made and written in chunks, never the whole
+        payload in memory (at 100,000 nodes it was gigabytes)."""
         graph = context.graph
-        node_kinds: set[str] = set()
-        nodes = []
-        for node, data in graph.nodes(data=True):
-            kind = opengraph_kind(str(data.get("kind", "node")))
-            node_kinds.add(str(data.get("kind", "node")))
-            nodes.append(
-                {
-                    "id": node,
-                    "kinds": [kind, SOURCE_KIND],
-                    "properties": _flat(
-                        {
-                            **{k: v for k, v in data.items() if k != "kind"},
-                            "name": context.name(node),
-                            "objectid": node,
-                            "idgraph_kind": data.get("kind", ""),
-                        }
-                    ),
-                }
-            )
-        access = context.access
-        granted = {(r.principal, r.access_kind, r.resource): r.access for r in access.explicit}
-        edges = [
-            {
-                "kind": opengraph_kind(data["kind"]),
-                "start": {"value": u, "match_by": "id"},
-                "end": {"value": v, "match_by": "id"},
-                "properties": _flat(
-                    {k: val for k, val in data.items() if k != "kind"}
-                    | _access_of(granted, u, data["kind"], v)
-                ),
-            }
-            for u, v, data in graph.edges(data=True)
-        ]
-        edges += [
-            {
-                "kind": IMPLIED_KIND,
-                "start": {"value": row.principal, "match_by": "id"},
-                "end": {"value": row.resource, "match_by": "id"},
-                "properties": {"access": row.access, "how": row.how, "source": row.source},
-            }
-            for row in access.implied
-        ]
-        payload = {
-            "metadata": {"source_kind": SOURCE_KIND},
-            "graph": {"nodes": nodes, "edges": edges},
-        }
+        node_kinds = {str(data.get("kind", "node")) for _n, data in graph.nodes(data=True)}
         custom = {"custom_types": {}}
         for kind in sorted(node_kinds | set(context.schema.nodes)):
             icon, color = _ICONS.get(_role(context, kind) or "", ("circle", "#778CA3"))
@@ -374,7 +332,54 @@ class BloodHoundExporter:
             "icon": {"type": "font-awesome", "name": "circle-nodes", "color": "#778CA3"}
         }
         write_text(out_dir / self.extension_filename, json.dumps(custom, indent=1))
-        return write_text(out_dir / self.filename, json.dumps(payload, indent=1))
+
+        def chunks() -> Iterator[str]:
+            yield '{"metadata":' + json.dumps({"source_kind": SOURCE_KIND})
+            yield ',"graph":{"nodes":['
+            yield from json_items(_opengraph_nodes(context))
+            yield '],"edges":['
+            yield from json_items(_opengraph_edges(context))
+            yield "]}}"
+
+        return write_chunks(out_dir / self.filename, chunks())
+
+
+def _opengraph_nodes(context: ReviewContext) -> Iterator[dict[str, Any]]:
+    for node, data in context.graph.nodes(data=True):
+        yield {
+            "id": node,
+            "kinds": [opengraph_kind(str(data.get("kind", "node"))), SOURCE_KIND],
+            "properties": _flat(
+                {
+                    **{k: v for k, v in data.items() if k != "kind"},
+                    "name": context.name(node),
+                    "objectid": node,
+                    "idgraph_kind": data.get("kind", ""),
+                }
+            ),
+        }
+
+
+def _opengraph_edges(context: ReviewContext) -> Iterator[dict[str, Any]]:
+    access = context.access
+    granted = {(r.principal, r.access_kind, r.resource): r.access for r in access.explicit}
+    for u, v, data in context.graph.edges(data=True):
+        yield {
+            "kind": opengraph_kind(data["kind"]),
+            "start": {"value": u, "match_by": "id"},
+            "end": {"value": v, "match_by": "id"},
+            "properties": _flat(
+                {k: val for k, val in data.items() if k != "kind"}
+                | _access_of(granted, u, data["kind"], v)
+            ),
+        }
+    for row in access.implied:
+        yield {
+            "kind": IMPLIED_KIND,
+            "start": {"value": row.principal, "match_by": "id"},
+            "end": {"value": row.resource, "match_by": "id"},
+            "properties": {"access": row.access, "how": row.how, "source": row.source},
+        }
 
 
 # -- Veza OAA ----------------------------------------------------------------------------------

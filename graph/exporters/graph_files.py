@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from ..review import ReviewContext
 from ..text import xml_text
 
 if TYPE_CHECKING:
     import networkx as nx
-from ._files import write_chunks, write_text
+from ..files import safe_file
+from ._files import json_items, json_text, write_chunks
 
 
 class GraphJsonExporter:
@@ -35,10 +33,10 @@ class GraphJsonExporter:
         }
 
         def chunks() -> Iterator[str]:
-            yield _dumps(head)[:-1] + ',"nodes":['
-            yield from _joined({"id": node, **data} for node, data in graph._node.items())
+            yield json_text(head)[:-1] + ',"nodes":['
+            yield from json_items({"id": node, **data} for node, data in graph._node.items())
             yield '],"edges":['
-            yield from _joined(  # node-link's "source" is the edge's tail: ours moves aside
+            yield from json_items(  # node-link's "source" is the edge's tail: ours moves aside
                 {**data, "data_source": data.get("source"), "source": u, "target": v, "key": key}
                 for u, nbrs in graph._succ.items()
                 for v, keys in nbrs.items()
@@ -47,26 +45,6 @@ class GraphJsonExporter:
             yield "]}"
 
         return write_chunks(out_dir / self.filename, chunks())
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer wider than 64 bits
-        return json.dumps(value, default=str)
-
-
-def _joined(items: Iterable[Any], size: int = 5000) -> Iterator[str]:
-    """JSON texts of items, comma-separated, a chunk of `size` at a time."""
-    batch: list[Any] = []
-    first = True
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield ("" if first else ",") + _dumps(batch)[1:-1]
-            first, batch = False, []
-    if batch:
-        yield ("" if first else ",") + _dumps(batch)[1:-1]
 
 
 def _scalar(value: Any) -> Any:
@@ -142,8 +120,9 @@ class GraphMLExporter:
     reads_review = False
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        buffer = io.BytesIO()
         import networkx as nx
 
-        nx.write_graphml(graphml_graph(context.graph), buffer)
-        return write_text(out_dir / self.filename, buffer.getvalue().decode("utf-8"))
+        path = out_dir / self.filename
+        with safe_file(path, binary=True) as handle:  # straight to the file: no copy in memory
+            nx.write_graphml(graphml_graph(context.graph), handle)
+        return path

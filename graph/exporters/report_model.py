@@ -78,6 +78,24 @@ def _member_resource_kinds(context: ReviewContext) -> set[str]:
     return {kind for kind in kinds if context.nodes_of_kind(kind)}
 
 
+def _cell(
+    cells: dict[tuple[str, bool], dict[str, Any]], value: str, implied: bool, implied_value: str
+) -> dict[str, Any]:
+    """A matrix cell, read-only and shared by every cell alike: a few kinds of cell, where
+    500 people x 15,000 servers would be 7.5 million dicts (gigabytes)."""
+    cell = cells.get((value, implied))
+    if cell is None:
+        strong = value != "none" and (implied or value == implied_value)
+        code = "" if value == "none" else "i" if implied else "s" if strong else "w"
+        cell = cells[value, implied] = {
+            "value": value,
+            "implied": implied,
+            "strong": strong,
+            "code": code,
+        }
+    return cell
+
+
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
     """People x resources: each cell the effective access the engine gives (an account-wide
     role's implied level, else the explicit grant, else none)."""
@@ -111,6 +129,7 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         ),
         key=lambda n: (names(n).lower(), n),
     )
+    cells: dict[tuple[str, bool], dict[str, Any]] = {}  # one dict per kind of cell, shared
     members = {node for node, _data in context.nodes_with_role("member")}
     members |= {r.principal for r in access.explicit if r.principal_type == "human"}
     people = []
@@ -121,8 +140,7 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         for resource in resources:
             value = effective.get((person, resource), "none")
             implied = (person, resource) in implied_cells
-            strong = value != "none" and (implied or value == implied_value)
-            row_cells.append({"value": value, "implied": implied, "strong": strong})
+            row_cells.append(_cell(cells, value, implied, implied_value))
         people.append(
             {
                 **names.ref(person),
@@ -584,6 +602,78 @@ def picture(context: ReviewContext, names: Names) -> dict[str, Any]:
     }
 
 
+# -- the parts the page draws when opened ----------------------------------------------------
+
+
+class _Strings:
+    """Each distinct string once: the page's data names a string by its index in the table
+    (a name, a role or a timestamp repeated thousands of times is stored once)."""
+
+    def __init__(self) -> None:
+        self.table: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def __call__(self, text: Any) -> int:
+        text = "" if text is None else str(text)
+        found = self.index.get(text)
+        if found is None:
+            found = self.index[text] = len(self.table)
+            self.table.append(text)
+        return found
+
+    def ref(self, node: dict[str, Any]) -> list[int]:
+        return [self(node["name"]), self(node["id"])]
+
+
+def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
+    """The per-resource blocks, the findings' items and the credentials as compact JSON for
+    report.js, which draws each when its <details> is first opened (a 3,000-server account
+    would otherwise be megabytes of markup that is mostly never opened). Positional lists of
+    string indexes; report.js reads them in this order."""
+    s = _Strings()
+    resources = [
+        [
+            s.ref(r),
+            [[*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])] for p in r["members"]],
+            [[s(c["name"]), s(c["kind"]), s(c["last_seen"])] for c in r["credentials"]],
+            [
+                [
+                    s(c["edge"]),
+                    s(c["kind"]),
+                    s(c["name"]),
+                    [[s(o["edge"]), s(o["name"])] for o in c["out"]],
+                ]
+                for c in r["children"]
+            ],
+        ]
+        for r in model["resources"]
+    ]
+    findings = [
+        [
+            [
+                *s.ref(i),
+                s(i["message"]),
+                *([s(i["severity"])] if i["severity"] != g["severity"] else []),
+            ]
+            for i in g["items"]
+        ]
+        for g in model["findings"]["groups"]
+    ]
+    creds = model["creds"]
+    credentials = [
+        [
+            s(c["name"]),
+            s(c["kind"]),
+            [s.ref(h) for h in c["holders"]],
+            [[s(a["access"]), s(a["name"])] for a in c["access"]],
+            1 if creds["send_target"] and c["sends"] else [s(t["name"]) for t in c["sends"]],
+            s(c["last_seen"]),
+        ]
+        for c in creds["credentials"]
+    ]
+    return {"s": s.table, "r": resources, "f": findings, "c": credentials}
+
+
 # -- all of it ------------------------------------------------------------------------------
 
 
@@ -614,7 +704,7 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
     node_counts = Counter(d.get("kind", "") for _n, d in graph.nodes(data=True))
     accounts = [names.ref(n) for n, _d in context.nodes_with_role("account")]
     people = matrix["people"]
-    return {
+    model = {
         "run": {
             "id": context.run.id,
             "kind": context.run.kind,
@@ -653,3 +743,4 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "picture": picture(context, names),
         "evidence": evidence_summary(context),
     }
+    return model | {"lazy": drawn_when_opened(model)}

@@ -15,6 +15,7 @@ from idgraph.graph.store import Store
 from ..conftest import sync_fixture
 
 MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
+DATA_BLOCK = '<script type="application/gzip+base64" id="report-data">'  # report.js's data
 STARTS = ["=", "+", "-", "@", "\t", "\r"]
 
 
@@ -66,8 +67,10 @@ def test_html_report_escapes_every_string_and_loads_nothing(tmp_path, emulator):
     pack = tmp_path / "pack"
     CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(pack), "--format", "html"])
     html = (pack / "report.html").read_text()
-    # one script: the filter box's own, inline; no name became a tag
-    assert html.lower().count("<script") == 1 and "<script>\n/* The filter box" in html
+    # one script, the page's own, inline, and the data it draws from (inert, base64); no name
+    # became a tag
+    assert re.findall(r"<script[^>]*>", html, re.I) == [DATA_BLOCK, "<script>"]
+    assert "<script>\n/* The filter box" in html
     assert "<img" not in html.lower()
     # the URL reader (WHATWG) percent-encodes `<` and `>` in a path, as a browser sends it
     assert "<b>bold" not in html and "%3Cb%3Ebold" in html
