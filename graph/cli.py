@@ -678,7 +678,7 @@ def export_command(
         click.echo(json.dumps(summary, indent=2))
         return
     out_console.print(
-        f"Review pack of run {context.run.id}: {context.row_count} access paths, "
+        f"Review pack of run {context.run.id}: {context.row_count} rows to decide, "
         f"{len(context.findings)} findings -> {out_dir}"
     )
     for path in written:

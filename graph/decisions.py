@@ -82,7 +82,8 @@ def parse_decisions(
         ) from None
     except RunNotFound as exc:
         raise DecisionsInvalid([f"{name}: row 2: column 'run': {exc}"]) from None
-    known = {row.row_id: row for row in context.rows}
+    review = context.review
+    known = {row.row_id: row for row in review.rows}
     seen: dict[str, int] = {}
     decisions = []
     undecided = 0
@@ -93,8 +94,12 @@ def parse_decisions(
         row_id = record["row_id"]
         exported = known.get(row_id)
         if exported is None:
+            merged = review.aliases.get(row_id)
             problems.append(
-                f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
+                f"{where}: column 'row_id': {row_id} is part of row {merged} now (a credential "
+                "is one row): export the review again"
+                if merged
+                else f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
             )
             continue
         if row_id in seen:

@@ -13,10 +13,13 @@ from .access import (
     Access,
     AccessRow,
     Changes,
+    ReviewRows,
     changes_between,
     name_from,
     node_data,
     read_access,
+    review_rows,
+    sort_review_rows,
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
@@ -57,6 +60,7 @@ class ReviewContext:
         self._pending = True  # the review is worked out on first use
         self._access: Access | None = None
         self._changes: Changes | None = None
+        self._review: ReviewRows | None = None
         self._findings: list[Finding] = []
         self._graph = graph
         self._nodes: dict[str, dict[str, Any]] = {}  # id -> attributes of the nodes read
@@ -84,6 +88,19 @@ class ReviewContext:
         return self.access.explicit
 
     @property
+    def review(self) -> ReviewRows:
+        """The rows a person decides on (one per credential, one per member and resource),
+        grouped and sorted by risk, with the per-edge ids a merged row stands for."""
+        self.work_out()
+        assert self._review is not None
+        return self._review
+
+    @property
+    def review_rows(self) -> list[AccessRow]:
+        """review.csv's and review.xlsx's rows: see `review`."""
+        return self.review.rows
+
+    @property
     def findings(self) -> list[Finding]:
         self.work_out()
         return self._findings
@@ -101,7 +118,8 @@ class ReviewContext:
 
     @property
     def row_count(self) -> int:
-        return len(self.rows)
+        """How many rows the reviewer decides on."""
+        return len(self.review_rows)
 
     def release_graph(self) -> None:
         """Let the graph go (it is loaded again if asked for)."""
@@ -268,6 +286,47 @@ def _work_out(context: ReviewContext) -> None:
         changes = context._changes = changes_between(before, context.rows, baseline)
         for row in context.rows:
             row.change = changes.label(row)
+    context._review = review_rows(context._access.explicit)
+    _risk(context, context._review.rows)
+    for row in context._review.rows:
+        if row.parts:
+            row.change = _merged_change(row.parts)
+    sort_review_rows(context._review.rows)
+
+
+def _merged_change(parts: list[AccessRow]) -> str:
+    """A merged row's change: its parts' one label, else each changed part's."""
+    labels = [p.change for p in parts]
+    if len(set(labels)) == 1:
+        return labels[0]
+    return "; ".join(f"{p.access_kind.rpartition(':')[2]} {p.change}" for p in parts if p.change)
+
+
+WRITE_PERMISSIONS = frozenset({"DataWrite", "MetadataWrite"})
+
+
+def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
+    """Each review row's risk: high with a high finding on its principal or resource, or
+    access that spans the account; medium with a medium finding or a write permission;
+    else low."""
+    worst: dict[str, int] = {}
+    for finding in context._findings:
+        rank = SEVERITY_RANK.get(finding.severity, 0)
+        worst[finding.node] = max(rank, worst.get(finding.node, 0))
+    for row in rows:
+        found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
+        parts = row.parts or [row]
+        edges = [(context.schema.edge(p.access_kind), p.access) for p in parts]
+        spanning = any(edge and edge.spans(access) for edge, access in edges)
+        writes = any(
+            edge and WRITE_PERMISSIONS & set(edge.levels.get(access, ())) for edge, access in edges
+        )
+        if found >= SEVERITY_RANK["high"] or spanning:
+            row.risk = "high"
+        elif found >= SEVERITY_RANK["medium"] or writes:
+            row.risk = "medium"
+        else:
+            row.risk = "low"
 
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}

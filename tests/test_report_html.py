@@ -52,7 +52,7 @@ def reviewed(tmp_path, emulator):
     with review_csv.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(REVIEW_COLUMNS)
-        for row in first.rows:
+        for row in first.review_rows:
             cells = row.cells()
             if row.principal.endswith("lee@agency-partner.example"):
                 cells |= {"decision": "revoke", "justification": "agency <b>contract</b> ended"}
@@ -197,7 +197,7 @@ def test_a_modify_reads_as_the_same_change_in_remediation_md_and_the_report(tmp_
     with review_csv.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(REVIEW_COLUMNS)
-        for row in build_review(store).rows:
+        for row in build_review(store).review_rows:
             cells = row.cells()
             if (
                 row.principal.endswith("dana.ops@acme-corp.example")

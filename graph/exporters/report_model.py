@@ -474,14 +474,14 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     for values in conn_rows:
         record = dict(zip(columns, values, strict=True))
         latest[record["row_id"]] = record  # a later import of the same row stands
-    current = {r.row_id: r for r in context.rows}
+    review = context.review
     items = []
     for record in sorted(
         latest.values(),
         key=lambda r: (r["decision"] == "keep", names(r["principal"]), names(r["resource"])),
     ):
-        row = current.get(record["row_id"])
-        still = row is not None and row.access == record["access"]
+        row = review.find(record["row_id"])
+        still = row is not None and record["access"] in (row.access, *(p.access for p in row.parts))
         open_step = None
         if record["decision"] in ("revoke", "modify") and still:
             assert row is not None
@@ -510,7 +510,7 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
             }
         )
     counts = Counter(i["decision"] for i in items)
-    undecided = len(current) - len(latest) if run_id == context.run.id else None
+    undecided = len(review.rows) - len(latest) if run_id == context.run.id else None
     return {
         "run": run_id,
         "same_run": run_id == context.run.id,

@@ -26,11 +26,13 @@ _WIDTHS = {
     "resource_name": 26,
     "access": 16,
     "access_kind": 14,
+    "covers": 40,
     "path": 48,
     "source": 9,
     "evidence": 40,
     "last_verified": 22,
     "flags": 24,
+    "risk": 8,
     "change_since_last_review": 18,
     "decision": 11,
     "reviewer": 26,
@@ -47,8 +49,10 @@ _PROMPTS = {
 INSTRUCTIONS = [
     "How to fill in this access review",
     "",
-    "Each row of the Access sheet is one access path: who (principal) holds what access "
-    "(access) to what (resource), and how idgraph knows (source, evidence, last_verified).",
+    "Each row of the Access sheet is one decision: who (principal) holds what access "
+    "(access) to what (resource), and how idgraph knows (source, evidence, last_verified). "
+    "A credential is one row whatever it can do (covers lists each part): a decision on it "
+    "covers them all. People come first, then credentials, each riskiest first (risk).",
     "Only the yellow columns can be edited: decision, reviewer, review_date, justification. "
     "The others are locked so ids and evidence stay as exported (the sheet is protected "
     "without a password, against slips).",
@@ -89,7 +93,7 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
             )
             for name in REVIEW_COLUMNS
         ],
-        [row.values() for row in context.rows],
+        [row.values() for row in context.review_rows],
         protect=True,
     )
     findings = Sheet(
