@@ -69,6 +69,7 @@ REVIEW_COLUMNS = [
     "flags",
     "risk",
     "change_since_last_review",
+    "open_item",
     "decision",
     "reviewer",
     "review_date",
@@ -116,6 +117,7 @@ class AccessRow:
     flags: list[str] = field(default_factory=list)
     change: str = ""  # since the review's baseline: added, changed (was ...), removed ...
     risk: str = ""  # high, medium or low (the review sets it)
+    open_item: str = ""  # a remediation item still open on it (the review sets it)
     parts: list[AccessRow] = field(default_factory=list)  # the edges a merged row covers
 
     @property
@@ -147,6 +149,7 @@ class AccessRow:
             ";".join(self.flags),
             self.risk,
             self.change,
+            self.open_item,
             "",
             "",
             "",

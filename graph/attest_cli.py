@@ -18,6 +18,7 @@ from .cli import (
     db_option,
     force_option,
     json_option,
+    remediation_note,
     user_errors,
 )
 from .interfaces import ConfigError
@@ -191,6 +192,7 @@ def attest_import(
         click.echo(f"  + {email}")
     for email in result["removed"]:
         click.echo(f"  - {email} (no longer in the UI: recorded as removed)")
+    remediation_note(db_path)
 
 
 @attest_group.command("status")

@@ -33,6 +33,7 @@ from .csvinput import (
 from .member_columns import ColumnIndex, resource_label, template_columns
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
+from .remediation import track_quietly
 from .secrets import redact_url
 from .store import RunNotFound, Store
 from .view import load_graph
@@ -589,6 +590,7 @@ def import_members(
         counts = store.finish_run(
             run_id, status="complete", nodes=nodes, edges=edges, also=add_record
         )
+        track_quietly(store, run_id)  # what the attestation shows of the remediation items
         with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
             store.refresh_search_index()
     emails = {m.email for m in members}

@@ -248,6 +248,7 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
             out_console.print(shown)
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
+    remediation_note(db_path)
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.find_root().params.get("log_format") == "json":
         for level, event, texts in (
@@ -261,6 +262,15 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
         err_console.print(f"[yellow]warning:[/yellow] {escape(terminal_text(warning))}")
     for error in collection.errors:
         err_console.print(f"[red]error:[/red] {escape(terminal_text(error))}")
+
+
+def remediation_note(db_path: Path) -> None:
+    """The one line a run ends with while remediation items are still open."""
+    from .remediation import open_line_of
+
+    line = open_line_of(db_path)
+    if line:
+        out_console.print(line, markup=False)
 
 
 def sync_result_json(result: SyncResult) -> dict[str, Any]:
@@ -888,6 +898,65 @@ def review_import(
     )
     for flag in result["self_reviews"]:
         err_console.print(f"warning: self-review: {terminal_text(flag)}", markup=False)
+
+
+STATUS_COLUMNS = [
+    "id",
+    "status",
+    "decision",
+    "principal",
+    "resource",
+    "access",
+    "decided_run",
+    "age_days",
+    "evidence_run",
+    "evidence_at",
+    "fixed_run",
+]
+
+
+@review_group.command("status")
+@db_option
+@click.option(
+    "--fail-on",
+    type=click.Choice(["open", "overdue"]),
+    help="Exit 1 when an item is open (or reappeared), or open for more than --due days.",
+)
+@click.option(
+    "--due",
+    type=click.IntRange(0),
+    default=30,
+    show_default=True,
+    help="Days an item may stay open before it is overdue.",
+)
+@format_option
+def review_status(
+    db_path: Path, fail_on: str | None, due: int, output_format: str, as_json: bool
+) -> None:
+    """The remediation items: each revoke or modify decision, and whether a later sync (for
+    API-visible access) or attestation (for team members) showed it done (fixed, with the
+    run), still there (open) or back (reappeared); with its age in days."""
+    from .remediation import status_rows
+
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            rows = status_rows(store)
+        finally:
+            store.close()
+    fmt = chosen_format(output_format, as_json)
+    if fmt == "table" and not rows:
+        out_console.print("No remediation items: no revoke or modify decision imported yet.")
+    elif fmt == "table":
+        emit_rows(rows, STATUS_COLUMNS, fmt, title="Remediation items")
+    else:
+        emit_rows(rows, [*STATUS_COLUMNS, "justification", "summary"], fmt)
+    still = [r for r in rows if r["status"] in ("open", "reappeared")]
+    failing = still if fail_on == "open" else [r for r in still if r["age_days"] > due]
+    if fail_on is not None and failing:
+        what = "open" if fail_on == "open" else f"open for more than {due} days"
+        err_console.print(f"{len(failing)} remediation item(s) {what}", markup=False)
+        raise SystemExit(EXIT_INCOMPLETE)
 
 
 _commands_registered = False

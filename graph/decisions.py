@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import remediation, store_review
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
 from .files import StagedFile, check_writable, stage_file
 from .interfaces import ConfigError
@@ -84,6 +85,10 @@ def parse_decisions(
         raise DecisionsInvalid([f"{name}: row 2: column 'run': {exc}"]) from None
     review = context.review
     known = {row.row_id: row for row in review.rows}
+    still_open = {
+        (found.row_id if (found := review.find(item["row_id"])) else item["row_id"]): item
+        for item in store_review.open_items(store.db.conn)
+    }
     seen: dict[str, int] = {}
     decisions = []
     undecided = 0
@@ -133,9 +138,16 @@ def parse_decisions(
         justification = record["justification"].strip()
         if decision in ("revoke", "modify") and not justification:
             problems.append(f"{where}: column 'justification': a {decision} needs one")
+        item = still_open.get(row_id)
+        if decision == "keep" and item and not justification:
+            problems.append(
+                f"{where}: column 'justification': row {row_id} has remediation item "
+                f"{remediation.describe(item)}: a keep of it needs a justification"
+            )
+        scope = str(context.node(exported.principal).get("scope", ""))
         decisions.append(
             Decision(
-                exported.cells() | {"access_kind": exported.access_kind},
+                exported.cells() | {"access_kind": exported.access_kind, "scope": scope},
                 decision,
                 reviewer,
                 review_date,
@@ -253,6 +265,7 @@ def _store_decisions(
                 "DELETE FROM review_decisions WHERE run_id = ? AND row_id = ?",
                 [(run_id, d.row["row_id"]) for d in decisions],
             )
+            _open_and_waive(store, run_id, decisions, now)
             store.db["review_decisions"].insert_all(
                 {
                     "run_id": run_id,
@@ -280,6 +293,26 @@ def _store_decisions(
         if not staged.temporary.exists():  # renamed, but the decisions were not committed
             staged.path.unlink(missing_ok=True)
         raise
+
+
+def _open_and_waive(store: Store, run_id: int, decisions: list[Decision], now: str) -> None:
+    """Each revoke or modify opens a remediation item; a justified keep of a row with an
+    item still open closes it (`waived`)."""
+    conn = store.db.conn
+    still_open = store_review.open_items(conn)
+    store_review.insert_items(conn, remediation.new_items(decisions, run_id, now, still_open))
+    kept = {d.row["row_id"]: d for d in decisions if d.decision == "keep"}
+    for item in still_open:
+        keep = kept.get(item["row_id"])
+        if keep is not None:
+            store_review.mark(
+                conn,
+                item["id"],
+                status="waived",
+                run=run_id,
+                at=now,
+                closed_by=f"keep in run {run_id} by {keep.reviewer}: {keep.justification}",
+            )
 
 
 NO_GUIDANCE = "no automated guidance for this kind of access"

@@ -185,3 +185,34 @@ def _namespace_run_counts(conn: sqlite3.Connection) -> None:
             }
         updates.append((json.dumps(counts), run_id))
     conn.executemany("UPDATE runs SET counts = ? WHERE id = ?", updates)
+
+
+@migrations()
+def m006_remediation_items(db: sqlite_utils.Database) -> None:
+    # Each revoke or modify decision opens an item; later runs mark it fixed, open or
+    # reappeared, with the run that showed it (graph/remediation.py).
+    db["remediation_items"].create(
+        {
+            "id": int,
+            "decided_run": int,
+            "row_id": str,
+            "principal": str,
+            "resource": str,
+            "access": str,
+            "access_kind": str,
+            "source": str,
+            "scope": str,
+            "decision": str,
+            "reviewer": str,
+            "justification": str,
+            "opened_at": str,
+            "status": str,
+            "evidence_run": int,
+            "evidence_at": str,
+            "fixed_run": int,
+            "closed_by": str,
+        },
+        pk="id",
+        foreign_keys=[("decided_run", "runs", "id")],
+    )
+    db["remediation_items"].create_index(["row_id"])

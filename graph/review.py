@@ -291,7 +291,19 @@ def _work_out(context: ReviewContext) -> None:
     for row in context._review.rows:
         if row.parts:
             row.change = _merged_change(row.parts)
+    _open_items(context, context._review)
     sort_review_rows(context._review.rows)
+
+
+def _open_items(context: ReviewContext, review: ReviewRows) -> None:
+    """Each row's remediation item still open, as review.csv carries it into the next
+    quarter ("R3: revoke decided in run 4, still present")."""
+    from . import remediation, store_review
+
+    for item in store_review.open_items(context.store.db.conn):
+        row = review.find(item["row_id"])
+        if row is not None and item["decided_run"] < context.run.id:
+            row.open_item = "; ".join(filter(None, [row.open_item, remediation.describe(item)]))
 
 
 def _merged_change(parts: list[AccessRow]) -> str:

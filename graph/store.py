@@ -33,7 +33,7 @@ RUN_STATUSES = ("running", "complete", "partial", "failed")
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
 # with a higher number was made by a newer idgraph and is refused, never half-read.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
@@ -43,6 +43,7 @@ MIGRATION_NAMES = (
     "m003_review_decisions",
     "m004_accounts",
     "m005_namespaced_edge_kinds",  # data only: NEW_SCHEMA holds no statement of it
+    "m006_remediation_items",
 )
 
 # What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
@@ -85,6 +86,14 @@ NEW_SCHEMA = (
     '\n   "first_run" INTEGER,\n   "last_run" INTEGER,\n   PRIMARY KEY ("connector", "label")\n);',
     'ALTER TABLE "runs" ADD COLUMN "credential" TEXT;',
     'ALTER TABLE "runs" ADD COLUMN "rotated_from" TEXT;',
+    'CREATE TABLE "remediation_items" (\n   "id" INTEGER PRIMARY KEY,'
+    '\n   "decided_run" INTEGER REFERENCES "runs"("id"),\n   "row_id" TEXT,'
+    '\n   "principal" TEXT,\n   "resource" TEXT,\n   "access" TEXT,\n   "access_kind" TEXT,'
+    '\n   "source" TEXT,\n   "scope" TEXT,\n   "decision" TEXT,\n   "reviewer" TEXT,'
+    '\n   "justification" TEXT,'
+    '\n   "opened_at" TEXT,\n   "status" TEXT,\n   "evidence_run" INTEGER,'
+    '\n   "evidence_at" TEXT,\n   "fixed_run" INTEGER,\n   "closed_by" TEXT\n);',
+    'CREATE INDEX "idx_remediation_items_row_id"\n    ON "remediation_items" ("row_id");',
 )
 
 

@@ -30,7 +30,7 @@ from idgraph.graph.schema import (
     SchemaConflict,
     registry,
 )
-from idgraph.graph.store import Store
+from idgraph.graph.store import SCHEMA_VERSION, Store
 from idgraph.graph.sync import sync
 
 from .conftest import attest_fixture, sync_fixture
@@ -343,7 +343,7 @@ def test_a_database_of_bare_kinds_migrates_and_exports_the_same_rows(tmp_path, e
         digest = hashlib.sha256(f"{row['principal']}|{bare}|{row['resource']}".encode())
         assert row["row_id"] == "r-" + digest.hexdigest()[:16]
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     bare_left = conn.execute(
         "SELECT DISTINCT kind FROM edge_versions WHERE instr(kind, ':') = 0"
     ).fetchall()

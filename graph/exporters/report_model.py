@@ -528,6 +528,34 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     }
 
 
+def remediation_items(context: ReviewContext, names: Names) -> dict[str, Any]:
+    """Every remediation item decided before or in this run, and its state as the later
+    runs showed it (`idgraph review status`)."""
+    from .. import remediation, store_review
+
+    found = [
+        item
+        for item in store_review.items(context.store.db.conn)
+        if item["decided_run"] <= context.run.id
+    ]
+    return {
+        "items": [
+            {
+                "id": remediation.label(item),
+                "status": item["status"],
+                "summary": remediation.describe(item),
+                "principal": names.ref(item["principal"]),
+                "resource": names.ref(item["resource"]),
+                "access": item["access"],
+                "evidence_run": item["evidence_run"],
+                "age_days": remediation.age_days(item),
+            }
+            for item in found
+        ],
+        "counts": Counter(item["status"] for item in found),
+    }
+
+
 # -- the picture ----------------------------------------------------------------------------
 
 
@@ -659,5 +687,6 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "changes": changes,
         "findings": finding_groups(context, names),
         "decisions": decisions(context, names),
+        "remediation": remediation_items(context, names),
         "picture": picture(context, names),
     }

@@ -34,6 +34,7 @@ _WIDTHS = {
     "flags": 24,
     "risk": 8,
     "change_since_last_review": 18,
+    "open_item": 30,
     "decision": 11,
     "reviewer": 26,
     "review_date": 13,
@@ -72,6 +73,8 @@ INSTRUCTIONS = [
     "flags names the findings on the principal or the resource (see the Findings sheet); "
     "attestation-stale means the team-member list is older than allowed: re-attest first.",
     "change_since_last_review: added or changed (was ...) when exported with --since.",
+    "open_item: a revoke or modify decided earlier and still present (idgraph review "
+    "status); a keep of such a row needs a justification.",
     "",
     "Bring the decisions back: idgraph review import review.xlsx --reviewer you@example.com",
     "(a CSV saved from this workbook works too). Every row is checked against the run it "
