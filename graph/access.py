@@ -70,6 +70,10 @@ REVIEW_COLUMNS = [
     "risk",
     "change_since_last_review",
     "open_item",
+    "previous_decision",
+    "previous_reviewer",
+    "previous_justification",
+    "changed_since_previous",
     "decision",
     "reviewer",
     "review_date",
@@ -118,6 +122,8 @@ class AccessRow:
     change: str = ""  # since the review's baseline: added, changed (was ...), removed ...
     risk: str = ""  # high, medium or low (the review sets it)
     open_item: str = ""  # a remediation item still open on it (the review sets it)
+    previous: tuple[str, str, str, str] = ("", "", "", "")  # last review's decision, reviewer,
+    # justification, and whether the access changed since (the review sets it)
     parts: list[AccessRow] = field(default_factory=list)  # the edges a merged row covers
 
     @property
@@ -150,6 +156,7 @@ class AccessRow:
             self.risk,
             self.change,
             self.open_item,
+            *self.previous,
             "",
             "",
             "",

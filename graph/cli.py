@@ -621,6 +621,14 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=int,
     help="A complete run: fill 'change since last review' and list access removed.",
 )
+@click.option(
+    "--scope",
+    "row_scope",
+    type=click.Choice(["all", "changed"]),
+    default="all",
+    show_default=True,
+    help="changed: review rows new or changed since the baseline, and every open item.",
+)
 @force_option
 @review_options
 @json_option
@@ -630,6 +638,7 @@ def export_command(
     out_dir: Path,
     formats: tuple[str, ...],
     since: int | None,
+    row_scope: str,
     force: bool,
     allow_domains: tuple[str, ...],
     max_admins: int,
@@ -662,7 +671,11 @@ def export_command(
             formats=formats,
             run_id=run_id,
             since=since,
-            options={"allow_domains": list(allow_domains), "max_admins": max_admins},
+            options={
+                "allow_domains": list(allow_domains),
+                "max_admins": max_admins,
+                "scope": row_scope,
+            },
             force=force,
         )
     with user_errors(db_path):

@@ -292,7 +292,31 @@ def _work_out(context: ReviewContext) -> None:
         if row.parts:
             row.change = _merged_change(row.parts)
     _open_items(context, context._review)
+    _previous_answers(context, context._review)
+    if context.options.get("scope") == "changed" and context._changes is not None:
+        context._review.rows = [r for r in context._review.rows if r.change or r.open_item]
     sort_review_rows(context._review.rows)
+
+
+def _previous_answers(context: ReviewContext, review: ReviewRows) -> None:
+    """Each row's answer in the last review before this run: decision, reviewer,
+    justification, and whether its access changed since (`yes (was ...)` or `no`)."""
+    from . import store_review
+
+    for row_id, record in store_review.decisions_before(
+        context.store.db.conn, context.run.id
+    ).items():
+        row = review.find(row_id)
+        if row is None:
+            continue
+        was = record["access"]
+        same = was == row.access or was in (p.access for p in row.parts)
+        row.previous = (
+            record["decision"],
+            record["reviewer"],
+            record["justification"],
+            "no" if same else f"yes (was {was})",
+        )
 
 
 def _open_items(context: ReviewContext, review: ReviewRows) -> None:

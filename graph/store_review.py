@@ -57,3 +57,14 @@ def mark(
         "fixed_run = COALESCE(?, fixed_run), closed_by = COALESCE(?, closed_by) WHERE id = ?",
         [status, run, at, fixed_run, closed_by, ident],
     )
+
+
+def decisions_before(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
+    """Row id -> the latest decision stored on it in a review of a run before `run_id`."""
+    try:
+        cursor = conn.execute(
+            "SELECT * FROM review_decisions WHERE run_id < ? ORDER BY run_id, id", [run_id]
+        )
+    except sqlite3.OperationalError:
+        return {}
+    return {record["row_id"]: record for record in _records(cursor)}

@@ -35,6 +35,10 @@ _WIDTHS = {
     "risk": 8,
     "change_since_last_review": 18,
     "open_item": 30,
+    "previous_decision": 11,
+    "previous_reviewer": 22,
+    "previous_justification": 30,
+    "changed_since_previous": 14,
     "decision": 11,
     "reviewer": 26,
     "review_date": 13,
@@ -75,6 +79,8 @@ INSTRUCTIONS = [
     "change_since_last_review: added or changed (was ...) when exported with --since.",
     "open_item: a revoke or modify decided earlier and still present (idgraph review "
     "status); a keep of such a row needs a justification.",
+    "previous_decision, previous_reviewer, previous_justification: last review's answer; "
+    "changed_since_previous: whether the access changed since (yes (was ...) or no).",
     "",
     "Bring the decisions back: idgraph review import review.xlsx --reviewer you@example.com",
     "(a CSV saved from this workbook works too). Every row is checked against the run it "
