@@ -59,6 +59,8 @@ REVIEW_COLUMNS = [
     "principal_type",
     "resource",
     "resource_name",
+    "owner",
+    "purpose",
     "access",
     "access_kind",
     "covers",
@@ -74,6 +76,7 @@ REVIEW_COLUMNS = [
     "previous_reviewer",
     "previous_justification",
     "changed_since_previous",
+    "suggested_reviewer",
     "decision",
     "reviewer",
     "review_date",
@@ -124,6 +127,8 @@ class AccessRow:
     open_item: str = ""  # a remediation item still open on it (the review sets it)
     previous: tuple[str, str, str, str] = ("", "", "", "")  # last review's decision, reviewer,
     # justification, and whether the access changed since (the review sets it)
+    owner: tuple[str, str, str] = ("", "", "")  # owner, purpose, suggested reviewer (the
+    # annotations: graph/annotations.py; the review sets it)
     parts: list[AccessRow] = field(default_factory=list)  # the edges a merged row covers
 
     @property
@@ -145,6 +150,7 @@ class AccessRow:
             self.principal_type,
             self.resource,
             self.resource_name,
+            *self.owner[:2],
             self.access,
             self.access_kind,
             self.covers,
@@ -157,6 +163,7 @@ class AccessRow:
             self.change,
             self.open_item,
             *self.previous,
+            self.owner[2],
             "",
             "",
             "",

@@ -980,6 +980,7 @@ def build_cli() -> click.Group:
     global _commands_registered
     if not _commands_registered:
         from . import (
+            annotate_cli,  # noqa: F401 - adds `idgraph annotate`
             attest_cli,  # noqa: F401 - adds `idgraph attest`
             query_cli,  # noqa: F401 - adds `idgraph access` and `idgraph nodes`
         )

@@ -216,3 +216,23 @@ def m006_remediation_items(db: sqlite_utils.Database) -> None:
         foreign_keys=[("decided_run", "runs", "id")],
     )
     db["remediation_items"].create_index(["row_id"])
+
+
+@migrations()
+def m007_annotations(db: sqlite_utils.Database) -> None:
+    # Owner, purpose and expected end of a resource or credential, as a person attested
+    # them (`idgraph annotate import`): the latest row of a target stands.
+    db["annotations"].create(
+        {
+            "id": int,
+            "target": str,
+            "owner": str,
+            "purpose": str,
+            "expected_until": str,
+            "annotated_by": str,
+            "annotated_at": str,
+            "file_sha256": str,
+        },
+        pk="id",
+    )
+    db["annotations"].create_index(["target"])

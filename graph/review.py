@@ -293,9 +293,21 @@ def _work_out(context: ReviewContext) -> None:
             row.change = _merged_change(row.parts)
     _open_items(context, context._review)
     _previous_answers(context, context._review)
+    _owners(context, context._review)
     if context.options.get("scope") == "changed" and context._changes is not None:
         context._review.rows = [r for r in context._review.rows if r.change or r.open_item]
     sort_review_rows(context._review.rows)
+
+
+def _owners(context: ReviewContext, review: ReviewRows) -> None:
+    """Each row's owner, purpose and suggested reviewer, from the annotations."""
+    from . import store_review
+    from .annotations import owner_facts
+
+    known = store_review.annotations(context.store.db.conn)
+    if known:
+        for row in review.rows:
+            row.owner = owner_facts(known, row)
 
 
 def _previous_answers(context: ReviewContext, review: ReviewRows) -> None:

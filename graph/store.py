@@ -33,7 +33,7 @@ RUN_STATUSES = ("running", "complete", "partial", "failed")
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
 # with a higher number was made by a newer idgraph and is refused, never half-read.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 SQLITE_HEADER = b"SQLite format 3\x00"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
@@ -44,6 +44,7 @@ MIGRATION_NAMES = (
     "m004_accounts",
     "m005_namespaced_edge_kinds",  # data only: NEW_SCHEMA holds no statement of it
     "m006_remediation_items",
+    "m007_annotations",
 )
 
 # What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
@@ -94,6 +95,10 @@ NEW_SCHEMA = (
     '\n   "opened_at" TEXT,\n   "status" TEXT,\n   "evidence_run" INTEGER,'
     '\n   "evidence_at" TEXT,\n   "fixed_run" INTEGER,\n   "closed_by" TEXT\n);',
     'CREATE INDEX "idx_remediation_items_row_id"\n    ON "remediation_items" ("row_id");',
+    'CREATE TABLE "annotations" (\n   "id" INTEGER PRIMARY KEY,\n   "target" TEXT,'
+    '\n   "owner" TEXT,\n   "purpose" TEXT,\n   "expected_until" TEXT,'
+    '\n   "annotated_by" TEXT,\n   "annotated_at" TEXT,\n   "file_sha256" TEXT\n);',
+    'CREATE INDEX "idx_annotations_target"\n    ON "annotations" ("target");',
 )
 
 

@@ -30,15 +30,23 @@ def open_items(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return items(conn, STILL_OPEN)
 
 
-def insert_items(conn: sqlite3.Connection, records: Iterable[Mapping[str, Any]]) -> None:
-    """New items (the caller holds the transaction)."""
+def _insert(conn: sqlite3.Connection, table: str, records: Iterable[Mapping[str, Any]]) -> None:
     for record in records:
         columns = list(record)
         conn.execute(
-            f"INSERT INTO remediation_items ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})",
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             [record[c] for c in columns],
         )
+
+
+def insert_items(conn: sqlite3.Connection, records: Iterable[Mapping[str, Any]]) -> None:
+    """New remediation items (the caller holds the transaction)."""
+    _insert(conn, "remediation_items", records)
+
+
+def insert_annotations(conn: sqlite3.Connection, records: Iterable[Mapping[str, Any]]) -> None:
+    """New annotations (the caller holds the transaction)."""
+    _insert(conn, "annotations", records)
 
 
 def mark(
@@ -68,3 +76,12 @@ def decisions_before(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[st
     except sqlite3.OperationalError:
         return {}
     return {record["row_id"]: record for record in _records(cursor)}
+
+
+def annotations(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Target (a resource or credential id) -> its latest annotation."""
+    try:
+        cursor = conn.execute("SELECT * FROM annotations ORDER BY id")
+    except sqlite3.OperationalError:
+        return {}
+    return {record["target"]: record for record in _records(cursor)}

@@ -556,6 +556,18 @@ def remediation_items(context: ReviewContext, names: Names) -> dict[str, Any]:
     }
 
 
+def owners(context: ReviewContext, names: Names) -> list[dict[str, Any]]:
+    """The annotations (owner, purpose, expected end) of this run's resources and
+    credentials, with who recorded them when."""
+    from .. import store_review
+
+    return [
+        {**names.ref(target), **{k: record[k] or "" for k in record if k != "target"}}
+        for target, record in sorted(store_review.annotations(context.store.db.conn).items())
+        if context.node_exists(target) or target in context.graph
+    ]
+
+
 # -- the picture ----------------------------------------------------------------------------
 
 
@@ -688,5 +700,6 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "findings": finding_groups(context, names),
         "decisions": decisions(context, names),
         "remediation": remediation_items(context, names),
+        "owners": owners(context, names),
         "picture": picture(context, names),
     }

@@ -24,6 +24,8 @@ _WIDTHS = {
     "principal_type": 12,
     "resource": 30,
     "resource_name": 26,
+    "owner": 24,
+    "purpose": 24,
     "access": 16,
     "access_kind": 14,
     "covers": 40,
@@ -39,6 +41,7 @@ _WIDTHS = {
     "previous_reviewer": 22,
     "previous_justification": 30,
     "changed_since_previous": 14,
+    "suggested_reviewer": 24,
     "decision": 11,
     "reviewer": 26,
     "review_date": 13,
@@ -81,6 +84,8 @@ INSTRUCTIONS = [
     "status); a keep of such a row needs a justification.",
     "previous_decision, previous_reviewer, previous_justification: last review's answer; "
     "changed_since_previous: whether the access changed since (yes (was ...) or no).",
+    "owner and purpose: from the annotations (idgraph annotate import); suggested_reviewer: "
+    "the owner of the row's resource.",
     "",
     "Bring the decisions back: idgraph review import review.xlsx --reviewer you@example.com",
     "(a CSV saved from this workbook works too). Every row is checked against the run it "
