@@ -629,6 +629,12 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="changed: review rows new or changed since the baseline, and every open item.",
 )
+@click.option(
+    "--by-reviewer",
+    is_flag=True,
+    help="Also one review-<reviewer>.xlsx per suggested reviewer (the resource's owner; "
+    "review-unassigned.xlsx for rows with none); `review import` takes them all at once.",
+)
 @force_option
 @review_options
 @json_option
@@ -639,6 +645,7 @@ def export_command(
     formats: tuple[str, ...],
     since: int | None,
     row_scope: str,
+    by_reviewer: bool,
     force: bool,
     allow_domains: tuple[str, ...],
     max_admins: int,
@@ -678,6 +685,10 @@ def export_command(
             },
             force=force,
         )
+        if by_reviewer:
+            from .exporters.review_xlsx import write_by_reviewer
+
+            written += [str(p) for p in write_by_reviewer(context, out_dir, force=force)]
     with user_errors(db_path):
         store = Store(db_path, create=False)
         try:
@@ -851,13 +862,13 @@ def review_group() -> None:
 
 @review_group.command("import")
 @needs_plugins
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--reviewer", required=True, help="Your email (used where a row names none).")
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write remediation.md (default: beside FILE).",
+    help="Where to write remediation.md (default: beside the first FILE).",
 )
 @click.option(
     "--encoding",
@@ -867,7 +878,7 @@ def review_group() -> None:
 @db_option
 @json_option
 def review_import(
-    file: Path,
+    files: tuple[Path, ...],
     reviewer: str,
     out_dir: Path | None,
     encoding: str | None,
@@ -875,8 +886,9 @@ def review_import(
     db_path: Path,
     as_json: bool,
 ) -> None:
-    """Read a filled review.xlsx or review.csv back: every row is checked against the run it
-    came from; on any problem each is listed (file, row, column) and nothing is stored
+    """Read a filled review.xlsx or review.csv back (or several: the workbooks of `export
+    --by-reviewer`, imported together): every row is checked against the run it came
+    from; on any problem each is listed (file, row, column) and nothing is stored
     (exit 3), and so is a missing or unwritable --out folder. Writes remediation.md: the
     exact step for each revoke, and for each modify the change to make (none is executed);
     an existing one is replaced only with --force. The decisions are stored only once
@@ -889,7 +901,12 @@ def review_import(
     try:
         with user_errors(db_path):
             result = import_decisions(
-                store, file, reviewer=reviewer, out_dir=out_dir, encoding=encoding, force=force
+                store,
+                list(files),
+                reviewer=reviewer,
+                out_dir=out_dir,
+                encoding=encoding,
+                force=force,
             )
     except DecisionsInvalid as exc:
         for problem in shown_problems(exc.problems):

@@ -32,6 +32,7 @@ class Decision:
     reviewer: str
     review_date: str
     justification: str
+    file_sha256: str = ""  # the file it came from
 
 
 def _unneutralise(value: str) -> str:
@@ -184,9 +185,44 @@ def _review_date_problems(where: str, text: str, run: Run, latest_today: date) -
     return []
 
 
+def parse_files(
+    paths: list[Path], store: Store, default_reviewer: str, *, encoding: str | None = None
+) -> tuple[int, list[Decision]]:
+    """`parse_decisions` of one file or several (one workbook per reviewer): one run, each
+    row decided in one file only; every file's problems listed together."""
+    problems: list[str] = []
+    parsed: list[tuple[Path, int, list[Decision]]] = []
+    for path in paths:
+        try:
+            run_id, decisions = parse_decisions(path, store, default_reviewer, encoding=encoding)
+        except DecisionsInvalid as exc:
+            problems += exc.problems
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        for decision in decisions:
+            decision.file_sha256 = digest
+        parsed.append((path, run_id, decisions))
+    runs = {run_id for _path, run_id, _d in parsed}
+    if len(runs) > 1:
+        problems.append(
+            "the files review different runs ("
+            + ", ".join(f"{path}: run {run_id}" for path, run_id, _d in parsed)
+            + "): import one run's files together"
+        )
+    first: dict[str, Path] = {}
+    for path, _run, decisions in parsed:
+        for decision in decisions:
+            row_id = decision.row["row_id"]
+            if first.setdefault(row_id, path) != path:
+                problems.append(f"{path}: row {row_id} is decided in {first[row_id]} too")
+    if problems:
+        raise DecisionsInvalid(problems)
+    return parsed[0][1], [d for _path, _run, decisions in parsed for d in decisions]
+
+
 def import_decisions(
     store: Store,
-    path: Path,
+    path: Path | list[Path],
     *,
     reviewer: str,
     out_dir: Path | None = None,
@@ -196,11 +232,14 @@ def import_decisions(
     """Store the decisions and write remediation.md, both or neither; returns a summary.
     An existing remediation.md is replaced only with `force` (see `graph/files.py`).
 
-    `path`: review.xlsx or a CSV (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
+    `path`: review.xlsx or a CSV, or several (one workbook per reviewer: remediation.md
+    goes beside the first) (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
     names a CSV's encoding when it is not UTF-8 (e.g. `cp1252`)."""
     if not EMAIL.match(reviewer.strip()):
         raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
-    run_id, decisions = parse_decisions(path, store, reviewer.strip().lower(), encoding=encoding)
+    paths = [path] if isinstance(path, Path) else list(path)
+    run_id, decisions = parse_files(paths, store, reviewer.strip().lower(), encoding=encoding)
+    path = paths[0]
     # Where remediation.md goes is checked, and the steps worked out, before anything is
     # stored: a decision must not be committed with no steps written.
     target = out_dir or path.parent
@@ -211,11 +250,10 @@ def import_decisions(
     remediation = target / "remediation.md"
     check_writable(remediation, force=force, database=store.path)  # before the graph loads
     steps = render_remediation(store, run_id, decisions)
-    file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     staged = stage_file(remediation, force=force, database=store.path)
     try:
         write_remediation(staged, steps)
-        _store_decisions(store, run_id, decisions, reviewer, file_sha256, staged)
+        _store_decisions(store, run_id, decisions, reviewer, staged)
     finally:
         staged.discard()
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
@@ -251,7 +289,6 @@ def _store_decisions(
     run_id: int,
     decisions: list[Decision],
     reviewer: str,
-    file_sha256: str,
     staged: StagedFile,
 ) -> None:
     """One transaction; remediation.md is renamed into place as its last step, so the
@@ -280,7 +317,7 @@ def _store_decisions(
                     "justification": d.justification,
                     "imported_at": now,
                     "imported_by": reviewer.strip().lower(),
-                    "file_sha256": file_sha256,
+                    "file_sha256": d.file_sha256,
                 }
                 for d in decisions
             )

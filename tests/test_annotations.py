@@ -118,3 +118,49 @@ def test_a_bad_annotations_file_lists_every_problem_with_a_hint_and_stores_nothi
     assert "row 4: column 'purpose'" in result.output
     assert "nothing was imported" in result.output
     assert all(not r["owner"] for r in _template(db))
+
+
+def test_export_by_reviewer_writes_a_workbook_per_owner_and_import_takes_them_all(
+    store, emulator, tmp_path
+):
+    import openpyxl
+
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    db = store.path
+    rows = _template(db)
+    for row in rows:
+        if row["target"] == PRODUCTION:
+            row.update(owner="prod.owner@acme-corp.example")
+    annotated = _write(tmp_path / "a.csv", rows)
+    assert (
+        _cli(
+            db, "annotate", "import", str(annotated), "--annotated-by", "l@acme-corp.example"
+        ).exit_code
+        == 0
+    )
+    out = tmp_path / "pack"
+    result = _cli(db, "export", "--out", str(out), "--format", "review-csv", "--by-reviewer")
+    assert result.exit_code == 0, result.output
+    owner_book = out / "review-prod.owner@acme-corp.example.xlsx"
+    rest_book = out / "review-unassigned.xlsx"
+    assert str(owner_book) in result.output and str(rest_book) in result.output
+    decided = []
+    for book in (owner_book, rest_book):
+        workbook = openpyxl.load_workbook(book)
+        sheet = workbook["Access"]
+        header = [c.value for c in sheet[1]]
+        resources = {
+            r[header.index("resource")] for r in sheet.iter_rows(min_row=2, values_only=True)
+        }
+        assert (resources == {PRODUCTION}) == (book == owner_book)
+        sheet.cell(row=2, column=header.index("decision") + 1, value="keep")
+        workbook.save(book)
+        decided.append(sheet.cell(row=2, column=1).value)
+    result = _cli(
+        db, "review", "import", str(owner_book), str(rest_book), "--reviewer", "l@acme-corp.example"
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 keep" in result.output
+    stored = {r["row_id"] for r in store.db["review_decisions"].rows}
+    assert stored == set(decided)

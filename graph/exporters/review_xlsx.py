@@ -8,9 +8,10 @@ leaves only the four decision columns editable (ids and evidence stay as exporte
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, ReviewContext
+from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, AccessRow, ReviewContext
 from ..spreadsheet import Column, Sheet, write_workbook
 
 DECISIONS = ("keep", "revoke", "modify")
@@ -93,8 +94,8 @@ INSTRUCTIONS = [
 ]
 
 
-def review_sheets(context: ReviewContext) -> list[Sheet]:
-    """The workbook's three sheets for a review."""
+def review_sheets(context: ReviewContext, rows: list[AccessRow] | None = None) -> list[Sheet]:
+    """The workbook's three sheets for a review (of `rows`, default every review row)."""
     access = Sheet(
         ACCESS_SHEET,
         [
@@ -107,7 +108,7 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
             )
             for name in REVIEW_COLUMNS
         ],
-        [row.values() for row in context.review_rows],
+        [row.values() for row in (context.review_rows if rows is None else rows)],
         protect=True,
     )
     findings = Sheet(
@@ -138,6 +139,22 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
 
 def _name(context: ReviewContext, node: str) -> str:
     return context.name(node) if node in context.graph else ""
+
+
+def write_by_reviewer(context: ReviewContext, out_dir: Path, *, force: bool) -> list[Path]:
+    """One workbook per suggested reviewer (`review-<email>.xlsx`; `review-unassigned.xlsx`
+    for the rows no owner is known of)."""
+    groups: dict[str, list[AccessRow]] = {}
+    for row in context.review_rows:
+        groups.setdefault(row.owner[2] or "unassigned", []).append(row)
+    return [
+        write_workbook(
+            out_dir / f"review-{re.sub(r'[^A-Za-z0-9@._-]', '_', reviewer)}.xlsx",
+            review_sheets(context, rows),
+            force=force,
+        )
+        for reviewer, rows in sorted(groups.items())
+    ]
 
 
 class ReviewXlsxExporter:
