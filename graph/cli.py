@@ -22,7 +22,7 @@ from .interfaces import ConfigError, SourceError
 from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .schema import registry
-from .store import RunNotFound, Store, StoreBusy, storage_error
+from .store import Run, RunNotFound, Store, StoreBusy, storage_error
 from .sync import SyncResult, read_secret, sync
 from .text import terminal_text
 
@@ -195,9 +195,12 @@ def _validation_message(connector_name: str, exc: ValidationError) -> str:
     return f"{connector_name} options: " + "; ".join(problems)
 
 
+WHAT = ("nodes", "edges")
+
+
 def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
     rows = []
-    for what in ("nodes", "edges"):
+    for what in WHAT:
         counts = result.counts.get(what, {})
         kinds = set()
         for change in ("created", "changed", "removed"):
@@ -235,9 +238,13 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
             f"; credential rotated (was {result.rotated_from})" if result.rotated_from else ""
         )
         if any(totals):
+            nodes, edges = (sum(r[2] + r[3] + r[4] for r in rows if r[0] == w) for w in WHAT)
             out_console.print(
                 f"Changes: {totals[0]} created, {totals[1]} changed, {totals[2]} removed"
-                f"{rotation} (details: `idgraph -v sync ...` or `idgraph diff`)"
+                f"{rotation} ({nodes} of them nodes, {edges} edges; seen is what the source "
+                "returned now, a change what differs from the previous complete run, so a "
+                "first sync creates everything it sees; details: `idgraph -v sync ...` or "
+                "`idgraph diff`)"
             )
         else:
             out_console.print(f"No changes since the previous complete run{rotation}.")
@@ -299,6 +306,17 @@ class SyncGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         connector = get_connectors().get(name)
         return None if connector is None else sync_command_for(connector)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `idgraph sync --db x`: the options belong to a connector's command, named first
+        if args and args[0].startswith("-") and args[0] not in ("--help", "-h"):
+            connectors = ", ".join(sorted(get_connectors())) or "none installed"
+            raise click.UsageError(
+                f"name the connector before its options: `idgraph sync NAME {' '.join(args)}` "
+                f"(connectors: {connectors})",
+                ctx,
+            )
+        return super().parse_args(ctx, args)
 
 
 def _click_options(model: type[Any]) -> list[click.Option]:
@@ -495,9 +513,19 @@ def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -
             run.status,
             str(changes),
             str(len(run.errors)),
-            f"credential rotated (was {run.rotated_from})" if run.rotated_from else "",
+            escape(terminal_text(_run_note(run))),
         )
     out_console.print(shown)
+
+
+def _run_note(run: Run) -> str:
+    """`idgraph runs`' note: a rotation, else a run that is not complete's first error."""
+    if run.rotated_from:
+        return f"credential rotated (was {run.rotated_from})"
+    if run.status != "complete" and run.errors:
+        more = f" (+{len(run.errors) - 1} more)" if len(run.errors) > 1 else ""
+        return run.errors[0][:120] + more
+    return ""
 
 
 @cli.command("show")

@@ -79,6 +79,7 @@ def write_review_pack(
                 try:
                     with replacing(force):
                         written.append(str(exporters[name].export(context, out_dir)))
+                    written += _companions(exporters[name], context, out_dir)
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
         except OSError as exc:
@@ -91,6 +92,15 @@ def write_review_pack(
     finally:
         store.close()
     return context, written, skipped
+
+
+def _companions(exporter: Any, context: Any, out_dir: Path) -> list[str]:
+    """The files an exporter writes beside its own (`extension_filename`; review.csv's
+    access-removed.csv when there is a baseline), so the export lists every file."""
+    names = [getattr(exporter, "extension_filename", None)]
+    if getattr(exporter, "name", "") == "review-csv" and context.changes is not None:
+        names.append("access-removed.csv")
+    return [str(out_dir / name) for name in names if name and (out_dir / name).is_file()]
 
 
 def record_write(

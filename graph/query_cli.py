@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from . import store_review
 from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, needs_plugins, user_errors
 from .output import chosen_format, emit_rows, format_option
 from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
@@ -74,6 +75,25 @@ def _candidates(store: Store, principals: bool) -> list[dict[str, Any]]:
     return list(rows)
 
 
+def known_kind(kind: str) -> str:
+    """A node kind as stored: `server` is `<connector>:server` when one connector declares it;
+    an unknown kind is a usage error listing the known ones."""
+    from .schema import registry
+
+    declared = sorted(registry().nodes)
+    if kind in declared:
+        return kind
+    short = [k for k in declared if k.rpartition(":")[2] == kind]
+    if len(short) == 1:
+        return short[0]
+    raise Failure(
+        f"--kind {kind!r}: "
+        + (f"means {' or '.join(short)}: give one" if short else "no such node kind")
+        + f"; known kinds: {', '.join(declared)}",
+        EXIT_USAGE,
+    )
+
+
 def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str, Any]:
     """The one node `text` names: its id, name, email, fingerprint or last 4 characters, its
     key (the id's last part), else a unique part of its name or id. Ambiguous: exit 2 listing
@@ -107,6 +127,14 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
                 "of the name",
                 EXIT_USAGE,
             )
+    gone = store_review.last_seen_of(store.db.conn, text)
+    if gone is not None:
+        ident, last_run, removed_in = gone
+        raise Failure(
+            f"no {what} matches {text!r} now: {ident} was last seen in run {last_run} "
+            f"(gone as of run {removed_in})",
+            EXIT_CONFIG,
+        )
     names = {str(n["name"]): n["id"] for n in nodes if n["name"]}
     close = difflib.get_close_matches(text, [*names, *(n["id"] for n in nodes)], n=5)
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
@@ -213,7 +241,7 @@ def nodes_command(
             where, params = [], []
             if kinds:
                 where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-                params += list(kinds)
+                params += [known_kind(kind) for kind in kinds]
             if text and run_id is None:
                 refresh_search(store.db)
                 where.append(
@@ -231,3 +259,16 @@ def nodes_command(
         finally:
             store.close()
     emit_rows(rows, NODE_COLUMNS, fmt, title=f"{len(rows)} nodes as of run {as_of}")
+
+
+@cli.command("datasette-metadata")
+@db_option
+def datasette_metadata_command(db_path: Path) -> None:
+    """Datasette metadata (view titles and descriptions) for the database at --db, under
+    the name Datasette gives it (its file name without .db): `idgraph datasette-metadata
+    --db q4.db > q4.json; datasette q4.db -m q4.json`."""
+    import json
+
+    from .datasette import datasette_metadata
+
+    click.echo(json.dumps(datasette_metadata(db_path.stem), indent=2))

@@ -392,7 +392,15 @@ def finding_groups(context: ReviewContext, names: Names) -> dict[str, Any]:
 
     checks = get_checks()
 
+    own = {
+        name: text
+        for registered in checks.values()
+        for name, text in (getattr(registered, "descriptions", None) or {}).items()
+    }
+
     def description(check: str) -> str:
+        if check in own:  # a check that makes several findings describes each
+            return own[check]
         if check in checks:
             return checks[check].description
         parents = [name for name in checks if check.startswith(name + "-")]
