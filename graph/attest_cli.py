@@ -229,11 +229,19 @@ def attest_status(db_path: Path, as_json: bool) -> None:
 @connector_argument
 @db_option
 @label_option
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="Items listed per group (the summary counts them all; --json lists every one).",
+)
 @json_option
 def attest_corroborate(
-    connector_name: str, db_path: Path, account_label: str | None, as_json: bool
+    connector_name: str, db_path: Path, account_label: str | None, limit: int, as_json: bool
 ) -> None:
-    """Attested members against the people the connector's API shows."""
+    """Attested members against the people the connector's API shows: a summary line,
+    then each group's first --limit items."""
     from .attestation import corroborate, resolve_label
 
     fmt = _member_format(connector_name)
@@ -246,8 +254,11 @@ def attest_corroborate(
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    for key, value in report.items():
-        if isinstance(value, list):
-            click.echo(f"{key.replace('_', ' ')} ({len(value)}):")
-            for item in value:
-                click.echo(f"  {terminal_text(str(item))}")
+    groups = {k.replace("_", " "): v for k, v in report.items() if isinstance(v, list)}
+    click.echo("Summary: " + ", ".join(f"{len(v)} {k}" for k, v in groups.items()) + ".")
+    for key, value in groups.items():
+        click.echo(f"{key} ({len(value)}):")
+        for item in value[:limit]:
+            click.echo(f"  {terminal_text(str(item))}")
+        if len(value) > limit:
+            click.echo(f"  ... and {len(value) - limit} more (--limit, or --json for all)")

@@ -9,6 +9,7 @@ attestation run in its own scope (`attested:<connector>:<label>`), apart from th
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import io
 import os
@@ -253,9 +254,11 @@ def parse_members(
     header = [cell.strip() for cell in rows[0]]
     while header and not header[-1]:
         header.pop()  # trailing empty columns a spreadsheet adds
-    by_column = _resource_columns(name, fmt, header, resources)
+    # every problem in one pass: the header's, each row's, then the owner count
+    by_column, problems = _resource_columns(name, fmt, header, resources)
+    if any(column not in header for column in BASE_COLUMNS):  # no row can be read
+        raise AttestationInvalid(problems)
     members: list[Member] = []
-    problems: list[str] = []
     emails: dict[str, int] = {}
     owners = []
     for number, raw_cells in enumerate(rows[1:], start=2):
@@ -286,7 +289,7 @@ def parse_members(
         members.append(member)
     if not members and not problems:
         problems.append(f"{name}: the file has a header but no member rows")
-    if fmt.owner_level and len(owners) != 1 and not problems:
+    if fmt.owner_level and len(owners) != 1 and members:
         rows_text = ", ".join(str(r) for r in owners) or "none"
         problems.append(
             f"{name}: column 'role': exactly one {fmt.owner_level} is needed, found "
@@ -299,9 +302,9 @@ def parse_members(
 
 def _resource_columns(
     name: str, fmt: MemberFormat, header: list[str], resources: Mapping[str, str]
-) -> dict[str, str]:
-    """Column -> resource key for the header's resource columns (`member_columns`); raises
-    AttestationInvalid naming each missing, doubled, unknown or ambiguous column."""
+) -> tuple[dict[str, str], list[str]]:
+    """Column -> resource key for the header's resource columns (`member_columns`), and a
+    problem naming each missing, doubled, unknown or ambiguous column."""
     prefix = fmt.resource_prefix
     kind = fmt.resource_kind.rsplit(":", 1)[-1]
     problems = [f"{name}: row 1: column {c!r} is missing" for c in BASE_COLUMNS if c not in header]
@@ -327,15 +330,15 @@ def _resource_columns(
                 f"({', '.join(labels)}): name one by id, as in {prefix + labels[0]!r}"
             )
         else:
-            known = ", ".join(resource_label(k, n) for k, n in sorted(resources.items()))
+            labels = [prefix + resource_label(k, n) for k, n in sorted(resources.items())]
+            close = difflib.get_close_matches(column, labels, n=1, cutoff=0.5)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else ""
             problems.append(
                 f"{name}: row 1: column {column!r}: no {kind} of that id or name in the "
-                f"latest sync (known: {known or 'none'})"
+                f"latest sync ({hint or f'{len(labels)} known: `idgraph attest template`'})"
             )
     problems += _resource_coverage(name, prefix, by_column, resources)
-    if problems:
-        raise AttestationInvalid(problems)
-    return by_column
+    return by_column, problems
 
 
 def _resource_coverage(

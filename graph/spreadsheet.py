@@ -55,6 +55,9 @@ def _letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
+EXCEL_ROWS = 1_048_576  # the last row of a worksheet
+
+
 def write_workbook(path: Path, sheets: Sequence[Sheet], *, force: bool | None = None) -> Path:
     """Write the workbook by the one rule of `graph/files.py` (`force` as `safe_file`)."""
     from openpyxl import Workbook
@@ -101,7 +104,9 @@ def write_workbook(path: Path, sheets: Sequence[Sheet], *, force: bool | None = 
         for row in sheet.rows:
             ws.append([cell(value, s) for value, s in zip(row, styles, strict=True)])
             count += 1
-        last = max(count + 1, 2)
+        # an open sheet (a member template) gets rows a person adds: its drop-downs cover
+        # the whole column; a protected one (the review) only the rows it holds
+        last = max(count + 1, 2) if sheet.protect else EXCEL_ROWS
         for index, column in enumerate(sheet.cols):
             if not column.choices and not column.prompt:
                 continue

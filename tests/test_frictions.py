@@ -160,3 +160,46 @@ def test_datasette_metadata_for_any_file_name(store, emulator, tmp_path):
         return page.text
 
     assert "Access paths" in asyncio.run(ask())
+
+
+def test_the_member_import_lists_every_problem_in_one_pass_with_a_did_you_mean(
+    store, emulator, tmp_path
+):
+    from idgraph.connector.postmark.members import MEMBER_FORMAT
+    from idgraph.graph.attestation import AttestationInvalid, import_members
+
+    sync_fixture(store, emulator)
+    text = MEMBERS_FILE.read_text()
+    text = text.replace("server:Acme Staging", "server:Acme Stageing")  # a header problem
+    text = text.replace("Sam Dev,User", "Sam Dev,Superuser")  # a cell problem
+    text = text.replace("IT Admin,Account Admin", "IT Admin,Owner")  # two owners
+    members = tmp_path / "members.csv"
+    members.write_text(text)
+    try:
+        import_members(
+            store, MEMBER_FORMAT, members, label="acme", attested_by="a@acme-corp.example",
+            evidence=None, valid_days=90,
+        )  # fmt: skip
+    except AttestationInvalid as exc:
+        problems = "\n".join(exc.problems)
+    else:
+        raise AssertionError("imported")
+    assert "(did you mean 'server:11002 Acme Staging'?)" in problems  # not every name
+    assert "'Superuser' is not a Postmark role" in problems
+    assert "exactly one owner is needed, found 2" in problems
+
+
+def test_corroborate_starts_with_a_summary_and_lists_a_limited_number(store, emulator):
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    db = str(store.path)
+    full = json.loads(_cli("attest", "corroborate", "postmark", "--db", db, "--json").stdout)
+    groups = {k: v for k, v in full.items() if isinstance(v, list)}
+    result = _cli("attest", "corroborate", "postmark", "--db", db, "--limit", "1")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("Summary: ")
+    for key, items in groups.items():
+        assert f"{len(items)} {key.replace('_', ' ')}" in first
+    longest = max(len(v) for v in groups.values())
+    assert longest > 1 and f"... and {longest - 1} more" in result.output
