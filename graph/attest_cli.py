@@ -79,12 +79,20 @@ def attest_group() -> None:
     "beside it; default: CSV on stdout. An existing file (perhaps one being filled) is "
     "replaced only with --force.",
 )
+@click.option(
+    "--long",
+    "long_form",
+    is_flag=True,
+    help="One row per person and resource with access (email, name, role, two_factor, "
+    "resource, access) instead of a column per resource: for accounts with many (CSV).",
+)
 @force_option
 def attest_template(
     connector_name: str,
     db_path: Path,
     account_label: str | None,
     out_file: Path | None,
+    long_form: bool,
     force: bool,
 ) -> None:
     """A template of the account's members: a column per resource of the latest sync,
@@ -94,6 +102,8 @@ def attest_template(
 
     fmt = _member_format(connector_name)
     workbook = out_file is not None and out_file.suffix.lower() == ".xlsx"
+    if workbook and long_form:
+        raise Failure("--long writes a CSV: give --out a .csv name", EXIT_USAGE)
     notes = None if out_file is None else out_file.with_name(out_file.name + ".notes.txt")
     with attestation_errors():
         if out_file is not None and notes is not None:  # before the store opens
@@ -106,7 +116,7 @@ def attest_template(
                 with cannot_be_written(out_file), replacing(force):
                     write_template_workbook(store, fmt, label, out_file)
             else:
-                text = write_template(store, fmt, label)
+                text = write_template(store, fmt, label, long=long_form)
         finally:
             store.close()
         if out_file is None or notes is None:

@@ -180,9 +180,12 @@ def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, d
     }
 
 
-def write_template(store: Store, fmt: MemberFormat, label: str) -> str:
-    """The CSV template: a column per resource, pre-filled from the previous attestation."""
+def write_template(store: Store, fmt: MemberFormat, label: str, *, long: bool = False) -> str:
+    """The CSV template: a column per resource, pre-filled from the previous attestation;
+    `long`: one row per person and resource with access instead (many resources)."""
     header, rows = template_rows(store, fmt, label)
+    if long:
+        header, rows = _long_rows(header, rows, fmt)
     buffer = io.StringIO()
     buffer.write("\ufeff")  # a spreadsheet reads UTF-8 (accented names) only with the BOM
     writer = csv_writer(buffer)
@@ -216,6 +219,24 @@ def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: P
             Sheet("Where to read each value", [Column("notes", width=100)], notes, wrap=True),
         ],
     )
+
+
+def _long_rows(
+    header: list[str], rows: list[list[str]], fmt: MemberFormat
+) -> tuple[list[str], list[list[str]]]:
+    """The wide template in long form: a row per person and resource with access, a person
+    with none (or an account-wide role) on one row with resource and access empty."""
+    base = len(BASE_COLUMNS)
+    labels = [column[len(fmt.resource_prefix) :] for column in header[base:]]
+    long = []
+    for row in rows:
+        granted = [
+            [*row[:base], safe_cell(label), value]
+            for label, value in zip(labels, row[base:], strict=True)
+            if value not in ("", "none")
+        ]
+        long += granted or [[*row[:base], "", ""]]
+    return [*BASE_COLUMNS, *LONG_COLUMNS], long
 
 
 def template_rows(store: Store, fmt: MemberFormat, label: str) -> tuple[list[str], list[list[str]]]:
@@ -254,14 +275,19 @@ def parse_members(
     header = [cell.strip() for cell in rows[0]]
     while header and not header[-1]:
         header.pop()  # trailing empty columns a spreadsheet adds
+    numbered = list(enumerate(rows[1:], start=2))
+    long_problems: list[str] = []
+    if header == [*BASE_COLUMNS, *LONG_COLUMNS]:  # one row per person and resource
+        header, numbered, long_problems = _long_to_wide(name, fmt, numbered, resources)
     # every problem in one pass: the header's, each row's, then the owner count
     by_column, problems = _resource_columns(name, fmt, header, resources)
     if any(column not in header for column in BASE_COLUMNS):  # no row can be read
         raise AttestationInvalid(problems)
+    problems += long_problems
     members: list[Member] = []
     emails: dict[str, int] = {}
     owners = []
-    for number, raw_cells in enumerate(rows[1:], start=2):
+    for number, raw_cells in numbered:
         cells = [cell.strip() for cell in raw_cells]
         while len(cells) > len(header) and not cells[-1]:
             cells.pop()
@@ -298,6 +324,51 @@ def parse_members(
     if problems:
         raise AttestationInvalid(problems)
     return members
+
+
+LONG_COLUMNS = ["resource", "access"]  # the long form's columns after BASE_COLUMNS
+
+
+def _long_to_wide(
+    name: str,
+    fmt: MemberFormat,
+    numbered: list[tuple[int, list[str]]],
+    resources: Mapping[str, str],
+) -> tuple[list[str], list[tuple[int, list[str]]], list[str]]:
+    """A long-form file (one row per person and resource with access; a person with none,
+    or an account-wide role, on one row with both empty) as the wide rows `parse_members`
+    reads, each numbered by the person's first row; and the problems only the long rows
+    can name (an unknown resource, a resource twice for one person)."""
+    columns = template_columns(fmt.resource_prefix, resources)
+    column_of = {key: column for column, key in columns.items()}
+    index = ColumnIndex(resources)
+    people: dict[str, tuple[int, list[str], dict[str, str]]] = {}
+    problems = []
+    for number, raw in numbered:
+        cells = [c.strip() for c in raw] + [""] * (len(BASE_COLUMNS) + 2 - len(raw))
+        if not any(cells):
+            continue
+        email = canonical_email(cells[0]) if cells[0] else f"(row {number})"
+        _first, _base, access = people.setdefault(email, (number, cells[:4], {}))
+        resource, value = cells[4], cells[5]
+        if not resource:
+            continue
+        keys = index.candidates(resource)
+        if len(keys) != 1:
+            problems.append(
+                f"{name}: row {number}: column 'resource': {resource!r} names "
+                f"{'no' if not keys else len(keys)} resource(s) of the latest sync: use the "
+                "id, as the long template writes it"
+            )
+        elif column_of[keys[0]] in access:
+            problems.append(f"{name}: row {number}: column 'resource': {resource!r} again")
+        else:
+            access[column_of[keys[0]]] = value or "none"
+    wide = [
+        (first, [*base, *(access.get(column, "") for column in columns)])
+        for first, base, access in people.values()
+    ]
+    return [*BASE_COLUMNS, *columns], wide, problems
 
 
 def _resource_columns(

@@ -203,3 +203,36 @@ def test_corroborate_starts_with_a_summary_and_lists_a_limited_number(store, emu
         assert f"{len(items)} {key.replace('_', ' ')}" in first
     longest = max(len(v) for v in groups.values())
     assert longest > 1 and f"... and {longest - 1} more" in result.output
+
+
+def test_a_long_form_member_template_round_trips_and_names_a_bad_row(store, emulator, tmp_path):
+    from idgraph.graph.access import read_access
+    from idgraph.graph.schema import registry
+
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    db = str(store.path)
+
+    def access_now():
+        found = read_access(store, store.complete_run(), registry()).explicit
+        return {r.triple() for r in found if r.principal_type == "human"}
+
+    before = access_now()
+    long_file = tmp_path / "long.csv"
+    made = _cli("attest", "template", "postmark", "--long", "--out", str(long_file), "--db", db)
+    assert made.exit_code == 0, made.output
+    lines = long_file.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "email,name,role,two_factor,resource,access"
+    assert len(lines[0].split(",")) == 6  # whatever the number of servers
+    args = ["attest", "import", "postmark", str(long_file), "--attested-by", "a@acme-corp.example"]
+    imported = _cli(*args, "--db", db)
+    assert imported.exit_code == 0, imported.output
+    assert access_now() == before  # the same access as the wide file said
+    bad = tmp_path / "bad.csv"
+    rows = [*lines, "dana.ops@acme-corp.example,Dana Ops,User,yes,99999 Nowhere,full"]
+    bad.write_text("\n".join(rows) + "\n")
+    refused = _cli(
+        "attest", "import", "postmark", str(bad), "--attested-by", "a@acme-corp.example", "--db", db
+    )
+    assert refused.exit_code == 3
+    assert f"row {len(rows)}: column 'resource': '99999 Nowhere'" in refused.output
