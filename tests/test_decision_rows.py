@@ -120,3 +120,29 @@ def test_a_decision_on_a_token_covers_its_send_as_and_old_edge_ids_are_named(sto
     with pytest.raises(DecisionsInvalid) as info:
         import_decisions(store, _fill(pack, old_id), reviewer="lead@acme-corp.example")
     assert f"{send_as.row_id} is part of row {token.row_id} now" in str(info.value.problems)
+
+
+def test_the_300_server_review_shows_owner_and_purpose_wherever_annotated(big_account, tmp_path):
+    from idgraph.graph.annotations import import_annotations
+
+    folder, account, _rows = big_account
+    server = f"postmark:server:{account['Servers'][7]['ID']}"
+    annotations = tmp_path / "annotations.csv"
+    annotations.write_text(
+        f"target,owner,purpose,expected_until\n{server},owner7@acme-corp.example,payments mail,\n"
+    )
+    store = Store(folder / "idgraph.db")
+    try:
+        import_annotations(store, annotations, annotated_by="lead@acme-corp.example")
+        rows = build_review(store).review_rows
+    finally:
+        store.close()
+    on_server = [r for r in rows if r.resource == server]
+    assert {r.principal_type for r in on_server} == {"human", "credential"}
+    for row in on_server:
+        assert row.owner == (
+            "owner7@acme-corp.example",
+            "payments mail",
+            "owner7@acme-corp.example",
+        )
+    assert all(r.owner == ("", "", "") for r in rows if r.resource != server)
