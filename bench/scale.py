@@ -47,7 +47,9 @@ def _graph(size: int, renamed: bool = False):
 
 
 def step(name: str, size: int, folder: Path) -> dict:
-    from idgraph.graph.store import Store, _edge_rows, _node_rows
+    from idgraph.graph.access import kind_fact_rows
+    from idgraph.graph.schema import registry
+    from idgraph.graph.store import Store, versions
 
     db = folder / "idgraph.db"
     result: dict = {"step": name}
@@ -56,8 +58,8 @@ def step(name: str, size: int, folder: Path) -> dict:
         result.update(nodes=len(nodes), edges=len(edges))
     if name == "floor":
         store = Store(folder / "floor.db")  # the same schema, fresh
-        node_rows = [("s", *r, 1, 1) for r in _node_rows(nodes)]
-        edge_rows = [("s", *r, 1, 1) for r in _edge_rows(edges)]
+        node_rows = [("s", *r, 1, 1) for r in versions.node_rows(nodes)]
+        edge_rows = [("s", *r, 1, 1) for r in versions.edge_rows(edges)]
         conn = store.db.conn
         started = time.perf_counter()
         with conn:
@@ -87,7 +89,13 @@ def step(name: str, size: int, folder: Path) -> dict:
                 plugin_versions={},
             )
             started = time.perf_counter()
-            store.finish_run(run, status="complete", nodes=nodes, edges=edges)
+            store.finish_run(
+                run,
+                status="complete",
+                nodes=nodes,
+                edges=edges,
+                kind_facts=lambda: kind_fact_rows(registry()),  # as a sync writes them
+            )
             result["seconds"] = time.perf_counter() - started
             store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             result["rows_written"] = (

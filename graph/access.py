@@ -28,7 +28,7 @@ Contract (every output reads these rows; none works access out by itself):
   They are grouped people, then credentials, then anything else (integrations), each
   sorted by `risk` (set by the review from the findings and the access's permissions).
 
-The SQL views `access_paths` and `reachable` (graph/queries.py) state the same rules in
+The SQL views `access_paths` and `reachable` (graph/store/views.py) state the same rules in
 SQL for SQL clients, with the folded spanning values and the implied level written to
 `kind_facts` by `spans_facts`; tests/test_one_answer.py asserts that every output agrees.
 Cells are neutralised (`safe_cell`) where they are written, never here.
@@ -37,6 +37,7 @@ Cells are neutralised (`safe_cell`) where they are written, never here.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -248,9 +249,17 @@ def name_from(data: Mapping[str, Any], node: str, schema: SchemaRegistry) -> str
 
 
 def node_data(
-    cache: dict[str, dict[str, Any]], ident: str, kind: str, source: str, data: dict[str, Any]
+    cache: dict[str, dict[str, Any]],
+    ident: str,
+    kind: str,
+    source: str,
+    data: dict[str, Any],
+    *,
+    as_of: str,
 ) -> dict[str, Any]:
-    """A node's attributes as the graph holds them (kind, source, stale flag), cached."""
+    """A node's attributes as the graph holds them (kind, source, stale flag), cached. An
+    attestation is stale when it had expired at `as_of`, the run's time (never the clock:
+    the same run reads the same, exported today or next year)."""
     known = cache.get(ident)
     if known is not None:
         return known
@@ -258,15 +267,14 @@ def node_data(
     data["source"] = source
     data["sources"] = [source]
     if source == "attested" and "expires_at" in data:
-        data["attestation_stale"] = data["expires_at"] < _now()
+        data["attestation_stale"] = data["expires_at"] < as_of
     cache[ident] = data
     return data
 
 
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def run_time(run: Run) -> str:
+    """When a run read its source (its end): the time its graph is true at."""
+    return run.finished or run.started
 
 
 class _Reader:
@@ -292,18 +300,18 @@ class _Reader:
         if self.by_kind is not None:
             for kind in named_kinds:
                 self.by_kind.setdefault(kind, [])
-        last_seen = self.store.last_seen(self.run.id)
-        for ident, kind, source, data in self.store.node_rows_of_kinds(self.run.id, named_kinds):
+        last_seen = self.store.latest_run_per_scope(self.run.id)
+        for ident, kind, source, data in self.store.node_tuples(self.run.id, kinds=named_kinds):
             if ident in self.nodes:  # a node of two scopes (a person): keep both's facts
                 self.nodes[ident].update(data)
             else:
                 data["last_seen"] = last_seen.get(data["scope"])
-                node_data(self.nodes, ident, kind, source, data)
+                node_data(self.nodes, ident, kind, source, data, as_of=run_time(self.run))
             if self.by_kind is not None:
                 self.by_kind[kind].append((ident, self.nodes[ident]))
         holding = self.schema.edge_kinds_with(holds=True)
-        for src, dst, _disc, kind, _source, _attrs, _first in self.store.edge_cursor_of_kinds(
-            self.run.id, holding
+        for src, dst, _disc, kind, _source, _attrs, _first in self.store.edge_tuples(
+            self.run.id, kinds=holding
         ):
             self.holders.setdefault(dst, []).append(f"{src} -{kind}-> {dst}")
 
@@ -323,8 +331,8 @@ class _Reader:
         """The names of resources of no declared role (read at the end, in one pass)."""
         if not self.missing:
             return
-        for ident, kind, source, data in self.store.node_rows_with_ids(self.run.id, self.missing):
-            node_data(self.nodes, ident, kind, source, data)
+        for ident, kind, source, data in self.store.node_tuples(self.run.id, ids=self.missing):
+            node_data(self.nodes, ident, kind, source, data, as_of=run_time(self.run))
         for row in rows:
             if row.resource in self.missing:
                 data = self.nodes.get(row.resource)
@@ -358,8 +366,8 @@ def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
     per_principal: dict[str, tuple[str, str, str, str, str] | None] = {}
     values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
     rows: list[AccessRow] = []
-    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_cursor_of_kinds(
-        run.id, access_kinds
+    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_tuples(
+        run.id, kinds=access_kinds
     ):
         facts = per_principal.get(src, False)
         if facts is False:
@@ -404,8 +412,13 @@ def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
         if data.get("kind") in resource_kinds:
             in_scope.setdefault(data.get("scope", ""), []).append(ident)
     rows = []
+    spanning: dict[tuple[str, str], bool] = {}  # few distinct (kind, access): each asked once
     for row in explicit:
-        if not spans(schema, row.access_kind, row.access):
+        key = (row.access_kind, row.access)
+        wide = spanning.get(key)
+        if wide is None:
+            wide = spanning[key] = spans(schema, *key)
+        if not wide:
             continue
         account = reader.nodes.get(row.resource)
         level = implied_level(schema, row.access)
@@ -575,3 +588,41 @@ def changes_between(before: Iterable[AccessRow], now: Iterable[AccessRow], since
     for row in removed:
         row.change = f"removed since run {since.id}"
     return Changes(since, added, changed, removed)
+
+
+def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
+    """Per kind, what the views need; an edge kind's account-spanning values folded and
+    what they imply on each resource, as the access engine (graph/access.py) decides."""
+    rows: list[dict[str, Any]] = []
+    for kind, node in sorted(schema.nodes.items()):
+        rows.append(
+            {
+                "what": "node",
+                "kind": kind,
+                "role": node.role,
+                "label": node.label,
+                "principal": node.principal,
+                "access": None,
+                "grant": None,
+                "spans_account": "[]",
+                "holds": 0,
+                "implies": None,
+            }
+        )
+    for kind, edge in sorted(schema.edges.items()):
+        spanning, implies = spans_facts(schema, kind)
+        rows.append(
+            {
+                "what": "edge",
+                "kind": kind,
+                "role": None,
+                "label": None,
+                "principal": None,
+                "access": edge.access,
+                "grant": edge.grant,
+                "spans_account": json.dumps(spanning),
+                "holds": int(edge.holds),
+                "implies": implies,
+            }
+        )
+    return rows

@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from .attest_cli import write_template_file
-from .cli import EXIT_CONFIG, Failure, cli, db_option, force_option, user_errors
+from .cli_base import EXIT_CONFIG, Failure, db_option, force_option, user_errors
 from .store import Store
 
 
-@cli.group("annotate")
+@click.group("annotate")
 def annotate_group() -> None:
     """Owners, purpose and expected end of resources and credentials."""
 

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from . import store_review
 from .csvinput import EMAIL, InputInvalid, csv_writer, formula_problems, read_rows, safe_cell
 from .store import Store
+from .store import annotations as stored_annotations
 
 COLUMNS = ["target", "kind", "name", "owner", "purpose", "expected_until"]
 EDITABLE = ("owner", "purpose", "expected_until")
@@ -39,7 +39,7 @@ def targets(store: Store) -> dict[str, tuple[str, str]]:
 
 def template_text(store: Store) -> str:
     """The annotations file: every resource and credential, filled from what is known."""
-    known = store_review.annotations(store.db.conn)
+    known = stored_annotations.annotations(store.db.conn)
     buffer = io.StringIO()
     writer = csv_writer(buffer)
     writer.writerow(COLUMNS)
@@ -107,7 +107,7 @@ def import_annotations(store: Store, path: Path, *, annotated_by: str) -> dict[s
     now = datetime.now(UTC).isoformat(timespec="seconds")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with store.db.atomic():
-        store_review.insert_annotations(
+        stored_annotations.insert_annotations(
             store.db.conn,
             (
                 {
@@ -121,13 +121,3 @@ def import_annotations(store: Store, path: Path, *, annotated_by: str) -> dict[s
             ),
         )
     return {"annotations": len(records), "annotated_by": annotated_by, "annotated_at": now}
-
-
-def owner_facts(annotations: dict[str, dict[str, Any]], row: Any) -> tuple[str, str, str]:
-    """A review row's owner and purpose (the credential's own, else its resource's) and its
-    suggested reviewer (the resource's owner, else the credential's)."""
-    own = annotations.get(row.principal, {}) if row.principal_type == "credential" else {}
-    resource = annotations.get(row.resource, {})
-    owner = own.get("owner") or resource.get("owner") or ""
-    purpose = own.get("purpose") or resource.get("purpose") or ""
-    return owner, purpose, resource.get("owner") or owner

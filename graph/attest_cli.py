@@ -10,11 +10,10 @@ from typing import Any
 
 import click
 
-from .cli import (
+from .cli_base import (
     EXIT_CONFIG,
     EXIT_USAGE,
     Failure,
-    cli,
     db_option,
     force_option,
     json_option,
@@ -62,7 +61,7 @@ def attestation_errors() -> Iterator[None]:
         ) from None
 
 
-@cli.group("attest")
+@click.group("attest")
 def attest_group() -> None:
     """Team members read off an app's web UI (for apps with no member API, e.g. Postmark)."""
 

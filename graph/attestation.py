@@ -16,14 +16,16 @@ import os
 import re
 import sqlite3
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .access import kind_fact_rows
 from .csvinput import (
     EMAIL,
+    MAX_PROBLEMS_KEPT,
     InputInvalid,
     csv_writer,
     formula_problems,
@@ -32,9 +34,11 @@ from .csvinput import (
     safe_cell,
 )
 from .member_columns import ColumnIndex, resource_label, template_columns
+from .member_format import MemberFormat
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
 from .remediation import track_quietly
+from .schema import registry
 from .secrets import redact_url
 from .store import RunNotFound, Store
 from .view import load_graph
@@ -44,63 +48,6 @@ TWO_FACTOR_VALUES = ("yes", "no", "unknown")
 PERSON = "person"
 # The largest evidence file hashed (a PDF or an export of the web UI's member page)
 MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MemberFormat:
-    """A connector's member file: one row per member (email, name, role, two_factor) and a
-    column `<resource_prefix><resource name>` per resource with its access value.
-
-    `roles` maps each role as the UI writes it (`Account Owner`) to a level; members whose
-    level is in `all_access_levels` reach every resource (`full_access`) and leave those
-    cells empty; with `owner_level` set, exactly one row must have it. A role, access value
-    or yes/no cell is matched case-, space- and NFC-insensitively and stored as declared
-    here (`account owner` is stored `Account Owner`); emails NFC and case-folded.
-    """
-
-    connector: str
-    title: str
-    member_kind: str
-    account_kind: str
-    resource_kind: str
-    resource_key: str  # the resource node's property that is its id key
-    roles: Mapping[str, str]
-    where_in_the_ui: str
-    resource_prefix: str = "resource:"
-    access_values: tuple[str, ...] = ("full", "view", "none")
-    full_access: str = "full"
-    all_access_levels: frozenset[str] = frozenset({"owner", "admin"})
-    owner_level: str | None = "owner"
-    access_property: str = "resource_access"
-    member_edge: str = ""  # default `<connector>:member_of`
-    access_edge: str = ""  # default `<connector>:can_access`
-    identity_edge: str = "is"  # the host's shared kind
-    corroborate: Callable[[Any, str, set[str]], dict[str, Any]] | None = None
-
-    def __post_init__(self) -> None:
-        # A connector's own edge kinds carry its namespace (docs/plugins.md)
-        if not self.member_edge:
-            object.__setattr__(self, "member_edge", f"{self.connector}:member_of")
-        if not self.access_edge:
-            object.__setattr__(self, "access_edge", f"{self.connector}:can_access")
-
-    @property
-    def role_names(self) -> str:
-        return ", ".join(self.roles)
-
-    def role(self, typed: str) -> str | None:
-        """The declared role a typed one means (`account owner` -> `Account Owner`)."""
-        return canonical(typed, self.roles)
-
-    def access_value(self, typed: str) -> str | None:
-        """The declared access value a typed one means (` FULL ` -> `full`)."""
-        return canonical(typed, self.access_values)
-
-    def api_scope(self, label: str) -> str:
-        return f"{self.connector}:{label}"
-
-    def attested_scope(self, label: str) -> str:
-        return f"attested:{self.connector}:{label}"
 
 
 class AttestationInvalid(InputInvalid):
@@ -140,15 +87,7 @@ def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, 
 
 def known_labels(store: Store, fmt: MemberFormat, as_of: int | None = None) -> list[str]:
     """The labels of the connector's accounts with a complete sync (up to run `as_of`)."""
-    sql = (
-        "SELECT DISTINCT account_label FROM runs WHERE kind = 'sync' AND connector = ? "
-        "AND status = 'complete' AND account_label IS NOT NULL"
-    )
-    params: list[Any] = [fmt.connector]
-    if as_of is not None:
-        sql += " AND id <= ?"
-        params.append(as_of)
-    return sorted(row["account_label"] for row in store.db.query(sql, params))
+    return store.synced_account_labels(fmt.connector, as_of)
 
 
 def resolve_label(store: Store, fmt: MemberFormat, label: str | None) -> str:
@@ -175,7 +114,7 @@ def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, d
         return {}
     return {
         canonical_email(node.attrs["email"]): node.attrs
-        for node in store.nodes_as_of(run.id)
+        for node in store.nodes(run.id)
         if node.kind == fmt.member_kind and node.attrs.get("scope") == scope
     }
 
@@ -288,6 +227,11 @@ def parse_members(
     emails: dict[str, int] = {}
     owners = []
     for number, raw_cells in numbered:
+        if len(problems) >= MAX_PROBLEMS_KEPT:
+            problems.append(
+                f"{name}: row {number}: not read, after {len(problems):,} problems: fix those first"
+            )
+            break
         cells = [cell.strip() for cell in raw_cells]
         while len(cells) > len(header) and not cells[-1]:
             cells.pop()
@@ -489,7 +433,8 @@ def read_evidence(evidence: str | None) -> Evidence:
     except InputInvalid as exc:
         raise AttestationInvalid(exc.problems) from None
     try:
-        with path.open("rb") as handle:
+        # O_NONBLOCK: opening a named pipe would otherwise wait for a writer, forever
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
             found = os.fstat(handle.fileno())
             if not stat.S_ISREG(found.st_mode):  # /dev/zero, a pipe: no end to hash
                 raise AttestationInvalid(
@@ -599,6 +544,57 @@ def build_attestation(
 MAX_VALID_DAYS = 3660
 
 
+def _checked_attester(attested_by: str, valid_days: int) -> str:
+    """The attester's canonical email, once it and the validity are known good."""
+    attested_by = canonical_email(attested_by)
+    if not EMAIL.match(attested_by):
+        raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise AttestationInvalid(
+            [f"--valid-days: {valid_days} must be between 1 and {MAX_VALID_DAYS}"]
+        )
+    return attested_by
+
+
+def _record_attestation(
+    store: Store,
+    fmt: MemberFormat,
+    path: Path,
+    label: str,
+    members: list[Member],
+    run_id: int,
+    nodes: list[Node],
+    edges: list[Edge],
+    record: dict[str, Any],
+) -> dict[str, Any]:
+    """Finish the attestation run with its nodes, edges and record; its counts."""
+
+    def add_record() -> None:
+        store.record_attestation(
+            {
+                "run_id": run_id,
+                "connector": fmt.connector,
+                "account_label": label,
+                "file_name": path.name,
+                "members": len(members),
+                **{k: v for k, v in record.items() if k != "import_id"},
+            }
+        )
+
+    counts = store.finish_run(
+        run_id,
+        status="complete",
+        nodes=nodes,
+        edges=edges,
+        also=add_record,
+        kind_facts=lambda: kind_fact_rows(registry()),
+    )
+    track_quietly(store, run_id)  # what the attestation shows of the remediation items
+    with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
+        store.refresh_search_index()
+    return counts
+
+
 def import_members(
     store: Store,
     fmt: MemberFormat,
@@ -615,13 +611,7 @@ def import_members(
     """Validate `path` whole, then record one attestation run; nothing is written on error."""
     from .plugins import plugin_versions
 
-    attested_by = canonical_email(attested_by)
-    if not EMAIL.match(attested_by):
-        raise AttestationInvalid([f"--attested-by: {attested_by!r} is not an email address"])
-    if not 1 <= valid_days <= MAX_VALID_DAYS:
-        raise AttestationInvalid(
-            [f"--valid-days: {valid_days} must be between 1 and {MAX_VALID_DAYS}"]
-        )
+    attested_by = _checked_attester(attested_by, valid_days)
     resources = account_resources(store, fmt, label)
     members = parse_members(path, fmt, resources, encoding=encoding)
     proof = read_evidence(evidence)
@@ -649,24 +639,7 @@ def import_members(
             import_id=run_id,
         )
 
-        def add_record() -> None:
-            store.record_attestation(
-                {
-                    "run_id": run_id,
-                    "connector": fmt.connector,
-                    "account_label": label,
-                    "file_name": path.name,
-                    "members": len(members),
-                    **{k: v for k, v in record.items() if k != "import_id"},
-                }
-            )
-
-        counts = store.finish_run(
-            run_id, status="complete", nodes=nodes, edges=edges, also=add_record
-        )
-        track_quietly(store, run_id)  # what the attestation shows of the remediation items
-        with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
-            store.refresh_search_index()
+        counts = _record_attestation(store, fmt, path, label, members, run_id, nodes, edges, record)
     emails = {m.email for m in members}
     return {
         "run_id": run_id,

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .hookspecs import hookimpl
 from .interfaces import Finding
 from .normalise import lookalike_keys
+
+if TYPE_CHECKING:
+    from .review import ReviewContext  # the host's own: its checks also read the store
 
 
 class StaleAttestation:
     name = "attestation-stale"
     description = "An attested fact whose attestation has expired."
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         return [
             Finding(
                 self.name,
@@ -32,11 +37,11 @@ class UnmatchedMember:
         "another connector is synced)."
     )
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         shared = context.schema.node_kinds_with_role("identity") | (
             context.schema.node_kinds_with_role("endpoint")
         )
-        own_kinds = {kind.split(":", 1)[0] for kind in context.store.kinds_as_of(context.run.id)}
+        own_kinds = {kind.split(":", 1)[0] for kind in context.store.node_kinds(context.run.id)}
         namespaces = {k for k in own_kinds if k not in shared}
         members = context.nodes_with_role("member")
         if len(namespaces) < 2 or not members:
@@ -74,7 +79,7 @@ class AccessToGoneResource:
         "deleted since, or renamed to a new id; attest the members again."
     )
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         to_resource = context.schema.edge_kinds_with(grant="resource")
         rows = [row for row in context.rows if row.access_kind in to_resource]
         missing = {row.resource for row in rows if not context.node_exists(row.resource)}
@@ -102,7 +107,7 @@ class ResourceNamesConfusable:
         "one (member templates name each by id)."
     )
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         from networkx.utils import UnionFind
 
         named: dict[str, str] = {}
@@ -136,9 +141,9 @@ class CredentialWithoutOwner:
     )
 
     def run(self, context) -> list[Finding]:
-        from . import store_review
+        from .store import annotations as stored_annotations
 
-        known = store_review.annotations(context.store.db.conn)
+        known = stored_annotations.annotations(context.store.db.conn)
         return [
             Finding(
                 self.name,

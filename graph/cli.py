@@ -2,87 +2,55 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import logging
 import os
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
+from . import annotate_cli, attest_cli, evidence_cli, query_cli
+from .cli_base import (
+    EXIT_API,
+    EXIT_BUSY,
+    EXIT_CONFIG,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Failure,
+    click_options,
+    db_option,
+    force_option,
+    json_option,
+    needs_plugins,
+    print_sync_summary,
+    review_options,
+    run_sync,
+    sync_result_json,
+    user_errors,
+)
 from .console import err_console, escape, out_console, table
-from .interfaces import ConfigError, SourceError
 from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .schema import registry
-from .store import Run, RunNotFound, Store, StoreBusy, storage_error
-from .sync import SyncResult, read_secret, sync
+from .store import Run, Store
 from .text import terminal_text
 
-EXIT_OK = 0
-EXIT_INCOMPLETE = 1  # the run finished partial or failed
-EXIT_USAGE = 2  # click's own code for bad options
-EXIT_CONFIG = 3  # missing or wrong configuration (env var, file)
-EXIT_API = 4  # the API or network refused or failed
-EXIT_BUSY = 5  # another run holds the database
-
-log = logging.getLogger("idgraph")
-
-db_option = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(path_type=Path),  # the store names a folder or bad file (exit 3)
-    default="idgraph.db",
-    envvar="IDGRAPH_DB",
-    show_default=True,
-    show_envvar=True,
-    help="The SQLite file that keeps every run.",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-force_option = click.option(
-    "--force",
-    is_flag=True,
-    help="Replace files that already exist (never a link or a database).",
-)
-
-
-class Failure(click.ClickException):
-    """A user-facing failure: one clear line on stderr and a meaningful exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
-
-
-@contextmanager
-def user_errors(db_path: Path | None = None) -> Iterator[None]:
-    """Turn the errors a user can cause into one line and an exit code, never a traceback.
-
-    A database file that cannot be used is a `StoreError` (a ConfigError: exit 3); an SQLite
-    error found later while reading `db_path` is described the same way."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        message = str(storage_error(db_path or Path("the database"), exc))
-        raise Failure(message, EXIT_CONFIG) from None
-    except ConfigError as exc:
-        raise Failure(str(exc), EXIT_CONFIG) from None
-    except StoreBusy as exc:
-        raise Failure(str(exc), EXIT_BUSY) from None
-    except RunNotFound as exc:
-        raise Failure(str(exc), EXIT_CONFIG) from None
-    except SourceError as exc:
-        raise Failure(str(exc), EXIT_API) from None
+__all__ = [  # what tests and scripts import from here
+    "EXIT_API",
+    "EXIT_BUSY",
+    "EXIT_CONFIG",
+    "EXIT_INCOMPLETE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Failure",
+    "build_cli",
+    "cli",
+    "main",
+]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +70,8 @@ def cli(verbose: int, log_format: str) -> None:
     Sync what the API can tell about access, add the team members only the web UI shows as
     attested facts, keep every run in SQLite, and export the access-review pack.
 
-    Exit codes: 0 done, 1 the run was partial or failed, 2 bad usage, 3 configuration
+    Exit codes: 0 done, 1 the run was partial or failed (verify: something does not
+    match), 2 bad usage, 3 configuration
     (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
     """
     with user_errors():  # two plugins declaring one kind: refused at load, exit 3
@@ -122,178 +91,6 @@ def cli(verbose: int, log_format: str) -> None:
 
 
 # -- sync -----------------------------------------------------------------------------------
-
-
-def _progress_reporter(enabled: bool) -> tuple[Callable[[str, int, int | None], None], Any]:
-    if not enabled:
-        return (lambda *_: None), None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console.console,
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def report(step: str, done: int, total: int | None) -> None:
-        if step not in tasks:
-            tasks[step] = progress.add_task(step, total=total)
-        progress.update(tasks[step], completed=done, total=total)
-
-    return report, progress
-
-
-def run_sync(
-    connector_name: str,
-    db_path: Path,
-    *,
-    environ: Mapping[str, str],
-    options: Mapping[str, Any] | None = None,
-    account_label: str | None = None,
-    show_progress: bool = False,
-    lock_wait: float = 30.0,
-) -> SyncResult:
-    """Sync one account of a connector into `db_path`: the credential comes from the
-    connector's environment variable in `environ`, the options are validated by its class."""
-    connectors = get_connectors()
-    if connector_name not in connectors:
-        known = ", ".join(sorted(connectors)) or "none"
-        raise Failure(f"no connector named {connector_name!r} (loaded: {known})", EXIT_USAGE)
-    connector = connectors[connector_name]
-    secret = read_secret(connector, environ)
-    try:
-        validated = connector.options_class.model_validate(dict(options or {}))
-    except ValidationError as exc:
-        raise Failure(_validation_message(connector_name, exc), EXIT_USAGE) from None
-    report, progress = _progress_reporter(show_progress)
-    store = Store(db_path)
-    try:
-        with progress if progress is not None else nullcontext():
-            return sync(
-                store,
-                connector,
-                secret=secret,
-                options=validated,
-                account_label=account_label,
-                progress=report,
-                lock_wait=lock_wait,
-            )
-    finally:
-        store.close()
-
-
-def _validation_message(connector_name: str, exc: ValidationError) -> str:
-    problems = [
-        f"--{'.'.join(str(p) for p in error['loc']).replace('_', '-')}: "
-        + error["msg"].removeprefix("Value error, ")
-        for error in exc.errors()
-    ]
-    return f"{connector_name} options: " + "; ".join(problems)
-
-
-WHAT = ("nodes", "edges")
-
-
-def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
-    rows = []
-    for what in WHAT:
-        counts = result.counts.get(what, {})
-        kinds = set()
-        for change in ("created", "changed", "removed"):
-            kinds |= set(counts.get(change, {}))
-        for kind in sorted(kinds):
-            rows.append(
-                (
-                    what,
-                    kind,
-                    *(counts.get(c, {}).get(kind, 0) for c in ("created", "changed", "removed")),
-                )
-            )
-    return rows
-
-
-def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = False) -> None:
-    """Two lines at most: the run and its totals; the per-kind table only with -v."""
-    collection = result.collection
-    style = {"complete": "green", "partial": "yellow", "failed": "red"}[result.status]
-    stats = collection.stats
-    requests = (  # only a connector that reports requests (one reading a file has none)
-        f", {stats['requests']} API requests ({stats.get('retries', 0)} retried)"
-        if "requests" in stats
-        else ""
-    )
-    out_console.print(
-        f"Run {result.run_id} [{style}]{result.status}[/{style}] ({escape(result.account.scope)}): "
-        f"{len(collection.nodes)} nodes, {len(collection.edges)} edges seen{requests} "
-        f"-> {escape(str(db_path))}"
-    )
-    if result.status == "complete":
-        rows = _summary_rows(result)
-        totals = [sum(row[i] for row in rows) for i in (2, 3, 4)]
-        rotation = (
-            f"; credential rotated (was {result.rotated_from})" if result.rotated_from else ""
-        )
-        if any(totals):
-            nodes, edges = (sum(r[2] + r[3] + r[4] for r in rows if r[0] == w) for w in WHAT)
-            out_console.print(
-                f"Changes: {totals[0]} created, {totals[1]} changed, {totals[2]} removed"
-                f"{rotation} ({nodes} of them nodes, {edges} edges; seen is what the source "
-                "returned now, a change what differs from the previous complete run, so a "
-                "first sync creates everything it sees; details: `idgraph -v sync ...` or "
-                "`idgraph diff`)"
-            )
-        else:
-            out_console.print(f"No changes since the previous complete run{rotation}.")
-        if verbose and rows:
-            shown = table("", "kind", "created", "changed", "removed", title="Changes recorded")
-            for row in rows:
-                shown.add_row(*(str(v) for v in row))
-            out_console.print(shown)
-    else:
-        out_console.print("Nothing was applied: the graph stays as of the last complete run.")
-    remediation_note(db_path)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.find_root().params.get("log_format") == "json":
-        for level, event, texts in (
-            (logging.WARNING, "sync_warning", collection.warnings),
-            (logging.ERROR, "sync_error", collection.errors),
-        ):
-            for text in texts:
-                log.log(level, "%s", text, extra={"event": event, "run": result.run_id})
-        return
-    for warning in collection.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {escape(terminal_text(warning))}")
-    for error in collection.errors:
-        err_console.print(f"[red]error:[/red] {escape(terminal_text(error))}")
-
-
-def remediation_note(db_path: Path) -> None:
-    """The one line a run ends with while remediation items are still open."""
-    from .remediation import open_line_of
-
-    line = open_line_of(db_path)
-    if line:
-        out_console.print(line, markup=False)
-
-
-def sync_result_json(result: SyncResult) -> dict[str, Any]:
-    return {
-        "run_id": result.run_id,
-        "status": result.status,
-        "scope": result.account.scope,
-        "account_label": result.account.label,
-        "rotated_from": result.rotated_from,
-        "nodes_seen": len(result.collection.nodes),
-        "edges_seen": len(result.collection.edges),
-        "counts": result.counts,
-        "errors": result.collection.errors,
-        "warnings": result.collection.warnings,
-        "stats": result.collection.stats,
-    }
 
 
 class SyncGroup(click.Group):
@@ -317,49 +114,6 @@ class SyncGroup(click.Group):
                 ctx,
             )
         return super().parse_args(ctx, args)
-
-
-def _click_options(model: type[Any]) -> list[click.Option]:
-    """A click option per field of a pydantic options class (llm-style declarations)."""
-    params = []
-    for name, field in model.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        envvar = extra.get("envvar")
-        bounds = {
-            key: getattr(meta, key)
-            for meta in field.metadata
-            for key in ("ge", "le")
-            if getattr(meta, key, None) is not None
-        }
-        kind: Any = str
-        if field.annotation is bool:
-            params.append(
-                click.Option(
-                    [flag, name], is_flag=True, default=field.default, help=field.description
-                )
-            )
-            continue
-        if field.annotation is int:
-            kind = click.IntRange(bounds.get("ge"), bounds.get("le")) if bounds else int
-        elif field.annotation is float:
-            kind = click.FloatRange(bounds.get("ge"), bounds.get("le")) if bounds else float
-        # a field without a default is a required option (given, or from its env var);
-        # no `default` at all then: click 8.3 takes an explicit None as a value
-        required = field.is_required()
-        default = {} if required else {"default": field.default, "show_default": True}
-        params.append(
-            click.Option(
-                [flag, name],
-                type=kind,
-                required=required,
-                envvar=envvar,
-                show_envvar=bool(envvar),
-                help=field.description,
-                **default,
-            )
-        )
-    return params
 
 
 def sync_command_for(connector: Any) -> click.Command:
@@ -401,7 +155,7 @@ def sync_command_for(connector: Any) -> click.Command:
         short_help=connector.description,
     )
     command.params = [
-        *_click_options(connector.options_class),
+        *click_options(connector.options_class),
         click.Option(
             ["--account-label"],
             help="A name for the account. Default: the account this credential is already "
@@ -420,7 +174,7 @@ def sync_command_for(connector: Any) -> click.Command:
     return command
 
 
-@cli.group("sync", cls=SyncGroup)
+@click.group("sync", cls=SyncGroup)
 def sync_group() -> None:
     """Read an account through a connector's API and record the run (`idgraph sync
     postmark`); only a complete run changes the graph."""
@@ -429,58 +183,7 @@ def sync_group() -> None:
 # -- history and inspection -----------------------------------------------------------------
 
 
-def needs_plugins(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds --allow-missing-plugins to a command that reads the graph of `db_path`: a
-    database holding the graph of a connector whose plugin is not loaded is refused (exit 3),
-    since that connector's rows would be left out without a word."""
-
-    @functools.wraps(command)
-    def checked(*args: Any, allow_missing_plugins: bool, **kwargs: Any) -> Any:
-        _check_plugins_loaded(kwargs["db_path"], allow_missing_plugins)
-        return command(*args, **kwargs)
-
-    return click.option(
-        "--allow-missing-plugins",
-        is_flag=True,
-        help="Go on when the database holds the graph of a connector whose plugin is not "
-        "loaded (its kinds are then left out).",
-    )(checked)
-
-
-def _check_plugins_loaded(db_path: Path, allow_missing: bool) -> None:
-    from .plugins import missing_plugins
-
-    if not db_path.exists():
-        return  # the command says so in its own words
-    with user_errors(db_path):
-        store = Store(db_path, create=False)
-        try:
-            missing = missing_plugins(store.conn)
-        finally:
-            store.close()
-    if not missing:
-        return
-    named = ", ".join(
-        f"{connector!r} (runs {', '.join(map(str, runs[:3]))}{', ...' if len(runs) > 3 else ''})"
-        for connector, runs in sorted(missing.items())
-    )
-    if allow_missing:
-        err_console.print(
-            terminal_text(f"warning: plugin(s) not loaded: {named}: their kinds are left out"),
-            markup=False,
-        )
-        return
-    raise Failure(
-        terminal_text(
-            f"{db_path} holds the graph of connector(s) whose plugin is not loaded: {named}; "
-            "install the plugin (`idgraph plugins` lists what is loaded; IDGRAPH_LOAD_PLUGINS "
-            "narrows it), or pass --allow-missing-plugins to go on without their rows"
-        ),
-        EXIT_CONFIG,
-    )
-
-
-@cli.command("runs")
+@click.command("runs")
 @db_option
 @click.option("--limit", type=int, default=20, show_default=True)
 @format_option
@@ -528,7 +231,7 @@ def _run_note(run: Run) -> str:
     return ""
 
 
-@cli.command("show")
+@click.command("show")
 @needs_plugins
 @click.argument("node_id")
 @db_option
@@ -592,7 +295,7 @@ def _suggest(graph: Any, wanted: str) -> str:
     return f"; did you mean: {', '.join(close[:5])}?" if close else ""
 
 
-@cli.command("plugins")
+@click.command("plugins")
 @json_option
 def plugins_command(as_json: bool) -> None:
     """The loaded plugins, their hooks and versions."""
@@ -609,24 +312,7 @@ def plugins_command(as_json: bool) -> None:
 # -- the review pack ------------------------------------------------------------------------
 
 
-def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options that tune the review checks."""
-    command = click.option(
-        "--max-admins",
-        type=click.IntRange(0),
-        default=3,
-        show_default=True,
-        help="Flag an account with more owners/admins than this.",
-    )(command)
-    return click.option(
-        "--allow-domain",
-        "allow_domains",
-        multiple=True,
-        help="A domain webhooks may send to (repeat); default: the account's own domains.",
-    )(command)
-
-
-@cli.command("export")
+@click.command("export")
 @needs_plugins
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
@@ -663,6 +349,12 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Also one review-<reviewer>.xlsx per suggested reviewer (the resource's owner; "
     "review-unassigned.xlsx for rows with none); `review import` takes them all at once.",
 )
+@click.option(
+    "--sign",
+    "sign_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign manifest.intoto.json with this Ed25519 private key (PEM; `idgraph keygen`).",
+)
 @force_option
 @review_options
 @json_option
@@ -674,6 +366,7 @@ def export_command(
     since: int | None,
     row_scope: str,
     by_reviewer: bool,
+    sign_key: Path | None,
     force: bool,
     allow_domains: tuple[str, ...],
     max_admins: int,
@@ -683,10 +376,11 @@ def export_command(
 
     review.csv and review.xlsx (one row per access path, decision columns empty),
     report.html, graph.json, graph.graphml, and the formats governance platforms load
-    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra). A run
-    that is not complete is refused: a file missing rows would read as "access removed"
-    downstream. A pack already in the folder (perhaps a review.xlsx being filled) is
-    replaced only with --force.
+    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra), and
+    manifest.intoto.json: every file's SHA-256 and where the population came from, signed
+    with --sign (docs/evidence.md; `idgraph verify` checks it). A run that is not complete
+    is refused: a file missing rows would read as "access removed" downstream. A pack
+    already in the folder (perhaps a review.xlsx being filled) is replaced only with --force.
     """
     from .attestation import unattested
     from .host import write_review_pack
@@ -712,11 +406,9 @@ def export_command(
                 "scope": row_scope,
             },
             force=force,
+            sign_key=sign_key,
+            by_reviewer=by_reviewer,
         )
-        if by_reviewer:
-            from .exporters.review_xlsx import write_by_reviewer
-
-            written += [str(p) for p in write_by_reviewer(context, out_dir, force=force)]
     with user_errors(db_path):
         store = Store(db_path, create=False)
         try:
@@ -730,6 +422,7 @@ def export_command(
         "removed": len(context.removed),
         "findings": len(context.findings),
         "files": written,
+        "signed": sign_key is not None,
         "skipped": skipped,
         "unattested": [
             {k: row[k] for k in ("connector", "account_label", "status", "state")}
@@ -747,11 +440,15 @@ def export_command(
         out_console.print(f"  {path}", markup=False)
     for reason in skipped:
         err_console.print(f"note: {reason}", markup=False)
+    if sign_key is None:
+        err_console.print(
+            "note: manifest.intoto.json is not signed (export --sign KEY signs it)", markup=False
+        )
     for row in missing:
         err_console.print(f"note: {row['note']}", markup=False)
 
 
-@cli.command("findings")
+@click.command("findings")
 @needs_plugins
 @db_option
 @click.option("--run", "run_id", type=int, help="A complete run (default: the latest).")
@@ -810,7 +507,7 @@ def findings_command(
             raise SystemExit(EXIT_INCOMPLETE)
 
 
-@cli.command("diff")
+@click.command("diff")
 @needs_plugins
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
@@ -883,7 +580,7 @@ def _print_member_changes(result: dict[str, Any]) -> None:
         out_console.print(f"  {_told(line['fields'])}", markup=False)
 
 
-@cli.group("review")
+@click.group("review")
 def review_group() -> None:
     """Access-review decisions."""
 
@@ -902,6 +599,11 @@ def review_group() -> None:
     "--encoding",
     help="A CSV's text encoding when it is not UTF-8 (e.g. cp1252 for Excel's plain CSV).",
 )
+@click.option(
+    "--sign-off",
+    help="The statement you accept, kept with the decisions and shown in report.html, e.g. "
+    '"I reviewed every access path of run 12; the decisions are mine."',
+)
 @force_option
 @db_option
 @json_option
@@ -910,6 +612,7 @@ def review_import(
     reviewer: str,
     out_dir: Path | None,
     encoding: str | None,
+    sign_off: str | None,
     force: bool,
     db_path: Path,
     as_json: bool,
@@ -935,6 +638,7 @@ def review_import(
                 out_dir=out_dir,
                 encoding=encoding,
                 force=force,
+                sign_off=sign_off,
             )
     except DecisionsInvalid as exc:
         for problem in shown_problems(exc.problems):
@@ -1017,20 +721,35 @@ def review_status(
         raise SystemExit(EXIT_INCOMPLETE)
 
 
-_commands_registered = False
+# Every command of the host, in one place (a plugin adds its own in `register_commands`)
+HOST_COMMANDS: tuple[click.Command, ...] = (
+    sync_group,
+    runs_command,
+    show_command,
+    plugins_command,
+    export_command,
+    findings_command,
+    diff_command,
+    review_group,
+    attest_cli.attest_group,
+    query_cli.access_command,
+    query_cli.nodes_command,
+    query_cli.datasette_metadata_command,
+    annotate_cli.annotate_group,
+    evidence_cli.keygen_command,
+    evidence_cli.verify_command,
+)
+for _command in HOST_COMMANDS:
+    cli.add_command(_command)
+
+_plugin_commands_registered = False
 
 
 def build_cli() -> click.Group:
     """The `idgraph` group with every plugin's commands added (once)."""
-    global _commands_registered
-    if not _commands_registered:
-        from . import (
-            annotate_cli,  # noqa: F401 - adds `idgraph annotate`
-            attest_cli,  # noqa: F401 - adds `idgraph attest`
-            query_cli,  # noqa: F401 - adds `idgraph access` and `idgraph nodes`
-        )
-
-        _commands_registered = True
+    global _plugin_commands_registered
+    if not _plugin_commands_registered:
+        _plugin_commands_registered = True
         load_plugins().hook.register_commands(cli=cli)
     return cli
 

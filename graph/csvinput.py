@@ -49,6 +49,7 @@ MAX_XLSX_UNZIPPED_BYTES = 128 * 1024 * 1024  # a workbook's parts once unzipped
 MAX_INPUT_ROWS = 200_000  # a review of the largest benchmark account has some 20,000 rows
 MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
 MAX_PROBLEMS_SHOWN = 50  # a refused file lists this many problems, then how many more
+MAX_PROBLEMS_KEPT = 10_000  # a file this wrong is read no further (memory stays bounded)
 _XLSX_SUFFIXES = (".xlsx", ".xlsm")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .queries import VIEW_DESCRIPTIONS
+from .store.views import VIEW_DESCRIPTIONS
 
 TITLES = {
     "current_nodes": "Current nodes",

@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import remediation, store_review
+from . import remediation
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
 from .files import StagedFile, check_writable, stage_file
 from .interfaces import ConfigError
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
 from .store import Run, RunNotFound, Store
+from .store import remediation as stored_items
+from .text import terminal_text
 
 DECISIONS = ("keep", "revoke", "modify")
 
@@ -88,7 +90,7 @@ def parse_decisions(
     known = {row.row_id: row for row in review.rows}
     still_open = {
         (found.row_id if (found := review.find(item["row_id"])) else item["row_id"]): item
-        for item in store_review.open_items(store.db.conn)
+        for item in stored_items.open_items(store.db.conn)
     }
     seen: dict[str, int] = {}
     decisions = []
@@ -228,15 +230,19 @@ def import_decisions(
     out_dir: Path | None = None,
     encoding: str | None = None,
     force: bool = False,
+    sign_off: str | None = None,
 ) -> dict[str, Any]:
     """Store the decisions and write remediation.md, both or neither; returns a summary.
     An existing remediation.md is replaced only with `force` (see `graph/files.py`).
+    `sign_off`: the statement the importer accepts, kept with each decision of the file.
 
     `path`: review.xlsx or a CSV, or several (one workbook per reviewer: remediation.md
     goes beside the first) (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
     names a CSV's encoding when it is not UTF-8 (e.g. `cp1252`)."""
     if not EMAIL.match(reviewer.strip()):
         raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
+    if sign_off is not None and not sign_off.strip():
+        raise DecisionsInvalid(["--sign-off: the statement is empty"])
     paths = [path] if isinstance(path, Path) else list(path)
     run_id, decisions = parse_files(paths, store, reviewer.strip().lower(), encoding=encoding)
     path = paths[0]
@@ -253,7 +259,8 @@ def import_decisions(
     staged = stage_file(remediation, force=force, database=store.path)
     try:
         write_remediation(staged, steps)
-        _store_decisions(store, run_id, decisions, reviewer, staged)
+        signed = (reviewer, sign_off.strip() if sign_off else None)
+        _store_decisions(store, run_id, decisions, signed, staged)
     finally:
         staged.discard()
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
@@ -267,6 +274,7 @@ def import_decisions(
     ]
     return {
         "run_id": run_id,
+        "sign_off": sign_off,
         "decisions": counts,
         "remediation": str(remediation),
         "self_reviews": self_reviews,
@@ -288,22 +296,20 @@ def _store_decisions(
     store: Store,
     run_id: int,
     decisions: list[Decision],
-    reviewer: str,
+    signed: tuple[str, str | None],
     staged: StagedFile,
 ) -> None:
     """One transaction; remediation.md is renamed into place as its last step, so the
-    decisions and their steps are both there or neither."""
+    decisions and their steps are both there or neither. `signed`: who imports, and the
+    sign-off statement they accepted."""
+    reviewer, sign_off = signed
     now = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         with store.db.atomic():
             # A row decided again (the same file imported twice, or a corrected one)
             # replaces its earlier decision: one decision per (run, row).
-            store.db.conn.executemany(
-                "DELETE FROM review_decisions WHERE run_id = ? AND row_id = ?",
-                [(run_id, d.row["row_id"]) for d in decisions],
-            )
             _open_and_waive(store, run_id, decisions, now)
-            store.db["review_decisions"].insert_all(
+            store.replace_decisions(
                 {
                     "run_id": run_id,
                     "row_id": d.row["row_id"],
@@ -318,6 +324,7 @@ def _store_decisions(
                     "imported_at": now,
                     "imported_by": reviewer.strip().lower(),
                     "file_sha256": d.file_sha256,
+                    "sign_off": sign_off,
                 }
                 for d in decisions
             )
@@ -336,13 +343,13 @@ def _open_and_waive(store: Store, run_id: int, decisions: list[Decision], now: s
     """Each revoke or modify opens a remediation item; a justified keep of a row with an
     item still open closes it (`waived`)."""
     conn = store.db.conn
-    still_open = store_review.open_items(conn)
-    store_review.insert_items(conn, remediation.new_items(decisions, run_id, now, still_open))
+    still_open = stored_items.open_items(conn)
+    stored_items.insert_items(conn, remediation.new_items(decisions, run_id, now, still_open))
     kept = {d.row["row_id"]: d for d in decisions if d.decision == "keep"}
     for item in still_open:
         keep = kept.get(item["row_id"])
         if keep is not None:
-            store_review.mark(
+            stored_items.mark(
                 conn,
                 item["id"],
                 status="waived",
@@ -363,7 +370,8 @@ def decision_step(row: Mapping[str, str], decision: str, justification: str, gra
 
     decided = {**row, "decision": decision, "justification": justification}
     found = (step for remediator in get_remediators() if (step := remediator.steps(decided, graph)))
-    return next(found, None) or NO_GUIDANCE
+    # a name from the API or a reviewer's words never runs as CR, LF or a bidi override here
+    return terminal_text(next(found, None) or NO_GUIDANCE)
 
 
 def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> str:
@@ -381,12 +389,14 @@ def render_remediation(store: Store, run_id: int, decisions: list[Decision]) -> 
         lines.append("No revoke or modify decisions.")
     for number, item in enumerate(todo, start=1):
         row = item.row
+        shown = {k: terminal_text(str(v)) for k, v in row.items()}  # no CR, LF or bidi runs
         lines += [
-            f"## {number}. {item.decision}: {row['principal_name']} -> {row['resource_name']}",
+            f"## {number}. {item.decision}: {shown['principal_name']} -> "
+            f"{shown['resource_name']} ({shown['resource']})",
             "",
-            f"- access: {row['access']} ({row['access_kind']})",
+            f"- access: {shown['access']} ({shown['access_kind']})",
             f"- decided by {item.reviewer} on {item.review_date or 'the import date'}: "
-            f"{item.justification}",
+            f"{terminal_text(item.justification)}",
             f"- step: {decision_step(row, item.decision, item.justification, graph)}",
             "",
         ]

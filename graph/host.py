@@ -1,15 +1,48 @@
-"""Host services a plugin's own commands call: attest a file, write the review pack,
-record a write made through an API. Each opens the store, does one thing, and closes it."""
+"""Host services the command line and a plugin's own commands call: sync an account,
+attest a file, write the review pack, record a write made through an API. Each opens the
+store, does one thing, and closes it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .interfaces import ConfigError, ExporterUnavailable
 from .secrets import fingerprint
 from .store import Store
+
+if TYPE_CHECKING:
+    from .interfaces import Connector, ProgressCallback, SyncOptions
+    from .sync import SyncResult
+
+
+def sync_account(
+    db_path: Path,
+    connector: Connector,
+    *,
+    secret: str,
+    options: SyncOptions,
+    account_label: str | None,
+    progress: ProgressCallback,
+    lock_wait: float,
+) -> SyncResult:
+    """Sync one account of a connector into `db_path` (see `graph/sync.py`)."""
+    from .sync import sync
+
+    store = Store(db_path)
+    try:
+        return sync(
+            store,
+            connector,
+            secret=secret,
+            options=options,
+            account_label=account_label,
+            progress=progress,
+            lock_wait=lock_wait,
+        )
+    finally:
+        store.close()
 
 
 def attest_file(
@@ -54,24 +87,31 @@ def write_review_pack(
     since: int | None = None,
     options: dict[str, Any] | None = None,
     force: bool = False,
+    sign_key: Path | None = None,
+    by_reviewer: bool = False,
 ) -> tuple[Any, list[str], list[str]]:
-    """The review of a complete run written by each exporter (all by default). Returns the
+    """The review of a complete run written by each exporter (all by default), then the
+    pack's manifest (`graph/evidence.py`), signed with `sign_key` if given. Returns the
     review, the files written, and why any exporter could not write here. Files already in
     `out_dir` are replaced only with `force` (see `graph/files.py`), and checked before any
-    is written."""
+    is written. `by_reviewer`: also one review-<reviewer>.xlsx per suggested reviewer, before
+    the manifest (which lists every file of the pack)."""
+    from .evidence import MANIFEST_NAME, load_signer, predicate_of, write_manifest
     from .files import check_writable, replacing
     from .plugins import get_exporters
     from .review import build_review
 
     exporters = get_exporters()
     names = list(formats or sorted(exporters))
+    signer = load_signer(sign_key) if sign_key is not None else None
     store = Store(db_path, create=False)
     try:
-        for name in names if out_dir.is_dir() else ():
-            check_writable(out_dir / exporters[name].filename, force=force, database=db_path)
+        for name in [*names, None] if out_dir.is_dir() else ():
+            filename = exporters[name].filename if name else MANIFEST_NAME
+            check_writable(out_dir / filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
-        if any(getattr(exporters[name], "reads_review", True) for name in names):
-            context.work_out()  # before any exporter loads the graph: the checks read SQL
+        context.work_out()  # before any exporter loads the graph: the checks read SQL
+        context.evidence = predicate_of(context, signer)  # the report shows its digest
         written, skipped = [], []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +122,12 @@ def write_review_pack(
                     written += _companions(exporters[name], context, out_dir)
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
+            if by_reviewer:
+                from .exporters.review_xlsx import write_by_reviewer
+
+                written += [str(p) for p in write_by_reviewer(context, out_dir, force=force)]
+            with replacing(force):
+                written.append(str(write_manifest(context, out_dir, signer)))
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the review pack to {out_dir}: {exc.filename or out_dir}: "
@@ -115,10 +161,9 @@ def record_write(
     credential is known as (or the label given)."""
     store = Store(db_path)
     try:
-        credential = fingerprint(secret)
         if account_label is None:
-            known = store.known_accounts(connector_name)
-            account_label = next((k for k, fp in known.items() if fp == credential), credential)
+            credential = fingerprint(secret)
+            account_label = store.account_of_credential(connector_name, credential) or credential
         return store.record_write(
             connector=connector_name, account_label=account_label, action=action
         )

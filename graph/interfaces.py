@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from .model import Edge, Node
+
+if TYPE_CHECKING:  # for the annotations only: the protocols import no host machinery
+    import networkx as nx
+
+    from .access import Access, AccessRow, Changes
+    from .schema import SchemaRegistry
+    from .store import Run
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """progress(step description, done, total or None)."""
@@ -72,15 +79,19 @@ class Connector(Protocol):
     """A source of nodes and edges; it never touches the store.
 
     `secret_env` names the environment variable of its credential: the host reads it (never
-    an argument), fingerprints it to know the account, and passes it to `collect`. A
-    connector may also define `verify_credential(secret, options)`, raising SourceError when
-    the source refuses the credential: the host calls it before it refuses a credential of
-    no known account, so a wrong kind of token is named as such."""
+    an argument), fingerprints it to know the account, and passes it to `collect`.
+
+    Optional (the host reads them when defined; docs/plugins.md lists them):
+    `secret_description`, what the credential is, in the error when `secret_env` is unset
+    (default "the NAME credential"); `verify_credential(secret, options)`, raising
+    SourceError when the source refuses the credential: the host calls it before it refuses
+    a credential of no known account, so a wrong kind of token is named as such."""
 
     name: str
     description: str
     secret_env: str
     options_class: type[SyncOptions]
+    secret_description: str  # optional
 
     def collect(
         self,
@@ -92,6 +103,51 @@ class Connector(Protocol):
     ) -> Collection:
         """Read the source and return what it saw (raise ConfigError for bad configuration)."""
         ...
+
+    def verify_credential(self, secret: str, options: Any) -> None:
+        """Optional: raise SourceError naming what is wrong with a credential."""
+        ...
+
+
+def secret_description(connector: Connector) -> str:
+    """What the connector's credential is (its optional `secret_description`)."""
+    return getattr(connector, "secret_description", f"the {connector.name} credential")
+
+
+def credential_verifier(connector: Connector) -> Callable[[str, Any], None] | None:
+    """The connector's optional `verify_credential`, if it defines one."""
+    return getattr(connector, "verify_credential", None)
+
+
+class ReviewContext(Protocol):
+    """What an exporter or a check may read of a review: a complete run, its access rows and
+    findings, what changed, its graph, and lookups by kind and role (graph/review.py)."""
+
+    @property
+    def run(self) -> Run: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+    @property
+    def schema(self) -> SchemaRegistry: ...
+    @property
+    def access(self) -> Access: ...
+    @property
+    def rows(self) -> list[AccessRow]: ...
+    @property
+    def review_rows(self) -> list[AccessRow]: ...  # the rows a person decides on
+    @property
+    def row_count(self) -> int: ...
+    @property
+    def findings(self) -> list[Finding]: ...
+    @property
+    def changes(self) -> Changes | None: ...
+    @property
+    def graph(self) -> nx.MultiDiGraph: ...
+    def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
+    def edges_of_kind(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]: ...
+    def nodes_with_role(self, role: str) -> list[tuple[str, dict[str, Any]]]: ...
+    def node(self, ident: str) -> dict[str, Any]: ...
+    def name(self, node: str) -> str: ...
 
 
 class ExporterUnavailable(Exception):
@@ -109,14 +165,20 @@ class Exporter(Protocol):
     """Writes one file of the review pack from a complete run's graph.
 
     An exporter that reads only `context.graph` and `context.run` (no rows, no findings)
-    may say so with a class attribute `reads_review = False`: a pack of only such files
-    never works out the review before they are written."""
+    may say so with the optional class attribute `reads_review = False`: a pack of only such
+    files never works out the review before they are written."""
 
     name: str
     filename: str
     description: str
+    reads_review: bool  # optional, default True
 
-    def export(self, context: Any, out_dir: Path) -> Path: ...
+    def export(self, context: ReviewContext, out_dir: Path) -> Path: ...
+
+
+def reads_review(exporter: Exporter) -> bool:
+    """Whether the exporter reads the review (its optional `reads_review`, default True)."""
+    return getattr(exporter, "reads_review", True)
 
 
 class Check(Protocol):
@@ -125,7 +187,7 @@ class Check(Protocol):
     name: str
     description: str
 
-    def run(self, context: Any) -> list[Finding]: ...
+    def run(self, context: ReviewContext) -> list[Finding]: ...
 
 
 class Remediator(Protocol):

@@ -1,19 +1,15 @@
-"""The graph model: typed nodes and edges, their ids, and the networkx graph built from them."""
+"""The graph model: typed nodes and edges and their ids."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
 from .normalise import canonical_email
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 Source = Literal["api", "attested"]
 
@@ -93,27 +89,3 @@ def content_hash(kind: str, source: str, attrs_text: str) -> str:
     return hashlib.blake2b(
         f"{kind}\x1f{source}\x1f{attrs_text}".encode(), digest_size=16
     ).hexdigest()
-
-
-def build_graph(nodes: Iterable[Node], edges: Iterable[Edge]) -> nx.MultiDiGraph:
-    """A networkx MultiDiGraph; a node seen from two connectors keeps both's attributes."""
-    import networkx as nx  # imported when needed: it is a fifth of the CLI's start-up time
-
-    graph = nx.MultiDiGraph()
-    for node in nodes:
-        if node.id in graph:
-            graph.nodes[node.id].update(node.attrs)
-            sources = set(graph.nodes[node.id]["sources"]) | {node.source}
-            graph.nodes[node.id]["sources"] = sorted(sources)
-        else:
-            graph.add_node(
-                node.id, kind=node.kind, source=node.source, sources=[node.source], **node.attrs
-            )
-    for edge in edges:
-        for end in (edge.src, edge.dst):
-            if end not in graph:  # e.g. access to a server the API no longer shows
-                graph.add_node(end, kind="missing", source=edge.source, sources=[edge.source])
-        graph.add_edge(
-            edge.src, edge.dst, key=edge.key, kind=edge.kind, source=edge.source, **edge.attrs
-        )
-    return graph

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import sqlite3
 import sys
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .interfaces import Check, Connector, Exporter
+
+if TYPE_CHECKING:
+    from .store import Store
 
 ENTRY_POINT_GROUP = "idgraph"
 DEFAULT_PLUGINS: tuple[str, ...] = ("idgraph.graph.exporters", "idgraph.graph.checks")
@@ -124,18 +126,14 @@ def describe_plugins() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["name"])
 
 
-def missing_plugins(conn: sqlite3.Connection) -> dict[str, list[int]]:
+def missing_plugins(store: Store) -> dict[str, list[int]]:
     """connector -> its complete runs (syncs and attestations), for each connector whose
     graph the database holds but no loaded plugin provides (no connector, schema or member
     format of that name): its kinds would be read as unknown, its rows silently left out."""
-    from .schema import registry
-
     loaded = {*get_connectors(), *get_member_formats()}
-    loaded |= {schema.connector for schema in registry().schemas}
-    found: dict[str, list[int]] = {}
-    for connector, run_id in conn.execute(
-        "SELECT connector, id FROM runs WHERE status = 'complete' ORDER BY id"
-    ):
-        if connector not in loaded:
-            found.setdefault(connector, []).append(run_id)
-    return found
+    loaded |= {schema.connector for _plugin, schema in get_schemas_by_plugin()}
+    return {
+        connector: runs
+        for connector, runs in store.complete_runs_by_connector().items()
+        if connector not in loaded
+    }

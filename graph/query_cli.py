@@ -1,7 +1,7 @@
 """`idgraph access` and `idgraph nodes`: asking the graph from the command line.
 
 `access` reads the access engine (graph/access.py), `nodes` the SQL views of
-graph/queries.py, as of the latest complete run or with `--run N` as of a past one; the
+graph/store/views.py, as of the latest complete run or with `--run N` as of a past one; the
 views state the engine's rules in SQL, so the command line and a SQL client agree.
 """
 
@@ -13,11 +13,12 @@ from typing import Any
 
 import click
 
-from . import store_review
-from .cli import EXIT_CONFIG, EXIT_USAGE, Failure, cli, db_option, needs_plugins, user_errors
+from .access import kind_fact_rows, read_access
+from .cli_base import EXIT_CONFIG, EXIT_USAGE, Failure, db_option, needs_plugins, user_errors
 from .output import chosen_format, emit_rows, format_option
-from .queries import as_of_views, fts_query, refresh_kind_facts, refresh_search
+from .schema import registry
 from .store import Store
+from .store import versions as stored_versions
 from .text import terminal_text
 
 run_option = click.option(
@@ -54,10 +55,10 @@ def open_query_store(db_path: Path, run_id: int | None) -> tuple[Store, int]:
         raise Failure(f"{db_path} does not exist: run `idgraph sync` first", EXIT_CONFIG)
     store = Store(db_path, create=False)
     try:
-        refresh_kind_facts(store.db)
+        store.refresh_views(kind_fact_rows(registry()))
         run = store.complete_run(run_id)
         if run_id is not None:
-            as_of_views(store.db.conn, run.id)
+            store.use_views_as_of(run.id)
     except BaseException:
         store.close()
         raise
@@ -65,21 +66,12 @@ def open_query_store(db_path: Path, run_id: int | None) -> tuple[Store, int]:
 
 
 def _candidates(store: Store, principals: bool) -> list[dict[str, Any]]:
-    where = "principal IS NOT NULL" if principals else "principal IS NULL"
-    rows = store.db.query(
-        "SELECT id, MIN(CAST(name AS TEXT)) AS name, MIN(email) AS email, MIN(kind) AS kind, "
-        "MIN(json_extract(attrs, '$.fingerprint')) AS fingerprint, "
-        "MIN(json_extract(attrs, '$.suffix')) AS suffix "
-        f"FROM current_nodes WHERE {where} GROUP BY id ORDER BY id"
-    )
-    return list(rows)
+    return store.node_candidates(principals)
 
 
 def known_kind(kind: str) -> str:
     """A node kind as stored: `server` is `<connector>:server` when one connector declares it;
     an unknown kind is a usage error listing the known ones."""
-    from .schema import registry
-
     declared = sorted(registry().nodes)
     if kind in declared:
         return kind
@@ -127,7 +119,7 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
                 "of the name",
                 EXIT_USAGE,
             )
-    gone = store_review.last_seen_of(store.db.conn, text)
+    gone = stored_versions.last_seen_of(store.db.conn, text)
     if gone is not None:
         ident, last_run, removed_in = gone
         raise Failure(
@@ -141,7 +133,7 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
     raise Failure(f"no {what} matches {text!r}{hint}", EXIT_CONFIG)
 
 
-@cli.command("access")
+@click.command("access")
 @needs_plugins
 @click.option("--to", "to", metavar="RESOURCE", help="Who reaches it: an id, name or part.")
 @click.option(
@@ -188,8 +180,6 @@ def access_command(
 def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[str, Any]]:
     """The access engine's rows (explicit and implied) of a complete run that have `node`
     as their `key` (principal or resource), as `access` prints them."""
-    from .access import read_access
-    from .schema import registry
 
     nodes: dict[str, dict[str, Any]] = {}
     access = read_access(store, store.complete_run(run_id), registry(), nodes=nodes)
@@ -217,7 +207,7 @@ def access_answer(store: Store, run_id: int, key: str, node: str) -> list[dict[s
     return sorted(rows, key=lambda row: tuple(str(row[c] or "") for c in order))
 
 
-@cli.command("nodes")
+@click.command("nodes")
 @needs_plugins
 @click.option("--kind", "kinds", multiple=True, help="Only this kind (repeat).")
 @click.option("--search", "text", help="Words in a node's name, email or id.")
@@ -237,31 +227,17 @@ def nodes_command(
     with user_errors():
         store, as_of = open_query_store(db_path, run_id)
         try:
-            sql = "SELECT id, kind, name, email, scope, source, first_seen FROM current_nodes n"
-            where, params = [], []
-            if kinds:
-                where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-                params += [known_kind(kind) for kind in kinds]
-            if text and run_id is None:
-                refresh_search(store.db)
-                where.append(
-                    "EXISTS (SELECT 1 FROM node_search s WHERE s.scope = n.scope AND s.id = n.id "
-                    "AND s.rowid IN (SELECT rowid FROM node_search_fts "
-                    "WHERE node_search_fts MATCH ?))"
-                )
-                params.append(fts_query(text))
-            elif text:
-                where.append("(name LIKE ? OR email LIKE ? OR id LIKE ?)")
-                params += [f"%{text}%"] * 3
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            rows = list(store.db.query(sql + " ORDER BY kind, id, scope", params))
+            rows = store.find_nodes(
+                kinds=tuple(known_kind(kind) for kind in kinds),
+                text=text,
+                search_index=run_id is None,
+            )
         finally:
             store.close()
     emit_rows(rows, NODE_COLUMNS, fmt, title=f"{len(rows)} nodes as of run {as_of}")
 
 
-@cli.command("datasette-metadata")
+@click.command("datasette-metadata")
 @db_option
 def datasette_metadata_command(db_path: Path) -> None:
     """Datasette metadata (view titles and descriptions) for the database at --db, under

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import store_review
 from .access import fold, read_access
+from .store import remediation as stored_items
 
 if TYPE_CHECKING:
     from .store import Store
@@ -92,7 +92,7 @@ def track(store: Store, run_id: int) -> None:
     from .schema import registry
 
     conn = store.db.conn
-    tracked = store_review.items(conn, store_review.UNCLOSED)
+    tracked = stored_items.items(conn, stored_items.UNCLOSED)
     run = store.complete_run(run_id)
     tracked = [i for i in tracked if i["scope"] == run.scope and i["decided_run"] < run.id]
     if not tracked:
@@ -103,13 +103,13 @@ def track(store: Store, run_id: int) -> None:
         for item in tracked:
             gone = _state(item, current.get(item["row_id"])) == "gone"
             if gone and item["status"] != "fixed":
-                store_review.mark(
+                stored_items.mark(
                     conn, item["id"], status="fixed", run=run.id, at=at, fixed_run=run.id
                 )
             elif not gone and item["status"] == "fixed":
-                store_review.mark(conn, item["id"], status="reappeared", run=run.id, at=at)
+                stored_items.mark(conn, item["id"], status="reappeared", run=run.id, at=at)
             elif not gone:
-                store_review.mark(conn, item["id"], status=item["status"], run=run.id, at=at)
+                stored_items.mark(conn, item["id"], status=item["status"], run=run.id, at=at)
 
 
 def track_quietly(store: Store, run_id: int) -> None:
@@ -120,7 +120,7 @@ def track_quietly(store: Store, run_id: int) -> None:
 
 def still_open_line(store: Store) -> str | None:
     """The one line `sync` and `attest import` end with while items are still open."""
-    found = store_review.open_items(store.db.conn)
+    found = stored_items.open_items(store.db.conn)
     if not found:
         return None
     oldest = min(i["decided_run"] for i in found)
@@ -173,5 +173,5 @@ def status_rows(store: Store, today: datetime | None = None) -> list[dict[str, A
             "justification": item["justification"],
             "summary": describe(item),
         }
-        for item in store_review.items(store.db.conn)
+        for item in stored_items.items(store.db.conn)
     ]

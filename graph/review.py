@@ -19,6 +19,7 @@ from .access import (
     node_data,
     read_access,
     review_rows,
+    run_time,
     sort_review_rows,
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
@@ -57,6 +58,7 @@ class ReviewContext:
         self.options: Mapping[str, Any] = options or {}
         self.schema = schema or registry()
         self.since: Run | None = None  # the baseline asked for (--since)
+        self.evidence: Any = None  # the pack manifest's predicate (graph/evidence.py)
         self._pending = True  # the review is worked out on first use
         self._access: Access | None = None
         self._changes: Changes | None = None
@@ -147,11 +149,10 @@ class ReviewContext:
             if self._graph is not None:
                 found = [(n, d) for n, d in self._graph._node.items() if d.get("kind") == kind]
             else:
+                as_of = run_time(self.run)
                 found = [
-                    (ident, node_data(self._nodes, ident, kind, source, data))
-                    for ident, _k, source, data in self.store.node_rows_of_kinds(
-                        self.run.id, [kind]
-                    )
+                    (ident, node_data(self._nodes, ident, kind, source, data, as_of=as_of))
+                    for ident, _k, source, data in self.store.node_tuples(self.run.id, kinds=[kind])
                 ]
             self._by_kind[kind] = found
         return found
@@ -162,8 +163,8 @@ class ReviewContext:
         if found is None:
             found = [
                 (src, dst, {**attrs_from_json(attrs), "kind": k, "source": source})
-                for src, dst, _disc, k, source, attrs, _first in self.store.edge_cursor_of_kinds(
-                    self.run.id, [kind]
+                for src, dst, _disc, k, source, attrs, _first in self.store.edge_tuples(
+                    self.run.id, kinds=[kind]
                 )
             ]
             self._edges_by_kind[kind] = found
@@ -231,13 +232,7 @@ def _flag(context: ReviewContext, rows: list[AccessRow]) -> None:
 
 def default_baseline(store: Store, run: Run) -> int | None:
     """The last run before this one whose review decisions were imported, if any."""
-    try:
-        row = store.db.conn.execute(
-            "SELECT MAX(run_id) FROM review_decisions WHERE run_id < ?", [run.id]
-        ).fetchone()
-    except sqlite3.Error:
-        return None
-    return row[0] if row and row[0] is not None else None
+    return store.latest_reviewed_run(run.id - 1)
 
 
 def build_review(
@@ -277,8 +272,7 @@ def _work_out(context: ReviewContext) -> None:
     for check in get_checks().values():
         context._findings.extend(check.run(context))
     context._findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.node))
-    _flag(context, context._access.explicit)
-    _flag(context, context._access.implied)
+    _flag(context, context._access.explicit)  # implied rows are shown, never flagged
     baseline_id = context.since.id if context.since else default_baseline(store, run)
     if baseline_id is not None:
         baseline = store.complete_run(baseline_id)
@@ -301,23 +295,30 @@ def _work_out(context: ReviewContext) -> None:
 
 def _owners(context: ReviewContext, review: ReviewRows) -> None:
     """Each row's owner, purpose and suggested reviewer, from the annotations."""
-    from . import store_review
-    from .annotations import owner_facts
+    from .store.annotations import annotations
 
-    known = store_review.annotations(context.store.db.conn)
+    known = annotations(context.store.db.conn)
     if known:
         for row in review.rows:
             row.owner = owner_facts(known, row)
 
 
+def owner_facts(known: dict[str, dict[str, Any]], row: Any) -> tuple[str, str, str]:
+    """A review row's owner and purpose (the credential's own, else its resource's) and its
+    suggested reviewer (the resource's owner, else the credential's)."""
+    own = known.get(row.principal, {}) if row.principal_type == "credential" else {}
+    resource = known.get(row.resource, {})
+    owner = own.get("owner") or resource.get("owner") or ""
+    purpose = own.get("purpose") or resource.get("purpose") or ""
+    return owner, purpose, resource.get("owner") or owner
+
+
 def _previous_answers(context: ReviewContext, review: ReviewRows) -> None:
     """Each row's answer in the last review before this run: decision, reviewer,
     justification, and whether its access changed since (`yes (was ...)` or `no`)."""
-    from . import store_review
+    from .store.reviews import decisions_before
 
-    for row_id, record in store_review.decisions_before(
-        context.store.db.conn, context.run.id
-    ).items():
+    for row_id, record in decisions_before(context.store.db.conn, context.run.id).items():
         row = review.find(row_id)
         if row is None:
             continue
@@ -334,9 +335,10 @@ def _previous_answers(context: ReviewContext, review: ReviewRows) -> None:
 def _open_items(context: ReviewContext, review: ReviewRows) -> None:
     """Each row's remediation item still open, as review.csv carries it into the next
     quarter ("R3: revoke decided in run 4, still present")."""
-    from . import remediation, store_review
+    from . import remediation
+    from .store.remediation import open_items
 
-    for item in store_review.open_items(context.store.db.conn):
+    for item in open_items(context.store.db.conn):
         row = review.find(item["row_id"])
         if row is not None and item["decided_run"] < context.run.id:
             row.open_item = "; ".join(filter(None, [row.open_item, remediation.describe(item)]))

@@ -146,7 +146,7 @@ MEMBER_PROPERTIES = {
     "evidence_sha256": "the SHA-256 of the evidence file (it is not copied)",
     "file_sha256": "the SHA-256 of the imported member file",
     "import_id": "the attestation run that recorded it",
-    "attestation_stale": "computed when read: `expires_at` has passed",
+    "attestation_stale": "computed when read: `expires_at` had passed when the run ended",
 }
 
 
@@ -158,6 +158,20 @@ def _with_member_properties(node: NodeKind) -> NodeKind:
     if node.role != "member":
         return node
     return replace(node, properties={**MEMBER_PROPERTIES, **node.properties})
+
+
+def _check_namespace(schema: ConnectorSchema, plugin: str) -> None:
+    """A connector's kinds are `<its connector>:<name>`: a bare `grants`, or a kind in
+    another connector's namespace, is refused at load (it would be read as someone else's)."""
+    prefix = f"{schema.connector}:"
+    for what, kinds in (("node", schema.nodes), ("edge", schema.edges)):
+        for declared in kinds:
+            if not declared.kind.startswith(prefix) or declared.kind == prefix:
+                raise SchemaConflict(
+                    f"plugin {plugin!r} declares the {what} kind {declared.kind!r} outside its "
+                    f"namespace: name it `{prefix}{_local(declared.kind)}` (only the host "
+                    "declares shared kinds such as `person` and `is`)"
+                )
 
 
 class SchemaRegistry:
@@ -179,6 +193,8 @@ class SchemaRegistry:
         self.edges: dict[str, EdgeKind] = {}
         self.declared_by: dict[tuple[str, str], str] = {}  # ("node"|"edge", kind) -> plugin
         for owner, schema in pairs:
+            if schema is not SHARED:
+                _check_namespace(schema, owner)
             for node in schema.nodes:
                 self._declare("node", node.kind, owner)
                 self.nodes[node.kind] = _with_member_properties(node)
@@ -288,41 +304,44 @@ def registry() -> SchemaRegistry:
     return SchemaRegistry([schema for _p, schema in found], [plugin for plugin, _s in found])
 
 
+_MARKDOWN_HEAD = [
+    "# Graph schema",
+    "",
+    "Generated from the schemas the loaded plugins register (`register_schemas`) by "
+    "`python -m idgraph.graph.schema > docs/graph-schema.md`; a test keeps the two equal.",
+    "",
+    "Node ids are `<namespace>:<kind>:<key>` (e.g. `postmark:server:11001`), except the "
+    "cross-connector kinds `person:<email>` and `endpoint:<host>`. They are stable across "
+    "runs. Every node and edge carries `source` (`api` or `attested`).",
+    "",
+    'The schema is enforced (docs/plugins.md, "The schema is enforced"):',
+    "",
+    "- every kind of a connector's own is namespaced, `<connector>:<kind>`, edge kinds "
+    "too; only the shared kinds the host declares below (`person`, `endpoint`, `is`) are "
+    "bare;",
+    "- a kind is declared by one plugin: a second declaration (or a redeclared shared "
+    "kind) is an error when the plugins load, naming both (exit 3);",
+    "- at sync, every node and edge a connector emits is checked against its declared "
+    "kinds and their properties: an undeclared kind or property is a warning of the run, "
+    "naming it and the connector;",
+    "- a node's key is unique in the scope the source's API guarantees for that id (an "
+    "id unique per server is keyed with its server);",
+    "- every node kind with role `member` carries the member properties the host's "
+    "attestation engine writes, beside its own;",
+    "- review row ids hash `principal|kind|resource` with the kind without its "
+    "namespace, so a kind namespaced later keeps its rows' ids.",
+    "",
+    "## Properties on every node",
+    "",
+    "| property | meaning |",
+    "|---|---|",
+]
+
+
 def render_markdown(reg: SchemaRegistry | None = None) -> str:
     """docs/graph-schema.md."""
     reg = reg or registry()
-    lines = [
-        "# Graph schema",
-        "",
-        "Generated from the schemas the loaded plugins register (`register_schemas`) by "
-        "`python -m idgraph.graph.schema > docs/graph-schema.md`; a test keeps the two equal.",
-        "",
-        "Node ids are `<namespace>:<kind>:<key>` (e.g. `postmark:server:11001`), except the "
-        "cross-connector kinds `person:<email>` and `endpoint:<host>`. They are stable across "
-        "runs. Every node and edge carries `source` (`api` or `attested`).",
-        "",
-        'The schema is enforced (docs/plugins.md, "The schema is enforced"):',
-        "",
-        "- every kind of a connector's own is namespaced, `<connector>:<kind>`, edge kinds "
-        "too; only the shared kinds the host declares below (`person`, `endpoint`, `is`) are "
-        "bare;",
-        "- a kind is declared by one plugin: a second declaration (or a redeclared shared "
-        "kind) is an error when the plugins load, naming both (exit 3);",
-        "- at sync, every node and edge a connector emits is checked against its declared "
-        "kinds and their properties: an undeclared kind or property is a warning of the run, "
-        "naming it and the connector;",
-        "- a node's key is unique in the scope the source's API guarantees for that id (an "
-        "id unique per server is keyed with its server);",
-        "- every node kind with role `member` carries the member properties the host's "
-        "attestation engine writes, beside its own;",
-        "- review row ids hash `principal|kind|resource` with the kind without its "
-        "namespace, so a kind namespaced later keeps its rows' ids.",
-        "",
-        "## Properties on every node",
-        "",
-        "| property | meaning |",
-        "|---|---|",
-    ]
+    lines = list(_MARKDOWN_HEAD)
     lines += [f"| `{name}` | {text} |" for name, text in COMMON_NODE_PROPERTIES.items()]
     lines.append("")
     for schema in reg.schemas:
@@ -332,56 +351,57 @@ def render_markdown(reg: SchemaRegistry | None = None) -> str:
         if schema.nodes:
             lines += ["### Node kinds", ""]
         for declared in schema.nodes:
-            node = reg.nodes[declared.kind]  # a member kind with the host's member properties
-            lines += [
-                f"#### `{node.kind}`",
-                "",
-                node.description,
-                "",
-                f"- key: {node.key}",
-                f"- comes from: {node.origin}",
-            ]
-            if node.role:
-                lines.append(f"- role: {node.role}")
-            if node.principal:
-                lines.append(f"- in the access review: a {node.principal} principal")
-            lines += ["", "| property | meaning |", "|---|---|"]
-            lines += [f"| `{name}` | {text} |" for name, text in node.properties.items()]
-            lines.append("")
+            # a member kind with the host's member properties
+            lines += _node_markdown(reg.nodes[declared.kind])
         if schema.edges:
             lines += ["### Edge kinds", ""]
         for edge in schema.edges:
-            lines += [
-                f"#### `{edge.kind}`",
-                "",
-                edge.description,
-                "",
-                f"- ends: {edge.ends}",
-                f"- comes from: {edge.origin}",
-            ]
-            if edge.access:
-                lines.append(
-                    f"- in the access review: one row per edge ({edge.grant}); "
-                    f"access = its {edge.access}"
-                )
-            for level, permissions in edge.levels.items():
-                lines.append(f"  - `{level}`: {', '.join(permissions) or 'nothing'}")
-            if edge.spans_account:
-                spans = ", ".join(f"`{v}`" for v in sorted(edge.spans_account))
-                lines.append(f"- reaches every resource of the account when the access is {spans}")
-            if edge.holds:
-                lines.append("- in the access review: the path to the credential's holder")
-            lines.append("")
-            if edge.properties:
-                lines += ["| property | meaning |", "|---|---|"]
-                lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
-                lines.append("")
+            lines += _edge_markdown(edge)
     lines += _views_markdown()
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _kind_head(kind: str, description: str, detail: str, origin: str) -> list[str]:
+    return [f"#### `{kind}`", "", description, "", detail, f"- comes from: {origin}"]
+
+
+def _node_markdown(node: NodeKind) -> list[str]:
+    """A node kind's section of docs/graph-schema.md."""
+    lines = _kind_head(node.kind, node.description, f"- key: {node.key}", node.origin)
+    if node.role:
+        lines.append(f"- role: {node.role}")
+    if node.principal:
+        lines.append(f"- in the access review: a {node.principal} principal")
+    lines += ["", "| property | meaning |", "|---|---|"]
+    lines += [f"| `{name}` | {text} |" for name, text in node.properties.items()]
+    lines.append("")
+    return lines
+
+
+def _edge_markdown(edge: EdgeKind) -> list[str]:
+    """An edge kind's section of docs/graph-schema.md."""
+    lines = _kind_head(edge.kind, edge.description, f"- ends: {edge.ends}", edge.origin)
+    if edge.access:
+        lines.append(
+            f"- in the access review: one row per edge ({edge.grant}); access = its {edge.access}"
+        )
+    for level, permissions in edge.levels.items():
+        lines.append(f"  - `{level}`: {', '.join(permissions) or 'nothing'}")
+    if edge.spans_account:
+        spans = ", ".join(f"`{v}`" for v in sorted(edge.spans_account))
+        lines.append(f"- reaches every resource of the account when the access is {spans}")
+    if edge.holds:
+        lines.append("- in the access review: the path to the credential's holder")
+    lines.append("")
+    if edge.properties:
+        lines += ["| property | meaning |", "|---|---|"]
+        lines += [f"| `{name}` | {text} |" for name, text in edge.properties.items()]
+        lines.append("")
+    return lines
+
+
 def _views_markdown() -> list[str]:
-    from .queries import VIEW_DESCRIPTIONS
+    from .store.views import VIEW_DESCRIPTIONS
 
     lines = [
         "## SQL views",

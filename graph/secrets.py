@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
+from .interfaces import ConfigError
 from .urls import SPECIAL_SCHEMES, read_url
 
 REDACTED = "[redacted]"
@@ -48,3 +50,21 @@ def redact_url(url: str) -> str:
 def url_host(url: str) -> str:
     """The host of a URL, IDNA-encoded and lower-cased, or "" when it has none."""
     return read_url(url).host
+
+
+def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str:
+    """A credential from an environment variable (never an argument), or one clear error."""
+    secret = (environ.get(env_name) or "").strip()
+    if not secret:
+        raise ConfigError(
+            f"{env_name} is not set: export {what} in that variable "
+            "(credentials are never taken as command-line arguments)"
+        )
+    if not (secret.isascii() and secret.isprintable()):
+        # bytes that are not UTF-8 arrive as lone surrogates; no API token has them, and
+        # a header cannot carry them
+        raise ConfigError(
+            f"{env_name} holds characters that are not printable ASCII (an API credential "
+            "has none): check how it was copied"
+        )
+    return secret

@@ -13,9 +13,13 @@ The review workbook (`graph/exporters/review_xlsx.py`) uses it; so can a member 
 
 from __future__ import annotations
 
+import shutil
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import IO, Any
 
 from .files import safe_file
 from .review import safe_cell
@@ -43,6 +47,7 @@ class Sheet:
     freeze_header: bool = True
     autofilter: bool = True
     wrap: bool = False  # wrap long text (instructions)
+    frozen_columns: int = 0  # columns kept in view beside the frozen header (who)
     cols: list[Column] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,8 +63,81 @@ def _letter(index: int) -> str:
 EXCEL_ROWS = 1_048_576  # the last row of a worksheet
 
 
-def write_workbook(path: Path, sheets: Sequence[Sheet], *, force: bool | None = None) -> Path:
-    """Write the workbook by the one rule of `graph/files.py` (`force` as `safe_file`)."""
+class _DatedZip(zipfile.ZipFile):
+    """A zip whose every member carries one date (and mode): the same workbook written
+    twice is the same bytes (zipfile stamps each member with the time of writing)."""
+
+    def __init__(self, file: IO[bytes], when: datetime) -> None:
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self.when = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, 0)
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=self.when)
+        info.compress_type = self.compression
+        info.external_attr = 0o600 << 16
+        return info
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            zinfo_or_arcname = self._info(zinfo_or_arcname)
+        super().writestr(zinfo_or_arcname, data, *args, **kwargs)
+
+    def write(self, filename: Any, arcname: Any = None, *args: Any, **kwargs: Any) -> None:
+        """A write-only sheet's temporary file, streamed in under the fixed date."""
+        with open(filename, "rb") as source, self.open(self._info(arcname), "w") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+
+
+def _layout(ws: Any, sheet: Sheet) -> None:
+    """Column widths, the frozen header (and columns), and how the sheet prints."""
+    for index, column in enumerate(sheet.cols):
+        ws.column_dimensions[_letter(index)].width = column.width
+    if sheet.freeze_header:
+        ws.freeze_panes = f"{_letter(sheet.frozen_columns)}2"
+    _print_setup(ws, sheet)
+
+
+def _protect(ws: Any) -> None:
+    ws.protection.sheet = True
+    # allowed on the protected sheet: filter, sort, resize, select
+    ws.protection.autoFilter = False
+    ws.protection.sort = False
+    ws.protection.formatColumns = False
+    ws.protection.formatRows = False
+
+
+def _print_setup(ws: Any, sheet: Sheet) -> None:
+    """Landscape, one page wide (as many long), the header row on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    if sheet.freeze_header:
+        ws.print_title_rows = "1:1"
+
+
+def _save(workbook: Any, handle: IO[bytes], when: datetime | None) -> None:
+    if when is None:
+        workbook.save(handle)
+        return
+    from openpyxl.writer.excel import ExcelWriter
+
+    # as openpyxl's save, but the document's times are the given one, not the clock's
+    when = when.replace(tzinfo=None, microsecond=0)
+    workbook.properties.created = workbook.properties.modified = when
+    ExcelWriter(workbook, _DatedZip(handle, when)).save()
+
+
+def write_workbook(
+    path: Path,
+    sheets: Sequence[Sheet],
+    *,
+    force: bool | None = None,
+    when: datetime | None = None,
+) -> Path:
+    """Write the workbook by the one rule of `graph/files.py` (`force` as `safe_file`).
+    `when` (UTC): the time the workbook records (its properties, its zip members), so that
+    it is the same bytes each time; default: now."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -73,10 +151,7 @@ def write_workbook(path: Path, sheets: Sequence[Sheet], *, force: bool | None = 
     wrap = Alignment(wrap_text=True, vertical="top")
     for sheet in sheets:
         ws = workbook.create_sheet(sheet.title)
-        for index, column in enumerate(sheet.cols):
-            ws.column_dimensions[_letter(index)].width = column.width
-        if sheet.freeze_header:
-            ws.freeze_panes = "A2"
+        _layout(ws, sheet)
 
         def style(column: Column, header: bool, ws=ws, sheet=sheet) -> object:
             """A column's cell style, worked out once: setting a style per cell costs
@@ -131,12 +206,7 @@ def write_workbook(path: Path, sheets: Sequence[Sheet], *, force: bool | None = 
         if sheet.autofilter and sheet.cols:
             ws.auto_filter.ref = f"A1:{_letter(len(sheet.cols) - 1)}{count + 1}"
         if sheet.protect:
-            ws.protection.sheet = True
-            # allowed on the protected sheet: filter, sort, resize, select
-            ws.protection.autoFilter = False
-            ws.protection.sort = False
-            ws.protection.formatColumns = False
-            ws.protection.formatRows = False
+            _protect(ws)
     with safe_file(path, force=force, binary=True) as handle:
-        workbook.save(handle)
+        _save(workbook, handle, when)
     return path

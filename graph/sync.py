@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .access import kind_fact_rows
 from .interfaces import (
     Account,
     Collection,
@@ -18,10 +19,12 @@ from .interfaces import (
     ProgressCallback,
     SourceError,
     SyncOptions,
+    credential_verifier,
+    secret_description,
 )
 from .plugins import plugin_versions
-from .schema import registry, undeclared_warnings
-from .secrets import fingerprint
+from .schema import SchemaRegistry, registry, undeclared_warnings
+from .secrets import fingerprint, secret_from_env
 from .store import Store, storage_error, storage_errors
 
 log = logging.getLogger("idgraph.sync")
@@ -44,27 +47,9 @@ class ResolvedAccount:
     rotated_from: str | None
 
 
-def secret_from_env(env_name: str, what: str, environ: Mapping[str, str]) -> str:
-    """A credential from an environment variable (never an argument), or one clear error."""
-    secret = (environ.get(env_name) or "").strip()
-    if not secret:
-        raise ConfigError(
-            f"{env_name} is not set: export {what} in that variable "
-            "(credentials are never taken as command-line arguments)"
-        )
-    if not (secret.isascii() and secret.isprintable()):
-        # bytes that are not UTF-8 arrive as lone surrogates; no API token has them, and
-        # a header cannot carry them
-        raise ConfigError(
-            f"{env_name} holds characters that are not printable ASCII (an API credential "
-            "has none): check how it was copied"
-        )
-    return secret
-
-
 def read_secret(connector: Connector, environ: Mapping[str, str]) -> str:
     """The connector's credential from its environment variable."""
-    what = getattr(connector, "secret_description", f"the {connector.name} credential")
+    what = secret_description(connector)
     return secret_from_env(connector.secret_env, what, environ)
 
 
@@ -80,7 +65,7 @@ def resolve_account(
     """
     credential = fingerprint(secret)
     known = store.known_accounts(connector.name)
-    holder = next((name for name, fp in known.items() if fp == credential), None)
+    holder = store.account_of_credential(connector.name, credential)
     if label is not None:
         label = label.strip()
         if not label or any(c in label for c in ":/\\") or not label.isprintable():
@@ -101,7 +86,7 @@ def resolve_account(
     if holder is not None:
         return ResolvedAccount(Account(connector.name, holder), credential, None)
     if known:
-        verify = getattr(connector, "verify_credential", None)
+        verify = credential_verifier(connector)
         if verify is not None:
             verify(secret, options)  # a credential the source refuses: its error (exit 4)
         raise ConfigError(
@@ -111,6 +96,111 @@ def resolve_account(
             "credential was rotated"
         )
     return ResolvedAccount(Account(connector.name, credential), credential, None)
+
+
+def _validated_options(
+    connector: Connector, options: SyncOptions | Mapping[str, Any] | None
+) -> SyncOptions:
+    if isinstance(options, SyncOptions):
+        return options
+    try:
+        return connector.options_class.model_validate(dict(options or {}))
+    except ValueError as exc:
+        raise ConfigError(f"{connector.name} options: {exc}") from None
+
+
+def _collect(
+    store: Store,
+    connector: Connector,
+    run_id: int,
+    account: Account,
+    secret: str,
+    options: SyncOptions,
+    progress: ProgressCallback,
+) -> Collection:
+    """The connector's collection; the run is recorded failed if collecting raised."""
+    store.warm_up()  # what recording the run needs is imported while the connector reads
+    try:
+        return connector.collect(account=account, secret=secret, options=options, progress=progress)
+    except (ConfigError, SourceError) as exc:  # one line and exit 3 or 4, run failed
+        store.finish_run(run_id, status="failed", errors=[str(exc)])
+        raise
+    except BaseException as exc:
+        store.finish_run(run_id, status="failed", errors=[f"internal error: {type(exc).__name__}"])
+        raise
+
+
+def _run_status(
+    collection: Collection, connector: Connector, account: Account, schema: SchemaRegistry
+) -> str:
+    """Check the collection against the account and schema (adding what is wrong to its
+    errors and warnings), then judge it complete, partial or failed."""
+    if collection.scope != account.scope:
+        collection.errors.append(
+            f"the {connector.name} connector returned scope {collection.scope!r} for "
+            f"account {account.scope!r}: nothing applied"
+        )
+        collection.complete = False
+    collection.warnings += undeclared_warnings(
+        schema, connector.name, collection.nodes, collection.edges
+    )
+    if collection.complete and not collection.errors:
+        return "complete"
+    return "partial" if collection.nodes else "failed"
+
+
+def _finish(
+    store: Store,
+    connector: Connector,
+    run_id: int,
+    status: str,
+    collection: Collection,
+    resolved: ResolvedAccount,
+    schema: SchemaRegistry,
+) -> dict[str, Any]:
+    """Record the run (applied if complete) and its counts; a storage error fails the run."""
+
+    def remember() -> None:
+        if status == "complete":  # a refused credential is no rotation: only a complete run
+            store.remember_account(
+                connector.name, resolved.account.label, resolved.credential, run_id
+            )
+            if resolved.rotated_from:
+                store.record_rotation(run_id, resolved.rotated_from)
+
+    try:
+        counts = store.finish_run(
+            run_id,
+            status=status,
+            nodes=collection.nodes,
+            edges=collection.edges,
+            errors=collection.errors,
+            warnings=collection.warnings,
+            stats={
+                **collection.stats,
+                "nodes_seen": len(collection.nodes),
+                "edges_seen": len(collection.edges),
+            },
+            also=remember,
+            kind_facts=lambda: kind_fact_rows(schema),
+        )
+    except (sqlite3.Error, OSError) as exc:
+        # The write was rolled back: record the run failed, so none is left `running`
+        # (if even that cannot be written, the next run's lock marks it failed).
+        error = storage_error(store.path, exc)
+        with contextlib.suppress(sqlite3.Error, OSError):
+            store.finish_run(run_id, status="failed", errors=[str(error)])
+        raise error from None
+    if status == "complete":  # what the run shows of the remediation items
+        from .remediation import track_quietly
+
+        track_quietly(store, run_id)
+    if status == "complete" and any(
+        part.get(change) for part in counts.values() for change in part
+    ):
+        with contextlib.suppress(sqlite3.Error, OSError):  # the run stands; `nodes
+            store.refresh_search_index()  # --search` refreshes the index again
+    return counts
 
 
 def sync(
@@ -124,11 +214,7 @@ def sync(
     lock_wait: float = 30.0,
 ) -> SyncResult:
     """Collect with `connector` and record the run; only a complete run changes the graph."""
-    if not isinstance(options, SyncOptions):
-        try:
-            options = connector.options_class.model_validate(dict(options or {}))
-        except ValueError as exc:
-            raise ConfigError(f"{connector.name} options: {exc}") from None
+    options = _validated_options(connector, options)
     schema = registry()  # two plugins declaring one kind: refused before anything is stored
     with store.write_lock(lock_wait):
         with storage_errors(store.path):
@@ -142,75 +228,9 @@ def sync(
                 plugin_versions=plugin_versions(),
                 credential=resolved.credential,
             )
-        store.warm_up()  # what recording the run needs is imported while the connector reads
-        try:
-            collection = connector.collect(
-                account=account, secret=secret, options=options, progress=progress
-            )
-        except (ConfigError, SourceError) as exc:  # one line and exit 3 or 4, run failed
-            store.finish_run(run_id, status="failed", errors=[str(exc)])
-            raise
-        except BaseException as exc:
-            store.finish_run(
-                run_id, status="failed", errors=[f"internal error: {type(exc).__name__}"]
-            )
-            raise
-        if collection.scope != account.scope:
-            collection.errors.append(
-                f"the {connector.name} connector returned scope {collection.scope!r} for "
-                f"account {account.scope!r}: nothing applied"
-            )
-            collection.complete = False
-        collection.warnings += undeclared_warnings(
-            schema, connector.name, collection.nodes, collection.edges
-        )
-        if collection.complete and not collection.errors:
-            status = "complete"
-        elif collection.nodes:
-            status = "partial"
-        else:
-            status = "failed"
-
-        def remember() -> None:
-            if status == "complete":  # a refused credential is no rotation: only a complete run
-                store.remember_account(connector.name, account.label, resolved.credential, run_id)
-                if resolved.rotated_from:
-                    store.db.execute(
-                        "UPDATE runs SET rotated_from = ? WHERE id = ?",
-                        [resolved.rotated_from, run_id],
-                    )
-
-        try:
-            counts = store.finish_run(
-                run_id,
-                status=status,
-                nodes=collection.nodes,
-                edges=collection.edges,
-                errors=collection.errors,
-                warnings=collection.warnings,
-                stats={
-                    **collection.stats,
-                    "nodes_seen": len(collection.nodes),
-                    "edges_seen": len(collection.edges),
-                },
-                also=remember,
-            )
-        except (sqlite3.Error, OSError) as exc:
-            # The write was rolled back: record the run failed, so none is left `running`
-            # (if even that cannot be written, the next run's lock marks it failed).
-            error = storage_error(store.path, exc)
-            with contextlib.suppress(sqlite3.Error, OSError):
-                store.finish_run(run_id, status="failed", errors=[str(error)])
-            raise error from None
-        if status == "complete":  # what the run shows of the remediation items
-            from .remediation import track_quietly
-
-            track_quietly(store, run_id)
-        if status == "complete" and any(
-            part.get(change) for part in counts.values() for change in part
-        ):
-            with contextlib.suppress(sqlite3.Error, OSError):  # the run stands; `nodes
-                store.refresh_search_index()  # --search` refreshes the index again
+        collection = _collect(store, connector, run_id, account, secret, options, progress)
+        status = _run_status(collection, connector, account, schema)
+        counts = _finish(store, connector, run_id, status, collection, resolved, schema)
         log.info(
             "run %d (%s) %s",
             run_id,

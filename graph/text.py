@@ -22,8 +22,6 @@ from typing import Any
 
 from .model import Edge, Node
 
-REPLACEMENT = "\ufffd"
-
 # Characters XML 1.0 cannot hold at all, not even as a character reference.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # C0 and C1 controls and DEL: a terminal would act on them. Bidi controls (ALM, LRM, RLM,

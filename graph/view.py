@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .model import attrs_from_json
@@ -42,15 +41,15 @@ def gc_paused() -> Iterator[None]:
 def _build(store: Store, run: Run) -> nx.MultiDiGraph:
     import networkx as nx  # imported when needed: it slows the CLI's start
 
-    last_seen = store.last_seen(run.id)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    last_seen = store.latest_run_per_scope(run.id)
+    now = run.finished or run.started  # stale as of the run (access.run_time), not the clock
     graph = nx.MultiDiGraph()
     nodes, succ, pred = graph._node, graph._succ, graph._pred
     # One string object per distinct id, kind, source and scope: SQLite hands out a new one
     # per row, and an edge's ends are keys of two adjacency dicts (a third of the memory of
     # a 300,000-edge graph went to copies of the same ids).
     one: dict[str, str] = {}
-    for ident, kind, source, data in store.node_rows_as_of(run.id):
+    for ident, kind, source, data in store.node_tuples(run.id):
         ident = one.setdefault(ident, ident)
         source = one.setdefault(source, source)
         if ident in nodes:  # the same node from two scopes (a person): keep both's facts
@@ -72,7 +71,7 @@ def _build(store: Store, run: Run) -> nx.MultiDiGraph:
     # dict: most edges of a large account are alike, and a dict per edge is most of the
     # memory of a 300,000-edge graph.
     shared: dict[tuple[str, str, str, int], dict[str, Any]] = {}
-    for src, dst, disc, kind, source, attrs, first_seen in store.edge_cursor_as_of(run.id):
+    for src, dst, disc, kind, source, attrs, first_seen in store.edge_tuples(run.id):
         data = shared.get((attrs, kind, source, first_seen))
         if data is None:
             kind, source = one.setdefault(kind, kind), one.setdefault(source, source)

@@ -106,3 +106,18 @@ def test_a_server_token_without_a_label_is_named_as_such_exit_four(store, emulat
     assert result.exit_code == 4, result.output
     assert "holds a Server token" in result.output
     assert len(store.runs()) == runs_before
+
+
+def test_a_write_and_a_sync_resolve_one_credential_to_one_account(store, emulator):
+    """One resolver (`Store.account_of_credential`): a write recorded with the credential a
+    sync knows as `acme` goes to acme; an unknown credential to its own fingerprint."""
+    from idgraph.graph.host import record_write
+
+    token = emulator.account_tokens[0]
+    sync_fixture(store, emulator, label="acme")
+    assert store.account_of_credential("postmark", fingerprint(token)) == "acme"
+    assert store.account_of_credential("postmark", fingerprint("another")) is None
+    known = record_write(store.path, "postmark", secret=token, action={"op": "create"})
+    unknown = record_write(store.path, "postmark", secret="another", action={"op": "create"})
+    assert store.run(known).account_label == "acme"
+    assert store.run(unknown).account_label == fingerprint("another")

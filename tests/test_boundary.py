@@ -55,7 +55,7 @@ def test_the_import_contracts_are_kept(tmp_path):
     normal_tree(tmp_path)
     result = lint_imports(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 kept, 0 broken" in result.stdout, result.stdout
+    assert "5 kept, 0 broken" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize(
@@ -72,6 +72,16 @@ def test_the_import_contracts_are_kept(tmp_path):
             "The Postmark API client stands alone",
         ),
         ("graph/review.py", "import idgraph.connector.postmark.names", "The host does not know"),
+        (
+            "plugin/__init__.py",
+            "import idgraph.graph.cli",
+            "The plugin API's types do not depend on the command line",
+        ),
+        (
+            "graph/store/database.py",
+            "import idgraph.graph.schema",
+            "The store reaches no engine, command or plugin machinery",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, contract):
@@ -81,6 +91,49 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, contract
     result = lint_imports(tmp_path)
     assert result.returncode != 0, result.stdout
     assert re.search(rf"^{re.escape(contract)}.* BROKEN$", result.stdout, re.M), result.stdout
+
+
+# The import graph of the whole product (grimp, the graph import-linter reads), as a set of
+# strongly connected components: a component of more than one module is an import circle.
+# Imports under `if TYPE_CHECKING:` are left out (they never run).
+CYCLES_SCRIPT = """
+import grimp, networkx
+graph = grimp.build_graph("idgraph", exclude_type_checking_imports=True, cache_dir=None)
+edges = networkx.DiGraph()
+for module in graph.modules:
+    for imported in graph.find_modules_directly_imported_by(module):
+        edges.add_edge(module, imported)
+for component in networkx.strongly_connected_components(edges):
+    if len(component) > 1:
+        print(" <-> ".join(sorted(component)))
+"""
+
+
+def import_circles(tree: Path) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    result = subprocess.run(
+        [sys.executable, "-c", CYCLES_SCRIPT],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_no_import_circle_in_the_product(tmp_path):
+    normal_tree(tmp_path)
+    assert import_circles(tmp_path) == []
+
+
+def test_an_import_circle_is_found(tmp_path):
+    package = normal_tree(tmp_path)
+    target = package / "graph" / "schema.py"  # schema.py <-> queries.py, as it once was
+    target.write_text(target.read_text() + "\nfrom .store import views  # noqa\n")
+    views = package / "graph" / "store" / "views.py"
+    views.write_text(views.read_text() + "\nfrom .. import schema  # noqa\n")
+    assert import_circles(tmp_path) == ["idgraph.graph.schema <-> idgraph.graph.store.views"]
 
 
 def imported_modules(code: str) -> set[str]:
@@ -103,6 +156,30 @@ def test_the_cli_module_loads_no_connector_and_no_networkx():
     assert "idgraph.graph.cli" in modules  # the parse works
     assert not {m for m in modules if m == "networkx" or m.startswith("networkx.")}
     assert not {m for m in modules if m.startswith("idgraph.connector")}
+
+
+def test_the_plugin_types_load_no_command_line():
+    code = "import idgraph.plugin, sys; assert 'click' not in sys.modules, 'click loaded'"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_plugin_types_load_no_store_sync_or_networkx():
+    modules = imported_modules("import idgraph.plugin")
+    assert "idgraph.plugin" in modules  # the parse works
+    loaded = {m for m in modules if m.split(".")[0] in ("click", "rich", "networkx")}
+    loaded |= {m for m in modules if m.startswith(("idgraph.graph.store", "idgraph.graph.sync"))}
+    assert loaded == set()
+
+
+def test_a_plugin_finds_its_command_helpers_in_plugin_cli():
+    from idgraph.plugin import cli as plugin_cli
+
+    assert {"Failure", "run_sync", "user_errors", "db_option", "click_options"} <= set(
+        plugin_cli.__all__
+    )
 
 
 def test_the_postmark_commands_import_without_a_cycle():
@@ -157,3 +234,15 @@ def host_lines_naming(word: str) -> set[tuple[str, str]]:
 
 def test_the_host_names_postmark_only_in_examples():
     assert host_lines_naming("postmark") == POSTMARK_IN_THE_HOST
+
+
+def test_the_review_offers_what_the_review_context_protocol_promises():
+    """Every member of `idgraph.plugin.ReviewContext` exists on the host's review."""
+    from idgraph.graph.review import ReviewContext as HostReview
+
+    from idgraph.plugin import ReviewContext
+
+    promised = {name for name in vars(ReviewContext) if not name.startswith("_")}
+    set_in_init = {"run", "options", "schema"}
+    assert {"run", "rows", "graph", "nodes_of_kind", "edges_of_kind", "name"} <= promised
+    assert {name for name in promised if not hasattr(HostReview, name)} <= set_in_init

@@ -196,6 +196,9 @@ def test_the_terminal_says_it_once(tmp_path, emulator):
     assert quiet.exit_code == 0, quiet.output
     assert len(quiet.stdout.strip().splitlines()) == 2, quiet.stdout
     assert "Changes: " in quiet.stdout and "Changes recorded" not in quiet.stdout
+    # the first sync has nothing to diff against: it says so instead of pointing at `diff`
+    assert "the account's first complete sync" in quiet.stdout
+    assert "idgraph diff" not in quiet.stdout
     warning = "has no API token in ApiTokens"
     assert quiet.output.count(warning) == 1, quiet.output
     verbose = CliRunner().invoke(cli, ["-v", *args], env=_env(emulator))

@@ -33,10 +33,10 @@ from idgraph.graph.attestation import template_rows
 from idgraph.graph.cli import cli
 from idgraph.graph.exporters.report_model import Names, access_matrix
 from idgraph.graph.host import write_review_pack
-from idgraph.graph.queries import as_of_views
 from idgraph.graph.review import build_review
 from idgraph.graph.schema import registry
 from idgraph.graph.store import Store
+from idgraph.graph.store.views import as_of_views
 
 from .conftest import attest_fixture, sync_fixture
 
@@ -51,7 +51,7 @@ ROLES = {
     "teammate": False,
 }
 LEVELS = ["full", "FULL", " View ", "view", "none", "None", ""]
-EMAILS = ["Ann@Example.com", "bo@example.com", "Cy@example.com", "dee@example.com"]
+EMAILS = ["Ann@Example.com", "bo@example.com", "Zoë@example.com", "dee@example.com"]
 
 
 @st.composite
@@ -89,7 +89,7 @@ def _member_file(path: Path, header, servers_by_column, members, levels, spellin
             continue
         spans = ROLES[role]
         cells = ["" if spans else levels[(email, index)] for index in servers_by_column]
-        typed = email.upper() if "Ann" in email else email
+        typed = unicodedata.normalize(spelling, email.upper() if "Ann" in email else email)
         name = unicodedata.normalize(spelling, f"Zoë {email.split('@')[0]}")
         rows.append([typed, name, role, "yes", *cells])
     with path.open("w", encoding="utf-8", newline="") as handle:

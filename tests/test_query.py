@@ -9,8 +9,8 @@ import sqlite_utils
 from click.testing import CliRunner
 from idgraph.graph.access import read_access
 from idgraph.graph.cli import EXIT_CONFIG, EXIT_USAGE, cli
-from idgraph.graph.queries import VIEW_NAMES, as_of_views
 from idgraph.graph.schema import registry
+from idgraph.graph.store.views import VIEW_NAMES, as_of_views
 
 from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
 
@@ -223,7 +223,7 @@ def test_datasette_lists_the_views_with_their_metadata(store, emulator):
     from pathlib import Path
 
     from datasette.app import Datasette
-    from idgraph.graph.queries import VIEW_DESCRIPTIONS
+    from idgraph.graph.store.views import VIEW_DESCRIPTIONS
 
     metadata = json.loads(
         (Path(__file__).resolve().parents[1] / "docs/datasette-metadata.json").read_text()
@@ -338,7 +338,7 @@ def test_sync_only_some_parts_is_recorded_partial_and_changes_nothing(tmp_path, 
 
 
 def test_the_search_index_follows_renames_and_removals(store, emulator):
-    from idgraph.graph.queries import refresh_search
+    from idgraph.graph.store.views import refresh_search
 
     sync_fixture(store, emulator)
     db = sqlite_utils.Database(store.path)

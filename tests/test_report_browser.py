@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -224,3 +225,44 @@ def test_300_server_report_in_chromium(browser, synthetic_report):
         assert opened.errors == [] and opened.requests == []
     finally:
         opened.close()
+
+
+# -- printed (graph/exporters/templates/print.css) ---------------------------------------------
+
+MAX_PRINTED_PAGES = 20
+PRINTED_HEIGHT = 718  # A4 landscape less the 10 mm margins, in CSS pixels (190 mm)
+PRINTED_WIDTH = 1047  # 277 mm
+
+
+def test_the_300_server_report_prints_in_20_pages_summary_first(browser, synthetic_report):
+    """The evidence summary first and whole on page one; then changes, findings, decisions;
+    the matrix only with rows that hold explicit access; at most 20 A4 landscape pages."""
+    page = browser.new_page(viewport={"width": PRINTED_WIDTH, "height": PRINTED_HEIGHT})
+    try:
+        page.goto(synthetic_report["report"].as_uri(), wait_until="load")
+        pdf = page.pdf(prefer_css_page_size=True)
+        page.emulate_media(media="print")
+        first, bottom = page.evaluate(
+            """() => {
+              const shown = Array.from(document.body.children)
+                .filter(e => e.getBoundingClientRect().height > 0);
+              shown.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+              return [shown[0].id, shown[0].getBoundingClientRect().bottom];
+            }"""
+        )
+        order = page.evaluate(
+            """['changes', 'findings', 'decisions', 'access'].map(
+                 id => document.getElementById(id).getBoundingClientRect().top)"""
+        )
+        explicit_only = page.evaluate(
+            """Array.from(document.querySelectorAll('#matrix tbody tr'))
+                 .filter(r => getComputedStyle(r).display !== 'none')
+                 .every(r => r.querySelector('td.role, td.c:not(.none):not(.implied)'))"""
+        )
+    finally:
+        page.close()
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
+    assert 1 <= pages <= MAX_PRINTED_PAGES
+    assert first == "evidence" and bottom <= PRINTED_HEIGHT
+    assert order == sorted(order)
+    assert explicit_only

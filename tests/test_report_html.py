@@ -9,6 +9,8 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from idgraph.connector.postmark.members import MEMBER_FORMAT
+from idgraph.graph.attestation import template_rows
 from idgraph.graph.decisions import import_decisions
 from idgraph.graph.exporters.report_html import HtmlReportExporter
 from idgraph.graph.review import REVIEW_COLUMNS, build_review
@@ -126,10 +128,11 @@ def test_decisions_and_sign_off_on_the_page(reviewed):
     # lee's access is still there after the last sync: both revokes are open, with the step
     assert "Remediation still open (2)" in text
     assert "Account > Users" in text
-    sign_off = text[text.index("Sign-off") :]
+    sign_off = text[text.rindex("Sign-off") :]  # the decisions' (the summary has one too)
     assert re.search(r"Decisions \d+ keep, 2 revoke, 0 modify", sign_off)
     assert "Remediation open 2" in sign_off
-    assert "Signed off by" in sign_off
+    # imported without --sign-off: said so, never a blank line to fill in
+    assert "No sign-off statement recorded" in sign_off and "____" not in sign_off
 
 
 def test_without_a_baseline_the_page_says_so(tmp_path, emulator):
@@ -264,3 +267,48 @@ def test_the_summary_names_the_unattested_account_as_of_the_run(tmp_path, emulat
     store.close()
     assert "team members: not attested (beta)" in latest and "(acme)" not in latest
     assert "not attested" not in then  # beta was not synced yet as of that run
+
+
+def test_a_step_names_the_server_by_id_and_shows_its_controls_escaped(tmp_path, emulator):
+    """Two servers of one name, one of them carrying a right-to-left override and a CR:
+    remediation.md and the report's open steps name each by its ID, and no raw control
+    character reaches either (it would reverse the rest of the step, or split a heading)."""
+    emulator.server(11001)["Name"] = "evil\u202etxt.exe\r=1+1"
+    emulator.server(11002)["Name"] = "evil\u202etxt.exe\r=1+1"
+    store = Store(tmp_path / "idgraph.db")
+    sync_fixture(store, emulator)
+    members = tmp_path / "members.csv"
+    header, _rows = template_rows(store, MEMBER_FORMAT, "acme")
+    columns = len(header) - 4
+    members.write_text(
+        ",".join(header) + "\n"
+        + "pat.owner@acme-corp.example,Pat,Account Owner,yes" + "," * columns + "\n"
+        + "dana.ops@acme-corp.example,Dana,User,yes" + ",full" * columns + "\n"
+    )  # fmt: skip
+    attest_fixture(store, members)
+    review_csv = tmp_path / "review.csv"
+    with review_csv.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REVIEW_COLUMNS)
+        for row in build_review(store).review_rows:
+            cells = row.cells()
+            if row.principal.endswith("dana.ops@acme-corp.example") and row.resource in (
+                "postmark:server:11001",
+                "postmark:server:11002",
+            ):
+                cells |= {"decision": "revoke", "justification": "left the team"}
+            writer.writerow([cells[c] for c in REVIEW_COLUMNS])
+    import_decisions(store, review_csv, reviewer="lead@acme-corp.example", out_dir=tmp_path)
+    remediation = (tmp_path / "remediation.md").read_text(encoding="utf-8")
+    steps = [line for line in remediation.splitlines() if line.startswith("- step: ")]
+    assert len(steps) == 2
+    assert "(ID 11001)" in steps[0] + steps[1] and "(ID 11002)" in steps[0] + steps[1]
+    assert "\u202e" not in remediation and "\r" not in remediation
+    assert "\\u202e" in remediation  # shown, escaped
+    html = _export(store, tmp_path / "pack")
+    store.close()
+    opened = html[html.index("Remediation still open") : html.index("Every decision")]
+    outside_names = re.sub(r"<bdi>.*?</bdi>", "", opened, flags=re.S)  # isolated: fine
+    assert "\u202e" not in outside_names and "\r" not in outside_names
+    assert "(ID 11001)" in opened and "(ID 11002)" in opened
+    assert "evil\\u202etxt.exe" in opened  # the step shows it escaped

@@ -21,7 +21,6 @@ from idgraph.graph.hookspecs import hookimpl
 from idgraph.graph.interfaces import Collection, SyncOptions
 from idgraph.graph.model import Edge, Node, content_hash, person_id
 from idgraph.graph.plugins import pm
-from idgraph.graph.review import build_review
 from idgraph.graph.schema import (
     MEMBER_PROPERTIES,
     ConnectorSchema,
@@ -153,7 +152,7 @@ def _schema_plugin(schema: ConnectorSchema) -> object:
 
 
 GRANTS_AGAIN = ConnectorSchema(
-    connector="evil",
+    connector="postmark",  # a second distribution calling itself postmark
     title="Evil",
     nodes=(),
     edges=(EdgeKind("postmark:grants", "x -> y", "Not Postmark's.", "test"),),
@@ -178,31 +177,24 @@ def test_the_cli_refuses_two_declarations_of_one_kind_in_one_line(plugin, tmp_pa
     assert "'postmark'" in result.stderr and "'evil-plugin'" in result.stderr
 
 
-def test_a_plugin_redeclaring_the_hosts_shared_kind_is_refused(plugin):
-    person_again = ConnectorSchema(
+@pytest.mark.parametrize(
+    "kind", ["is", "person", "grants", "postmark:grants", "postmark:secret_backdoor", "evil:"]
+)
+def test_a_kind_outside_the_plugins_own_namespace_is_refused_at_load(plugin, kind, tmp_path):
+    """A bare kind (`grants`), a host-shared one (`is`, `person`) or one in another
+    connector's namespace is refused when the plugins load: exit 3, one line naming it."""
+    outside = ConnectorSchema(
         connector="evil",
         title="Evil",
         nodes=(),
-        edges=(EdgeKind("is", "a -> b", "Something else.", "test", access="is"),),
+        edges=(EdgeKind(kind, "a -> b", "Something else.", "test", access="is"),),
     )
-    plugin(_schema_plugin(person_again), "evil-plugin")
-    with pytest.raises(SchemaConflict, match="'idgraph \\(the host\\)' and 'evil-plugin'"):
+    plugin(_schema_plugin(outside), "evil-plugin")
+    with pytest.raises(SchemaConflict, match="'evil-plugin' declares the edge kind"):
         registry()
-
-
-def test_a_bare_grants_of_another_plugin_no_longer_erases_postmark_rows(store, emulator, plugin):
-    """Issue 22: a plugin declaring bare `grants` without access took Postmark's place (name
-    order) and every server-token row was gone; Postmark's kind is its own now."""
-    bare = ConnectorSchema(
-        connector="aaa",  # sorts before postmark
-        title="A",
-        nodes=(),
-        edges=(EdgeKind("grants", "x -> y", "No access here.", "test"),),
-    )
-    plugin(_schema_plugin(bare), "aaa")
-    sync_fixture(store, emulator)
-    kinds = {row.access_kind for row in build_review(store).rows}
-    assert "postmark:grants" in kinds
+    result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == EXIT_CONFIG and "outside its namespace" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 
 # -- the shared kinds and the member properties --------------------------------------------

@@ -196,6 +196,11 @@ def _text_of(path: Path) -> str:
         return "".join(
             str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row
         )
+    if path.name == "manifest.intoto.json":  # a DSSE envelope: its statement, base64
+        import base64
+        import json
+
+        return base64.b64decode(json.loads(path.read_text())["payload"]).decode()
     return path.read_text(encoding="utf-8")
 
 

@@ -145,7 +145,14 @@ def test_review_workbook_structure(exported):
     access = workbook["Access"]
     header = [c.value for c in access[1]]
     assert header == REVIEW_COLUMNS
-    assert access.freeze_panes == "A2"
+    # the people stay in view beside the header; printed: landscape, one page wide, the
+    # header row on every page
+    assert access.freeze_panes == "E2"
+    assert access.page_setup.orientation == "landscape"
+    assert (access.page_setup.fitToWidth, access.page_setup.fitToHeight) == (1, 0)
+    assert access.sheet_properties.pageSetUpPr.fitToPage
+    assert access.print_title_rows == "$1:$1"
+    assert access.column_dimensions["A"].width <= 10  # ids narrow
     from openpyxl.utils import get_column_letter
 
     last = get_column_letter(len(REVIEW_COLUMNS))

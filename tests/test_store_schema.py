@@ -1,5 +1,5 @@
 """A new database gets store.NEW_SCHEMA without importing sqlite-utils; it must be exactly
-what the migrations (graph/migrations.py) make, and an older file must be brought to it."""
+what the migrations (graph/store/migrations.py) make, and an older file must be brought to it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import textwrap
 
 import sqlite_utils
-from idgraph.graph.migrations import migrations
 from idgraph.graph.store import MIGRATION_NAMES, SCHEMA_VERSION, Store
+from idgraph.graph.store.migrations import migrations
 
 
 def _schema(path) -> tuple[list[tuple], list[str]]:

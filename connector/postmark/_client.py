@@ -140,6 +140,9 @@ class ClientStats:
     throttled: int = 0
     max_in_flight: int = 0
     waited_seconds: float = 0.0
+    # per paged listing ("GET /servers"): readings, pages read, the API's TotalCount and the
+    # items accepted (the population's completeness, for the pack's manifest)
+    listings: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class SharedBackoff:
@@ -185,7 +188,6 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _GONE_AFTER_RETRY = (
     "no answer to the first attempt; the retry found it gone, so that attempt did it"
@@ -716,6 +718,10 @@ class PostmarkClient:
         except ExceptionGroup as failed:  # the first page that failed, as itself
             raise failed.exceptions[0] from None
         pages = [first] + [task.result() for task in tasks]
+        read = self.stats.listings.setdefault(endpoint, {"readings": 0, "pages_read": 0})
+        read["readings"] += 1
+        read["pages_read"] += len(pages)
+        read["total_count"] = total
         items: list[Any] = list(first_items)
         for offset, page in zip(offsets, pages[1:], strict=True):
             page_items = _page_items(page, key, endpoint, offset)
@@ -745,6 +751,7 @@ class PostmarkClient:
                 f"{endpoint}: TotalCount says {total:,}, but the pages ended after "
                 f"{len(objects):,} item(s) (a short page); the items read are used"
             )
+        read["items"] = len(objects)
         return objects, len(pages), "", note
 
 

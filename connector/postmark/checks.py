@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from idgraph.plugin import Finding, ascii_domain
+from idgraph.plugin import Finding, ReviewContext, ascii_domain
 
 from .names import (
     ACCOUNT,
@@ -22,7 +22,7 @@ from .names import (
 DEFAULT_MAX_ADMINS = 3
 
 
-def _nodes(context, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _nodes(context: ReviewContext, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
     return iter(context.nodes_of_kind(kind))
 
 
@@ -37,7 +37,7 @@ class DomainUnverified:
     name = "domain-unverified"
     description = "A domain whose SPF, DKIM or Return-Path is not verified."
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         findings = []
         for node, data in _nodes(context, DOMAIN):
             missing = [
@@ -66,7 +66,7 @@ class SenderUnconfirmed:
     name = "sender-unconfirmed"
     description = "A sender signature nobody confirmed (the mailbox may be unmonitored)."
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         return [
             Finding(self.name, "low", node, f"{data.get('email')} was never confirmed")
             for node, data in _nodes(context, SENDER)
@@ -78,7 +78,7 @@ class SmtpApiOn:
     name = "smtp-api-enabled"
     description = "A server with the SMTP API on (its tokens also work as SMTP credentials)."
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         return [
             Finding(
                 self.name,
@@ -95,7 +95,7 @@ class ManyTokens:
     name = "server-multiple-tokens"
     description = "A server holding more than one API token."
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         return [
             Finding(
                 self.name,
@@ -129,7 +129,7 @@ class WebhookRisks:
         "/webhooks: easy to forget, reviewed nowhere else.",
     }
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         listed = [ascii_domain(d) for d in context.options.get("allow_domains") or []] or [
             ascii_domain(data["name"]) for _n, data in _nodes(context, DOMAIN)
         ]
@@ -202,7 +202,7 @@ class Attestation:
         "password alone opens the account.",
     }
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         limit = int(context.options.get("max_admins") or DEFAULT_MAX_ADMINS)
         members_of: dict[str, list[tuple[str, dict]]] = {}
         for src, dst, d in context.edges_of_kind(MEMBER_OF):
@@ -251,7 +251,7 @@ class MemberOutsideDomains:
         "domains: a personal address, an outside contractor, or a leaver's forward."
     )
 
-    def run(self, context) -> list[Finding]:
+    def run(self, context: ReviewContext) -> list[Finding]:
         verified: dict[str, set[str]] = {}
         for _node, data in _nodes(context, DOMAIN):
             if data.get("verified"):

@@ -73,6 +73,87 @@ class RawAccount:
     vanished: set[int] = field(default_factory=set)
 
 
+class _AccountRead:
+    """One `fetch_account`: what it has read, and its progress (calls done of those known)."""
+
+    def __init__(
+        self,
+        client: PostmarkClient,
+        *,
+        sender_details: bool,
+        progress: Callable[[str, int, int | None], None],
+        parts: frozenset[str],
+        on_read: Callable[[RawAccount, Server | None], None],
+    ) -> None:
+        self.client, self.sender_details, self.parts = client, sender_details, parts
+        self.progress, self.on_read = progress, on_read
+        self.raw = RawAccount(servers=[], senders=[], domains=[])
+        self.done = 0
+        self.total: int | None = None
+
+    def advance(self, what: str) -> None:
+        self.done += 1
+        self.progress(what, self.done, self.total)
+
+    async def one_server(self, server: Server) -> None:
+        try:
+            await _fetch_server(self.client, server, self.raw)
+        finally:
+            self.advance("reading each server's message streams and webhooks")
+        self.on_read(self.raw, server)
+
+    async def one_sender(self, index: int) -> None:
+        raw = self.raw
+        try:
+            raw.senders[index] = await self.client.get_sender_signature(raw.senders[index].id)
+        except PostmarkError as exc:
+            raw.errors.append(f"sender signature {raw.senders[index].id}: {exc}")
+        finally:
+            self.advance("reading sender signature details")
+
+    async def servers_and_their_parts(self) -> None:
+        if not self.parts & {"servers", "streams"}:
+            return
+        self.raw.servers = await self.client.list_servers()
+        if "streams" in self.parts:
+            self.total = (self.total or 0) + len(self.raw.servers)
+            self.progress(
+                "reading each server's message streams and webhooks", self.done, self.total
+            )
+            # as many workers as requests may be in flight, each taking the next server:
+            # the first calls go out at once, not after a task for every server has started
+            waiting = iter(self.raw.servers)
+
+            async def worker() -> None:
+                for server in waiting:
+                    await self.one_server(server)
+
+            await asyncio.gather(*(worker() for _ in range(self.client.concurrency)))
+
+    async def senders_and_their_details(self) -> None:
+        if "senders" not in self.parts:
+            return
+        self.raw.senders = await self.client.list_sender_signatures()
+        if self.sender_details:
+            self.total = (self.total or 0) + len(self.raw.senders)
+            await asyncio.gather(*(self.one_sender(i) for i in range(len(self.raw.senders))))
+
+    async def domains(self) -> None:
+        if "domains" in self.parts:
+            self.raw.domains = await self.client.list_domains()
+
+    async def senders_and_domains(self) -> None:
+        await asyncio.gather(self.senders_and_their_details(), self.domains())
+        self.on_read(self.raw, None)
+
+
+async def _build_server_validator(client: PostmarkClient) -> None:
+    # Every server's calls wait for the server listing to be validated, and building the
+    # Server validator takes longer than that: build it while the answer is on its way
+    await client.request_written()
+    build_validator(Server)
+
+
 async def fetch_account(
     client: PostmarkClient,
     *,
@@ -89,76 +170,16 @@ async def fetch_account(
     is called once a server's own calls are done, and `on_read(raw, None)` once the sender
     and domain listings are: what they read does not change afterwards."""
 
-    raw = RawAccount(servers=[], senders=[], domains=[])
-    done, total = 0, None
+    read = _AccountRead(
+        client, sender_details=sender_details, progress=progress, parts=parts, on_read=on_read
+    )
     progress("listing servers, sender signatures and domains", 0, None)
-
-    def advance(what: str) -> None:
-        nonlocal done
-        done += 1
-        progress(what, done, total)
-
-    async def one_server(server: Server) -> None:
-        try:
-            await _fetch_server(client, server, raw)
-        finally:
-            advance("reading each server's message streams and webhooks")
-        on_read(raw, server)
-
-    async def one_sender(index: int) -> None:
-        try:
-            raw.senders[index] = await client.get_sender_signature(raw.senders[index].id)
-        except PostmarkError as exc:
-            raw.errors.append(f"sender signature {raw.senders[index].id}: {exc}")
-        finally:
-            advance("reading sender signature details")
-
-    async def servers_and_their_parts() -> None:
-        nonlocal total
-        if not parts & {"servers", "streams"}:
-            return
-        raw.servers = await client.list_servers()
-        if "streams" in parts:
-            total = (total or 0) + len(raw.servers)
-            progress("reading each server's message streams and webhooks", done, total)
-            # as many workers as requests may be in flight, each taking the next server:
-            # the first calls go out at once, not after a task for every server has started
-            waiting = iter(raw.servers)
-
-            async def worker() -> None:
-                for server in waiting:
-                    await one_server(server)
-
-            await asyncio.gather(*(worker() for _ in range(client.concurrency)))
-
-    async def senders_and_their_details() -> None:
-        nonlocal total
-        if "senders" not in parts:
-            return
-        raw.senders = await client.list_sender_signatures()
-        if sender_details:
-            total = (total or 0) + len(raw.senders)
-            await asyncio.gather(*(one_sender(i) for i in range(len(raw.senders))))
-
-    async def domains() -> None:
-        if "domains" in parts:
-            raw.domains = await client.list_domains()
-
-    async def senders_and_domains() -> None:
-        await asyncio.gather(senders_and_their_details(), domains())
-        on_read(raw, None)
-
-    async def build_server_validator() -> None:
-        # Every server's calls wait for the server listing to be validated, and building the
-        # Server validator takes longer than that: build it while the answer is on its way
-        await client.request_written()
-        build_validator(Server)
-
-    meanwhile = asyncio.create_task(build_server_validator())
+    meanwhile = asyncio.create_task(_build_server_validator(client))
     try:
-        await asyncio.gather(servers_and_their_parts(), senders_and_domains())
+        await asyncio.gather(read.servers_and_their_parts(), read.senders_and_domains())
     finally:
         meanwhile.cancel()
+    raw = read.raw
     if raw.vanished:
         raw.servers = [s for s in raw.servers if s.id not in raw.vanished]
     return raw
@@ -245,6 +266,139 @@ class _Share:
         replaced (and named in a warning) before anything encodes it."""
         self.nodes, self.edges = clean_graph(self.nodes, self.edges, self.warnings)
         return self
+
+
+def _endpoint(share: _Share, url: str) -> str:
+    """The endpoint node a URL delivers to (made once per share)."""
+    host = url_host(url) or "(no host)"
+    endpoint = node_id(ENDPOINT, host)
+    if endpoint not in share.endpoints:
+        share.endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
+    return endpoint
+
+
+def _server_node(raw: RawAccount, server: Server, server_node: str) -> Node:
+    legacy = {trigger: redact_url(url) for trigger, url in server.legacy_hook_urls.items()}
+    return Node(
+        id=server_node,
+        kind=SERVER,
+        attrs={
+            "server_id": server.id,
+            "name": server.name,
+            "color": (server.color or "").lower() or None,
+            "delivery_type": server.delivery_type,
+            "smtp_api_activated": server.smtp_api_activated,
+            "raw_email_enabled": server.raw_email_enabled,
+            "track_opens": server.track_opens,
+            "track_links": server.track_links,
+            "inbound_domain": server.inbound_domain,
+            "token_count": len(server.api_tokens),
+            "legacy_hook_urls": legacy,
+            "streams_read": server.id in raw.streams,
+        },
+    )
+
+
+def _add_server_tokens(share: _Share, server: Server, server_node: str) -> None:
+    for token in server.api_tokens:
+        token_fp = fingerprint(token)
+        token_node = node_id(SERVER_TOKEN, token_fp)
+        share.server_tokens.append(token_node)
+        share.nodes.append(
+            Node(
+                id=token_node,
+                kind=SERVER_TOKEN,
+                attrs={
+                    "fingerprint": token_fp,
+                    "suffix": token_suffix(token),
+                    "server_id": server.id,
+                },
+            )
+        )
+        share.edges.append(Edge(src=server_node, dst=token_node, kind=HAS_CREDENTIAL))
+        share.edges.append(
+            Edge(
+                src=token_node,
+                dst=server_node,
+                kind=GRANTS,
+                attrs={"scope": SERVER_TOKEN_SCOPE},
+            )
+        )
+
+
+def _add_legacy_hooks(share: _Share, server: Server, server_node: str) -> None:
+    for trigger, url in sorted(server.legacy_hook_urls.items()):
+        share.edges.append(
+            Edge(
+                src=server_node,
+                dst=_endpoint(share, url),
+                kind=DELIVERS_TO,
+                discriminator=f"legacy:{trigger}",
+                attrs={"via": "legacy_hook_url", "trigger": trigger, "url": redact_url(url)},
+            )
+        )
+
+
+def _add_streams(share: _Share, raw: RawAccount, server: Server, server_node: str) -> None:
+    for stream in raw.streams.get(server.id, []):
+        stream_node = node_id(STREAM, f"{server.id}/{stream.id}")
+        share.nodes.append(
+            Node(
+                id=stream_node,
+                kind=STREAM,
+                attrs={
+                    "server_id": server.id,
+                    "stream_id": stream.id,
+                    "name": stream.name,
+                    "type": stream.message_stream_type,
+                    "archived": stream.archived,
+                    "archived_at": stream.archived_at,
+                },
+            )
+        )
+        share.edges.append(Edge(src=server_node, dst=stream_node, kind=HAS_STREAM))
+
+
+def _add_webhooks(share: _Share, raw: RawAccount, server: Server, server_node: str) -> None:
+    for hook in raw.webhooks.get(server.id, []):
+        # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
+        hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
+        url, read = redact_url(hook.url), read_url(hook.url)
+        auth = hook.http_auth
+        share.nodes.append(
+            Node(
+                id=hook_node,
+                kind=WEBHOOK,
+                attrs={
+                    "webhook_id": hook.id,
+                    "server_id": server.id,
+                    "message_stream": hook.message_stream,
+                    "url": url,
+                    "scheme": read.scheme,
+                    "triggers": hook.enabled_triggers,
+                    "http_auth": bool(auth and (auth.username or auth.password)),
+                    "url_credentials": read.userinfo,
+                    "http_auth_username": auth.username if auth else None,
+                    "http_headers": {h.name: REDACTED for h in hook.http_headers},
+                },
+            )
+        )
+        share.edges.append(
+            Edge(
+                src=server_node,
+                dst=hook_node,
+                kind=HAS_WEBHOOK,
+                attrs={"message_stream": hook.message_stream},
+            )
+        )
+        share.edges.append(
+            Edge(
+                src=hook_node,
+                dst=_endpoint(share, hook.url),
+                kind=DELIVERS_TO,
+                attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
+            )
+        )
 
 
 class Transformer:
@@ -334,129 +488,16 @@ class Transformer:
         return nodes, edges
 
     def _server_share(self, raw: RawAccount, server: Server) -> _Share:
+        """A server's nodes and edges: itself, its tokens, its legacy hook URLs, its streams
+        and its webhooks, in that order."""
         share = _Share()
-        nodes, edges, account = share.nodes, share.edges, self.account
-
-        def endpoint_for(url: str) -> str:
-            host = url_host(url) or "(no host)"
-            endpoint = node_id(ENDPOINT, host)
-            if endpoint not in share.endpoints:
-                share.endpoints[endpoint] = Node(id=endpoint, kind=ENDPOINT, attrs={"host": host})
-            return endpoint
-
         server_node = node_id(SERVER, server.id)
-        legacy = {trigger: redact_url(url) for trigger, url in server.legacy_hook_urls.items()}
-        nodes.append(
-            Node(
-                id=server_node,
-                kind=SERVER,
-                attrs={
-                    "server_id": server.id,
-                    "name": server.name,
-                    "color": (server.color or "").lower() or None,
-                    "delivery_type": server.delivery_type,
-                    "smtp_api_activated": server.smtp_api_activated,
-                    "raw_email_enabled": server.raw_email_enabled,
-                    "track_opens": server.track_opens,
-                    "track_links": server.track_links,
-                    "inbound_domain": server.inbound_domain,
-                    "token_count": len(server.api_tokens),
-                    "legacy_hook_urls": legacy,
-                    "streams_read": server.id in raw.streams,
-                },
-            )
-        )
-        edges.append(Edge(src=account, dst=server_node, kind=HAS_SERVER))
-        for token in server.api_tokens:
-            token_fp = fingerprint(token)
-            token_node = node_id(SERVER_TOKEN, token_fp)
-            share.server_tokens.append(token_node)
-            nodes.append(
-                Node(
-                    id=token_node,
-                    kind=SERVER_TOKEN,
-                    attrs={
-                        "fingerprint": token_fp,
-                        "suffix": token_suffix(token),
-                        "server_id": server.id,
-                    },
-                )
-            )
-            edges.append(Edge(src=server_node, dst=token_node, kind=HAS_CREDENTIAL))
-            edges.append(
-                Edge(
-                    src=token_node,
-                    dst=server_node,
-                    kind=GRANTS,
-                    attrs={"scope": SERVER_TOKEN_SCOPE},
-                )
-            )
-        for trigger, url in sorted(server.legacy_hook_urls.items()):
-            edges.append(
-                Edge(
-                    src=server_node,
-                    dst=endpoint_for(url),
-                    kind=DELIVERS_TO,
-                    discriminator=f"legacy:{trigger}",
-                    attrs={"via": "legacy_hook_url", "trigger": trigger, "url": legacy[trigger]},
-                )
-            )
-        for stream in raw.streams.get(server.id, []):
-            stream_node = node_id(STREAM, f"{server.id}/{stream.id}")
-            nodes.append(
-                Node(
-                    id=stream_node,
-                    kind=STREAM,
-                    attrs={
-                        "server_id": server.id,
-                        "stream_id": stream.id,
-                        "name": stream.name,
-                        "type": stream.message_stream_type,
-                        "archived": stream.archived,
-                        "archived_at": stream.archived_at,
-                    },
-                )
-            )
-            edges.append(Edge(src=server_node, dst=stream_node, kind=HAS_STREAM))
-        for hook in raw.webhooks.get(server.id, []):
-            # a webhook ID is unique per server only (GET /webhooks/{id} takes a Server token)
-            hook_node = node_id(WEBHOOK, f"{server.id}/{hook.id}")
-            url, read = redact_url(hook.url), read_url(hook.url)
-            auth = hook.http_auth
-            nodes.append(
-                Node(
-                    id=hook_node,
-                    kind=WEBHOOK,
-                    attrs={
-                        "webhook_id": hook.id,
-                        "server_id": server.id,
-                        "message_stream": hook.message_stream,
-                        "url": url,
-                        "scheme": read.scheme,
-                        "triggers": hook.enabled_triggers,
-                        "http_auth": bool(auth and (auth.username or auth.password)),
-                        "url_credentials": read.userinfo,
-                        "http_auth_username": auth.username if auth else None,
-                        "http_headers": {h.name: REDACTED for h in hook.http_headers},
-                    },
-                )
-            )
-            edges.append(
-                Edge(
-                    src=server_node,
-                    dst=hook_node,
-                    kind=HAS_WEBHOOK,
-                    attrs={"message_stream": hook.message_stream},
-                )
-            )
-            edges.append(
-                Edge(
-                    src=hook_node,
-                    dst=endpoint_for(hook.url),
-                    kind=DELIVERS_TO,
-                    attrs={"via": "webhook", "triggers": hook.enabled_triggers, "url": url},
-                )
-            )
+        share.nodes.append(_server_node(raw, server, server_node))
+        share.edges.append(Edge(src=self.account, dst=server_node, kind=HAS_SERVER))
+        _add_server_tokens(share, server, server_node)
+        _add_legacy_hooks(share, server, server_node)
+        _add_streams(share, raw, server, server_node)
+        _add_webhooks(share, raw, server, server_node)
         return share
 
     def _listings_share(self, raw: RawAccount) -> _Share:

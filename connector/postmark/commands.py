@@ -19,19 +19,16 @@ from typing import Any
 
 import click
 
-from idgraph.plugin import (
+from idgraph.plugin import ConfigError, SourceError, safe_file, secret_from_env
+from idgraph.plugin.cli import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
-    ConfigError,
     Failure,
-    SourceError,
     attest_file,
     out_console,
     print_sync_summary,
     run_sync,
-    safe_file,
-    secret_from_env,
     user_errors,
     write_review_pack,
 )

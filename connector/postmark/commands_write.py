@@ -16,17 +16,19 @@ import click
 
 from idgraph.plugin import (
     EMAIL,
+    ConfigError,
+    fingerprint,
+    secret_from_env,
+    shown_problems,
+    token_suffix,
+)
+from idgraph.plugin.cli import (
     EXIT_API,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
     EXIT_USAGE,
-    ConfigError,
     Failure,
-    fingerprint,
     record_write,
-    secret_from_env,
-    shown_problems,
-    token_suffix,
 )
 
 from ._client import DEFAULT_BASE_URL, PostmarkClient, was_gone_after_retry
@@ -38,8 +40,10 @@ from ._errors import (
     ProxyUnusable,
     UnprocessableEntity,
 )
+from ._models import Server
 from .commands import retry_options, retry_policy
 from .operations import (
+    AuditItem,
     OperationRefused,
     audit_server,
     explain_create_refusal,
@@ -148,6 +152,70 @@ def server_group() -> None:
     """Create, edit and delete servers."""
 
 
+def _check_token_destination(token_file: Path | None, show_token: bool) -> None:
+    """Refuse, before anything is sent, a new token that would have nowhere safe to go."""
+    if not token_file and not show_token:
+        raise Failure(
+            "say where the new token goes: --token-file PATH (created 0600) or "
+            "--show-token (printed once to a terminal)",
+            EXIT_CONFIG,
+        )
+    if show_token and not sys.stdout.isatty():
+        raise Failure(
+            "--show-token prints only to a terminal (a pipe or log would keep the "
+            "token); use --token-file",
+            EXIT_CONFIG,
+        )
+    if token_file:
+        problem = token_file_problem(token_file)
+        if problem:
+            raise Failure(f"{problem}; nothing was sent", EXIT_CONFIG)
+
+
+def _create_server(client: PostmarkClient, body: dict[str, str], name: str) -> Server:
+    """POST /servers; a 422 refusal is a Failure that explains it (with the server count
+    when the refusal is the account's cap)."""
+
+    async def go():
+        async with client:
+            try:
+                return await client.create_server(body), None
+            except UnprocessableEntity as exc:
+                count = len(await client.list_servers()) if is_cap_refusal(exc) else None
+                return None, (exc, count)
+
+    with write_errors("server create"):
+        server, refused = _run(go())
+    if refused:
+        exc, count = refused
+        raise Failure(
+            f"Postmark refused to create server {name!r} (HTTP 422, ErrorCode "
+            f"{exc.error_code}: {exc.api_message}).{explain_create_refusal(exc, count)}",
+            EXIT_API,
+        )
+    return server
+
+
+def _deliver_token(token: str, token_file: Path | None) -> tuple[str, bool]:
+    """Write the new token to `token_file` or show it once; where it went, and whether saved."""
+    if not token_file:
+        click.echo(f"Server API token (shown once): {token}")
+        return "shown once above", True
+    try:
+        write_secret_file(token_file, token)
+        return f"written to {token_file} (mode 0600)", True
+    except (OperationRefused, ConfigError, OSError) as exc:
+        # The server exists now: its token must not be lost with the file.
+        reason = "; ".join(exc.problems) if isinstance(exc, OperationRefused) else exc
+        click.echo(
+            f"warning: the token could not be saved to {token_file} ({reason}); it is "
+            "shown below, once, because it could not be saved: keep it now",
+            err=True,
+        )
+        click.echo(f"Server API token (shown once): {token}")
+        return "shown once above (it could not be saved)", False
+
+
 @server_group.command("create")
 @click.argument("name")
 @click.option(
@@ -186,41 +254,8 @@ def server_create(
     if dry_run:
         click.echo(f"Would POST /servers {json.dumps(body)}")
         return
-    if not token_file and not show_token:
-        raise Failure(
-            "say where the new token goes: --token-file PATH (created 0600) or "
-            "--show-token (printed once to a terminal)",
-            EXIT_CONFIG,
-        )
-    if show_token and not sys.stdout.isatty():
-        raise Failure(
-            "--show-token prints only to a terminal (a pipe or log would keep the "
-            "token); use --token-file",
-            EXIT_CONFIG,
-        )
-    if token_file:
-        problem = token_file_problem(token_file)
-        if problem:
-            raise Failure(f"{problem}; nothing was sent", EXIT_CONFIG)
-    client = _client(retries, max_wait, timeout, backoff)
-
-    async def go():
-        async with client:
-            try:
-                return await client.create_server(body), None
-            except UnprocessableEntity as exc:
-                count = len(await client.list_servers()) if is_cap_refusal(exc) else None
-                return None, (exc, count)
-
-    with write_errors("server create"):
-        server, refused = _run(go())
-    if refused:
-        exc, count = refused
-        raise Failure(
-            f"Postmark refused to create server {name!r} (HTTP 422, ErrorCode "
-            f"{exc.error_code}: {exc.api_message}).{explain_create_refusal(exc, count)}",
-            EXIT_API,
-        )
+    _check_token_destination(token_file, show_token)
+    server = _create_server(_client(retries, max_wait, timeout, backoff), body, name)
     if not server.api_tokens:
         run = _record(
             db_path,
@@ -234,25 +269,7 @@ def server_create(
             EXIT_API,
         )
     token = server.api_tokens[0]
-    saved = True
-    if token_file:
-        try:
-            write_secret_file(token_file, token)
-            where = f"written to {token_file} (mode 0600)"
-        except (OperationRefused, ConfigError, OSError) as exc:
-            # The server exists now: its token must not be lost with the file.
-            saved = False
-            reason = "; ".join(exc.problems) if isinstance(exc, OperationRefused) else exc
-            click.echo(
-                f"warning: the token could not be saved to {token_file} ({reason}); it is "
-                "shown below, once, because it could not be saved: keep it now",
-                err=True,
-            )
-            click.echo(f"Server API token (shown once): {token}")
-            where = "shown once above (it could not be saved)"
-    else:
-        click.echo(f"Server API token (shown once): {token}")
-        where = "shown once above"
+    where, saved = _deliver_token(token, token_file)
     run = _record(
         db_path,
         account_label,
@@ -501,6 +518,54 @@ def webhooks_group() -> None:
     """Webhooks."""
 
 
+async def _servers_named(
+    client: PostmarkClient, server_names: list[str], expected_file: Path
+) -> dict[str, Server]:
+    """The account's servers by name; refused when the file names one that does not exist."""
+    servers = {s.name: s for s in await client.list_servers()}
+    unknown = sorted(set(server_names) - set(servers))
+    if unknown:
+        raise OperationRefused([f"{expected_file}: no server named {n!r}" for n in unknown])
+    return servers
+
+
+async def _fix_webhook(
+    client: PostmarkClient, token: str, item: AuditItem, prune: bool, done: list[str]
+) -> None:
+    """Create a missing, update a drifted or (with `prune`) delete an extra webhook; each
+    change done is appended to `done` as it lands."""
+    if item.status == "missing" and item.expected:
+        hook = await client.create_webhook(token, item.expected.body())
+        done.append(f"created webhook {hook.id} ({item.url})")
+    elif item.status == "drifted" and item.expected and item.actual:
+        body = item.expected.body()
+        body.pop("MessageStream")
+        await client.edit_webhook(token, item.actual.id, body)
+        done.append(f"updated webhook {item.actual.id} ({item.url})")
+    elif item.status == "extra" and prune and item.actual:
+        answer = await client.delete_webhook(token, item.actual.id)
+        lost = " (answer lost; the retry found it gone)"
+        done.append(
+            f"deleted webhook {item.actual.id} ({item.url})"
+            + (lost if was_gone_after_retry(answer) else "")
+        )
+
+
+def _print_webhook_audit(
+    items: list[AuditItem], done: list[str], as_json: bool, dry_run: bool, apply_changes: bool
+) -> None:
+    if as_json:
+        click.echo(json.dumps({"items": [i.as_dict() for i in items], "applied": done}, indent=2))
+        return
+    for item in items:
+        detail = f" ({'; '.join(item.details)})" if item.details else ""
+        click.echo(f"{item.status:8} {item.server} / {item.stream}: {item.url}{detail}")
+    for line in done:
+        click.echo(f"applied: {line}")
+    if dry_run and apply_changes:
+        click.echo("Dry run: nothing was changed.")
+
+
 @webhooks_group.command("audit")
 @click.option(
     "--expected",
@@ -540,12 +605,7 @@ def webhooks_audit(
 
         async def go():
             async with client:
-                servers = {s.name: s for s in await client.list_servers()}
-                unknown = sorted(set(server_names) - set(servers))
-                if unknown:
-                    raise OperationRefused(
-                        [f"{expected_file}: no server named {n!r}" for n in unknown]
-                    )
+                servers = await _servers_named(client, server_names, expected_file)
                 items = []
                 for server_name in sorted(set(server_names)):
                     server = servers[server_name]
@@ -561,21 +621,7 @@ def webhooks_audit(
                     if not apply_changes or dry_run:
                         continue
                     for item in found:
-                        if item.status == "missing" and item.expected:
-                            hook = await client.create_webhook(token, item.expected.body())
-                            done.append(f"created webhook {hook.id} ({item.url})")
-                        elif item.status == "drifted" and item.expected and item.actual:
-                            body = item.expected.body()
-                            body.pop("MessageStream")
-                            await client.edit_webhook(token, item.actual.id, body)
-                            done.append(f"updated webhook {item.actual.id} ({item.url})")
-                        elif item.status == "extra" and prune and item.actual:
-                            answer = await client.delete_webhook(token, item.actual.id)
-                            lost = " (answer lost; the retry found it gone)"
-                            done.append(
-                                f"deleted webhook {item.actual.id} ({item.url})"
-                                + (lost if was_gone_after_retry(answer) else "")
-                            )
+                        await _fix_webhook(client, token, item, prune, done)
                 return items, done
 
         try:
@@ -590,16 +636,7 @@ def webhooks_audit(
                 if run:
                     click.echo(f"Recorded as run {run}.", err=True)
     differing = [i for i in items if i.status != "ok"]
-    if as_json:
-        click.echo(json.dumps({"items": [i.as_dict() for i in items], "applied": done}, indent=2))
-    else:
-        for item in items:
-            detail = f" ({'; '.join(item.details)})" if item.details else ""
-            click.echo(f"{item.status:8} {item.server} / {item.stream}: {item.url}{detail}")
-        for line in done:
-            click.echo(f"applied: {line}")
-        if dry_run and apply_changes:
-            click.echo("Dry run: nothing was changed.")
+    _print_webhook_audit(items, done, as_json, dry_run, apply_changes)
     unfixed = [
         i
         for i in differing

@@ -209,10 +209,8 @@ def _check_webhook_fields(hook: dict[str, Any], here: str) -> list[str]:
     return problems
 
 
-def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[ExpectedWebhook]]:
-    """The servers and webhooks of the expected configuration (TOML, or YAML if PyYAML is
-    installed); `${VAR}` in a secret is read from the environment. A server listed with no
-    webhook should have none."""
+def _read_expected_file(path: Path) -> Any:
+    """The parsed expected configuration (TOML, or YAML if PyYAML is installed)."""
     name = str(path)
     try:
         text = read_capped(path, MAX_INPUT_BYTES, "MAX_INPUT_BYTES").decode("utf-8")
@@ -224,9 +222,8 @@ def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml  # optional: pip install pyyaml
 
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
+            return yaml.safe_load(text)
+        return tomllib.loads(text)
     except ImportError:
         raise OperationRefused(
             [f"{name}: YAML needs PyYAML (pip install pyyaml); or use TOML"]
@@ -234,6 +231,57 @@ def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[
     except Exception as exc:  # the parsers' own errors name the line
         kind = "YAML" if path.suffix.lower() in (".yaml", ".yml") else "TOML"
         raise OperationRefused([f"{name}: not valid {kind}: {exc}"]) from None
+
+
+def _secret_value(
+    value: Any, key: str, here: str, environ: dict[str, str], problems: list[str]
+) -> str | None:
+    """`value` with each `${VAR}` read from `environ`; None (and a problem) if one is unset."""
+    if value is None:
+        return None
+    missing = [v for v in _VARIABLE.findall(str(value)) if v not in environ]
+    if missing:
+        problems.append(f"{here}: {key}: environment variable(s) {', '.join(missing)} not set")
+        return None
+    return _VARIABLE.sub(lambda m: environ[m.group(1)], str(value))
+
+
+def _expected_webhook(
+    server_name: str, hook: Any, here: str, environ: dict[str, str], problems: list[str]
+) -> ExpectedWebhook | None:
+    """One `[[server.webhook]]` table as an ExpectedWebhook; what is wrong goes to `problems`."""
+    if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
+        problems.append(f'{here}: url: needs url = "https://..."')
+        return None
+    found = _check_webhook_fields(hook, here)
+    if found:
+        problems.extend(found)
+        return None
+    triggers = hook.get("triggers", [])
+    unknown = [t for t in triggers if t not in TRIGGERS]
+    if unknown:
+        problems.append(f"{here}: triggers {unknown} are not of {', '.join(TRIGGERS)}")
+    auth = hook.get("http_auth") or {}
+    return ExpectedWebhook(
+        server=server_name,
+        stream=str(hook.get("stream", "outbound")),
+        url=hook["url"],
+        triggers=sorted(triggers),
+        username=auth.get("username"),
+        password=_secret_value(auth.get("password"), "http_auth.password", here, environ, problems),
+        headers={
+            k: _secret_value(v, f"headers.{k}", here, environ, problems) or ""
+            for k, v in (hook.get("headers") or {}).items()
+        },
+    )
+
+
+def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[ExpectedWebhook]]:
+    """The servers and webhooks of the expected configuration (TOML, or YAML if PyYAML is
+    installed); `${VAR}` in a secret is read from the environment. A server listed with no
+    webhook should have none."""
+    name = str(path)
+    data = _read_expected_file(path)
     problems: list[str] = []
     hooks: list[ExpectedWebhook] = []
     servers = data.get("server") if isinstance(data, dict) else None
@@ -250,44 +298,9 @@ def load_expected(path: Path, environ: dict[str, str]) -> tuple[list[str], list[
             continue
         for h_index, hook in enumerate(webhooks, start=1):
             here = f"{where} ({server['name']}), webhook #{h_index}"
-            if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
-                problems.append(f'{here}: url: needs url = "https://..."')
-                continue
-            found = _check_webhook_fields(hook, here)
-            if found:
-                problems.extend(found)
-                continue
-            triggers = hook.get("triggers", [])
-            unknown = [t for t in triggers if t not in TRIGGERS]
-            if unknown:
-                problems.append(f"{here}: triggers {unknown} are not of {', '.join(TRIGGERS)}")
-            auth = hook.get("http_auth") or {}
-
-            def secret(value: Any, key: str, here: str = here) -> str | None:
-                if value is None:
-                    return None
-                missing = [v for v in _VARIABLE.findall(str(value)) if v not in environ]
-                if missing:
-                    problems.append(
-                        f"{here}: {key}: environment variable(s) {', '.join(missing)} not set"
-                    )
-                    return None
-                return _VARIABLE.sub(lambda m: environ[m.group(1)], str(value))
-
-            hooks.append(
-                ExpectedWebhook(
-                    server=server["name"],
-                    stream=str(hook.get("stream", "outbound")),
-                    url=hook["url"],
-                    triggers=sorted(triggers),
-                    username=auth.get("username"),
-                    password=secret(auth.get("password"), "http_auth.password"),
-                    headers={
-                        k: secret(v, f"headers.{k}") or ""
-                        for k, v in (hook.get("headers") or {}).items()
-                    },
-                )
-            )
+            expected = _expected_webhook(server["name"], hook, here, environ, problems)
+            if expected is not None:
+                hooks.append(expected)
     if problems:
         raise OperationRefused(problems)
     names = [s["name"] for s in servers if isinstance(s, dict) and isinstance(s.get("name"), str)]

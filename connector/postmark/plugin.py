@@ -128,6 +128,7 @@ class PostmarkConnector:
             "requests": client.stats.requests,
             "retries": client.stats.retries,
             "throttled": client.stats.throttled,
+            "listings": client.stats.listings,
             "base_url": redact_url(client.base_url),
         }
         return collection

@@ -20,14 +20,14 @@ class PostmarkRemediator:
         target = graph.nodes[resource] if resource in graph else {}
         if principal.startswith("postmark:team_member:"):
             email = principal.split(":", 2)[2]
+            server = _server(target, resource)
             if row.get("decision") == "modify":
-                return _modify_member(row, email, kind, target.get("name", resource))
+                return _modify_member(row, email, kind, server)
             if kind == CAN_ACCESS:
                 return (
                     f"No API exists. In the web UI ({UI}) open Account > Users, edit "
-                    f"**{email}**, and set the access to server "
-                    f"**{target.get('name', resource)}** to *No access*. Then re-attest "
-                    "(`idgraph attest template postmark`)."
+                    f"**{email}**, and set the access to server {server} to *No access*. "
+                    "Then re-attest (`idgraph attest template postmark`)."
                 )
             return (
                 f"No API exists. In the web UI ({UI}) open Account > Users and remove "
@@ -36,7 +36,8 @@ class PostmarkRemediator:
             )
         if principal.startswith("postmark:server_token:"):
             suffix = data.get("suffix", "")
-            server = graph.nodes.get(f"postmark:server:{data.get('server_id')}", {})
+            server_id = data.get("server_id")
+            server = _server(graph.nodes.get(f"postmark:server:{server_id}", {}), server_id)
             if kind == CAN_SEND_AS:
                 return (
                     "Postmark cannot limit a server token to some From identities: every "
@@ -44,11 +45,11 @@ class PostmarkRemediator:
                     "verified domain. To end it, delete the token (as for its scope row) or "
                     "remove an identity account-wide with `DELETE /senders/{id}` or "
                     "`DELETE /domains/{id}` and the Account token (not executed here). Token: "
-                    f"server {server.get('name', data.get('server_id'))}, ending …{suffix}."
+                    f"server {server}, ending …{suffix}."
                 )
             return (
                 f"No API deletes a server token. In the web UI ({UI}) open server "
-                f"**{server.get('name', data.get('server_id'))}** > API Tokens, generate a "
+                f"{server} > API Tokens, generate a "
                 f"replacement if the token is in use, update its users, then delete the "
                 f"token ending in **…{suffix}**."
             )
@@ -60,6 +61,13 @@ class PostmarkRemediator:
                 "included)."
             )
         return None
+
+
+def _server(data: dict[str, Any], ident: object) -> str:
+    """A server as a step names it: its name and its ID (two servers may share a name)."""
+    key = str(ident).rsplit(":", 1)[-1]
+    name = data.get("name")
+    return f"**{name}** (ID {key})" if name else f"ID {key}"
 
 
 # The server access levels as the UI names them, and the words a justification may use.
@@ -85,11 +93,11 @@ def _modify_member(row: dict[str, str], email: str, kind: str, server: str) -> s
             wanted = "View only"  # a modify of full access: reduce it
         if wanted:
             return (
-                f"{users}, and change the access to server **{server}** from {current} to "
+                f"{users}, and change the access to server {server} from {current} to "
                 f"*{wanted}* (a change, not a removal).{after}"
             )
         return (
-            f"{users}, and change the access to server **{server}** (now {current}) as the "
+            f"{users}, and change the access to server {server} (now {current}) as the "
             f"reviewer asks: {why}.{after}"
         )
     role = next((r for r in sorted(ROLES, key=len, reverse=True) if r.lower() in said), None)

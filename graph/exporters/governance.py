@@ -92,15 +92,18 @@ def _mfa(value: Any) -> str:
     return {"yes": "true", "true": "true", "no": "false", "false": "false"}.get(text, "")
 
 
-def baton_records(context: ReviewContext) -> list[dict[str, str]]:
-    """The records of baton-file.csv, each a dict of BATON_COLUMNS (missing = empty)."""
-    graph = context.graph
-    nodes = graph._node
-    records: list[dict[str, str]] = []
+def _baton_principals(context: ReviewContext) -> dict[str, AccessRow]:
+    """Whoever receives a grant, each with its first review row."""
     principals: dict[str, AccessRow] = {}
     for row in context.rows:
         principals.setdefault(row.principal, row)
-    # users: attested members (human) and credentials (service): whoever receives a grant
+    return principals
+
+
+def _baton_users(context: ReviewContext, principals: dict[str, AccessRow]) -> list[dict[str, str]]:
+    """`user` records: attested members (human) and credentials (service)."""
+    nodes = context.graph._node
+    records: list[dict[str, str]] = []
     for node, row in sorted(principals.items()):
         data = nodes[node]
         human = row.principal_type == "human"
@@ -121,21 +124,28 @@ def baton_records(context: ReviewContext) -> list[dict[str, str]]:
                 "profile.source": row.source,
             }
         )
-    # resources: the account as the app, every resource node, every credential as a secret
-    resource_type: dict[str, str] = {}
+    return records
+
+
+def _baton_parent(context: ReviewContext, node: str, holding: set[str]) -> str:
+    """The account a resource sits in (by an edge that is not a holding one), or empty."""
+    for pred, keys in context.graph._pred[node].items():
+        if _role(context, _kind_of(context, pred)) == "account" and any(
+            d.get("kind") not in holding for d in keys.values()
+        ):
+            return pred if pred != node else ""
+    return ""
+
+
+def _baton_resources(context: ReviewContext, resource_type: dict[str, str]) -> list[dict[str, str]]:
+    """`resource` records: the account as the app and every resource node; fills
+    `resource_type` (node -> its short type) for the secrets that follow."""
+    nodes = context.graph._node
     accounts = [n for n, _ in context.nodes_with_role("account")]
     kept = set(accounts) | {n for n, _ in context.nodes_with_role("resource")}
     kept |= {row.resource for row in context.rows}
     holding = context.schema.edge_kinds_with(holds=True)
-
-    def parent(node: str) -> str:
-        for pred, keys in graph._pred[node].items():
-            if _role(context, _kind_of(context, pred)) == "account" and any(
-                d.get("kind") not in holding for d in keys.values()
-            ):
-                return pred if pred != node else ""
-        return ""
-
+    records: list[dict[str, str]] = []
     for node in sorted(kept):
         kind = _kind_of(context, node)
         role = _role(context, kind)
@@ -148,15 +158,27 @@ def baton_records(context: ReviewContext) -> list[dict[str, str]]:
                 "resource_type": resource_type[node],
                 "trait": BATON_TRAITS.get(role or "", "app"),
                 "description": kind,
-                "parent_resource": "" if role == "account" else parent(node),
+                "parent_resource": ""
+                if role == "account"
+                else _baton_parent(context, node, holding),
                 "profile.idgraph_kind": kind,
                 "profile.source": str(nodes[node].get("source", "")),
             }
         )
+    return records
+
+
+def _baton_secrets(
+    context: ReviewContext, principals: dict[str, AccessRow], resource_type: dict[str, str]
+) -> list[dict[str, str]]:
+    """`resource` records with the `secret` trait: every credential, under what holds it."""
+    graph = context.graph
+    holding = context.schema.edge_kinds_with(holds=True)
+    records: list[dict[str, str]] = []
     for node, row in sorted(principals.items()):
         if row.principal_type == "human":
             continue
-        data = nodes[node]
+        data = graph._node[node]
         holder = next(
             (
                 pred
@@ -181,31 +203,50 @@ def baton_records(context: ReviewContext) -> list[dict[str, str]]:
                 "profile.source": str(data.get("source", "")),
             }
         )
-    # entitlements and grants: one entitlement per resource and access, one grant per row
+    return records
+
+
+def _baton_entitlements(context: ReviewContext) -> list[dict[str, str]]:
+    """`entitlement` records: one per resource and access."""
     entitlements: dict[tuple[str, str], AccessRow] = {}
     for row in context.rows:
         entitlements.setdefault((row.resource, _slug(row.access)), row)
-    for (resource, slug), row in sorted(entitlements.items()):
-        records.append(
-            {
-                "record_type": "entitlement",
-                "resource_id": resource,
-                "entitlement_slug": slug,
-                "display_name": row.access,
-                "description": f"{row.access} ({row.grant or row.access_kind}) on "
-                f"{row.resource_name}",
-            }
-        )
-    for row in context.rows:
-        records.append(
-            {
-                "record_type": "direct_user_grant",
-                "principal_id": row.principal,
-                "resource_id": row.resource,
-                "entitlement_slug": _slug(row.access),
-            }
-        )
-    return records
+    return [
+        {
+            "record_type": "entitlement",
+            "resource_id": resource,
+            "entitlement_slug": slug,
+            "display_name": row.access,
+            "description": f"{row.access} ({row.grant or row.access_kind}) on {row.resource_name}",
+        }
+        for (resource, slug), row in sorted(entitlements.items())
+    ]
+
+
+def _baton_grants(context: ReviewContext) -> list[dict[str, str]]:
+    """`direct_user_grant` records: one per review row."""
+    return [
+        {
+            "record_type": "direct_user_grant",
+            "principal_id": row.principal,
+            "resource_id": row.resource,
+            "entitlement_slug": _slug(row.access),
+        }
+        for row in context.rows
+    ]
+
+
+def baton_records(context: ReviewContext) -> list[dict[str, str]]:
+    """The records of baton-file.csv, each a dict of BATON_COLUMNS (missing = empty)."""
+    principals = _baton_principals(context)
+    resource_type: dict[str, str] = {}
+    return [
+        *_baton_users(context, principals),
+        *_baton_resources(context, resource_type),
+        *_baton_secrets(context, principals, resource_type),
+        *_baton_entitlements(context),
+        *_baton_grants(context),
+    ]
 
 
 class BatonExporter:
@@ -341,6 +382,66 @@ class BloodHoundExporter:
 VEZA_INSTALL = "pip install 'idgraph[veza]'"
 
 
+def _veza_resources(context: ReviewContext, app: Any, property_type: Any) -> dict[str, Any]:
+    """Every resource-role node as an application resource, by node id."""
+    definitions = app.property_definitions
+    resources = {}
+    for node, data in context.nodes_with_role("resource"):
+        resource_type = _short_type(str(data.get("kind", "")))
+        if resource_type not in {r.resource_type for r in resources.values()}:
+            definitions.define_resource_property(resource_type, "kind", property_type.STRING)
+        resource = app.add_resource(
+            name=context.name(node),
+            resource_type=resource_type,
+            description=str(data.get("kind", "")),
+            unique_id=node,
+        )
+        resource.set_property("kind", str(data.get("kind", "")))
+        resources[node] = resource
+    return resources
+
+
+def _veza_identity(context: ReviewContext, app: Any, row: AccessRow) -> Any:
+    """A row's principal as a local user (a member) or an access credential."""
+    data = context.graph._node[row.principal]
+    if row.principal_type == "human":
+        user = app.add_local_user(
+            name=row.principal_name,
+            identities=[str(data.get("email") or row.principal_name)],
+            unique_id=row.principal,
+        )
+        user.is_active = True
+        user.set_property(MFA_PROPERTY, str(data.get(MFA_PROPERTY, "unknown")))
+        user.set_property("source", str(data.get("source", "")))
+        user.set_property("attested_at", str(data.get("attested_at", "")))
+    else:
+        user = app.add_access_cred(unique_id=row.principal, name=row.principal_name)
+        user.is_active = True
+        user.set_property("kind", str(data.get("kind", "")))
+    return user
+
+
+class _VezaPermissions:
+    """The custom permission of each edge kind and access value, added to `app` once."""
+
+    def __init__(self, context: ReviewContext, app: Any, permission_type: Any) -> None:
+        self.context, self.app, self.permission_type = context, app, permission_type
+        self.names: dict[tuple[str, str, bool], str] = {}
+
+    def __call__(self, row: AccessRow, *, account_wide: bool) -> str:
+        key = (row.access_kind, row.access, account_wide)
+        if key not in self.names:
+            edge = self.context.schema.edge(row.access_kind)
+            levels = {fold(k): v for k, v in (edge.levels if edge else {}).items()}
+            types = [self.permission_type(t) for t in levels.get(fold(row.access), ("NonData",))]
+            name = row.access if row.grant != "role" else f"role: {row.access}"
+            if name in (p for p in self.names.values()):
+                name = f"{name} ({row.access_kind}{', account-wide' if account_wide else ''})"
+            self.app.add_custom_permission(name, types, apply_to_sub_resources=account_wide)
+            self.names[key] = name
+        return self.names[key]
+
+
 def veza_application(context: ReviewContext) -> Any:
     """The review as an oaaclient `CustomApplication` (raises ExporterUnavailable without
     oaaclient). Every resource-role node is a resource; an access edge's value maps to the
@@ -352,7 +453,6 @@ def veza_application(context: ReviewContext) -> Any:
     except ImportError:
         raise ExporterUnavailable("veza", f"needs oaaclient: {VEZA_INSTALL}") from None
 
-    graph = context.graph
     accounts = [n for n, _ in context.nodes_with_role("account")]
     app = CustomApplication(
         name="idgraph " + ", ".join(context.name(a) for a in accounts),
@@ -364,55 +464,12 @@ def veza_application(context: ReviewContext) -> Any:
     definitions.define_local_user_property("source", OAAPropertyType.STRING)
     definitions.define_local_user_property("attested_at", OAAPropertyType.STRING)
     definitions.define_access_cred_property("kind", OAAPropertyType.STRING)
-    resources = {}
-    for node, data in context.nodes_with_role("resource"):
-        resource_type = _short_type(str(data.get("kind", "")))
-        if resource_type not in {r.resource_type for r in resources.values()}:
-            definitions.define_resource_property(resource_type, "kind", OAAPropertyType.STRING)
-        resource = app.add_resource(
-            name=context.name(node),
-            resource_type=resource_type,
-            description=str(data.get("kind", "")),
-            unique_id=node,
-        )
-        resource.set_property("kind", str(data.get("kind", "")))
-        resources[node] = resource
-
-    permissions: dict[tuple[str, str, bool], str] = {}
-
-    def permission(row: AccessRow, *, account_wide: bool) -> str:
-        """The custom permission of a row's edge kind and access value (made once)."""
-        key = (row.access_kind, row.access, account_wide)
-        if key not in permissions:
-            edge = context.schema.edge(row.access_kind)
-            levels = {fold(k): v for k, v in (edge.levels if edge else {}).items()}
-            types = [OAAPermission(t) for t in levels.get(fold(row.access), ("NonData",))]
-            name = row.access if row.grant != "role" else f"role: {row.access}"
-            if name in (p for p in permissions.values()):
-                name = f"{name} ({row.access_kind}{', account-wide' if account_wide else ''})"
-            app.add_custom_permission(name, types, apply_to_sub_resources=account_wide)
-            permissions[key] = name
-        return permissions[key]
-
+    resources = _veza_resources(context, app, OAAPropertyType)
+    permission = _VezaPermissions(context, app, OAAPermission)
     identities: dict[str, Any] = {}
     for row in context.rows:
-        data = graph._node[row.principal]
         if row.principal not in identities:
-            if row.principal_type == "human":
-                user = app.add_local_user(
-                    name=row.principal_name,
-                    identities=[str(data.get("email") or row.principal_name)],
-                    unique_id=row.principal,
-                )
-                user.is_active = True
-                user.set_property(MFA_PROPERTY, str(data.get(MFA_PROPERTY, "unknown")))
-                user.set_property("source", str(data.get("source", "")))
-                user.set_property("attested_at", str(data.get("attested_at", "")))
-            else:
-                user = app.add_access_cred(unique_id=row.principal, name=row.principal_name)
-                user.is_active = True
-                user.set_property("kind", str(data.get("kind", "")))
-            identities[row.principal] = user
+            identities[row.principal] = _veza_identity(context, app, row)
         identity = identities[row.principal]
         on_account = _role(context, _kind_of(context, row.resource)) == "account"
         if row.grant == "role":

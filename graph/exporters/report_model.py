@@ -8,13 +8,13 @@ grants, levels and `spans_account` come from the schema each connector declares.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..access import AccessRow, spans
+from ..access import AccessRow, run_time, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
 from ..text import bidi_isolated
+from .report_evidence import evidence_summary
 
 PICTURE_MAX_NODES = 150  # above this the graph picture is replaced by the matrix
 MATRIX_MAX_COLUMNS = 12  # more resources than this: one row per resource, people as columns
@@ -464,23 +464,11 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     """The latest imported decisions up to this run: each, open steps, and the sign-off."""
     from ..decisions import decision_step
 
-    conn = context.store.db.conn
-    try:
-        found = conn.execute(
-            "SELECT MAX(run_id) FROM review_decisions WHERE run_id <= ?", [context.run.id]
-        ).fetchone()
-    except sqlite3.Error:
+    run_id = context.store.latest_reviewed_run(context.run.id)
+    if run_id is None:
         return None
-    if not found or found[0] is None:
-        return None
-    run_id = found[0]
-    conn_rows = conn.execute(
-        "SELECT * FROM review_decisions WHERE run_id = ? ORDER BY id", [run_id]
-    )
-    columns = [c[0] for c in conn_rows.description]
     latest: dict[str, dict[str, Any]] = {}
-    for values in conn_rows:
-        record = dict(zip(columns, values, strict=True))
+    for record in context.store.decisions_of_run(run_id):
         latest[record["row_id"]] = record  # a later import of the same row stands
     review = context.review
     items = []
@@ -539,13 +527,10 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
 def remediation_items(context: ReviewContext, names: Names) -> dict[str, Any]:
     """Every remediation item decided before or in this run, and its state as the later
     runs showed it (`idgraph review status`)."""
-    from .. import remediation, store_review
+    from .. import remediation
+    from ..store.remediation import items
 
-    found = [
-        item
-        for item in store_review.items(context.store.db.conn)
-        if item["decided_run"] <= context.run.id
-    ]
+    found = [item for item in items(context.store.db.conn) if item["decided_run"] <= context.run.id]
     return {
         "items": [
             {
@@ -567,11 +552,11 @@ def remediation_items(context: ReviewContext, names: Names) -> dict[str, Any]:
 def owners(context: ReviewContext, names: Names) -> list[dict[str, Any]]:
     """The annotations (owner, purpose, expected end) of this run's resources and
     credentials, with who recorded them when."""
-    from .. import store_review
+    from ..store.annotations import annotations
 
     return [
         {**names.ref(target), **{k: record[k] or "" for k in record if k != "target"}}
-        for target, record in sorted(store_review.annotations(context.store.db.conn).items())
+        for target, record in sorted(annotations(context.store.db.conn).items())
         if context.node_exists(target) or target in context.graph
     ]
 
@@ -651,9 +636,12 @@ def attestation_state(context: ReviewContext, accounts: int) -> str | None:
     """What the summary says of team members with no valid attestation as of this run
     ("not attested", "attestation 4 expired on ..."), naming the account when the report
     covers several; None when every account's is valid."""
+    from datetime import datetime
+
     from ..attestation import unattested
 
-    missing = unattested(context.store, context.run.id)
+    as_of = datetime.fromisoformat(run_time(context.run))  # the run's, never the clock's
+    missing = unattested(context.store, context.run.id, now=as_of)
     if not missing:
         return None
     return "; ".join(
@@ -710,4 +698,5 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "remediation": remediation_items(context, names),
         "owners": owners(context, names),
         "picture": picture(context, names),
+        "evidence": evidence_summary(context),
     }

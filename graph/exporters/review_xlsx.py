@@ -9,6 +9,7 @@ leaves only the four decision columns editable (ids and evidence stay as exporte
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, AccessRow, ReviewContext
@@ -18,36 +19,38 @@ DECISIONS = ("keep", "revoke", "modify")
 ACCESS_SHEET = "Access"
 
 _WIDTHS = {
-    "row_id": 20,
-    "run": 6,
-    "principal": 34,
-    "principal_name": 30,
-    "principal_type": 12,
-    "resource": 30,
-    "resource_name": 26,
-    "owner": 24,
-    "purpose": 24,
-    "access": 16,
-    "access_kind": 14,
-    "covers": 40,
-    "path": 48,
+    "row_id": 10,  # ids narrow: printed one page wide, the names and decisions are read
+    "run": 5,
+    "principal": 16,
+    "principal_name": 26,
+    "principal_type": 10,
+    "resource": 14,
+    "resource_name": 24,
+    "owner": 20,
+    "purpose": 20,
+    "access": 14,
+    "access_kind": 12,
+    "covers": 30,
+    "path": 30,
     "source": 9,
-    "evidence": 40,
-    "last_verified": 22,
-    "flags": 24,
-    "risk": 8,
-    "change_since_last_review": 18,
-    "open_item": 30,
-    "previous_decision": 11,
-    "previous_reviewer": 22,
-    "previous_justification": 30,
-    "changed_since_previous": 14,
-    "suggested_reviewer": 24,
+    "evidence": 24,
+    "last_verified": 12,
+    "flags": 20,
+    "risk": 6,
+    "change_since_last_review": 14,
+    "open_item": 24,
+    "previous_decision": 10,
+    "previous_reviewer": 20,
+    "previous_justification": 24,
+    "changed_since_previous": 12,
+    "suggested_reviewer": 20,
     "decision": 11,
-    "reviewer": 26,
-    "review_date": 13,
-    "justification": 40,
+    "reviewer": 24,
+    "review_date": 12,
+    "justification": 36,
 }
+# row_id, run, principal and principal_name stay in view (screen) beside the header
+FROZEN_COLUMNS = REVIEW_COLUMNS.index("principal_name") + 1
 _PROMPTS = {
     "decision": "keep, revoke or modify; leave empty to decide later",
     "reviewer": "your email (empty: the --reviewer of the import)",
@@ -110,6 +113,7 @@ def review_sheets(context: ReviewContext, rows: list[AccessRow] | None = None) -
         ],
         [row.values() for row in (context.review_rows if rows is None else rows)],
         protect=True,
+        frozen_columns=FROZEN_COLUMNS,
     )
     findings = Sheet(
         "Findings",
@@ -147,11 +151,14 @@ def write_by_reviewer(context: ReviewContext, out_dir: Path, *, force: bool) -> 
     groups: dict[str, list[AccessRow]] = {}
     for row in context.review_rows:
         groups.setdefault(row.owner[2] or "unassigned", []).append(row)
+    # the run's time, as review.xlsx: the same run exported twice is the same files
+    when = datetime.fromisoformat(context.run.finished or context.run.started).astimezone(UTC)
     return [
         write_workbook(
             out_dir / f"review-{re.sub(r'[^A-Za-z0-9@._-]', '_', reviewer)}.xlsx",
             review_sheets(context, rows),
             force=force,
+            when=when,
         )
         for reviewer, rows in sorted(groups.items())
     ]
@@ -165,4 +172,8 @@ class ReviewXlsxExporter:
     )
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
-        return write_workbook(out_dir / self.filename, review_sheets(context))
+        # the run's time, not the clock's: the same run exported twice is the same file
+        when = datetime.fromisoformat(context.run.finished or context.run.started)
+        return write_workbook(
+            out_dir / self.filename, review_sheets(context), when=when.astimezone(UTC)
+        )

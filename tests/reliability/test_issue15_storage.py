@@ -8,9 +8,9 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from idgraph.connector.postmark.emulator import PostmarkEmulator
-from idgraph.graph import store as store_module
 from idgraph.graph.cli import EXIT_CONFIG, cli
-from idgraph.graph.store import SCHEMA_VERSION, Store, StoreError
+from idgraph.graph.store import SCHEMA_VERSION, Store, StoreError, versions
+from idgraph.graph.store import file as store_module
 
 from ..conftest import FAST_OPTIONS, run_statuses
 
@@ -141,10 +141,10 @@ def test_a_full_disk_mid_write_fails_the_run_clearly(tmp_path, emu, monkeypatch)
     db = tmp_path / "idgraph.db"
     assert _sync(db, emu).exit_code == 0
 
-    def full(self, *args, **kwargs):
+    def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(Store, "_apply", full)
+    monkeypatch.setattr(versions, "apply_versions", full)
     result = _sync(db, emu)
     _refused(result, str(db), "disk is full")
     assert run_statuses(db) == ["complete", "failed"]

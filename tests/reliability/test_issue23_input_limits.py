@@ -5,6 +5,7 @@ error lists cut at 50, and `--evidence` a regular file under a size cap."""
 import csv
 import hashlib
 import io
+import os
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.csvinput import MAX_CELL_CHARS, MAX_PROBLEMS_SHOWN
 from idgraph.graph.store import Store
 
-from ..conftest import sync_fixture
+from ..conftest import attest_fixture, sync_fixture
 from ..test_review_pack import pack  # noqa: F401 - the synced, exported pack fixture
 
 MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
@@ -106,6 +107,10 @@ def test_evidence_must_be_a_regular_file_under_the_cap(synced, tmp_path):
     endless = _attest(db, MEMBERS, "--evidence", "/dev/zero")
     assert endless.exit_code == EXIT_CONFIG, endless.output
     assert "must be a regular file" in endless.output
+    pipe = tmp_path / "evidence.fifo"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer that never comes
+    waiting = _attest(db, MEMBERS, "--evidence", str(pipe))
+    assert waiting.exit_code == EXIT_CONFIG and "must be a regular file" in waiting.output
     evidence = tmp_path / "screenshot.png"
     evidence.write_bytes(b"x" * 5000)
     big = _attest(
@@ -138,6 +143,22 @@ def test_a_file_of_many_bad_rows_lists_fifty_and_the_count(pack):  # noqa: F811
     assert f"{total} problem(s): nothing was imported" in result.output
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM review_decisions").fetchone() == (0,)
+
+
+def test_a_member_file_of_bad_rows_is_read_no_further_than_the_problems_kept(
+    synced, tmp_path, monkeypatch
+):
+    from idgraph.graph import attestation
+
+    monkeypatch.setattr(attestation, "MAX_PROBLEMS_KEPT", 20)
+    members = tmp_path / "members.csv"
+    header = MEMBERS.read_text(encoding="utf-8-sig").splitlines()[0]
+    bad = "".join(f"not-an-email-{i},N,Nobody,maybe\n" for i in range(500))
+    members.write_text(header + "\n" + bad)
+    with pytest.raises(attestation.AttestationInvalid) as refused:
+        attest_fixture(Store(synced), members)
+    problems = refused.value.problems
+    assert len(problems) <= 20 + 3 and "not read, after" in problems[-1]
 
 
 def test_every_limit_is_documented():

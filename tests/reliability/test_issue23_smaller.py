@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from idgraph.connector.postmark import PostmarkClient
 from idgraph.connector.postmark._errors import PostmarkAPIError
 from idgraph.connector.postmark.emulator import server as emulator_server
-from idgraph.graph import store as store_module
 from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_USAGE, cli
 from idgraph.graph.secrets import fingerprint
+from idgraph.graph.store import file as store_module
 
 from ..conftest import FAST_RETRY
 from ..test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture

@@ -1,8 +1,11 @@
-"""The public plugin API of idgraph: everything a connector may use of the host.
+"""The public plugin API of idgraph: the types, hooks and helpers a connector may use.
 
-A connector imports this module and nothing else of idgraph (import-linter keeps it so):
+A connector imports this package and nothing else of idgraph (import-linter keeps it so):
 
     from idgraph.plugin import Collection, ConnectorSchema, Edge, Node, hookimpl
+
+It imports no command-line library: a plugin's own commands take their helpers from
+`idgraph.plugin.cli` (see there).
 
 The names, by what they are for:
 
@@ -12,6 +15,8 @@ The names, by what they are for:
   connector's options class), `ProgressCallback`;
 - its declarations: `ConnectorSchema`, `NodeKind`, `EdgeKind`, `CANONICAL_PERMISSIONS`,
   `MemberFormat` (a member file read off a web UI);
+- what a plugin implements: the protocols `Connector`, `Exporter`, `Check`, `Remediator`;
+  `ReviewContext`, what an exporter or a check may read of a review;
 - review checks: `Finding`;
 - errors: `ConfigError` (exit 3), `SourceError` (exit 4), `InputInvalid` (a file's problems,
   each named);
@@ -25,28 +30,9 @@ The names, by what they are for:
   `clean_text`, `clean_graph` (invalid Unicode from an API, at the transform boundary),
   `terminal_text`, `xml_text` (escapes where text leaves idgraph);
   `canonical_email` (how an email is stored and joined on: NFC, case-folded), `canonical`
-  (the declared value a typed one means, compared case-, space- and NFC-insensitively);
-- for a plugin's own commands: `Failure`, the `EXIT_*` codes, `db_option`, `json_option`,
-  `user_errors`, `out_console`, `run_sync`, `print_sync_summary`, `attest_file`,
-  `write_review_pack`, `record_write`.
+  (the declared value a typed one means, compared case-, space- and NFC-insensitively).
 """
 
-from idgraph.graph.attestation import MemberFormat
-from idgraph.graph.cli import (
-    EXIT_API,
-    EXIT_BUSY,
-    EXIT_CONFIG,
-    EXIT_INCOMPLETE,
-    EXIT_OK,
-    EXIT_USAGE,
-    Failure,
-    db_option,
-    json_option,
-    out_console,
-    print_sync_summary,
-    run_sync,
-    user_errors,
-)
 from idgraph.graph.csvinput import (
     EMAIL,
     MAX_INPUT_BYTES,
@@ -59,42 +45,49 @@ from idgraph.graph.csvinput import (
 )
 from idgraph.graph.files import FileRefused, safe_file, write_problem
 from idgraph.graph.hookspecs import hookimpl
-from idgraph.graph.host import attest_file, record_write, write_review_pack
 from idgraph.graph.interfaces import (
     Account,
+    Check,
     Collection,
     ConfigError,
+    Connector,
+    Exporter,
     Finding,
     ProgressCallback,
+    Remediator,
+    ReviewContext,
     SourceError,
     SyncOptions,
 )
+from idgraph.graph.member_format import MemberFormat
 from idgraph.graph.model import Edge, Node, node_id, person_id
 from idgraph.graph.normalise import canonical, canonical_email
 from idgraph.graph.schema import CANONICAL_PERMISSIONS, ConnectorSchema, EdgeKind, NodeKind
-from idgraph.graph.secrets import REDACTED, fingerprint, redact_url, token_suffix, url_host
-from idgraph.graph.sync import secret_from_env
+from idgraph.graph.secrets import (
+    REDACTED,
+    fingerprint,
+    redact_url,
+    secret_from_env,
+    token_suffix,
+    url_host,
+)
 from idgraph.graph.text import clean_graph, clean_text, terminal_text, xml_text
 from idgraph.graph.urls import ascii_domain, read_url
 
 __all__ = [
     "CANONICAL_PERMISSIONS",
     "EMAIL",
-    "EXIT_API",
-    "EXIT_BUSY",
-    "EXIT_CONFIG",
-    "EXIT_INCOMPLETE",
-    "EXIT_OK",
-    "EXIT_USAGE",
     "MAX_INPUT_BYTES",
     "REDACTED",
     "Account",
+    "Check",
     "Collection",
     "ConfigError",
+    "Connector",
     "ConnectorSchema",
     "Edge",
     "EdgeKind",
-    "Failure",
+    "Exporter",
     "FileRefused",
     "Finding",
     "InputInvalid",
@@ -102,29 +95,24 @@ __all__ = [
     "Node",
     "NodeKind",
     "ProgressCallback",
+    "Remediator",
+    "ReviewContext",
     "SourceError",
     "SyncOptions",
     "ascii_domain",
-    "attest_file",
     "canonical",
     "canonical_email",
     "clean_graph",
     "clean_text",
-    "db_option",
     "fingerprint",
     "formula_problems",
     "hookimpl",
-    "json_option",
     "node_id",
-    "out_console",
     "person_id",
-    "print_sync_summary",
     "read_capped",
     "read_csv_rows",
     "read_url",
-    "record_write",
     "redact_url",
-    "run_sync",
     "safe_cell",
     "safe_file",
     "secret_from_env",
@@ -132,8 +120,6 @@ __all__ = [
     "terminal_text",
     "token_suffix",
     "url_host",
-    "user_errors",
     "write_problem",
-    "write_review_pack",
     "xml_text",
 ]

@@ -1,6 +1,6 @@
 """The schema's migrations (sqlite-utils), for a database made by an older idgraph.
 
-A new file gets `store.NEW_SCHEMA`, the schema these migrations make, written without
+A new file gets `upgrade.NEW_SCHEMA`, the schema these migrations make, written without
 importing sqlite-utils (a tenth of a second that a sync's first request would wait for);
 tests/test_store_schema.py checks that the two agree.
 """
@@ -13,7 +13,7 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .model import content_hash
+from ..model import content_hash
 
 migrations = Migrations("idgraph")
 
@@ -188,7 +188,21 @@ def _namespace_run_counts(conn: sqlite3.Connection) -> None:
 
 
 @migrations()
-def m006_remediation_items(db: sqlite_utils.Database) -> None:
+def m006_evidence(db: sqlite_utils.Database) -> None:
+    # The sign-off statement a reviewer accepted at `review import`, kept with the decisions.
+    db["review_decisions"].add_column("sign_off", str)
+    # The tamper-evident run ledger (graph/store/chain.py): each complete run's content
+    # digest, chained. A database made before it gets the chain of its complete runs now,
+    # in id order: from here on, a change to what they recorded is seen.
+    from .chain import chain_existing_runs
+
+    db["runs"].add_column("ledger_seq", int)
+    db["runs"].add_column("ledger_digest", str)
+    chain_existing_runs(db.conn)
+
+
+@migrations()
+def m007_remediation_items(db: sqlite_utils.Database) -> None:
     # Each revoke or modify decision opens an item; later runs mark it fixed, open or
     # reappeared, with the run that showed it (graph/remediation.py).
     db["remediation_items"].create(
@@ -219,7 +233,7 @@ def m006_remediation_items(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m007_annotations(db: sqlite_utils.Database) -> None:
+def m008_annotations(db: sqlite_utils.Database) -> None:
     # Owner, purpose and expected end of a resource or credential, as a person attested
     # them (`idgraph annotate import`): the latest row of a target stands.
     db["annotations"].create(

@@ -11,14 +11,11 @@ temporary views that shadow the stored ones on one connection.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-    from .schema import SchemaRegistry
 
 VIEW_NAMES = (
     "current_nodes",
@@ -65,23 +62,26 @@ def _last_seen(alias: str, as_of: int | None) -> str:
     )
 
 
-def view_sql(as_of: int | None = None) -> dict[str, str]:
-    """name -> SELECT of each view; `as_of` a complete run, or None for the latest."""
-    name = (
-        "CASE WHEN k.label = 'fingerprint' THEN json_extract(n.attrs, '$.fingerprint') "
-        "|| ' (…' || COALESCE(json_extract(n.attrs, '$.suffix'), '') || ')' "
-        "ELSE COALESCE(json_extract(n.attrs, '$.\"' || COALESCE(k.label, 'name') || '\"'), "
-        "json_extract(n.attrs, '$.name'), json_extract(n.attrs, '$.email'), "
-        "json_extract(n.attrs, '$.label'), json_extract(n.attrs, '$.fingerprint'), "
-        "json_extract(n.attrs, '$.host'), n.id) END"
-    )
-    access = (
-        "CASE WHEN k.access IS NULL THEN NULL ELSE COALESCE(NULLIF(CAST(json_extract(e.attrs, "
-        "'$.\"' || k.access || '\"') AS TEXT), ''), k.access) END"
-    )
+_NAME_SQL = (  # a node's declared label, else the first of its usual names
+    "CASE WHEN k.label = 'fingerprint' THEN json_extract(n.attrs, '$.fingerprint') "
+    "|| ' (…' || COALESCE(json_extract(n.attrs, '$.suffix'), '') || ')' "
+    "ELSE COALESCE(json_extract(n.attrs, '$.\"' || COALESCE(k.label, 'name') || '\"'), "
+    "json_extract(n.attrs, '$.name'), json_extract(n.attrs, '$.email'), "
+    "json_extract(n.attrs, '$.label'), json_extract(n.attrs, '$.fingerprint'), "
+    "json_extract(n.attrs, '$.host'), n.id) END"
+)
+
+_ACCESS_SQL = (  # an access edge's value, read from the property its kind declares
+    "CASE WHEN k.access IS NULL THEN NULL ELSE COALESCE(NULLIF(CAST(json_extract(e.attrs, "
+    "'$.\"' || k.access || '\"') AS TEXT), ''), k.access) END"
+)
+
+
+def _current_view_sql(as_of: int | None) -> dict[str, str]:
+    """current_nodes and current_edges: the versions alive at `as_of` (None: the latest)."""
     return {
         "current_nodes": f"""
-SELECT n.id, n.kind, n.scope, n.source, {name} AS name,
+SELECT n.id, n.kind, n.scope, n.source, {_NAME_SQL} AS name,
   json_extract(n.attrs, '$.email') AS email, k.role AS role, k.principal AS principal,
   n.first_seen AS first_seen_run, fr.finished AS first_seen,
   {_last_seen("n", as_of)} AS last_seen_run, n.opened_run, n.attrs
@@ -91,13 +91,17 @@ LEFT JOIN runs fr ON fr.id = n.first_seen
 WHERE {_alive("n", as_of)}""",
         "current_edges": f"""
 SELECT e.key, e.src, e.dst, e.kind, e.scope, e.source, e.discriminator,
-  k.access AS access_property, k."grant" AS "grant", {access} AS access,
+  k.access AS access_property, k."grant" AS "grant", {_ACCESS_SQL} AS access,
   e.first_seen AS first_seen_run, fr.finished AS first_seen, e.opened_run, e.attrs
 FROM edge_versions e
 LEFT JOIN kind_facts k ON k.what = 'edge' AND k.kind = e.kind
 LEFT JOIN runs fr ON fr.id = e.first_seen
 WHERE {_alive("e", as_of)}""",
-        "access_paths": """
+    }
+
+
+_DERIVED_VIEW_SQL = {  # views over the two above: the same SQL at any run
+    "access_paths": """
 SELECT e.src AS principal, p.name AS principal_name, p.principal AS principal_type,
   p.kind AS principal_kind, e.dst AS resource, COALESCE(r.name, e.dst) AS resource_name,
   r.kind AS resource_kind, e.access AS access, e.kind AS access_kind, e."grant" AS "grant",
@@ -108,7 +112,7 @@ JOIN (SELECT id, MIN(name) AS name, MIN(kind) AS kind, MIN(principal) AS princip
 LEFT JOIN (SELECT id, MIN(name) AS name, MIN(kind) AS kind FROM current_nodes GROUP BY id) r
   ON r.id = e.dst
 WHERE e.access_property IS NOT NULL AND p.principal IS NOT NULL""",
-        "reachable": """
+    "reachable": """
 SELECT principal, principal_name, principal_type, principal_kind, resource, resource_name,
   resource_kind, access, access_kind, "grant", 'direct' AS how, source
 FROM access_paths
@@ -122,14 +126,14 @@ JOIN (SELECT id, MIN(scope) AS scope FROM current_nodes GROUP BY id) acct
   ON acct.id = a.resource
 JOIN current_nodes r ON r.scope = acct.scope AND r.role = 'resource'
 WHERE EXISTS (SELECT 1 FROM json_each(k.spans_account) WHERE value = lower(trim(a.access)))""",
-        "team_members": """
+    "team_members": """
 SELECT n.id, n.email, json_extract(n.attrs, '$.name') AS name,
   json_extract(n.attrs, '$.role') AS role, json_extract(n.attrs, '$.two_factor') AS two_factor,
   json_extract(n.attrs, '$.attested_by') AS attested_by,
   json_extract(n.attrs, '$.attested_at') AS attested_at,
   json_extract(n.attrs, '$.expires_at') AS expires_at, n.kind, n.scope, n.source
 FROM current_nodes n WHERE n.role = 'member'""",
-        "tokens": """
+    "tokens": """
 SELECT n.id, json_extract(n.attrs, '$.fingerprint') AS fingerprint,
   json_extract(n.attrs, '$.suffix') AS suffix, n.kind,
   (SELECT group_concat(a.resource, ' ') FROM access_paths a
@@ -137,7 +141,7 @@ SELECT n.id, json_extract(n.attrs, '$.fingerprint') AS fingerprint,
   n.first_seen, (SELECT finished FROM runs WHERE id = n.last_seen_run) AS last_seen,
   n.scope, n.source
 FROM current_nodes n WHERE n.role = 'credential'""",
-        "changes": """
+    "changes": """
 SELECT r.id AS run, r.kind AS run_kind, r.scope AS run_scope, r.started, r.finished,
   v.what, v.id, v.kind, v.source, v.change
 FROM (
@@ -149,7 +153,12 @@ FROM (
   UNION ALL SELECT 'edge', key, kind, source, scope, closed_run, 'closed'
   FROM edge_versions WHERE closed_run IS NOT NULL
 ) v JOIN runs r ON r.id = v.run""",
-    }
+}
+
+
+def view_sql(as_of: int | None = None) -> dict[str, str]:
+    """name -> SELECT of each view; `as_of` a complete run, or None for the latest."""
+    return {**_current_view_sql(as_of), **_DERIVED_VIEW_SQL}
 
 
 def ensure_objects(db: sqlite_utils.Database) -> None:
@@ -197,54 +206,10 @@ def create_kind_facts(db: sqlite_utils.Database) -> None:
     )
 
 
-def kind_fact_rows(schema: SchemaRegistry) -> list[dict[str, Any]]:
-    """Per kind, what the views need; an edge kind's account-spanning values folded and
-    what they imply on each resource, as the access engine (graph/access.py) decides."""
-    from .access import spans_facts
-
-    rows: list[dict[str, Any]] = []
-    for kind, node in sorted(schema.nodes.items()):
-        rows.append(
-            {
-                "what": "node",
-                "kind": kind,
-                "role": node.role,
-                "label": node.label,
-                "principal": node.principal,
-                "access": None,
-                "grant": None,
-                "spans_account": "[]",
-                "holds": 0,
-                "implies": None,
-            }
-        )
-    for kind, edge in sorted(schema.edges.items()):
-        spanning, implies = spans_facts(schema, kind)
-        rows.append(
-            {
-                "what": "edge",
-                "kind": kind,
-                "role": None,
-                "label": None,
-                "principal": None,
-                "access": edge.access,
-                "grant": edge.grant,
-                "spans_account": json.dumps(spanning),
-                "holds": int(edge.holds),
-                "implies": implies,
-            }
-        )
-    return rows
-
-
-def refresh_kind_facts(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> bool:
-    """Write the loaded schemas' per-kind facts; returns whether anything changed."""
-    if schema is None:
-        from .schema import registry
-
-        schema = registry()
+def refresh_kind_facts(db: sqlite_utils.Database, wanted: list[dict[str, Any]]) -> bool:
+    """Write the per-kind facts (`access.kind_fact_rows` of the loaded schemas); returns
+    whether anything changed."""
     ensure_objects(db)
-    wanted = kind_fact_rows(schema)
     have = list(db.query("SELECT * FROM kind_facts ORDER BY what, kind"))
     if have == sorted(wanted, key=lambda r: (r["what"], r["kind"])):
         return False
@@ -290,8 +255,48 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def refresh_all(db: sqlite_utils.Database, schema: SchemaRegistry | None = None) -> None:
-    """What a complete run (or a query command) brings up to date."""
-    ensure_objects(db)
-    refresh_kind_facts(db, schema)
-    refresh_search(db)
+# -- what the query commands ask the views ---------------------------------------------------
+
+
+def node_candidates(conn: sqlite3.Connection, principals: bool) -> list[dict[str, Any]]:
+    """One row per current node id, principals or not: id, name, email, kind, fingerprint,
+    suffix (what a user may name a node by)."""
+    from .ledger import dict_rows
+
+    where = "principal IS NOT NULL" if principals else "principal IS NULL"
+    return list(
+        dict_rows(
+            conn.execute(
+                "SELECT id, MIN(CAST(name AS TEXT)) AS name, MIN(email) AS email, "
+                "MIN(kind) AS kind, MIN(json_extract(attrs, '$.fingerprint')) AS fingerprint, "
+                "MIN(json_extract(attrs, '$.suffix')) AS suffix "
+                f"FROM current_nodes WHERE {where} GROUP BY id ORDER BY id"
+            )
+        )
+    )
+
+
+def find_nodes(
+    db: sqlite_utils.Database, *, kinds: tuple[str, ...], text: str | None, search_index: bool
+) -> list[dict[str, Any]]:
+    """Current nodes (as the views read them) of `kinds`, with `text` in their names: through
+    the full-text index (brought up to date first) with `search_index`, else by LIKE."""
+    sql = "SELECT id, kind, name, email, scope, source, first_seen FROM current_nodes n"
+    where, params = [], []
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+        params += list(kinds)
+    if text and search_index:
+        refresh_search(db)
+        where.append(
+            "EXISTS (SELECT 1 FROM node_search s WHERE s.scope = n.scope AND s.id = n.id "
+            "AND s.rowid IN (SELECT rowid FROM node_search_fts "
+            "WHERE node_search_fts MATCH ?))"
+        )
+        params.append(fts_query(text))
+    elif text:
+        where.append("(name LIKE ? OR email LIKE ? OR id LIKE ?)")
+        params += [f"%{text}%"] * 3
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return list(db.query(sql + " ORDER BY kind, id, scope", params))

@@ -1,0 +1,231 @@
+"""The versions of nodes and edges: applying a complete run (open new or changed versions,
+close changed and missing ones, within the run's scope) and reading the graph as of a run.
+
+A version is open from `opened_run` until `closed_run` (exclusive; NULL = still open), so
+"the graph as of run N" is `opened_run <= N AND (closed_run IS NULL OR closed_run > N)`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..model import Edge, Node, attrs_from_json, attrs_json, content_hash
+from .ledger import dict_rows
+
+AS_OF = "opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)"
+NodeTuple = tuple[str, str, str, dict[str, Any]]
+"""(id, kind, source, attributes with first_seen and scope)."""
+EdgeTuple = tuple[str, str, str | None, str, str, str, int]
+"""(src, dst, discriminator, kind, source, attributes as JSON text, first_seen)."""
+
+
+def apply_versions(
+    conn: sqlite3.Connection,
+    table: str,
+    key: str,
+    scope: str,
+    run_id: int,
+    rows: Iterable[tuple[Any, ...]],
+    close_missing: bool,
+) -> dict[str, dict[str, int]]:
+    """Open versions for new or changed rows, close changed and missing ones.
+
+    `rows` are tuples in `COLUMNS[table]` order; kind is the column after the key
+    columns, hash the last one.
+    """
+    current = {
+        row[0]: (row[1], row[2], row[3])
+        for row in conn.execute(
+            f"SELECT {key}, hash, first_seen, kind FROM {table} "
+            "WHERE scope = ? AND closed_run IS NULL",
+            [scope],
+        )
+    }
+    kind_at = COLUMNS[table].index("kind")
+    inserts: list[tuple[Any, ...]] = []
+    closes: list[tuple[int, str, str]] = []
+    counts: dict[str, Counter] = {
+        "created": Counter(),
+        "changed": Counter(),
+        "removed": Counter(),
+    }
+    seen: set[str] = set()
+    for row in rows:
+        ident = row[0]
+        if ident in seen:
+            continue  # the same node from two paths: the first one stands
+        seen.add(ident)
+        previous = current.get(ident)
+        if previous is None:
+            first_seen = run_id
+            counts["created"][row[kind_at]] += 1
+        elif previous[0] != row[-1]:
+            first_seen = previous[1]
+            closes.append((run_id, scope, ident))
+            counts["changed"][row[kind_at]] += 1
+        else:
+            continue
+        inserts.append((scope, *row, first_seen, run_id))
+    if close_missing:
+        for ident, (_hash, _first, kind) in current.items():
+            if ident not in seen:
+                closes.append((run_id, scope, ident))
+                counts["removed"][kind] += 1
+    conn.executemany(
+        f"UPDATE {table} SET closed_run = ? WHERE scope = ? AND {key} = ? AND closed_run IS NULL",
+        closes,
+    )
+    columns = ("scope", *COLUMNS[table], "first_seen", "opened_run")
+    conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        inserts,
+    )
+    return {name: dict(counter) for name, counter in counts.items()}
+
+
+def node_tuples(
+    conn: sqlite3.Connection,
+    run_id: int,
+    *,
+    kinds: Iterable[str] | None = None,
+    ids: Iterable[str] | None = None,
+) -> Iterator[NodeTuple]:
+    """Each node at a run (only of `kinds`, only with `ids`, when given): SQL filters, JSON
+    is decoded only for what is kept."""
+    sql = (
+        "SELECT id, kind, source, attrs, first_seen, scope FROM node_versions NOT INDEXED "
+        f"WHERE {AS_OF}"
+    )
+    params: list[Any] = [run_id, run_id]
+    if kinds is not None:
+        kinds = sorted(set(kinds))
+        if not kinds:
+            return
+        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        params += kinds
+    if ids is not None:
+        sql += " AND id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(sorted(set(ids))))
+    loads = attrs_from_json
+    for ident, kind, source, attrs, first_seen, scope in conn.execute(sql, params):
+        data = loads(attrs)
+        data["first_seen"] = first_seen
+        data["scope"] = scope
+        yield ident, kind, source, data
+
+
+def edge_tuples(
+    conn: sqlite3.Connection, run_id: int, *, kinds: Iterable[str] | None = None
+) -> sqlite3.Cursor:
+    """Each edge at a run (only of `kinds`, when given) as an `EdgeTuple`, undecoded."""
+    sql = (
+        "SELECT src, dst, discriminator, kind, source, attrs, first_seen "
+        "FROM edge_versions NOT INDEXED "  # a full scan beats the index for a whole run
+        f"WHERE {AS_OF}"
+    )
+    params: list[Any] = [run_id, run_id]
+    if kinds is not None:
+        kinds = sorted(set(kinds)) or [""]
+        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        params += kinds
+    return conn.execute(sql, params)
+
+
+def nodes(conn: sqlite3.Connection, run_id: int) -> list[Node]:
+    """The nodes at a run, as records."""
+    return [Node(id=i, kind=k, source=s, attrs=a) for i, k, s, a in node_tuples(conn, run_id)]
+
+
+def node_kinds(conn: sqlite3.Connection, run_id: int) -> set[str]:
+    """The node kinds present at a run."""
+    return {
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT kind FROM node_versions WHERE {AS_OF}", [run_id, run_id]
+        )
+    }
+
+
+def versions_changed_between(
+    conn: sqlite3.Connection, table: str, run_a: int, run_b: int
+) -> list[dict[str, Any]]:
+    """Version rows of `table` opened or closed in (run_a, run_b]."""
+    return list(
+        dict_rows(
+            conn.execute(
+                f"SELECT * FROM {table} WHERE (opened_run > :a AND opened_run <= :b) "
+                "OR (closed_run > :a AND closed_run <= :b)",
+                {"a": run_a, "b": run_b},
+            )
+        )
+    )
+
+
+def node_history(conn: sqlite3.Connection, ident: str) -> list[dict[str, Any]]:
+    """Every version of a node, oldest first."""
+    return list(
+        dict_rows(
+            conn.execute("SELECT * FROM node_versions WHERE id = ? ORDER BY opened_run", [ident])
+        )
+    )
+
+
+def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows in the ledger and version tables."""
+    return {
+        name: conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+        for name in ("runs", "node_versions", "edge_versions")
+    }
+
+
+COLUMNS = {
+    "node_versions": ("id", "kind", "source", "attrs", "hash"),
+    "edge_versions": ("key", "src", "dst", "discriminator", "kind", "source", "attrs", "hash"),
+}
+
+
+def node_rows(nodes: Iterable[Node]) -> Iterator[tuple[Any, ...]]:
+    for node in nodes:
+        text = attrs_json(node.attrs)
+        yield node.id, node.kind, node.source, text, content_hash(node.kind, node.source, text)
+
+
+def edge_rows(edges: Iterable[Edge]) -> Iterator[tuple[Any, ...]]:
+    # most edges carry no attributes: their hash depends on kind and source alone
+    bare: dict[tuple[str, str], str] = {}
+    for edge in edges:
+        text = attrs_json(edge.attrs)
+        if text == "{}":
+            digest = bare.get((edge.kind, edge.source))
+            if digest is None:
+                digest = bare[edge.kind, edge.source] = content_hash(edge.kind, edge.source, text)
+        else:
+            digest = content_hash(edge.kind, edge.source, text)
+        yield (
+            edge.key,
+            edge.src,
+            edge.dst,
+            edge.discriminator,
+            edge.kind,
+            edge.source,
+            text,
+            digest,
+        )
+
+
+def last_seen_of(conn: sqlite3.Connection, text: str) -> tuple[str, int, int] | None:
+    """A node no longer in the graph that `text` names (its id, the key after its kind, or
+    its email): (id, the last complete run of its scope that held it, the run it went in)."""
+    row = conn.execute(
+        "SELECT v.id, v.closed_run, (SELECT MAX(r.id) FROM runs r WHERE r.scope = v.scope "
+        "AND r.status = 'complete' AND r.id < v.closed_run) FROM node_versions v "
+        "WHERE v.closed_run IS NOT NULL AND (v.id = ?1 OR v.id LIKE '%:' || ?1 "
+        "OR lower(json_extract(v.attrs, '$.email')) = lower(?1)) AND NOT EXISTS "
+        "(SELECT 1 FROM node_versions o WHERE o.id = v.id AND o.closed_run IS NULL) "
+        "ORDER BY v.closed_run DESC LIMIT 1",
+        [text],
+    ).fetchone()
+    return (row[0], row[2], row[1]) if row else None
