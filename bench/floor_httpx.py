@@ -7,8 +7,8 @@ the first page then the rest at once; each server's streams and webhooks with it
 token), no retries, no models, no graph: what httpx itself costs. Modes:
   async    one httpx.AsyncClient, a semaphore of 8, pool limits 8 (what idgraph uses)
   threads  one httpx.Client shared by 8 threads (the sync client in a thread pool)
-  light    one httpx.AsyncClient on idgraph's KeepAliveTransport (HTTP/1.1 on asyncio
-           streams, no httpcore): the lighter transport under httpx
+  aiohttp  one httpx_aiohttp.HttpxAiohttpClient: httpx's API on aiohttp's transport
+           (the httpx-aiohttp package), pool limits 8
 Prints one JSON line: {"requests": N, "mode": M}.
 """
 
@@ -36,18 +36,16 @@ def _server(token: str) -> dict[str, str]:
     return {"X-Postmark-Server-Token": token, "Accept": "application/json"}
 
 
-async def run_async(light: bool = False) -> int:
+async def run_async(on_aiohttp: bool = False) -> int:
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     gate = asyncio.Semaphore(CONCURRENCY)
     count = 0
-    transport = None
-    if light:
-        from idgraph.connector.postmark._transport import KeepAliveTransport
+    client_class = httpx.AsyncClient
+    if on_aiohttp:
+        from httpx_aiohttp import HttpxAiohttpClient
 
-        transport = KeepAliveTransport(fallback=httpx.AsyncHTTPTransport(limits=limits))
-    async with httpx.AsyncClient(
-        base_url=BASE, limits=limits, timeout=60, transport=transport
-    ) as client:
+        client_class = HttpxAiohttpClient
+    async with client_class(base_url=BASE, limits=limits, timeout=60) as client:
 
         async def get(path, headers, params=None):
             nonlocal count
@@ -109,14 +107,14 @@ def run_threads() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mode", choices=("async", "threads", "light"), default="async")
+    parser.add_argument("--mode", choices=("async", "threads", "aiohttp"), default="async")
     mode = parser.parse_args().mode
     if not TOKEN:
         raise SystemExit("set POSTMARK_ACCOUNT_TOKEN (and POSTMARK_API_URL for the emulator)")
     if mode == "threads":
         requests = run_threads()
     else:
-        requests = asyncio.run(run_async(light=mode == "light"))
+        requests = asyncio.run(run_async(on_aiohttp=mode == "aiohttp"))
     print(json.dumps({"requests": requests, "mode": mode}))
 
 

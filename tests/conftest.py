@@ -130,6 +130,21 @@ async def until(condition, what: str, steps: int = 10_000) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+def mock_client(handler, clock, *, retry: RetryPolicy, concurrency: int = 2) -> PostmarkClient:
+    """A client of a stand-in `handler` (httpx.MockTransport) on `clock`."""
+    import httpx
+
+    return PostmarkClient(
+        "acct",
+        base_url="http://pm.test",
+        transport=httpx.MockTransport(handler),
+        retry=retry,
+        concurrency=concurrency,
+        clock=clock,
+        seed=1,
+    )
+
+
 def make_client(emu, token=None, **kwargs):
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("seed", 1)

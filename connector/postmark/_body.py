@@ -44,10 +44,10 @@ async def read_body(response: httpx.Response, limits: BodyLimits) -> httpx.Respo
     """`response` (not yet read) as a read response with its body decoded, within `limits`;
     BodyRefused when a limit is passed. The stream is closed in any case."""
     encoding = response.headers.get("content-encoding", "")
-    in_memory = isinstance(response.stream, httpx.ByteStream)  # the light transport's
+    in_memory = isinstance(response.stream, httpx.ByteStream)  # a test's transport's
     if response.is_stream_consumed or (in_memory and encoding.lower() in ("", "identity")):
-        # made in memory (the light transport capped it as sent; a test's transport has
-        # decoded it already): nothing to undo, only its size to check
+        # made in memory (a test's transport has decoded it already): nothing to undo,
+        # only its size to check
         if len(response.read()) > limits.max_decoded:
             raise BodyRefused(f"the answer is larger than {limits.max_decoded:,} bytes")
         return response

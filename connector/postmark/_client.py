@@ -1,4 +1,5 @@
-"""The Postmark HTTP API client: token kinds, paging, retries, shared back-off, concurrency."""
+"""The Postmark HTTP API client: token kinds, paging, retries, per-token back-off, adaptive
+concurrency."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from ._body import ACCEPT_ENCODING, BodyLimits, BodyRefused, read_body
@@ -43,8 +46,8 @@ from ._models import (
     Server,
     Webhook,
 )
+from ._pacing import AdaptiveLimit, TokenPauses
 from ._slots import RequestSlots
-from ._transport import GetFraming, KeepAliveTransport
 
 log = logging.getLogger("idgraph.postmark")
 
@@ -112,7 +115,7 @@ class RetryPolicy:
 
 
 class Clock(Protocol):
-    """Where the client reads the time and waits: back-off, the shared pause, Retry-After.
+    """Where the client reads the time and waits: back-off, a token's pause, Retry-After.
 
     The real one by default; tests pass a fake one and drive it without sleeping."""
 
@@ -140,41 +143,11 @@ class ClientStats:
     throttled: int = 0
     max_in_flight: int = 0
     waited_seconds: float = 0.0
+    concurrency_cuts: int = 0  # times an overall limit cut the requests in flight
+    lowest_concurrency: int = 0  # the fewest requests in flight it allowed
     # per paged listing ("GET /servers"): readings, pages read, the API's TotalCount and the
     # items accepted (the population's completeness, for the pack's manifest)
     listings: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-class SharedBackoff:
-    """One pause shared by every request of a client, so one 429 slows all in flight."""
-
-    def __init__(self, policy: RetryPolicy, rng: random.Random, clock: Clock | None = None) -> None:
-        self._policy = policy
-        self._rng = rng
-        self._clock = clock or SystemClock()
-        self._pause_until = 0.0
-        self._throttles = 0
-
-    async def wait(self) -> float:
-        """Sleep until the shared pause is over; return the seconds slept."""
-        slept = 0.0
-        while (remaining := self._pause_until - self._clock.monotonic()) > 0:
-            await self._clock.sleep(remaining)
-            slept += remaining
-        return slept
-
-    def throttled(self, retry_after: float | None) -> float:
-        """Record a 429 and push the shared pause out; return this request's delay."""
-        self._throttles += 1
-        if retry_after is not None:
-            delay = min(retry_after, self._policy.max_delay)
-        else:
-            delay = self._policy.delay(self._throttles, self._rng)
-        self._pause_until = max(self._pause_until, self._clock.monotonic() + delay)
-        return delay
-
-    def succeeded(self) -> None:
-        self._throttles = max(self._throttles - 1, 0)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -204,6 +177,41 @@ def _is_gone(exc: PostmarkAPIError) -> bool:
 
 def was_gone_after_retry(message: str) -> bool:
     return message == _GONE_AFTER_RETRY
+
+
+class GetsOnAiohttp(httpx.AsyncBaseTransport):
+    """GETs on aiohttp's transport, every other method on httpx's own, made when the first
+    one is sent (a sync sends none, and httpx's pool costs an anyio import)."""
+
+    def __init__(
+        self, gets: httpx.AsyncBaseTransport, make_writes: Callable[[], httpx.AsyncBaseTransport]
+    ) -> None:
+        self.gets = gets
+        self.writes: httpx.AsyncBaseTransport | None = None
+        self._make_writes = make_writes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            try:
+                return await self.gets.handle_async_request(request)
+            except httpx.ConnectTimeout as exc:
+                # httpx-aiohttp maps every aiohttp connection failure (refused, unknown
+                # host, a certificate) to ConnectTimeout: name what happened
+                failure = exc.__cause__
+                if not isinstance(failure, OSError) or isinstance(failure, TimeoutError):
+                    raise
+                raise httpx.ConnectError(
+                    f"cannot connect to {request.url.host}:{request.url.port} "
+                    f"({_os_error_words(failure)})"
+                ) from None
+        if self.writes is None:
+            self.writes = self._make_writes()
+        return await self.writes.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.gets.aclose()
+        if self.writes is not None:
+            await self.writes.aclose()
 
 
 class PostmarkClient:
@@ -248,30 +256,30 @@ class PostmarkClient:
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
-        self._backoff = SharedBackoff(self.retry, self._rng, self.clock)
+        self._pauses = TokenPauses(self.retry.delay, self.retry.max_delay, self._rng, self.clock)
         self._slots = RequestSlots(concurrency)
+        self.limit = AdaptiveLimit(concurrency, self.clock)
+        self.limit.on_change = self._limit_changed
+        self.stats.lowest_concurrency = concurrency
         self._in_flight = 0
         self._on_response = on_response
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
         # (0.1 s a process); https is always verified, and redirects are never followed.
         verify = False if self.base_url.startswith("http://") else httpx.create_ssl_context()
-        # GETs on the light transport, writes on httpx's own; behind a proxy (HTTPS_PROXY
-        # and the like) everything goes through httpx, which honours it (a transport of our
-        # own would turn httpx's proxy support off)
-        self._light: KeepAliveTransport | None = None
+        # GETs go through httpx's API on aiohttp's transport (httpx-aiohttp): the cheapest
+        # per request of the configurations measured (docs/performance.md). The writes go
+        # on httpx's own (aiohttp sends a PUT or DELETE a second time, unseen, when a
+        # connection drops, and a DELETE's retry must know its first attempt may have been
+        # carried out); so does everything behind a proxy (HTTPS_PROXY and the like, not
+        # bypassed by NO_PROXY): httpx honours every proxy it supports only on its own.
         self._written = asyncio.Event()
         self._proxied = transport is None and _behind_proxy(self.base_url)
         if transport is None and not self._proxied:
-            transport = self._light = KeepAliveTransport(
-                fallback=lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
-                ssl_context=verify or None,
-                max_idle=concurrency,
-                on_sent=self._written.set,
-                max_body=self.body_limits.max_body,
+            transport = GetsOnAiohttp(
+                AiohttpTransport(verify=verify, limits=limits, trust_env=False),
+                lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),
             )
-        else:  # httpx's transport says nothing of when a request is written
-            self._written.set()
         try:
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
@@ -286,6 +294,7 @@ class PostmarkClient:
                 },
                 follow_redirects=False,
                 verify=verify,
+                event_hooks={"request": [self._sending]},
             )
         except (ImportError, ValueError) as exc:  # a SOCKS proxy without socksio, an ftp:// one
             # httpx's own message quotes the proxy URL (its user name, its query): not passed on
@@ -299,12 +308,20 @@ class PostmarkClient:
                 f"{self.base_url} cannot be used: {why}; fix or unset it, or exempt the host "
                 "with NO_PROXY"
             ) from None
-        # the light transport's GETs are framed here, as httpx would frame them
-        self._framing = GetFraming(bare, self._http.headers, auth) if self._light else None
+
+    def _limit_changed(self, limit: int) -> None:
+        self._slots.resize(limit)
+        self.stats.concurrency_cuts = self.limit.cuts
+        self.stats.lowest_concurrency = self.limit.lowest
+
+    async def _sending(self, _request: httpx.Request) -> None:
+        # called as a request is handed to the transport, which writes it (or starts its
+        # connection) before the sending task next yields
+        self._written.set()
 
     async def request_written(self) -> None:
-        """Return once a request is on its way (at once on httpx's own transport): work
-        done then overlaps the wait for its answer."""
+        """Return once a request is on its way: work done then overlaps the wait for its
+        answer."""
         await self._written.wait()
 
     async def __aenter__(self) -> PostmarkClient:
@@ -406,9 +423,6 @@ class PostmarkClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
         content = None if json_body is None else json.dumps(json_body).encode()
-        message = None
-        if self._framing is not None and method == "GET" and content is None:
-            message = self._framing.message(path, params, kind.header, token)
         failures = 0
         waited = 0.0
         maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
@@ -416,10 +430,12 @@ class PostmarkClient:
             error: Exception
             retry_after: float | None = None
             throttled = False
+            waited += await self._pauses.wait(token)  # this token's pause, if a 429 set one
             async with self._slots.slot(urgent=urgent):
-                # the shared pause is checked as the request is about to go, so one that
-                # queued for a slot before another was throttled waits it out too
-                waited += await self._backoff.wait()
+                if self._pauses.remaining(token) > 0:
+                    continue  # the token was throttled while this queued: the slot goes on
+                sent_in = self.limit.sent()
+                fresh, sent_at = self._pauses.sending(token)
                 self._in_flight += 1
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                 self.stats.requests += 1
@@ -427,15 +443,12 @@ class PostmarkClient:
                     # httpx's timeout bounds each read, not the request: a body trickled a
                     # byte at a time would never end. The whole attempt has one deadline.
                     async with asyncio.timeout(self.timeout):
-                        if message is not None:
-                            sent = await self._light.get(self._framing.origin, message)
-                        else:
-                            sent = await self._http.send(
-                                self._http.build_request(
-                                    method, path, params=params, content=content, headers=headers
-                                ),
-                                stream=True,
-                            )
+                        sent = await self._http.send(
+                            self._http.build_request(
+                                method, path, params=params, content=content, headers=headers
+                            ),
+                            stream=True,
+                        )
                         response = await read_body(sent, self.body_limits)
                 except BodyRefused as refused:
                     raise ResponseTooLarge(
@@ -468,8 +481,11 @@ class PostmarkClient:
                 )
                 if self._on_response:
                     self._on_response(endpoint, response.status_code)
+                self.limit.answered(sent_in, response.status_code == 429, fresh)
                 try:
-                    return self._parse(response, endpoint, needed, kind)
+                    answer = self._parse(response, endpoint, needed, kind)
+                    self._pauses.succeeded(token, sent_at, fresh)
+                    return answer
                 except (NotFound, UnprocessableEntity) as exc:
                     if gone_is_done and maybe_done and _is_gone(exc):
                         # Our own earlier DELETE was carried out; only its answer was lost.
@@ -485,7 +501,7 @@ class PostmarkClient:
             failures += 1
             if throttled:
                 self.stats.throttled += 1
-                delay = self._backoff.throttled(retry_after)
+                delay = self._pauses.throttled(token, retry_after, fresh)
             else:
                 delay = self.retry.delay(failures, self._rng)
             log.info(
@@ -518,7 +534,6 @@ class PostmarkClient:
             )
         if status < 300:
             try:
-                self._backoff.succeeded()
                 return response.json()
             except RecursionError:  # the json parser's own depth limit (the recursion limit)
                 raise MalformedResponse(
@@ -884,6 +899,17 @@ def _reason(exc: Exception) -> str:
     transport errors name the host at most, never a header or a query value."""
     why = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {why}" if why else type(exc).__name__
+
+
+def _os_error_words(failure: OSError) -> str:
+    """Why a connection failed, in a few words: refused, unknown host, a certificate."""
+    cause = getattr(failure, "os_error", None) or getattr(failure, "certificate_error", None)
+    failure = cause if isinstance(cause, OSError) else failure
+    if isinstance(failure, ssl.SSLError):
+        return getattr(failure, "verify_message", None) or failure.reason or str(failure)
+    if isinstance(failure, ConnectionRefusedError):
+        return "connection refused"
+    return failure.strerror or type(failure).__name__
 
 
 def _behind_proxy(base_url: str) -> bool:

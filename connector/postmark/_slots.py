@@ -23,9 +23,18 @@ class RequestSlots:
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError("at least one slot")
-        self._free = size
+        self.size = size
+        self._used = 0
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._normal: deque[asyncio.Future[None]] = deque()
+
+    def resize(self, size: int) -> None:
+        """Let at most `size` in from now on: a larger size lets waiters in at once; a
+        smaller one lets none in until enough of those in flight are done."""
+        if size < 1:
+            raise ValueError("at least one slot")
+        self.size = size
+        self._hand_out()
 
     @asynccontextmanager
     async def slot(self, *, urgent: bool = False) -> AsyncIterator[None]:
@@ -36,8 +45,8 @@ class RequestSlots:
             self._release()
 
     async def _acquire(self, urgent: bool) -> None:
-        if self._free > 0 and not self._urgent and not self._normal:
-            self._free -= 1
+        if self._used < self.size and not self._urgent and not self._normal:
+            self._used += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._urgent if urgent else self._normal
@@ -52,10 +61,13 @@ class RequestSlots:
             raise
 
     def _release(self) -> None:
+        self._used -= 1
+        self._hand_out()
+
+    def _hand_out(self) -> None:
         for queue in (self._urgent, self._normal):
-            while queue:
+            while queue and self._used < self.size:
                 waiter = queue.popleft()
                 if not waiter.done():
                     waiter.set_result(None)  # the slot goes straight to the waiter
-                    return
-        self._free += 1
+                    self._used += 1

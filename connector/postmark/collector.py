@@ -58,6 +58,9 @@ from .names import (
     WEBHOOK,
 )
 
+# servers read at once per request slot (a server whose token is paused waits aside)
+SERVERS_PER_SLOT = 8
+
 
 @dataclass
 class RawAccount:
@@ -128,7 +131,10 @@ class _AccountRead:
                 for server in waiting:
                     await self.one_server(server)
 
-            await asyncio.gather(*(worker() for _ in range(self.client.concurrency)))
+            # SERVERS_PER_SLOT workers per request slot: servers whose token is paused (a 429)
+            # leave the slots to others
+            workers = self.client.concurrency * SERVERS_PER_SLOT
+            await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def senders_and_their_details(self) -> None:
         if "senders" not in self.parts:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,9 @@ from idgraph.plugin.cli import (
 from ._client import DEFAULT_BASE_URL, PostmarkClient, RetryPolicy, identify_token
 from ._errors import PostmarkError, ProxyUnusable
 from .options import TOKEN_ENV, URL_ENV, PostmarkOptions, api_url_problem
+
+if TYPE_CHECKING:
+    from .emulator.limits import RateLimit
 
 
 @contextmanager
@@ -191,6 +194,20 @@ def emulator_group() -> None:
     """The Postmark API emulator (a local HTTP server for tests, demos and curl)."""
 
 
+def _rate_limit_option(
+    _context: click.Context, param: click.Parameter, value: str | None
+) -> RateLimit | None:
+    from .emulator.limits import parse_rate_limit  # the emulator loads only when served
+
+    if value is None:
+        return None
+    try:
+        return parse_rate_limit(value)
+    except ValueError as exc:
+        hint = f"--{(param.name or '').replace('_', '-')}"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
 @emulator_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="Port (default: a free one).")
@@ -209,9 +226,18 @@ def emulator_group() -> None:
 @click.option("--latency-ms", type=float, default=0.0, help="Delay every answer by this much.")
 @click.option(
     "--rate-limit",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Share of requests answered 429 (e.g. 0.05).",
+    "rate_limit",
+    callback=_rate_limit_option,
+    metavar="RATE/s[,BURST]",
+    help="Enforce an overall limit, undisclosed: a token bucket of RATE a second holding "
+    "BURST (default one second's worth); an excess gets a bare 429. E.g. 80/s,10.",
+)
+@click.option(
+    "--token-rate-limit",
+    "token_rate_limit",
+    callback=_rate_limit_option,
+    metavar="RATE/s[,BURST]",
+    help="The same for each token (account or server) on its own. E.g. 2/s,1.",
 )
 @click.option(
     "--faults",
@@ -229,7 +255,8 @@ def emulator_serve(
     fixture: str,
     synthetic_servers: int | None,
     latency_ms: float,
-    rate_limit: float,
+    rate_limit: RateLimit | None,
+    token_rate_limit: RateLimit | None,
     faults: str,
     seed: int,
 ) -> None:
@@ -248,7 +275,8 @@ def emulator_serve(
         host=host,
         port=port,
         latency=latency_ms / 1000,
-        rate_limit_fraction=rate_limit,
+        rate_limit=rate_limit,
+        token_rate_limit=token_rate_limit,
         seed=seed,
         fault_rates=fault_rates,
     )

@@ -129,6 +129,8 @@ class PostmarkConnector:
             "retries": client.stats.retries,
             "throttled": client.stats.throttled,
             "listings": client.stats.listings,
+            "concurrency_cuts": client.stats.concurrency_cuts,
+            "lowest_concurrency": client.stats.lowest_concurrency,
             "base_url": redact_url(client.base_url),
         }
         return collection

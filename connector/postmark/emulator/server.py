@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .limits import RateLimit, RateLimiter
+
 log = logging.getLogger("idgraph.emulator")
 
 MAX_PAGE = 500
@@ -139,10 +141,17 @@ class PostmarkEmulator:
         seed: int = 0,
         server_limit: int | None = None,
         fault_rates: dict[str, float] | None = None,
+        rate_limit: RateLimit | None = None,
+        token_rate_limit: RateLimit | None = None,
+        every_nth_429: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.account = copy.deepcopy(account if account is not None else load_fixture())
         self.latency = latency
         self.rate_limit_fraction = rate_limit_fraction
+        # limits it enforces without telling (token buckets, a bare 429): see limits.py
+        self.limits = RateLimiter(rate_limit, token_rate_limit, clock)
+        self.every_nth_429 = every_nth_429  # every Nth request answered 429 (not its retry)
         self.fault_rates = dict(fault_rates or {})  # RANDOM_FAULTS name -> share of requests
         self.server_limit = (
             server_limit if server_limit is not None else self.account.get("ServerLimit")
@@ -225,7 +234,8 @@ class PostmarkEmulator:
             self.faults.append(fault)
         return fault
 
-    def take_fault(self, request_line: str) -> Fault | None:
+    def take_fault(self, request_line: str, number: int = 0) -> Fault | None:
+        """The fault for request `request_line`, the `number`-th this emulator received."""
         with self.lock:
             for fault in self.faults:
                 if fault.times > 0 and re.search(fault.match, request_line):
@@ -234,6 +244,8 @@ class PostmarkEmulator:
                         continue
                     fault.times -= 1
                     return fault
+            if self.every_nth_429 and number % self.every_nth_429 == 0:
+                return Fault(kind="status", status=429)
             if self.rate_limit_fraction and self._rng.random() < self.rate_limit_fraction:
                 return Fault(kind="status", status=429)
             if self.fault_rates:
@@ -306,17 +318,27 @@ class _Handler(BaseHTTPRequestHandler):
         raw_body = self.rfile.read(length) if length else b""
         with emulator.lock:
             emulator.stats.requests += 1
+            number = emulator.stats.requests
             emulator.stats.in_flight += 1
             emulator.stats.max_in_flight = max(
                 emulator.stats.max_in_flight, emulator.stats.in_flight
             )
             emulator.stats.by_endpoint[f"{method} {_route_name(path)}"] += 1
         try:
+            token = (
+                self.headers.get("X-Postmark-Account-Token")
+                or self.headers.get("X-Postmark-Server-Token")
+                or ""
+            )
+            admitted = emulator.limits.admit(token)  # decided as it arrives
             if emulator.latency:
                 time.sleep(emulator.latency)
+            if not admitted:
+                self._send(429, b"", "application/json")  # bare: no body, no headers
+                return
             if emulator.before_request:
                 emulator.before_request(method, path, query)
-            fault = emulator.take_fault(f"{method} {path}?{parts.query}")
+            fault = emulator.take_fault(f"{method} {path}?{parts.query}", number)
             trickle = fault.delay if fault is not None and fault.kind == "trickle" else None
             if fault is not None and fault.kind == "drop_after":
                 try:

@@ -1,0 +1,190 @@
+"""How fast the client sends: a pause per credential, and a concurrency that adapts to a
+limit nobody publishes (docs/postmark.md, "Rate limits").
+
+Postmark publishes no numeric limits and sends no rate-limit headers; its notes say the
+limits apply per server token and an excess gets a bare 429. So:
+
+- `TokenPauses`: a 429 pauses the requests that carry the same token (Retry-After when the
+  answer gives one, else full-jitter exponential back-off by that token's run of 429s); the
+  requests of every other token go on.
+  When a large share of the latest answers to requests that followed their token's last
+  one closely are 429s (a limit per token, met by every token), each token's requests are
+  spaced from then on by the gap the 429s taught: the least time seen from a token's
+  last answered request to its first answered retry.
+- `AdaptiveLimit`: additive increase, multiplicative decrease of the number of requests in
+  flight, between 1 and --concurrency. It looks only at "fresh" requests, those whose
+  token sent nothing in the `FRESH_AFTER` seconds before: a limit per token cannot refuse
+  those (at a rate of at least one a second), so their 429s come from an overall limit.
+  When a large share of the latest fresh answers are 429s the limit is cut to `DECREASE`
+  of itself, at most once per round of requests sent after the last cut; after
+  `INCREASE_AFTER` seconds without a cut it grows by one (`PROBE_AFTER` to get back to the
+  level of the last cut).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["FRESH_AFTER", "AdaptiveLimit", "TokenPauses"]
+
+FRESH_AFTER = 1.0  # seconds a token is quiet before its next request is "fresh"
+# the latest answers looked at, and how many 429s among them make a limit: 6 in 20 is
+# 1 chance in 3,000 with 5% of answers 429s at random, and soon reached at a third
+WINDOW = 20
+THROTTLED_SHARE = 6
+GAPS_SEEN = 5  # gaps seen before a token's requests are spaced by the least of them
+
+
+class _Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class TokenPauses:
+    """Per-credential back-off: a 429 pauses only the requests carrying the same token."""
+
+    def __init__(
+        self,
+        delay: Callable[[int, random.Random], float],
+        max_delay: float,
+        rng: random.Random,
+        clock: _Clock,
+    ) -> None:
+        self._delay = delay  # the retry policy's back-off for the n-th 429 in a row
+        self._max_delay = max_delay
+        self._rng = rng
+        self._clock = clock
+        self._until: dict[str, float] = {}
+        self._streak: dict[str, int] = {}
+        self._last_sent: dict[str, float] = {}
+        self._last_answered: dict[str, float] = {}  # when its last answered request went
+        self._followups: deque[bool] = deque(maxlen=WINDOW)  # 429 or not, closely following
+        self.spacing = 0.0  # between two requests of one token, once a limit per token shows
+        self._gaps: list[float] = []
+
+    def sending(self, token: str) -> tuple[bool, float]:
+        """Note that a request with `token` goes now: (whether it is fresh, the token sent
+        nothing in the `FRESH_AFTER` seconds before; the time it went)."""
+        now = self._clock.monotonic()
+        last = self._last_sent.get(token)
+        self._last_sent[token] = now
+        return last is None or now - last >= FRESH_AFTER, now
+
+    def _resume_at(self, token: str) -> float:
+        paused = self._until.get(token, 0.0)
+        if self.spacing and token in self._last_sent:
+            return max(paused, self._last_sent[token] + self.spacing)
+        return paused
+
+    def remaining(self, token: str) -> float:
+        return self._resume_at(token) - self._clock.monotonic()
+
+    async def wait(self, token: str) -> float:
+        """Sleep until `token`'s pause is over; return the seconds slept."""
+        slept = 0.0
+        while (remaining := self.remaining(token)) > 0:
+            await self._clock.sleep(remaining)
+            slept += remaining
+        return slept
+
+    def throttled(self, token: str, retry_after: float | None, fresh: bool) -> float:
+        """Record a 429 on `token` and push its pause out; return this request's delay."""
+        if not fresh:
+            self._followups.append(True)
+        streak = self._streak[token] = self._streak.get(token, 0) + 1
+        if retry_after is not None:
+            delay = min(retry_after, self._max_delay)
+        else:
+            delay = self._delay(streak, self._rng)
+        self._until[token] = max(self._until.get(token, 0.0), self._clock.monotonic() + delay)
+        return delay
+
+    def succeeded(self, token: str, sent_at: float, fresh: bool) -> None:
+        streak = self._streak.get(token, 0)
+        previous = self._last_answered.get(token)
+        self._last_answered[token] = sent_at
+        if not fresh:
+            self._followups.append(False)
+        if streak and previous is not None and sum(self._followups) >= THROTTLED_SHARE:
+            # a retry went through after a 429 that followed an answered request closely:
+            # at most this long between two requests of a token passes its limit. The least
+            # of the first GAPS_SEEN such gaps, not the first alone (one token's retries may
+            # have waited long; once spaced, tokens meet no 429 to learn a shorter gap from)
+            self._gaps.append(sent_at - previous)
+            if len(self._gaps) >= GAPS_SEEN:
+                self.spacing = min(self._gaps)
+        if streak > 1:
+            self._streak[token] = streak - 1
+        else:
+            self._streak.pop(token, None)
+            self._until.pop(token, None)
+
+
+class AdaptiveLimit:
+    """AIMD on the number of requests in flight, between 1 and `ceiling`.
+
+    `limit` is read by the request slots; `sent()` stamps a request as it goes, and
+    `answered()` takes each answer (429 or not) with that stamp."""
+
+    WINDOW = WINDOW  # the latest fresh answers looked at
+    THROTTLED_SHARE = THROTTLED_SHARE  # this many 429s among them: an overall limit
+    QUICK_WINDOW = 5  # ... or this many latest fresh answers
+    QUICK_SHARE = 4  # with this many 429s: a limit met hard (8 in flight against 80/s)
+    DECREASE = 0.7  # the limit is cut to 70% of itself (at least one less, at least 1)
+    INCREASE_AFTER = 2.0  # seconds without a cut before the limit grows by one
+    PROBE_AFTER = 6.0  # ... back to the level the last cut was made at: a probe
+
+    def __init__(self, ceiling: int, clock: _Clock) -> None:
+        if ceiling < 1:
+            raise ValueError("at least one request in flight")
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.lowest = ceiling  # the lowest the limit went (for stats and tests)
+        self.cuts = 0
+        self._clock = clock
+        self._latest: deque[bool] = deque(maxlen=self.WINDOW)
+        self._round = 0  # bumped at each cut; a request sent before it cannot cut again
+        self._found = ceiling + 1  # the level of the last cut: at or above it, 429s came
+        self._changed_at = clock.monotonic()
+        self.on_change: Callable[[int], None] = lambda limit: None
+
+    def sent(self) -> int:
+        """The round a request is sent in; hand it back to `answered`."""
+        return self._round
+
+    def answered(self, sent_in: int, throttled: bool, fresh: bool = True) -> None:
+        """An answer to a request sent in round `sent_in`: a 429 or not, and whether the
+        request was fresh (only those tell an overall limit from a token's own)."""
+        now = self._clock.monotonic()
+        if fresh:
+            self._latest.append(throttled)
+        if throttled:
+            if not fresh:
+                return
+            quick = sum(list(self._latest)[-self.QUICK_WINDOW :]) >= self.QUICK_SHARE
+            if sent_in == self._round and (quick or sum(self._latest) >= self.THROTTLED_SHARE):
+                self._cut(now)
+            return
+        wait = self.PROBE_AFTER if self.limit + 1 >= self._found else self.INCREASE_AFTER
+        if self.limit < self.ceiling and now - self._changed_at >= wait:
+            if self.limit + 1 >= self._found:
+                self._found = self.ceiling + 1  # probed: a 429 there finds the level again
+            self._set(self.limit + 1, now)
+
+    def _cut(self, now: float) -> None:
+        self.cuts += 1
+        self._found = self.limit
+        self._round += 1
+        self._latest.clear()
+        limit = max(1, min(self.limit - 1, int(self.limit * self.DECREASE)))
+        self.lowest = min(self.lowest, limit)
+        self._set(limit, now)
+
+    def _set(self, limit: int, now: float) -> None:
+        self.limit = limit
+        self._changed_at = now
+        self.on_change(limit)
