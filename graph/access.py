@@ -18,6 +18,15 @@ Contract (every output reads these rows; none works access out by itself):
   an implied row (an account-wide role covers everything), else the explicit value.
 - **Changes** between two runs are worked out once, from the two runs' explicit rows, by
   row id (`changes_between`).
+- **Review rows** (`review_rows`): one row per decision a person can make. A member's rows
+  stay one per (member, resource); a credential's explicit rows (a server token's `grants`
+  and `can_send_as`) become one row, since nobody can revoke one edge of a token and keep
+  the other: its id is the id of its scope row (`grant` `scope`, else its first row), so
+  decisions stored on that row carry over; its access joins the parts' values with `; `,
+  its `covers` names each part (kind, access, resource), and `aliases` maps every part's id
+  to the merged row's (a decision stored on a send-as row id reads as one on the token).
+  They are grouped people, then credentials, then anything else (integrations), each
+  sorted by `risk` (set by the review from the findings and the access's permissions).
 
 The SQL views `access_paths` and `reachable` (graph/store/views.py) state the same rules in
 SQL for SQL clients, with the folded spanning values and the implied level written to
@@ -51,14 +60,24 @@ REVIEW_COLUMNS = [
     "principal_type",
     "resource",
     "resource_name",
+    "owner",
+    "purpose",
     "access",
     "access_kind",
+    "covers",
     "path",
     "source",
     "evidence",
     "last_verified",
     "flags",
+    "risk",
     "change_since_last_review",
+    "open_item",
+    "previous_decision",
+    "previous_reviewer",
+    "previous_justification",
+    "changed_since_previous",
+    "suggested_reviewer",
     "decision",
     "reviewer",
     "review_date",
@@ -105,10 +124,22 @@ class AccessRow:
     how: str = "direct"  # or what implies it, as the `reachable` view says it
     flags: list[str] = field(default_factory=list)
     change: str = ""  # since the review's baseline: added, changed (was ...), removed ...
+    risk: str = ""  # high, medium or low (the review sets it)
+    open_item: str = ""  # a remediation item still open on it (the review sets it)
+    previous: tuple[str, str, str, str] = ("", "", "", "")  # last review's decision, reviewer,
+    # justification, and whether the access changed since (the review sets it)
+    owner: tuple[str, str, str] = ("", "", "")  # owner, purpose, suggested reviewer (the
+    # annotations: graph/annotations.py; the review sets it)
+    parts: list[AccessRow] = field(default_factory=list)  # the edges a merged row covers
 
     @property
     def implied(self) -> bool:
         return bool(self.implied_by)
+
+    @property
+    def covers(self) -> str:
+        """What a merged row stands for, edge by edge: `kind: access -> resource | ...`."""
+        return " | ".join(f"{p.access_kind}: {p.access} -> {p.resource}" for p in self.parts)
 
     def values(self) -> list[str]:
         """The row in REVIEW_COLUMNS order, raw (the decision columns empty)."""
@@ -120,14 +151,20 @@ class AccessRow:
             self.principal_type,
             self.resource,
             self.resource_name,
+            *self.owner[:2],
             self.access,
             self.access_kind,
+            self.covers,
             self.path,
             self.source,
             self.evidence,
             self.last_verified,
             ";".join(self.flags),
+            self.risk,
             self.change,
+            self.open_item,
+            *self.previous,
+            self.owner[2],
             "",
             "",
             "",
@@ -427,6 +464,93 @@ def read_access(
     reader.read_nodes()
     explicit = _explicit(reader, run_times)
     return Access(run, explicit, _implied(reader, explicit))
+
+
+# -- review rows ----------------------------------------------------------------------------
+
+GROUP_ORDER = {"human": 0, "credential": 1}  # then integrations and any other principal
+RISK_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass
+class ReviewRows:
+    """The rows a person decides on, and the per-edge row ids a merged row stands for."""
+
+    rows: list[AccessRow]
+    aliases: dict[str, str]  # a merged part's row id -> its review row's id
+
+    def find(self, ident: str) -> AccessRow | None:
+        """The review row of a row id: its own, or the merged row an edge's id is part of."""
+        return self._by_id.get(self.aliases.get(ident, ident))
+
+    def __post_init__(self) -> None:
+        self._by_id = {r.row_id: r for r in self.rows}
+
+
+def merge_rows(parts: list[AccessRow]) -> AccessRow:
+    """A credential's explicit rows as one decision: the id, resource, path and evidence of
+    its scope row (else its first), each part's access and kind joined with `; `."""
+    parts = sorted(parts, key=lambda r: (r.grant != "scope", r.access_kind, r.resource))
+    first = parts[0]
+    steps = [p.path.rsplit(" | ", 1)[-1] for p in parts[1:]]
+    return AccessRow(
+        first.row_id,
+        first.run,
+        first.principal,
+        first.principal_name,
+        first.principal_type,
+        first.resource,
+        first.resource_name,
+        "; ".join(p.access for p in parts),
+        "; ".join(p.access_kind for p in parts),
+        first.grant,
+        " | ".join([first.path, *steps]),
+        first.source,
+        first.evidence,
+        first.last_verified,
+        flags=sorted({flag for p in parts for flag in p.flags}),
+        parts=parts,
+    )
+
+
+def review_rows(explicit: Iterable[AccessRow]) -> ReviewRows:
+    """One row per decision (the contract above), unsorted: see `sort_review_rows`."""
+    by_credential: dict[str, list[AccessRow]] = {}
+    rows: list[AccessRow] = []
+    for row in explicit:
+        if row.principal_type == "credential":
+            by_credential.setdefault(row.principal, []).append(row)
+        else:
+            rows.append(row)
+    aliases: dict[str, str] = {}
+    for parts in by_credential.values():
+        if len(parts) == 1:
+            rows.append(parts[0])
+            continue
+        merged = merge_rows(parts)
+        aliases.update({p.row_id: merged.row_id for p in parts if p.row_id != merged.row_id})
+        rows.append(merged)
+    return ReviewRows(rows, aliases)
+
+
+def sort_review_rows(rows: list[AccessRow]) -> None:
+    """People, then credentials, then the rest; in each, the principals of the riskiest
+    row first, a principal's rows together, riskiest first."""
+    worst: dict[str, int] = {}
+    for row in rows:
+        rank = RISK_ORDER.get(row.risk, len(RISK_ORDER))
+        worst[row.principal] = min(rank, worst.get(row.principal, rank))
+    rows.sort(
+        key=lambda r: (
+            GROUP_ORDER.get(r.principal_type, len(GROUP_ORDER)),
+            worst[r.principal],
+            r.principal_name.casefold(),
+            r.principal,
+            RISK_ORDER.get(r.risk, len(RISK_ORDER)),
+            r.resource_name.casefold(),
+            r.row_id,
+        )
+    )
 
 
 # -- what changed ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .cli_base import (
     db_option,
     force_option,
     json_option,
+    remediation_note,
     user_errors,
 )
 from .interfaces import ConfigError
@@ -77,12 +78,20 @@ def attest_group() -> None:
     "beside it; default: CSV on stdout. An existing file (perhaps one being filled) is "
     "replaced only with --force.",
 )
+@click.option(
+    "--long",
+    "long_form",
+    is_flag=True,
+    help="One row per person and resource with access (email, name, role, two_factor, "
+    "resource, access) instead of a column per resource: for accounts with many (CSV).",
+)
 @force_option
 def attest_template(
     connector_name: str,
     db_path: Path,
     account_label: str | None,
     out_file: Path | None,
+    long_form: bool,
     force: bool,
 ) -> None:
     """A template of the account's members: a column per resource of the latest sync,
@@ -92,6 +101,8 @@ def attest_template(
 
     fmt = _member_format(connector_name)
     workbook = out_file is not None and out_file.suffix.lower() == ".xlsx"
+    if workbook and long_form:
+        raise Failure("--long writes a CSV: give --out a .csv name", EXIT_USAGE)
     notes = None if out_file is None else out_file.with_name(out_file.name + ".notes.txt")
     with attestation_errors():
         if out_file is not None and notes is not None:  # before the store opens
@@ -104,7 +115,7 @@ def attest_template(
                 with cannot_be_written(out_file), replacing(force):
                     write_template_workbook(store, fmt, label, out_file)
             else:
-                text = write_template(store, fmt, label)
+                text = write_template(store, fmt, label, long=long_form)
         finally:
             store.close()
         if out_file is None or notes is None:
@@ -190,6 +201,7 @@ def attest_import(
         click.echo(f"  + {email}")
     for email in result["removed"]:
         click.echo(f"  - {email} (no longer in the UI: recorded as removed)")
+    remediation_note(db_path)
 
 
 @attest_group.command("status")
@@ -226,11 +238,19 @@ def attest_status(db_path: Path, as_json: bool) -> None:
 @connector_argument
 @db_option
 @label_option
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="Items listed per group (the summary counts them all; --json lists every one).",
+)
 @json_option
 def attest_corroborate(
-    connector_name: str, db_path: Path, account_label: str | None, as_json: bool
+    connector_name: str, db_path: Path, account_label: str | None, limit: int, as_json: bool
 ) -> None:
-    """Attested members against the people the connector's API shows."""
+    """Attested members against the people the connector's API shows: a summary line,
+    then each group's first --limit items."""
     from .attestation import corroborate, resolve_label
 
     fmt = _member_format(connector_name)
@@ -243,8 +263,11 @@ def attest_corroborate(
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    for key, value in report.items():
-        if isinstance(value, list):
-            click.echo(f"{key.replace('_', ' ')} ({len(value)}):")
-            for item in value:
-                click.echo(f"  {terminal_text(str(item))}")
+    groups = {k.replace("_", " "): v for k, v in report.items() if isinstance(v, list)}
+    click.echo("Summary: " + ", ".join(f"{len(v)} {k}" for k, v in groups.items()) + ".")
+    for key, value in groups.items():
+        click.echo(f"{key} ({len(value)}):")
+        for item in value[:limit]:
+            click.echo(f"  {terminal_text(str(item))}")
+        if len(value) > limit:
+            click.echo(f"  ... and {len(value) - limit} more (--limit, or --json for all)")

@@ -9,6 +9,7 @@ attestation run in its own scope (`attested:<connector>:<label>`), apart from th
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import io
 import os
@@ -36,6 +37,7 @@ from .member_columns import ColumnIndex, resource_label, template_columns
 from .member_format import MemberFormat
 from .model import Edge, Node, node_id, person_id
 from .normalise import canonical, canonical_email, nfc
+from .remediation import track_quietly
 from .schema import registry
 from .secrets import redact_url
 from .store import RunNotFound, Store
@@ -117,9 +119,12 @@ def previous_members(store: Store, fmt: MemberFormat, label: str) -> dict[str, d
     }
 
 
-def write_template(store: Store, fmt: MemberFormat, label: str) -> str:
-    """The CSV template: a column per resource, pre-filled from the previous attestation."""
+def write_template(store: Store, fmt: MemberFormat, label: str, *, long: bool = False) -> str:
+    """The CSV template: a column per resource, pre-filled from the previous attestation;
+    `long`: one row per person and resource with access instead (many resources)."""
     header, rows = template_rows(store, fmt, label)
+    if long:
+        header, rows = _long_rows(header, rows, fmt)
     buffer = io.StringIO()
     buffer.write("\ufeff")  # a spreadsheet reads UTF-8 (accented names) only with the BOM
     writer = csv_writer(buffer)
@@ -153,6 +158,24 @@ def write_template_workbook(store: Store, fmt: MemberFormat, label: str, path: P
             Sheet("Where to read each value", [Column("notes", width=100)], notes, wrap=True),
         ],
     )
+
+
+def _long_rows(
+    header: list[str], rows: list[list[str]], fmt: MemberFormat
+) -> tuple[list[str], list[list[str]]]:
+    """The wide template in long form: a row per person and resource with access, a person
+    with none (or an account-wide role) on one row with resource and access empty."""
+    base = len(BASE_COLUMNS)
+    labels = [column[len(fmt.resource_prefix) :] for column in header[base:]]
+    long = []
+    for row in rows:
+        granted = [
+            [*row[:base], safe_cell(label), value]
+            for label, value in zip(labels, row[base:], strict=True)
+            if value not in ("", "none")
+        ]
+        long += granted or [[*row[:base], "", ""]]
+    return [*BASE_COLUMNS, *LONG_COLUMNS], long
 
 
 def template_rows(store: Store, fmt: MemberFormat, label: str) -> tuple[list[str], list[list[str]]]:
@@ -191,12 +214,19 @@ def parse_members(
     header = [cell.strip() for cell in rows[0]]
     while header and not header[-1]:
         header.pop()  # trailing empty columns a spreadsheet adds
-    by_column = _resource_columns(name, fmt, header, resources)
+    numbered = list(enumerate(rows[1:], start=2))
+    long_problems: list[str] = []
+    if header == [*BASE_COLUMNS, *LONG_COLUMNS]:  # one row per person and resource
+        header, numbered, long_problems = _long_to_wide(name, fmt, numbered, resources)
+    # every problem in one pass: the header's, each row's, then the owner count
+    by_column, problems = _resource_columns(name, fmt, header, resources)
+    if any(column not in header for column in BASE_COLUMNS):  # no row can be read
+        raise AttestationInvalid(problems)
+    problems += long_problems
     members: list[Member] = []
-    problems: list[str] = []
     emails: dict[str, int] = {}
     owners = []
-    for number, raw_cells in enumerate(rows[1:], start=2):
+    for number, raw_cells in numbered:
         if len(problems) >= MAX_PROBLEMS_KEPT:
             problems.append(
                 f"{name}: row {number}: not read, after {len(problems):,} problems: fix those first"
@@ -229,7 +259,7 @@ def parse_members(
         members.append(member)
     if not members and not problems:
         problems.append(f"{name}: the file has a header but no member rows")
-    if fmt.owner_level and len(owners) != 1 and not problems:
+    if fmt.owner_level and len(owners) != 1 and members:
         rows_text = ", ".join(str(r) for r in owners) or "none"
         problems.append(
             f"{name}: column 'role': exactly one {fmt.owner_level} is needed, found "
@@ -240,11 +270,56 @@ def parse_members(
     return members
 
 
+LONG_COLUMNS = ["resource", "access"]  # the long form's columns after BASE_COLUMNS
+
+
+def _long_to_wide(
+    name: str,
+    fmt: MemberFormat,
+    numbered: list[tuple[int, list[str]]],
+    resources: Mapping[str, str],
+) -> tuple[list[str], list[tuple[int, list[str]]], list[str]]:
+    """A long-form file (one row per person and resource with access; a person with none,
+    or an account-wide role, on one row with both empty) as the wide rows `parse_members`
+    reads, each numbered by the person's first row; and the problems only the long rows
+    can name (an unknown resource, a resource twice for one person)."""
+    columns = template_columns(fmt.resource_prefix, resources)
+    column_of = {key: column for column, key in columns.items()}
+    index = ColumnIndex(resources)
+    people: dict[str, tuple[int, list[str], dict[str, str]]] = {}
+    problems = []
+    for number, raw in numbered:
+        cells = [c.strip() for c in raw] + [""] * (len(BASE_COLUMNS) + 2 - len(raw))
+        if not any(cells):
+            continue
+        email = canonical_email(cells[0]) if cells[0] else f"(row {number})"
+        _first, _base, access = people.setdefault(email, (number, cells[:4], {}))
+        resource, value = cells[4], cells[5]
+        if not resource:
+            continue
+        keys = index.candidates(resource)
+        if len(keys) != 1:
+            problems.append(
+                f"{name}: row {number}: column 'resource': {resource!r} names "
+                f"{'no' if not keys else len(keys)} resource(s) of the latest sync: use the "
+                "id, as the long template writes it"
+            )
+        elif column_of[keys[0]] in access:
+            problems.append(f"{name}: row {number}: column 'resource': {resource!r} again")
+        else:
+            access[column_of[keys[0]]] = value or "none"
+    wide = [
+        (first, [*base, *(access.get(column, "") for column in columns)])
+        for first, base, access in people.values()
+    ]
+    return [*BASE_COLUMNS, *columns], wide, problems
+
+
 def _resource_columns(
     name: str, fmt: MemberFormat, header: list[str], resources: Mapping[str, str]
-) -> dict[str, str]:
-    """Column -> resource key for the header's resource columns (`member_columns`); raises
-    AttestationInvalid naming each missing, doubled, unknown or ambiguous column."""
+) -> tuple[dict[str, str], list[str]]:
+    """Column -> resource key for the header's resource columns (`member_columns`), and a
+    problem naming each missing, doubled, unknown or ambiguous column."""
     prefix = fmt.resource_prefix
     kind = fmt.resource_kind.rsplit(":", 1)[-1]
     problems = [f"{name}: row 1: column {c!r} is missing" for c in BASE_COLUMNS if c not in header]
@@ -270,15 +345,15 @@ def _resource_columns(
                 f"({', '.join(labels)}): name one by id, as in {prefix + labels[0]!r}"
             )
         else:
-            known = ", ".join(resource_label(k, n) for k, n in sorted(resources.items()))
+            labels = [prefix + resource_label(k, n) for k, n in sorted(resources.items())]
+            close = difflib.get_close_matches(column, labels, n=1, cutoff=0.5)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else ""
             problems.append(
                 f"{name}: row 1: column {column!r}: no {kind} of that id or name in the "
-                f"latest sync (known: {known or 'none'})"
+                f"latest sync ({hint or f'{len(labels)} known: `idgraph attest template`'})"
             )
     problems += _resource_coverage(name, prefix, by_column, resources)
-    if problems:
-        raise AttestationInvalid(problems)
-    return by_column
+    return by_column, problems
 
 
 def _resource_coverage(
@@ -514,6 +589,7 @@ def _record_attestation(
         also=add_record,
         kind_facts=lambda: kind_fact_rows(registry()),
     )
+    track_quietly(store, run_id)  # what the attestation shows of the remediation items
     with contextlib.suppress(sqlite3.Error, OSError):  # the attestation stands
         store.refresh_search_index()
     return counts

@@ -133,9 +133,34 @@ class ResourceNamesConfusable:
         ]
 
 
+class CredentialWithoutOwner:
+    name = "credential-without-owner"
+    description = (
+        "A credential nobody is named as owner of (idgraph annotate): no one to ask whether "
+        "it is still needed, or to rotate it when its holder leaves."
+    )
+
+    def run(self, context) -> list[Finding]:
+        from .store import annotations as stored_annotations
+
+        known = stored_annotations.annotations(context.store.db.conn)
+        return [
+            Finding(
+                self.name,
+                "low",
+                node,
+                "no owner recorded: `idgraph annotate template`, fill owner and purpose, "
+                "`idgraph annotate import`",
+            )
+            for node, _data in context.nodes_with_role("credential")
+            if not (known.get(node) or {}).get("owner")
+        ]
+
+
 @hookimpl
 def register_checks(register):
     register(StaleAttestation())
     register(UnmatchedMember())
     register(AccessToGoneResource())
     register(ResourceNamesConfusable())
+    register(CredentialWithoutOwner())

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import attest_cli, evidence_cli, query_cli
+from . import annotate_cli, attest_cli, evidence_cli, query_cli
 from .cli_base import (
     EXIT_API,
     EXIT_BUSY,
@@ -36,7 +36,7 @@ from .console import err_console, escape, out_console, table
 from .output import chosen_format, emit_rows, format_option
 from .plugins import describe_plugins, get_connectors, load_plugins
 from .schema import registry
-from .store import Store
+from .store import Run, Store
 from .text import terminal_text
 
 __all__ = [  # what tests and scripts import from here
@@ -103,6 +103,17 @@ class SyncGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         connector = get_connectors().get(name)
         return None if connector is None else sync_command_for(connector)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `idgraph sync --db x`: the options belong to a connector's command, named first
+        if args and args[0].startswith("-") and args[0] not in ("--help", "-h"):
+            connectors = ", ".join(sorted(get_connectors())) or "none installed"
+            raise click.UsageError(
+                f"name the connector before its options: `idgraph sync NAME {' '.join(args)}` "
+                f"(connectors: {connectors})",
+                ctx,
+            )
+        return super().parse_args(ctx, args)
 
 
 def sync_command_for(connector: Any) -> click.Command:
@@ -205,9 +216,19 @@ def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -
             run.status,
             str(changes),
             str(len(run.errors)),
-            f"credential rotated (was {run.rotated_from})" if run.rotated_from else "",
+            escape(terminal_text(_run_note(run))),
         )
     out_console.print(shown)
+
+
+def _run_note(run: Run) -> str:
+    """`idgraph runs`' note: a rotation, else a run that is not complete's first error."""
+    if run.rotated_from:
+        return f"credential rotated (was {run.rotated_from})"
+    if run.status != "complete" and run.errors:
+        more = f" (+{len(run.errors) - 1} more)" if len(run.errors) > 1 else ""
+        return run.errors[0][:120] + more
+    return ""
 
 
 @click.command("show")
@@ -315,6 +336,20 @@ def plugins_command(as_json: bool) -> None:
     help="A complete run: fill 'change since last review' and list access removed.",
 )
 @click.option(
+    "--scope",
+    "row_scope",
+    type=click.Choice(["all", "changed"]),
+    default="all",
+    show_default=True,
+    help="changed: review rows new or changed since the baseline, and every open item.",
+)
+@click.option(
+    "--by-reviewer",
+    is_flag=True,
+    help="Also one review-<reviewer>.xlsx per suggested reviewer (the resource's owner; "
+    "review-unassigned.xlsx for rows with none); `review import` takes them all at once.",
+)
+@click.option(
     "--sign",
     "sign_key",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -329,6 +364,8 @@ def export_command(
     out_dir: Path,
     formats: tuple[str, ...],
     since: int | None,
+    row_scope: str,
+    by_reviewer: bool,
     sign_key: Path | None,
     force: bool,
     allow_domains: tuple[str, ...],
@@ -363,9 +400,14 @@ def export_command(
             formats=formats,
             run_id=run_id,
             since=since,
-            options={"allow_domains": list(allow_domains), "max_admins": max_admins},
+            options={
+                "allow_domains": list(allow_domains),
+                "max_admins": max_admins,
+                "scope": row_scope,
+            },
             force=force,
             sign_key=sign_key,
+            by_reviewer=by_reviewer,
         )
     with user_errors(db_path):
         store = Store(db_path, create=False)
@@ -391,7 +433,7 @@ def export_command(
         click.echo(json.dumps(summary, indent=2))
         return
     out_console.print(
-        f"Review pack of run {context.run.id}: {context.row_count} access paths, "
+        f"Review pack of run {context.run.id}: {context.row_count} rows to decide, "
         f"{len(context.findings)} findings -> {out_dir}"
     )
     for path in written:
@@ -545,13 +587,13 @@ def review_group() -> None:
 
 @review_group.command("import")
 @needs_plugins
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--reviewer", required=True, help="Your email (used where a row names none).")
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write remediation.md (default: beside FILE).",
+    help="Where to write remediation.md (default: beside the first FILE).",
 )
 @click.option(
     "--encoding",
@@ -566,7 +608,7 @@ def review_group() -> None:
 @db_option
 @json_option
 def review_import(
-    file: Path,
+    files: tuple[Path, ...],
     reviewer: str,
     out_dir: Path | None,
     encoding: str | None,
@@ -575,8 +617,9 @@ def review_import(
     db_path: Path,
     as_json: bool,
 ) -> None:
-    """Read a filled review.xlsx or review.csv back: every row is checked against the run it
-    came from; on any problem each is listed (file, row, column) and nothing is stored
+    """Read a filled review.xlsx or review.csv back (or several: the workbooks of `export
+    --by-reviewer`, imported together): every row is checked against the run it came
+    from; on any problem each is listed (file, row, column) and nothing is stored
     (exit 3), and so is a missing or unwritable --out folder. Writes remediation.md: the
     exact step for each revoke, and for each modify the change to make (none is executed);
     an existing one is replaced only with --force. The decisions are stored only once
@@ -590,7 +633,7 @@ def review_import(
         with user_errors(db_path):
             result = import_decisions(
                 store,
-                file,
+                list(files),
                 reviewer=reviewer,
                 out_dir=out_dir,
                 encoding=encoding,
@@ -619,6 +662,65 @@ def review_import(
         err_console.print(f"warning: self-review: {terminal_text(flag)}", markup=False)
 
 
+STATUS_COLUMNS = [
+    "id",
+    "status",
+    "decision",
+    "principal",
+    "resource",
+    "access",
+    "decided_run",
+    "age_days",
+    "evidence_run",
+    "evidence_at",
+    "fixed_run",
+]
+
+
+@review_group.command("status")
+@db_option
+@click.option(
+    "--fail-on",
+    type=click.Choice(["open", "overdue"]),
+    help="Exit 1 when an item is open (or reappeared), or open for more than --due days.",
+)
+@click.option(
+    "--due",
+    type=click.IntRange(0),
+    default=30,
+    show_default=True,
+    help="Days an item may stay open before it is overdue.",
+)
+@format_option
+def review_status(
+    db_path: Path, fail_on: str | None, due: int, output_format: str, as_json: bool
+) -> None:
+    """The remediation items: each revoke or modify decision, and whether a later sync (for
+    API-visible access) or attestation (for team members) showed it done (fixed, with the
+    run), still there (open) or back (reappeared); with its age in days."""
+    from .remediation import status_rows
+
+    with user_errors(db_path):
+        store = Store(db_path, create=False)
+        try:
+            rows = status_rows(store)
+        finally:
+            store.close()
+    fmt = chosen_format(output_format, as_json)
+    if fmt == "table" and not rows:
+        out_console.print("No remediation items: no revoke or modify decision imported yet.")
+    elif fmt == "table":
+        emit_rows(rows, STATUS_COLUMNS, fmt, title="Remediation items")
+    else:
+        emit_rows(rows, [*STATUS_COLUMNS, "justification", "summary"], fmt)
+    still = [r for r in rows if r["status"] in ("open", "reappeared")]
+    failing = still if fail_on == "open" else [r for r in still if r["age_days"] > due]
+    if fail_on is not None and failing:
+        what = "open" if fail_on == "open" else f"open for more than {due} days"
+        err_console.print(f"{len(failing)} remediation item(s) {what}", markup=False)
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
 # Every command of the host, in one place (a plugin adds its own in `register_commands`)
 HOST_COMMANDS: tuple[click.Command, ...] = (
     sync_group,
@@ -632,6 +734,8 @@ HOST_COMMANDS: tuple[click.Command, ...] = (
     attest_cli.attest_group,
     query_cli.access_command,
     query_cli.nodes_command,
+    query_cli.datasette_metadata_command,
+    annotate_cli.annotate_group,
     evidence_cli.keygen_command,
     evidence_cli.verify_command,
 )

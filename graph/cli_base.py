@@ -150,9 +150,12 @@ def _validation_message(connector_name: str, exc: ValidationError) -> str:
     return f"{connector_name} options: " + "; ".join(problems)
 
 
+WHAT = ("nodes", "edges")
+
+
 def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
     rows = []
-    for what in ("nodes", "edges"):
+    for what in WHAT:
         counts = result.counts.get(what, {})
         kinds = set()
         for change in ("created", "changed", "removed"):
@@ -192,15 +195,19 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
         first = totals[0] == len(collection.nodes) + len(collection.edges) and not any(
             totals[1:]
         )  # everything seen is new: the account's first complete sync, nothing to diff yet
+        nodes, edges = (sum(r[2] + r[3] + r[4] for r in rows if r[0] == w) for w in WHAT)
         if first:
             out_console.print(
-                f"Changes: {totals[0]} created (every node and edge seen: the account's first "
-                f"complete sync){rotation}; `idgraph -v sync ...` lists them by kind"
+                f"Changes: {totals[0]} created ({nodes} of them nodes, {edges} edges: every node "
+                "and edge seen, the account's first complete sync; a first sync creates "
+                f"everything it sees){rotation}; `idgraph -v sync ...` lists them by kind"
             )
         elif any(totals):
             out_console.print(
                 f"Changes: {totals[0]} created, {totals[1]} changed, {totals[2]} removed"
-                f"{rotation} (details: `idgraph -v sync ...` or `idgraph diff`)"
+                f"{rotation} ({nodes} of them nodes, {edges} edges; seen is what the source "
+                "returned now, a change what differs from the previous complete run; details: "
+                "`idgraph -v sync ...` or `idgraph diff`)"
             )
         else:
             out_console.print(f"No changes since the previous complete run{rotation}.")
@@ -211,6 +218,7 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
             out_console.print(shown)
     else:
         out_console.print("Nothing was applied: the graph stays as of the last complete run.")
+    remediation_note(db_path)
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.find_root().params.get("log_format") == "json":
         for level, event, texts in (
@@ -224,6 +232,15 @@ def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = Fal
         err_console.print(f"[yellow]warning:[/yellow] {escape(terminal_text(warning))}")
     for error in collection.errors:
         err_console.print(f"[red]error:[/red] {escape(terminal_text(error))}")
+
+
+def remediation_note(db_path: Path) -> None:
+    """The one line a run ends with while remediation items are still open."""
+    from .remediation import open_line_of
+
+    line = open_line_of(db_path)
+    if line:
+        out_console.print(line, markup=False)
 
 
 def sync_result_json(result: SyncResult) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import remediation
 from .csvinput import EMAIL, InputInvalid, formula_problems, read_rows
 from .files import StagedFile, check_writable, stage_file
 from .interfaces import ConfigError
 from .review import DECISION_COLUMNS, FORMULA_START, REVIEW_COLUMNS, build_review
 from .store import Run, RunNotFound, Store
+from .store import remediation as stored_items
 from .text import terminal_text
 
 DECISIONS = ("keep", "revoke", "modify")
@@ -32,6 +34,7 @@ class Decision:
     reviewer: str
     review_date: str
     justification: str
+    file_sha256: str = ""  # the file it came from
 
 
 def _unneutralise(value: str) -> str:
@@ -83,7 +86,12 @@ def parse_decisions(
         ) from None
     except RunNotFound as exc:
         raise DecisionsInvalid([f"{name}: row 2: column 'run': {exc}"]) from None
-    known = {row.row_id: row for row in context.rows}
+    review = context.review
+    known = {row.row_id: row for row in review.rows}
+    still_open = {
+        (found.row_id if (found := review.find(item["row_id"])) else item["row_id"]): item
+        for item in stored_items.open_items(store.db.conn)
+    }
     seen: dict[str, int] = {}
     decisions = []
     undecided = 0
@@ -94,8 +102,12 @@ def parse_decisions(
         row_id = record["row_id"]
         exported = known.get(row_id)
         if exported is None:
+            merged = review.aliases.get(row_id)
             problems.append(
-                f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
+                f"{where}: column 'row_id': {row_id} is part of row {merged} now (a credential "
+                "is one row): export the review again"
+                if merged
+                else f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
             )
             continue
         if row_id in seen:
@@ -129,9 +141,16 @@ def parse_decisions(
         justification = record["justification"].strip()
         if decision in ("revoke", "modify") and not justification:
             problems.append(f"{where}: column 'justification': a {decision} needs one")
+        item = still_open.get(row_id)
+        if decision == "keep" and item and not justification:
+            problems.append(
+                f"{where}: column 'justification': row {row_id} has remediation item "
+                f"{remediation.describe(item)}: a keep of it needs a justification"
+            )
+        scope = str(context.node(exported.principal).get("scope", ""))
         decisions.append(
             Decision(
-                exported.cells() | {"access_kind": exported.access_kind},
+                exported.cells() | {"access_kind": exported.access_kind, "scope": scope},
                 decision,
                 reviewer,
                 review_date,
@@ -168,9 +187,44 @@ def _review_date_problems(where: str, text: str, run: Run, latest_today: date) -
     return []
 
 
+def parse_files(
+    paths: list[Path], store: Store, default_reviewer: str, *, encoding: str | None = None
+) -> tuple[int, list[Decision]]:
+    """`parse_decisions` of one file or several (one workbook per reviewer): one run, each
+    row decided in one file only; every file's problems listed together."""
+    problems: list[str] = []
+    parsed: list[tuple[Path, int, list[Decision]]] = []
+    for path in paths:
+        try:
+            run_id, decisions = parse_decisions(path, store, default_reviewer, encoding=encoding)
+        except DecisionsInvalid as exc:
+            problems += exc.problems
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        for decision in decisions:
+            decision.file_sha256 = digest
+        parsed.append((path, run_id, decisions))
+    runs = {run_id for _path, run_id, _d in parsed}
+    if len(runs) > 1:
+        problems.append(
+            "the files review different runs ("
+            + ", ".join(f"{path}: run {run_id}" for path, run_id, _d in parsed)
+            + "): import one run's files together"
+        )
+    first: dict[str, Path] = {}
+    for path, _run, decisions in parsed:
+        for decision in decisions:
+            row_id = decision.row["row_id"]
+            if first.setdefault(row_id, path) != path:
+                problems.append(f"{path}: row {row_id} is decided in {first[row_id]} too")
+    if problems:
+        raise DecisionsInvalid(problems)
+    return parsed[0][1], [d for _path, _run, decisions in parsed for d in decisions]
+
+
 def import_decisions(
     store: Store,
-    path: Path,
+    path: Path | list[Path],
     *,
     reviewer: str,
     out_dir: Path | None = None,
@@ -182,13 +236,16 @@ def import_decisions(
     An existing remediation.md is replaced only with `force` (see `graph/files.py`).
     `sign_off`: the statement the importer accepts, kept with each decision of the file.
 
-    `path`: review.xlsx or a CSV (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
+    `path`: review.xlsx or a CSV, or several (one workbook per reviewer: remediation.md
+    goes beside the first) (UTF-8 with or without BOM, `,` `;` or tab); `encoding`
     names a CSV's encoding when it is not UTF-8 (e.g. `cp1252`)."""
     if not EMAIL.match(reviewer.strip()):
         raise DecisionsInvalid([f"--reviewer: {reviewer!r} is not an email address"])
     if sign_off is not None and not sign_off.strip():
         raise DecisionsInvalid(["--sign-off: the statement is empty"])
-    run_id, decisions = parse_decisions(path, store, reviewer.strip().lower(), encoding=encoding)
+    paths = [path] if isinstance(path, Path) else list(path)
+    run_id, decisions = parse_files(paths, store, reviewer.strip().lower(), encoding=encoding)
+    path = paths[0]
     # Where remediation.md goes is checked, and the steps worked out, before anything is
     # stored: a decision must not be committed with no steps written.
     target = out_dir or path.parent
@@ -199,12 +256,11 @@ def import_decisions(
     remediation = target / "remediation.md"
     check_writable(remediation, force=force, database=store.path)  # before the graph loads
     steps = render_remediation(store, run_id, decisions)
-    file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     staged = stage_file(remediation, force=force, database=store.path)
     try:
         write_remediation(staged, steps)
         signed = (reviewer, sign_off.strip() if sign_off else None)
-        _store_decisions(store, run_id, decisions, signed, file_sha256, staged)
+        _store_decisions(store, run_id, decisions, signed, staged)
     finally:
         staged.discard()
     counts = {name: sum(1 for d in decisions if d.decision == name) for name in DECISIONS}
@@ -241,7 +297,6 @@ def _store_decisions(
     run_id: int,
     decisions: list[Decision],
     signed: tuple[str, str | None],
-    file_sha256: str,
     staged: StagedFile,
 ) -> None:
     """One transaction; remediation.md is renamed into place as its last step, so the
@@ -253,6 +308,7 @@ def _store_decisions(
         with store.db.atomic():
             # A row decided again (the same file imported twice, or a corrected one)
             # replaces its earlier decision: one decision per (run, row).
+            _open_and_waive(store, run_id, decisions, now)
             store.replace_decisions(
                 {
                     "run_id": run_id,
@@ -267,7 +323,7 @@ def _store_decisions(
                     "justification": d.justification,
                     "imported_at": now,
                     "imported_by": reviewer.strip().lower(),
-                    "file_sha256": file_sha256,
+                    "file_sha256": d.file_sha256,
                     "sign_off": sign_off,
                 }
                 for d in decisions
@@ -281,6 +337,26 @@ def _store_decisions(
         if not staged.temporary.exists():  # renamed, but the decisions were not committed
             staged.path.unlink(missing_ok=True)
         raise
+
+
+def _open_and_waive(store: Store, run_id: int, decisions: list[Decision], now: str) -> None:
+    """Each revoke or modify opens a remediation item; a justified keep of a row with an
+    item still open closes it (`waived`)."""
+    conn = store.db.conn
+    still_open = stored_items.open_items(conn)
+    stored_items.insert_items(conn, remediation.new_items(decisions, run_id, now, still_open))
+    kept = {d.row["row_id"]: d for d in decisions if d.decision == "keep"}
+    for item in still_open:
+        keep = kept.get(item["row_id"])
+        if keep is not None:
+            stored_items.mark(
+                conn,
+                item["id"],
+                status="waived",
+                run=run_id,
+                at=now,
+                closed_by=f"keep in run {run_id} by {keep.reviewer}: {keep.justification}",
+            )
 
 
 NO_GUIDANCE = "no automated guidance for this kind of access"

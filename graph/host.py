@@ -88,12 +88,14 @@ def write_review_pack(
     options: dict[str, Any] | None = None,
     force: bool = False,
     sign_key: Path | None = None,
+    by_reviewer: bool = False,
 ) -> tuple[Any, list[str], list[str]]:
     """The review of a complete run written by each exporter (all by default), then the
     pack's manifest (`graph/evidence.py`), signed with `sign_key` if given. Returns the
     review, the files written, and why any exporter could not write here. Files already in
     `out_dir` are replaced only with `force` (see `graph/files.py`), and checked before any
-    is written."""
+    is written. `by_reviewer`: also one review-<reviewer>.xlsx per suggested reviewer, before
+    the manifest (which lists every file of the pack)."""
     from .evidence import MANIFEST_NAME, load_signer, predicate_of, write_manifest
     from .files import check_writable, replacing
     from .plugins import get_exporters
@@ -112,6 +114,7 @@ def write_review_pack(
         context.work_out()  # before any exporter loads the graph: the checks read SQL
         context.evidence = predicate_of(context, signer)  # the report shows its digest
         files: dict[str, str] = {}
+        extra: list[str] = []  # a file an exporter writes beside its own; --by-reviewer's
         skipped = []
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +126,13 @@ def write_review_pack(
                 try:
                     with replacing(force):
                         files[name] = str(exporters[name].export(context, out_dir))
+                    extra += _companions(exporters[name], context, out_dir)
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
+            if by_reviewer:
+                from .exporters.review_xlsx import write_by_reviewer
+
+                extra += [str(p) for p in write_by_reviewer(context, out_dir, force=force)]
             with replacing(force):
                 manifest = str(write_manifest(context, out_dir, signer))
         except OSError as exc:
@@ -136,7 +144,17 @@ def write_review_pack(
         context.work_out()  # the caller counts the rows and findings
     finally:
         store.close()
-    return context, [*(files[name] for name in names if name in files), manifest], skipped
+    written = [*(files[name] for name in names if name in files), *extra, manifest]
+    return context, written, skipped
+
+
+def _companions(exporter: Any, context: Any, out_dir: Path) -> list[str]:
+    """The files an exporter writes beside its own (`extension_filename`; review.csv's
+    access-removed.csv when there is a baseline), so the export lists every file."""
+    names = [getattr(exporter, "extension_filename", None)]
+    if getattr(exporter, "name", "") == "review-csv" and context.changes is not None:
+        names.append("access-removed.csv")
+    return [str(out_dir / name) for name in names if name and (out_dir / name).is_file()]
 
 
 def record_write(

@@ -18,6 +18,7 @@ from .cli_base import EXIT_CONFIG, EXIT_USAGE, Failure, db_option, needs_plugins
 from .output import chosen_format, emit_rows, format_option
 from .schema import registry
 from .store import Store
+from .store import versions as stored_versions
 from .text import terminal_text
 
 run_option = click.option(
@@ -68,6 +69,23 @@ def _candidates(store: Store, principals: bool) -> list[dict[str, Any]]:
     return store.node_candidates(principals)
 
 
+def known_kind(kind: str) -> str:
+    """A node kind as stored: `server` is `<connector>:server` when one connector declares it;
+    an unknown kind is a usage error listing the known ones."""
+    declared = sorted(registry().nodes)
+    if kind in declared:
+        return kind
+    short = [k for k in declared if k.rpartition(":")[2] == kind]
+    if len(short) == 1:
+        return short[0]
+    raise Failure(
+        f"--kind {kind!r}: "
+        + (f"means {' or '.join(short)}: give one" if short else "no such node kind")
+        + f"; known kinds: {', '.join(declared)}",
+        EXIT_USAGE,
+    )
+
+
 def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str, Any]:
     """The one node `text` names: its id, name, email, fingerprint or last 4 characters, its
     key (the id's last part), else a unique part of its name or id. Ambiguous: exit 2 listing
@@ -101,6 +119,14 @@ def resolve(store: Store, text: str, *, principals: bool, what: str) -> dict[str
                 "of the name",
                 EXIT_USAGE,
             )
+    gone = stored_versions.last_seen_of(store.db.conn, text)
+    if gone is not None:
+        ident, last_run, removed_in = gone
+        raise Failure(
+            f"no {what} matches {text!r} now: {ident} was last seen in run {last_run} "
+            f"(gone as of run {removed_in})",
+            EXIT_CONFIG,
+        )
     names = {str(n["name"]): n["id"] for n in nodes if n["name"]}
     close = difflib.get_close_matches(text, [*names, *(n["id"] for n in nodes)], n=5)
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
@@ -201,7 +227,24 @@ def nodes_command(
     with user_errors():
         store, as_of = open_query_store(db_path, run_id)
         try:
-            rows = store.find_nodes(kinds=kinds, text=text, search_index=run_id is None)
+            rows = store.find_nodes(
+                kinds=tuple(known_kind(kind) for kind in kinds),
+                text=text,
+                search_index=run_id is None,
+            )
         finally:
             store.close()
     emit_rows(rows, NODE_COLUMNS, fmt, title=f"{len(rows)} nodes as of run {as_of}")
+
+
+@click.command("datasette-metadata")
+@db_option
+def datasette_metadata_command(db_path: Path) -> None:
+    """Datasette metadata (view titles and descriptions) for the database at --db, under
+    the name Datasette gives it (its file name without .db): `idgraph datasette-metadata
+    --db q4.db > q4.json; datasette q4.db -m q4.json`."""
+    import json
+
+    from .datasette import datasette_metadata
+
+    click.echo(json.dumps(datasette_metadata(db_path.stem), indent=2))

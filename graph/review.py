@@ -13,11 +13,14 @@ from .access import (
     Access,
     AccessRow,
     Changes,
+    ReviewRows,
     changes_between,
     name_from,
     node_data,
     read_access,
+    review_rows,
     run_time,
+    sort_review_rows,
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
@@ -59,6 +62,7 @@ class ReviewContext:
         self._pending = True  # the review is worked out on first use
         self._access: Access | None = None
         self._changes: Changes | None = None
+        self._review: ReviewRows | None = None
         self._findings: list[Finding] = []
         self._graph = graph
         self._nodes: dict[str, dict[str, Any]] = {}  # id -> attributes of the nodes read
@@ -90,6 +94,19 @@ class ReviewContext:
         return self.access.explicit
 
     @property
+    def review(self) -> ReviewRows:
+        """The rows a person decides on (one per credential, one per member and resource),
+        grouped and sorted by risk, with the per-edge ids a merged row stands for."""
+        self.work_out()
+        assert self._review is not None
+        return self._review
+
+    @property
+    def review_rows(self) -> list[AccessRow]:
+        """review.csv's and review.xlsx's rows: see `review`."""
+        return self.review.rows
+
+    @property
     def findings(self) -> list[Finding]:
         self.work_out()
         return self._findings
@@ -107,9 +124,10 @@ class ReviewContext:
 
     @property
     def row_count(self) -> int:
+        """How many rows the reviewer decides on."""
         if self._released_rows is not None:
             return self._released_rows
-        return len(self.rows)
+        return len(self.review_rows)
 
     def release_rows(self) -> None:
         """Let the access rows and the node attributes read for them go, once the files
@@ -117,8 +135,8 @@ class ReviewContext:
         The findings, the changes and the row count stay."""
         if self._access is None:
             return
-        self._released_rows = len(self._access.explicit)
-        self._access = None
+        self._released_rows = len(self.review_rows)
+        self._access = None  # the review's own rows (one per decision) stay: --by-reviewer
         self._nodes = {}
         self._by_kind.clear()
         self._edges_by_kind.clear()
@@ -280,6 +298,103 @@ def _work_out(context: ReviewContext) -> None:
         changes = context._changes = changes_between(before, context.rows, baseline)
         for row in context.rows:
             row.change = changes.label(row)
+    context._review = review_rows(context._access.explicit)
+    _risk(context, context._review.rows)
+    for row in context._review.rows:
+        if row.parts:
+            row.change = _merged_change(row.parts)
+    _open_items(context, context._review)
+    _previous_answers(context, context._review)
+    _owners(context, context._review)
+    if context.options.get("scope") == "changed" and context._changes is not None:
+        context._review.rows = [r for r in context._review.rows if r.change or r.open_item]
+    sort_review_rows(context._review.rows)
+
+
+def _owners(context: ReviewContext, review: ReviewRows) -> None:
+    """Each row's owner, purpose and suggested reviewer, from the annotations."""
+    from .store.annotations import annotations
+
+    known = annotations(context.store.db.conn)
+    if known:
+        for row in review.rows:
+            row.owner = owner_facts(known, row)
+
+
+def owner_facts(known: dict[str, dict[str, Any]], row: Any) -> tuple[str, str, str]:
+    """A review row's owner and purpose (the credential's own, else its resource's) and its
+    suggested reviewer (the resource's owner, else the credential's)."""
+    own = known.get(row.principal, {}) if row.principal_type == "credential" else {}
+    resource = known.get(row.resource, {})
+    owner = own.get("owner") or resource.get("owner") or ""
+    purpose = own.get("purpose") or resource.get("purpose") or ""
+    return owner, purpose, resource.get("owner") or owner
+
+
+def _previous_answers(context: ReviewContext, review: ReviewRows) -> None:
+    """Each row's answer in the last review before this run: decision, reviewer,
+    justification, and whether its access changed since (`yes (was ...)` or `no`)."""
+    from .store.reviews import decisions_before
+
+    for row_id, record in decisions_before(context.store.db.conn, context.run.id).items():
+        row = review.find(row_id)
+        if row is None:
+            continue
+        was = record["access"]
+        same = was == row.access or was in (p.access for p in row.parts)
+        row.previous = (
+            record["decision"],
+            record["reviewer"],
+            record["justification"],
+            "no" if same else f"yes (was {was})",
+        )
+
+
+def _open_items(context: ReviewContext, review: ReviewRows) -> None:
+    """Each row's remediation item still open, as review.csv carries it into the next
+    quarter ("R3: revoke decided in run 4, still present")."""
+    from . import remediation
+    from .store.remediation import open_items
+
+    for item in open_items(context.store.db.conn):
+        row = review.find(item["row_id"])
+        if row is not None and item["decided_run"] < context.run.id:
+            row.open_item = "; ".join(filter(None, [row.open_item, remediation.describe(item)]))
+
+
+def _merged_change(parts: list[AccessRow]) -> str:
+    """A merged row's change: its parts' one label, else each changed part's."""
+    labels = [p.change for p in parts]
+    if len(set(labels)) == 1:
+        return labels[0]
+    return "; ".join(f"{p.access_kind.rpartition(':')[2]} {p.change}" for p in parts if p.change)
+
+
+WRITE_PERMISSIONS = frozenset({"DataWrite", "MetadataWrite"})
+
+
+def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
+    """Each review row's risk: high with a high finding on its principal or resource, or
+    access that spans the account; medium with a medium finding or a write permission;
+    else low."""
+    worst: dict[str, int] = {}
+    for finding in context._findings:
+        rank = SEVERITY_RANK.get(finding.severity, 0)
+        worst[finding.node] = max(rank, worst.get(finding.node, 0))
+    for row in rows:
+        found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
+        parts = row.parts or [row]
+        edges = [(context.schema.edge(p.access_kind), p.access) for p in parts]
+        spanning = any(edge and edge.spans(access) for edge, access in edges)
+        writes = any(
+            edge and WRITE_PERMISSIONS & set(edge.levels.get(access, ())) for edge, access in edges
+        )
+        if found >= SEVERITY_RANK["high"] or spanning:
+            row.risk = "high"
+        elif found >= SEVERITY_RANK["medium"] or writes:
+            row.risk = "medium"
+        else:
+            row.risk = "low"
 
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}

@@ -60,6 +60,9 @@ def _letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
+EXCEL_ROWS = 1_048_576  # the last row of a worksheet
+
+
 class _DatedZip(zipfile.ZipFile):
     """A zip whose every member carries one date (and mode): the same workbook written
     twice is the same bytes (zipfile stamps each member with the time of writing)."""
@@ -176,7 +179,9 @@ def write_workbook(
         for row in sheet.rows:
             ws.append([cell(value, s) for value, s in zip(row, styles, strict=True)])
             count += 1
-        last = max(count + 1, 2)
+        # an open sheet (a member template) gets rows a person adds: its drop-downs cover
+        # the whole column; a protected one (the review) only the rows it holds
+        last = max(count + 1, 2) if sheet.protect else EXCEL_ROWS
         for index, column in enumerate(sheet.cols):
             if not column.choices and not column.prompt:
                 continue

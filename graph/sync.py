@@ -191,6 +191,10 @@ def _finish(
         with contextlib.suppress(sqlite3.Error, OSError):
             store.finish_run(run_id, status="failed", errors=[str(error)])
         raise error from None
+    if status == "complete":  # what the run shows of the remediation items
+        from .remediation import track_quietly
+
+        track_quietly(store, run_id)
     if status == "complete" and any(
         part.get(change) for part in counts.values() for change in part
     ):

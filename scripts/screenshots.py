@@ -1,6 +1,7 @@
 """Regenerate the README's pictures of report.html from the demo's fixture account.
 
-    python scripts/screenshots.py   # docs/img/report-{overview,matrix,changes,300-servers}.png
+    python scripts/screenshots.py   # docs/img/report-{overview,matrix,changes,remediation,...}.png
+    python scripts/screenshots.py remediation   # only these (no 300-server account)
 
 The demo's quarter, scripted: the fixture account is synced from the emulator, the sample
 members attested, the review exported and decided (the agency's access revoked, the tokens
@@ -19,7 +20,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
-SHOTS = {"overview": None, "matrix": "#access", "changes": "#changes"}
+SHOTS = {
+    "overview": None,
+    "matrix": "#access",
+    "changes": "#changes",
+    "remediation": "#remediation",
+}
 
 
 def _bench_report():
@@ -70,12 +76,14 @@ def demo_quarter(folder: Path) -> Path:
         with filled.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(REVIEW_COLUMNS)
-            for row in review.rows:
+            for row in review.review_rows:
                 cells = row.cells()
                 if row.principal.endswith("lee@agency-partner.example"):
                     cells |= {"decision": "revoke", "justification": "agency contract ended"}
+                elif row.principal_type == "credential" and row.resource.endswith(":11002"):
+                    cells |= {"decision": "revoke", "justification": "leaked in a CI log"}
                 elif row.principal_type == "credential" or row.grant == "role":
-                    cells |= {"decision": "keep", "review_date": "2026-11-20"}
+                    cells |= {"decision": "keep"}
                 writer.writerow([cells[c] for c in REVIEW_COLUMNS])
         import_decisions(store, filled, reviewer="lead@acme-corp.example", out_dir=folder)
         emulator.server(11001)["Name"] = "Acme Prod"
@@ -95,22 +103,31 @@ def main() -> None:
     bench = _bench_report()
     if bench.chromium_path() is None:
         sys.exit("needs Chromium: apt-get install chromium")
+    only = sys.argv[1:]
+    unknown = [name for name in only if name not in SHOTS]
+    if unknown:
+        sys.exit(f"unknown picture(s) {', '.join(unknown)}; known: {', '.join(SHOTS)}")
     IMG.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         report = demo_quarter(Path(folder))
-        _mkdir(Path(folder) / "large")
-        large = bench.build_pack(300, Path(folder) / "large")["report"]
         with sync_playwright() as playwright:
             browser = bench.launch(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 860})
             page.goto(report.as_uri(), wait_until="load")
             for name, selector in SHOTS.items():
+                if only and name not in only:
+                    continue
                 path = IMG / f"report-{name}.png"
                 if selector is None:
                     page.screenshot(path=str(path))
                 else:
                     page.locator(selector).screenshot(path=str(path))
                 print(path.relative_to(ROOT))
+            if only:
+                browser.close()
+                return
+            _mkdir(Path(folder) / "large")
+            large = bench.build_pack(300, Path(folder) / "large")["report"]
             page.goto(Path(large).as_uri(), wait_until="load")  # a 300-server account
             path = IMG / "report-300-servers.png"
             page.screenshot(path=str(path))

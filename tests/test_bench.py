@@ -54,7 +54,8 @@ def test_scale_benchmark_quick(tmp_path):
 
     # the full export wrote a file for every format (none skipped)
     assert result["full_export_skipped"] == []
-    assert result["full_export_files"] == len(get_exporters()) + 1  # and the manifest
+    # and the manifest, and the icons file beside bloodhound-opengraph.json
+    assert result["full_export_files"] == len(get_exporters()) + 2
     assert "full export (every format)" in table and "peak RSS: fullexport" in table
 
 

@@ -32,9 +32,10 @@ PINNED = {
     "graph.graphml": "0c3ee5d085b3f72b",
     "graph.json": "c2ad7ed1b2baa269",
     "manifest.intoto.json": "e0a9644bbdb626dd",  # its shape: subjects, predicate fields
-    "report.html": "1aa6092933d2e1fb",  # the evidence summary first, the print stylesheet
-    "review.csv": "82fb4bbd90f008ec",
-    "review.xlsx": "30f4566a2defdbdb",
+    "report.html": "dc3593beea784c20",  # the evidence summary first, the print stylesheet;
+    # issue 25: owners, open remediation items, rows to decide
+    "review.csv": "2229b3f3a9376691",  # issue 25: one row per credential, new columns
+    "review.xlsx": "635f64f6904b262f",  # issue 25: as review.csv
     "veza-oaa.json": "0e4b48a76f65467e",  # with the veza extra (the test extra has it)
 }
 

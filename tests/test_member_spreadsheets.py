@@ -127,6 +127,9 @@ def test_the_xlsx_template_offers_drop_downs_and_imports_when_filled(db, tmp_pat
     assert any("Account Owner" in f for f in lists)  # role
     assert any("unknown" in f for f in lists)  # two_factor
     assert any("full" in f and "view" in f for f in lists)  # per-server access
+    # a drop-down covers its whole column: rows a person adds below the last get it too
+    ranges = [str(v.sqref) for v in sheet.data_validations.dataValidation]
+    assert ranges and all(r.endswith("1048576") for r in ranges), ranges
     for row in _filled_rows(header):
         sheet.append(row)
     book.save(path)

@@ -133,14 +133,32 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _review_triples(rows: list[dict[str, str]]) -> set:
+    """A review file's triples: a merged credential row's from its `covers` (each part's
+    `kind: access -> resource`), which must join to its access; at most one row per
+    credential and per (person, resource)."""
+    found = set()
+    for row in rows:
+        if not row["covers"]:
+            found.add((row["principal"], row["resource"], row["access"]))
+            continue
+        parts = [part.split(": ", 1)[1].rsplit(" -> ", 1) for part in row["covers"].split(" | ")]
+        assert "; ".join(access for access, _resource in parts) == row["access"]
+        found |= {(row["principal"], resource, access) for access, resource in parts}
+    credentials = [r["principal"] for r in rows if r["principal_type"] == "credential"]
+    assert len(credentials) == len(set(credentials))
+    people = [(r["principal"], r["resource"]) for r in rows if r["principal_type"] == "human"]
+    assert len(people) == len(set(people))
+    return found
+
+
 def _triples_of_pack(pack: Path, account_node: str) -> dict[str, set]:
-    review = {(r["principal"], r["resource"], r["access"]) for r in _read_csv(pack / "review.csv")}
+    review = _review_triples(_read_csv(pack / "review.csv"))
     sheet = openpyxl.load_workbook(pack / "review.xlsx", read_only=True)["Access"]
     rows = list(sheet.iter_rows(values_only=True))
-    col = {name: i for i, name in enumerate(rows[0])}
-    xlsx = {
-        (r[col["principal"]], r[col["resource"]], str(r[col["access"]])) for r in rows[1:] if r[0]
-    }
+    xlsx = _review_triples(
+        [{k: str(v or "") for k, v in zip(rows[0], r, strict=True)} for r in rows[1:] if r[0]]
+    )
     baton = {
         (r["principal_id"], r["resource_id"], r["entitlement_slug"])
         for r in _read_csv(pack / "baton-file.csv")

@@ -61,8 +61,8 @@ def test_review_csv_columns_and_rows(pack):
     assert {r["access_kind"] for r in rows} == {
         "postmark:member_of",
         "postmark:can_access",
-        "postmark:grants",
-        "postmark:can_send_as",
+        "postmark:grants",  # the Account token
+        "postmark:grants; postmark:can_send_as",  # a server token: one row
     }
     dana = [
         r
@@ -256,10 +256,9 @@ def test_decisions_round_trip_and_remediation(pack):
     def decide(row):
         if row["principal"].endswith("lee@agency-partner.example"):
             row.update(decision="revoke", justification="agency contract ended")
-        elif (
-            row["principal"].startswith("postmark:server_token:")
-            and row["access_kind"] == "postmark:grants"
-        ):
+        elif row["principal"].startswith("postmark:server_token:") and row[
+            "access_kind"
+        ].startswith("postmark:grants"):
             row.update(decision="keep", reviewer="ops@acme-corp.example", review_date=TODAY)
 
     filled = _fill(out, decide)

@@ -81,7 +81,7 @@ def hostile_store(store):
 
 def test_review_csv_rows_are_the_engine_rows_flagged_and_neutralised(hostile_store, tmp_path):
     context = build_review(hostile_store)
-    expected = [[safe_cell(v) for v in row.values()] for row in context.rows]
+    expected = [[safe_cell(v) for v in row.values()] for row in context.review_rows]
     path = ReviewCsvExporter().export(context, tmp_path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         written = list(csv.reader(handle))

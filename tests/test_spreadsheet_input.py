@@ -153,7 +153,10 @@ def test_review_workbook_structure(exported):
     assert access.sheet_properties.pageSetUpPr.fitToPage
     assert access.print_title_rows == "$1:$1"
     assert access.column_dimensions["A"].width <= 10  # ids narrow
-    assert access.auto_filter.ref == f"A1:S{access.max_row}"
+    from openpyxl.utils import get_column_letter
+
+    last = get_column_letter(len(REVIEW_COLUMNS))
+    assert access.auto_filter.ref == f"A1:{last}{access.max_row}"
     assert access.protection.sheet and not access.protection.autoFilter
     rows = list(access.iter_rows(min_row=2))
     assert rows and all(c.data_type == "s" for row in rows for c in row if c.value is not None)
@@ -164,7 +167,8 @@ def test_review_workbook_structure(exported):
     validations = access.data_validations.dataValidation
     decision = next(v for v in validations if v.type == "list")
     assert decision.formula1 == '"keep,revoke,modify"'
-    assert str(decision.sqref) == f"P2:P{access.max_row}"
+    column = get_column_letter(REVIEW_COLUMNS.index("decision") + 1)
+    assert str(decision.sqref) == f"{column}2:{column}{access.max_row}"
     findings = workbook["Findings"]
     assert [c.value for c in findings[1]] == ["severity", "check", "node", "name", "message"]
     assert findings.max_row > 1

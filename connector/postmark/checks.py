@@ -115,6 +115,19 @@ class WebhookRisks:
         "Webhooks over plain http, to hosts outside the allow-list (default: the "
         "account's own domains), or without HTTP auth; legacy hook URLs."
     )
+    # each finding it makes, described for the report (one text per finding)
+    descriptions = {
+        "webhook-plain-http": "A webhook over plain http: event data (recipients, message "
+        "content) crosses the network unencrypted, readable and changeable on the way.",
+        "webhook-outside-allowlist": "A webhook to a host outside the allow-list (default: "
+        "the account's own domains): event data leaves for a third party.",
+        "webhook-credentials-in-url": "A webhook URL that carries user:password itself, "
+        "where logs and proxies keep it; HTTP auth keeps it out of the URL.",
+        "webhook-no-auth": "A webhook with neither HTTP auth nor a secret header: anyone "
+        "who learns the URL can post forged events to it.",
+        "legacy-hook-url": "A server-level hook URL (Bounce, Open, ...) that predates "
+        "/webhooks: easy to forget, reviewed nowhere else.",
+    }
 
     def run(self, context: ReviewContext) -> list[Finding]:
         listed = [ascii_domain(d) for d in context.options.get("allow_domains") or []] or [
@@ -180,6 +193,14 @@ class WebhookRisks:
 class Attestation:
     name = "attestation"
     description = "An account with no attested members, or more admins than --max-admins."
+    descriptions = {
+        "attestation-missing": "An account whose team members nobody attested: who can log "
+        "in to the web UI is unknown to the review.",
+        "too-many-admins": "More owners and admins than --max-admins: each can change every "
+        "server, token and sender of the account.",
+        "member-no-2fa": "A team member without two-factor authentication: a stolen "
+        "password alone opens the account.",
+    }
 
     def run(self, context: ReviewContext) -> list[Finding]:
         limit = int(context.options.get("max_admins") or DEFAULT_MAX_ADMINS)

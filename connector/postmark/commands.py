@@ -363,17 +363,35 @@ def demo_command(out_dir: Path) -> None:
         context, written, skipped = write_review_pack(db_path, pack, force=True)
     out_console.print(
         f"Wrote the review pack of run {context.run.id} (sync run {result.run_id} + "
-        f"attestation run {attested['run_id']}): {context.row_count} access paths, "
+        f"attestation run {attested['run_id']}): {context.row_count} rows to decide, "
         f"{len(context.findings)} findings."
     )
+    idgraph = invoked_as()
     out_console.print(f"\nDemo finished in {time.monotonic() - started:.1f} s. What it wrote:")
-    out_console.print(f"  database   {db_path}  (idgraph runs --db {db_path})")
-    out_console.print(f"  members    {members_file}  (idgraph attest status --db {db_path})")
-    out_console.print(f"  review     {pack / 'review.csv'}  (one row per access path)")
+    out_console.print(f"  database   {db_path}  ({idgraph} runs --db {db_path})")
+    out_console.print(f"  members    {members_file}  ({idgraph} attest status --db {db_path})")
+    out_console.print(f"  review     {pack / 'review.csv'}  (one row per decision)")
     out_console.print(f"  report     {pack / 'report.html'}  (open it in a browser)")
     out_console.print(f"  exports    {pack}  ({', '.join(Path(p).name for p in written)})")
     for reason in skipped:
         out_console.print(f"  skipped    {reason}", markup=False)
     out_console.print(
-        f"  try        idgraph show postmark:team_member:dana.ops@acme-corp.example --db {db_path}"
+        f"  try        {idgraph} show postmark:team_member:dana.ops@acme-corp.example "
+        f"--db {db_path}"
     )
+
+
+def invoked_as(argv0: str | None = None) -> str:
+    """The command as the user can type it again: `idgraph` when that is on PATH and is
+    this program, else the path it was run by (`.venv/bin/idgraph` after the Quick start)."""
+    import shutil
+    import sys
+
+    argv0 = argv0 or sys.argv[0]
+    name = Path(argv0).name
+    if name != "idgraph" or argv0 == name:  # python -m, a test runner; or found on PATH
+        return "idgraph"
+    found = shutil.which(name)
+    if found and Path(found).resolve() == Path(argv0).resolve():
+        return name
+    return argv0

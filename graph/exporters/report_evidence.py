@@ -81,9 +81,14 @@ def _reviewers(context: ReviewContext, rows: list[dict[str, Any]]) -> list[dict[
 def _remediation(context: ReviewContext, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Revokes and modifies still open in this run (the row still holds that access) or
     done (it no longer does)."""
-    current = {row.row_id: row.access for row in context.rows}
+    review = context.review  # a decision is on a review row: a credential's covers its parts
+
+    def present(record: dict[str, Any]) -> bool:
+        row = review.find(record["row_id"])
+        return row is not None and record["access"] in (row.access, *(p.access for p in row.parts))
+
     todo = [r for r in rows if r["decision"] in ("revoke", "modify")]
-    still = sum(1 for r in todo if current.get(r["row_id"]) == r["access"])
+    still = sum(1 for r in todo if present(r))
     return {"open": still, "done": len(todo) - still}
 
 

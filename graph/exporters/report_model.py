@@ -410,7 +410,15 @@ def finding_groups(context: ReviewContext, names: Names) -> dict[str, Any]:
 
     checks = get_checks()
 
+    own = {
+        name: text
+        for registered in checks.values()
+        for name, text in (getattr(registered, "descriptions", None) or {}).items()
+    }
+
     def description(check: str) -> str:
+        if check in own:  # a check that makes several findings describes each
+            return own[check]
         if check in checks:
             return checks[check].description
         parents = [name for name in checks if check.startswith(name + "-")]
@@ -480,14 +488,14 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
     latest: dict[str, dict[str, Any]] = {}
     for record in context.store.decisions_of_run(run_id):
         latest[record["row_id"]] = record  # a later import of the same row stands
-    current = {r.row_id: r for r in context.rows}
+    review = context.review
     items = []
     for record in sorted(
         latest.values(),
         key=lambda r: (r["decision"] == "keep", names(r["principal"]), names(r["resource"])),
     ):
-        row = current.get(record["row_id"])
-        still = row is not None and row.access == record["access"]
+        row = review.find(record["row_id"])
+        still = row is not None and record["access"] in (row.access, *(p.access for p in row.parts))
         open_step = None
         if record["decision"] in ("revoke", "modify") and still:
             assert row is not None
@@ -516,7 +524,7 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
             }
         )
     counts = Counter(i["decision"] for i in items)
-    undecided = len(current) - len(latest) if run_id == context.run.id else None
+    undecided = len(review.rows) - len(latest) if run_id == context.run.id else None
     return {
         "run": run_id,
         "same_run": run_id == context.run.id,
@@ -532,6 +540,43 @@ def decisions(context: ReviewContext, names: Names) -> dict[str, Any] | None:
         "review_dates": sorted({i["review_date"] for i in items}),
         "files": sorted({r["file_sha256"] for r in latest.values()}),
     }
+
+
+def remediation_items(context: ReviewContext, names: Names) -> dict[str, Any]:
+    """Every remediation item decided before or in this run, and its state as the later
+    runs showed it (`idgraph review status`)."""
+    from .. import remediation
+    from ..store.remediation import items
+
+    found = [item for item in items(context.store.db.conn) if item["decided_run"] <= context.run.id]
+    return {
+        "items": [
+            {
+                "id": remediation.label(item),
+                "status": item["status"],
+                "summary": remediation.describe(item),
+                "principal": names.ref(item["principal"]),
+                "resource": names.ref(item["resource"]),
+                "access": item["access"],
+                "evidence_run": item["evidence_run"],
+                "age_days": remediation.age_days(item),
+            }
+            for item in found
+        ],
+        "counts": Counter(item["status"] for item in found),
+    }
+
+
+def owners(context: ReviewContext, names: Names) -> list[dict[str, Any]]:
+    """The annotations (owner, purpose, expected end) of this run's resources and
+    credentials, with who recorded them when."""
+    from ..store.annotations import annotations
+
+    return [
+        {**names.ref(target), **{k: record[k] or "" for k in record if k != "target"}}
+        for target, record in sorted(annotations(context.store.db.conn).items())
+        if context.node_exists(target) or target in context.graph
+    ]
 
 
 # -- the picture ----------------------------------------------------------------------------
@@ -740,6 +785,8 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "changes": changes,
         "findings": finding_groups(context, names),
         "decisions": decisions(context, names),
+        "remediation": remediation_items(context, names),
+        "owners": owners(context, names),
         "picture": picture(context, names),
         "evidence": evidence_summary(context),
     }

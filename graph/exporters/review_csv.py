@@ -1,4 +1,5 @@
-"""review.csv: one row per access path, with empty decision columns (as Entra and Okta)."""
+"""review.csv: one row per decision (a member on a resource, a credential), with empty
+decision columns (as Entra and Okta)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from ._files import write_csv
 class ReviewCsvExporter:
     name = "review-csv"
     filename = "review.csv"
-    description = "One row per access path, decision columns empty (plus access-removed.csv)"
+    description = (
+        "One row per decision (a member on a resource, a credential), decision columns empty "
+        "(plus access-removed.csv)"
+    )
 
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         # a BOM: spreadsheets then read the file as UTF-8 (names with accents, the `…` of
@@ -26,6 +30,6 @@ class ReviewCsvExporter:
         return write_csv(
             out_dir / self.filename,
             REVIEW_COLUMNS,
-            (row.values() for row in context.rows),
+            (row.values() for row in context.review_rows),
             bom=True,
         )

@@ -8,10 +8,11 @@ leaves only the four decision columns editable (ids and evidence stay as exporte
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, ReviewContext
+from ..review import DECISION_COLUMNS, REVIEW_COLUMNS, AccessRow, ReviewContext
 from ..spreadsheet import Column, Sheet, write_workbook
 
 DECISIONS = ("keep", "revoke", "modify")
@@ -25,14 +26,24 @@ _WIDTHS = {
     "principal_type": 10,
     "resource": 14,
     "resource_name": 24,
+    "owner": 20,
+    "purpose": 20,
     "access": 14,
     "access_kind": 12,
+    "covers": 30,
     "path": 30,
     "source": 9,
     "evidence": 24,
     "last_verified": 12,
     "flags": 20,
+    "risk": 6,
     "change_since_last_review": 14,
+    "open_item": 24,
+    "previous_decision": 10,
+    "previous_reviewer": 20,
+    "previous_justification": 24,
+    "changed_since_previous": 12,
+    "suggested_reviewer": 20,
     "decision": 11,
     "reviewer": 24,
     "review_date": 12,
@@ -50,8 +61,10 @@ _PROMPTS = {
 INSTRUCTIONS = [
     "How to fill in this access review",
     "",
-    "Each row of the Access sheet is one access path: who (principal) holds what access "
-    "(access) to what (resource), and how idgraph knows (source, evidence, last_verified).",
+    "Each row of the Access sheet is one decision: who (principal) holds what access "
+    "(access) to what (resource), and how idgraph knows (source, evidence, last_verified). "
+    "A credential is one row whatever it can do (covers lists each part): a decision on it "
+    "covers them all. People come first, then credentials, each riskiest first (risk).",
     "Only the yellow columns can be edited: decision, reviewer, review_date, justification. "
     "The others are locked so ids and evidence stay as exported (the sheet is protected "
     "without a password, against slips).",
@@ -71,6 +84,12 @@ INSTRUCTIONS = [
     "flags names the findings on the principal or the resource (see the Findings sheet); "
     "attestation-stale means the team-member list is older than allowed: re-attest first.",
     "change_since_last_review: added or changed (was ...) when exported with --since.",
+    "open_item: a revoke or modify decided earlier and still present (idgraph review "
+    "status); a keep of such a row needs a justification.",
+    "previous_decision, previous_reviewer, previous_justification: last review's answer; "
+    "changed_since_previous: whether the access changed since (yes (was ...) or no).",
+    "owner and purpose: from the annotations (idgraph annotate import); suggested_reviewer: "
+    "the owner of the row's resource.",
     "",
     "Bring the decisions back: idgraph review import review.xlsx --reviewer you@example.com",
     "(a CSV saved from this workbook works too). Every row is checked against the run it "
@@ -78,8 +97,8 @@ INSTRUCTIONS = [
 ]
 
 
-def review_sheets(context: ReviewContext) -> list[Sheet]:
-    """The workbook's three sheets for a review."""
+def review_sheets(context: ReviewContext, rows: list[AccessRow] | None = None) -> list[Sheet]:
+    """The workbook's three sheets for a review (of `rows`, default every review row)."""
     access = Sheet(
         ACCESS_SHEET,
         [
@@ -92,7 +111,7 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
             )
             for name in REVIEW_COLUMNS
         ],
-        [row.values() for row in context.rows],
+        [row.values() for row in (context.review_rows if rows is None else rows)],
         protect=True,
         frozen_columns=FROZEN_COLUMNS,
     )
@@ -124,6 +143,25 @@ def review_sheets(context: ReviewContext) -> list[Sheet]:
 
 def _name(context: ReviewContext, node: str) -> str:
     return context.name(node) if node in context.graph else ""
+
+
+def write_by_reviewer(context: ReviewContext, out_dir: Path, *, force: bool) -> list[Path]:
+    """One workbook per suggested reviewer (`review-<email>.xlsx`; `review-unassigned.xlsx`
+    for the rows no owner is known of)."""
+    groups: dict[str, list[AccessRow]] = {}
+    for row in context.review_rows:
+        groups.setdefault(row.owner[2] or "unassigned", []).append(row)
+    # the run's time, as review.xlsx: the same run exported twice is the same files
+    when = datetime.fromisoformat(context.run.finished or context.run.started).astimezone(UTC)
+    return [
+        write_workbook(
+            out_dir / f"review-{re.sub(r'[^A-Za-z0-9@._-]', '_', reviewer)}.xlsx",
+            review_sheets(context, rows),
+            force=force,
+            when=when,
+        )
+        for reviewer, rows in sorted(groups.items())
+    ]
 
 
 class ReviewXlsxExporter:

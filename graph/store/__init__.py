@@ -16,7 +16,9 @@ The modules, by what they hold:
   pack's manifest and evidence summary read;
 - `versions`: applying a complete run, reading the graph as of a run;
 - `views`: the SQL views, their kind facts and the full-text search index;
-- `reviews`: review decisions and attestations;
+- `reviews`: review decisions (and each row's latest answer before a run) and attestations;
+- `remediation`: the remediation items a revoke or modify opens, as later runs mark them;
+- `annotations`: owners, purpose and expected end of resources and credentials;
 - `database`: `Store`, the object everything else calls.
 """
 

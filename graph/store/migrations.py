@@ -199,3 +199,54 @@ def m006_evidence(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("ledger_seq", int)
     db["runs"].add_column("ledger_digest", str)
     chain_existing_runs(db.conn)
+
+
+@migrations()
+def m007_remediation_items(db: sqlite_utils.Database) -> None:
+    # Each revoke or modify decision opens an item; later runs mark it fixed, open or
+    # reappeared, with the run that showed it (graph/remediation.py).
+    db["remediation_items"].create(
+        {
+            "id": int,
+            "decided_run": int,
+            "row_id": str,
+            "principal": str,
+            "resource": str,
+            "access": str,
+            "access_kind": str,
+            "source": str,
+            "scope": str,
+            "decision": str,
+            "reviewer": str,
+            "justification": str,
+            "opened_at": str,
+            "status": str,
+            "evidence_run": int,
+            "evidence_at": str,
+            "fixed_run": int,
+            "closed_by": str,
+        },
+        pk="id",
+        foreign_keys=[("decided_run", "runs", "id")],
+    )
+    db["remediation_items"].create_index(["row_id"])
+
+
+@migrations()
+def m008_annotations(db: sqlite_utils.Database) -> None:
+    # Owner, purpose and expected end of a resource or credential, as a person attested
+    # them (`idgraph annotate import`): the latest row of a target stands.
+    db["annotations"].create(
+        {
+            "id": int,
+            "target": str,
+            "owner": str,
+            "purpose": str,
+            "expected_until": str,
+            "annotated_by": str,
+            "annotated_at": str,
+            "file_sha256": str,
+        },
+        pk="id",
+    )
+    db["annotations"].create_index(["target"])

@@ -62,3 +62,14 @@ def attestations(
         sql += " AND a.account_label = ?"
         params.append(account_label)
     return list(dict_rows(conn.execute(sql + " ORDER BY a.run_id DESC", params)))
+
+
+def decisions_before(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
+    """Row id -> the latest decision stored on it in a review of a run before `run_id`."""
+    try:
+        cursor = conn.execute(
+            "SELECT * FROM review_decisions WHERE run_id < ? ORDER BY run_id, id", [run_id]
+        )
+    except sqlite3.OperationalError:
+        return {}
+    return {record["row_id"]: record for record in dict_rows(cursor)}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 # The schema this idgraph writes, kept in PRAGMA user_version: one more per migration. A file
 # with a higher number was made by a newer idgraph and is refused, never half-read.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 IDGRAPH_TABLES = ("runs", "node_versions", "edge_versions")
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the migrations applied
 MIGRATION_NAMES = (
@@ -18,9 +18,11 @@ MIGRATION_NAMES = (
     "m004_accounts",
     "m005_namespaced_edge_kinds",  # data only: NEW_SCHEMA holds no statement of it
     "m006_evidence",
+    "m007_remediation_items",
+    "m008_annotations",
 )
 
-# What graph/migrations.py makes of a new file, statement by statement (as sqlite-utils
+# What graph/store/migrations.py makes of a new file, statement by statement (as sqlite-utils
 # writes it): a new file gets this, and sqlite-utils is imported only once the run is being
 # recorded, meanwhile. tests/test_store_schema.py checks it against the migrations.
 NEW_SCHEMA = (
@@ -63,6 +65,18 @@ NEW_SCHEMA = (
     'ALTER TABLE "review_decisions" ADD COLUMN "sign_off" TEXT;',
     'ALTER TABLE "runs" ADD COLUMN "ledger_seq" INTEGER;',
     'ALTER TABLE "runs" ADD COLUMN "ledger_digest" TEXT;',
+    'CREATE TABLE "remediation_items" (\n   "id" INTEGER PRIMARY KEY,'
+    '\n   "decided_run" INTEGER REFERENCES "runs"("id"),\n   "row_id" TEXT,'
+    '\n   "principal" TEXT,\n   "resource" TEXT,\n   "access" TEXT,\n   "access_kind" TEXT,'
+    '\n   "source" TEXT,\n   "scope" TEXT,\n   "decision" TEXT,\n   "reviewer" TEXT,'
+    '\n   "justification" TEXT,'
+    '\n   "opened_at" TEXT,\n   "status" TEXT,\n   "evidence_run" INTEGER,'
+    '\n   "evidence_at" TEXT,\n   "fixed_run" INTEGER,\n   "closed_by" TEXT\n);',
+    'CREATE INDEX "idx_remediation_items_row_id"\n    ON "remediation_items" ("row_id");',
+    'CREATE TABLE "annotations" (\n   "id" INTEGER PRIMARY KEY,\n   "target" TEXT,'
+    '\n   "owner" TEXT,\n   "purpose" TEXT,\n   "expected_until" TEXT,'
+    '\n   "annotated_by" TEXT,\n   "annotated_at" TEXT,\n   "file_sha256" TEXT\n);',
+    'CREATE INDEX "idx_annotations_target"\n    ON "annotations" ("target");',
 )
 
 

@@ -214,3 +214,18 @@ def edge_rows(edges: Iterable[Edge]) -> Iterator[tuple[Any, ...]]:
             text,
             digest,
         )
+
+
+def last_seen_of(conn: sqlite3.Connection, text: str) -> tuple[str, int, int] | None:
+    """A node no longer in the graph that `text` names (its id, the key after its kind, or
+    its email): (id, the last complete run of its scope that held it, the run it went in)."""
+    row = conn.execute(
+        "SELECT v.id, v.closed_run, (SELECT MAX(r.id) FROM runs r WHERE r.scope = v.scope "
+        "AND r.status = 'complete' AND r.id < v.closed_run) FROM node_versions v "
+        "WHERE v.closed_run IS NOT NULL AND (v.id = ?1 OR v.id LIKE '%:' || ?1 "
+        "OR lower(json_extract(v.attrs, '$.email')) = lower(?1)) AND NOT EXISTS "
+        "(SELECT 1 FROM node_versions o WHERE o.id = v.id AND o.closed_run IS NULL) "
+        "ORDER BY v.closed_run DESC LIMIT 1",
+        [text],
+    ).fetchone()
+    return (row[0], row[2], row[1]) if row else None

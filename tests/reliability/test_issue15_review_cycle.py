@@ -27,9 +27,8 @@ def _stored(db):
 
 
 def _keep_tokens(row):
-    if (
-        row["principal"].startswith("postmark:server_token:")
-        and row["access_kind"] == "postmark:grants"
+    if row["principal"].startswith("postmark:server_token:") and row["access_kind"].startswith(
+        "postmark:grants"
     ):
         row.update(decision="keep")
 
