@@ -1,20 +1,4 @@
-"""Shared fixtures. First, the scope of pytest's assertion rewriting.
-
-pytest rewrites the asserts of every module in a pytest plugin's distribution (hypothesis and
-anyio ship one: about 150 modules), and with PYTHONDONTWRITEBYTECODE set (as on our machines)
-nothing is cached, so each worker redid it on every run: ~2 s of a 4 s collection. Only our
-own tests and conftests need rewritten asserts, and pytest selects those by file pattern, so
-the plugin-distribution marks are dropped before anything else is imported.
-"""
-
-import sys
-
-from _pytest.assertion.rewrite import AssertionRewritingHook
-
-for _finder in sys.meta_path:
-    if isinstance(_finder, AssertionRewritingHook) and hasattr(_finder, "_must_rewrite"):
-        _finder._must_rewrite.clear()
-        _finder._marked_for_rewrite_cache.clear()
+"""Shared fixtures: the emulator, a store, the sample account and members, a fake clock."""
 
 import asyncio
 import functools
@@ -42,7 +26,7 @@ RUN_FIRST = (
     "test_bench.py",
     "test_crash_safety.py",
     "test_report_html.py",
-    "test_issue15_sync.py",
+    "test_sync_faults.py",
     "test_fuzz.py",
     "test_member_spreadsheets.py",
 )
