@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .store import Run, Store
 
 ROW_ID_PREFIX = "r-"
+UNCHANGED = "unchanged"  # a row of the baseline run, with the same access
+FIRST_REVIEW = "first review"  # no baseline: no reviewed run before this one, no --since
 
 REVIEW_COLUMNS = [
     "row_id",
@@ -567,7 +569,7 @@ class Changes:
 
     def label(self, row: AccessRow) -> str:
         """review.csv's change_since_last_review for a row of this run."""
-        return self._labels.get(row.row_id, "")
+        return self._labels.get(row.row_id, UNCHANGED)
 
     def __post_init__(self) -> None:
         self._labels = {r.row_id: "added" for r in self.added}

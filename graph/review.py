@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .access import (
+    FIRST_REVIEW,
     REVIEW_COLUMNS,
     ROW_ID_PREFIX,
+    UNCHANGED,
     Access,
     AccessRow,
     Changes,
@@ -298,6 +300,9 @@ def _work_out(context: ReviewContext) -> None:
         changes = context._changes = changes_between(before, context.rows, baseline)
         for row in context.rows:
             row.change = changes.label(row)
+    else:  # the change column is never empty: with no baseline, every row is a first review
+        for row in context.rows:
+            row.change = FIRST_REVIEW
     context._review = review_rows(context._access.explicit)
     _risk(context, context._review.rows)
     for row in context._review.rows:
@@ -307,7 +312,9 @@ def _work_out(context: ReviewContext) -> None:
     _previous_answers(context, context._review)
     _owners(context, context._review)
     if context.options.get("scope") == "changed" and context._changes is not None:
-        context._review.rows = [r for r in context._review.rows if r.change or r.open_item]
+        context._review.rows = [
+            r for r in context._review.rows if r.change != UNCHANGED or r.open_item
+        ]
     sort_review_rows(context._review.rows)
 
 
@@ -367,7 +374,8 @@ def _merged_change(parts: list[AccessRow]) -> str:
     labels = [p.change for p in parts]
     if len(set(labels)) == 1:
         return labels[0]
-    return "; ".join(f"{p.access_kind.rpartition(':')[2]} {p.change}" for p in parts if p.change)
+    changed = [p for p in parts if p.change != UNCHANGED]
+    return "; ".join(f"{p.access_kind.rpartition(':')[2]} {p.change}" for p in changed)
 
 
 WRITE_PERMISSIONS = frozenset({"DataWrite", "MetadataWrite"})

@@ -405,3 +405,18 @@ def test_review_csv_and_the_report_tell_the_same_changes(store, emulator, tmp_pa
         for i in kinds["access_changed"]
     }
     assert csv_changed
+
+
+def test_the_change_column_is_never_empty(store, emulator, tmp_path):
+    """Before any review every row is a first review; against a baseline each row is added,
+    changed or unchanged (issue 25: the change column is always filled)."""
+    sync_fixture(store, emulator)
+    first = attest_fixture(store)["run_id"]
+    write_review_pack(store.path, tmp_path / "q1", run_id=first, formats=["review-csv"])
+    rows = _read_csv(tmp_path / "q1" / "review.csv")
+    assert rows and {r["change_since_last_review"] for r in rows} == {"first review"}
+    write_review_pack(
+        store.path, tmp_path / "q2", run_id=first, since=first, formats=["review-csv"]
+    )
+    rows = _read_csv(tmp_path / "q2" / "review.csv")
+    assert {r["change_since_last_review"] for r in rows} == {"unchanged"}

@@ -83,7 +83,8 @@ INSTRUCTIONS = [
     "",
     "flags names the findings on the principal or the resource (see the Findings sheet); "
     "attestation-stale means the team-member list is older than allowed: re-attest first.",
-    "change_since_last_review: added or changed (was ...) when exported with --since.",
+    "change_since_last_review: added, changed (was ...) or unchanged since the last reviewed "
+    "run (or --since); first review when there is none.",
     "open_item: a revoke or modify decided earlier and still present (idgraph review "
     "status); a keep of such a row needs a justification.",
     "previous_decision, previous_reviewer, previous_justification: last review's answer; "
