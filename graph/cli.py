@@ -382,7 +382,6 @@ def export_command(
     is refused: a file missing rows would read as "access removed" downstream. A pack
     already in the folder (perhaps a review.xlsx being filled) is replaced only with --force.
     """
-    from .attestation import unattested
     from .host import write_review_pack
     from .plugins import get_exporters
 
@@ -409,13 +408,36 @@ def export_command(
             sign_key=sign_key,
             by_reviewer=by_reviewer,
         )
+    missing = _unattested_sources(db_path, context.run.id)
+    if as_json:
+        summary = _export_summary(context, since, written, skipped, sign_key, missing)
+        click.echo(json.dumps(summary, indent=2))
+        return
+    _print_export(context, out_dir, written, skipped, sign_key, missing)
+
+
+def _unattested_sources(db_path: Path, run_id: int) -> list[dict[str, Any]]:
+    """The run's sources whose population is not attested (`export`'s notes)."""
+    from .attestation import unattested
+
     with user_errors(db_path):
         store = Store(db_path, create=False)
         try:
-            missing = unattested(store, context.run.id)
+            return unattested(store, run_id)
         finally:
             store.close()
-    summary = {
+
+
+def _export_summary(
+    context: Any,
+    since: int | None,
+    written: list[str],
+    skipped: list[str],
+    sign_key: Path | None,
+    missing: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """`export --json`'s summary of the pack written."""
+    return {
         "run": context.run.id,
         "since": since,
         "rows": context.row_count,
@@ -429,9 +451,17 @@ def export_command(
             for row in missing
         ],
     }
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
+
+
+def _print_export(
+    context: Any,
+    out_dir: Path,
+    written: list[str],
+    skipped: list[str],
+    sign_key: Path | None,
+    missing: list[dict[str, Any]],
+) -> None:
+    """`export`'s report of the pack written: the files, then the notes."""
     out_console.print(
         f"Review pack of run {context.run.id}: {context.row_count} rows to decide, "
         f"{len(context.findings)} findings -> {out_dir}"

@@ -50,6 +50,76 @@ def parse_decisions(
     """Validate the whole file (review.xlsx's Access sheet, or a CSV as any spreadsheet saves
     it) against the run it was exported from; raise on any problem."""
     name = str(path)
+    records = _read_records(path, name, encoding)
+    run_id, context = _review_of(store, name, records)
+    review = context.review
+    known = {row.row_id: row for row in review.rows}
+    still_open = {
+        (found.row_id if (found := review.find(item["row_id"])) else item["row_id"]): item
+        for item in stored_items.open_items(store.db.conn)
+    }
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    decisions = []
+    undecided = 0
+    # The latest calendar date anywhere now (UTC+14): a later review_date has not happened.
+    latest_today = (datetime.now(UTC) + timedelta(hours=14)).date()
+    for number, record in records:
+        where = f"{name}: row {number}"
+        row_id = record["row_id"]
+        exported = known.get(row_id)
+        if exported is None:
+            merged = review.aliases.get(row_id)
+            problems.append(
+                f"{where}: column 'row_id': {row_id} is part of row {merged} now (a credential "
+                "is one row): export the review again"
+                if merged
+                else f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
+            )
+            continue
+        if row_id in seen:
+            problems.append(
+                f"{where}: column 'row_id': {row_id} already appears in row {seen[row_id]}"
+            )
+            continue
+        seen[row_id] = number
+        problems += _edited_problems(where, record, exported)
+        decision = record["decision"].strip().lower()
+        if decision == "":
+            undecided += 1
+            continue
+        if decision not in DECISIONS:
+            problems.append(
+                f"{where}: column 'decision': {record['decision']!r} is not one of "
+                "keep, revoke, modify (or empty)"
+            )
+            continue
+        found, row_problems = _decided_row(
+            where,
+            record,
+            decision,
+            exported,
+            context,
+            still_open.get(row_id),
+            default_reviewer,
+            latest_today,
+        )
+        problems += row_problems
+        decisions.append(found)
+    if not decisions and not problems:
+        problems.append(
+            f"{name}: no row has a decision ({undecided} rows undecided): fill the 'decision' "
+            "column (keep, revoke or modify) before importing"
+        )
+    if problems:
+        raise DecisionsInvalid(problems)
+    return run_id, decisions
+
+
+def _read_records(path: Path, name: str, encoding: str | None) -> list[tuple[int, dict[str, str]]]:
+    """The file's rows that are not empty, each with its row number and its cells by column;
+    raise if a column is missing, a row's cells do not fit the header, the rows are of more
+    than one run, or there are none."""
     rows = read_rows(path, encoding=encoding, sheet="Access", error=DecisionsInvalid)
     header = rows[0]
     missing = [c for c in REVIEW_COLUMNS if c not in header]
@@ -77,6 +147,13 @@ def parse_decisions(
         problems.append(f"{name}: the file has no rows")
     if problems:
         raise DecisionsInvalid(problems)
+    return records
+
+
+def _review_of(
+    store: Store, name: str, records: list[tuple[int, dict[str, str]]]
+) -> tuple[int, Any]:
+    """The run the file's rows name and its review, rebuilt from the store."""
     try:
         run_id = int(records[0][1]["run"])
         context = build_review(store, run_id)
@@ -86,85 +163,57 @@ def parse_decisions(
         ) from None
     except RunNotFound as exc:
         raise DecisionsInvalid([f"{name}: row 2: column 'run': {exc}"]) from None
-    review = context.review
-    known = {row.row_id: row for row in review.rows}
-    still_open = {
-        (found.row_id if (found := review.find(item["row_id"])) else item["row_id"]): item
-        for item in stored_items.open_items(store.db.conn)
-    }
-    seen: dict[str, int] = {}
-    decisions = []
-    undecided = 0
-    # The latest calendar date anywhere now (UTC+14): a later review_date has not happened.
-    latest_today = (datetime.now(UTC) + timedelta(hours=14)).date()
-    for number, record in records:
-        where = f"{name}: row {number}"
-        row_id = record["row_id"]
-        exported = known.get(row_id)
-        if exported is None:
-            merged = review.aliases.get(row_id)
+    return run_id, context
+
+
+def _edited_problems(where: str, record: dict[str, str], exported: Any) -> list[str]:
+    """A row's exported cells changed since the export, and formulas in its decision cells."""
+    problems = []
+    for column in ("principal", "resource", "access"):
+        if _unneutralise(record[column]) != getattr(exported, column):
             problems.append(
-                f"{where}: column 'row_id': {row_id} is part of row {merged} now (a credential "
-                "is one row): export the review again"
-                if merged
-                else f"{where}: column 'row_id': {row_id!r} is not an access path of run {run_id}"
+                f"{where}: column {column!r}: was changed after the export "
+                f"(expected {getattr(exported, column)!r})"
             )
-            continue
-        if row_id in seen:
-            problems.append(
-                f"{where}: column 'row_id': {row_id} already appears in row {seen[row_id]}"
-            )
-            continue
-        seen[row_id] = number
-        for column in ("principal", "resource", "access"):
-            if _unneutralise(record[column]) != getattr(exported, column):
-                problems.append(
-                    f"{where}: column {column!r}: was changed after the export "
-                    f"(expected {getattr(exported, column)!r})"
-                )
-        problems += formula_problems(where, record, list(DECISION_COLUMNS))
-        decision = record["decision"].strip().lower()
-        if decision == "":
-            undecided += 1
-            continue
-        if decision not in DECISIONS:
-            problems.append(
-                f"{where}: column 'decision': {record['decision']!r} is not one of "
-                "keep, revoke, modify (or empty)"
-            )
-            continue
-        reviewer = record["reviewer"].strip().lower() or default_reviewer
-        if not EMAIL.match(reviewer):
-            problems.append(f"{where}: column 'reviewer': {reviewer!r} is not an email address")
-        review_date = record["review_date"].strip()
-        problems += _review_date_problems(where, review_date, context.run, latest_today)
-        justification = record["justification"].strip()
-        if decision in ("revoke", "modify") and not justification:
-            problems.append(f"{where}: column 'justification': a {decision} needs one")
-        item = still_open.get(row_id)
-        if decision == "keep" and item and not justification:
-            problems.append(
-                f"{where}: column 'justification': row {row_id} has remediation item "
-                f"{remediation.describe(item)}: a keep of it needs a justification"
-            )
-        scope = str(context.node(exported.principal).get("scope", ""))
-        decisions.append(
-            Decision(
-                exported.cells() | {"access_kind": exported.access_kind, "scope": scope},
-                decision,
-                reviewer,
-                review_date,
-                justification,
-            )
-        )
-    if not decisions and not problems:
+    problems += formula_problems(where, record, list(DECISION_COLUMNS))
+    return problems
+
+
+def _decided_row(
+    where: str,
+    record: dict[str, str],
+    decision: str,
+    exported: Any,
+    context: Any,
+    item: Any,
+    default_reviewer: str,
+    latest_today: date,
+) -> tuple[Decision, list[str]]:
+    """A row with a decision: its reviewer, review_date and justification checked; `item`:
+    the row's open remediation item, if any."""
+    problems = []
+    reviewer = record["reviewer"].strip().lower() or default_reviewer
+    if not EMAIL.match(reviewer):
+        problems.append(f"{where}: column 'reviewer': {reviewer!r} is not an email address")
+    review_date = record["review_date"].strip()
+    problems += _review_date_problems(where, review_date, context.run, latest_today)
+    justification = record["justification"].strip()
+    if decision in ("revoke", "modify") and not justification:
+        problems.append(f"{where}: column 'justification': a {decision} needs one")
+    if decision == "keep" and item and not justification:
         problems.append(
-            f"{name}: no row has a decision ({undecided} rows undecided): fill the 'decision' "
-            "column (keep, revoke or modify) before importing"
+            f"{where}: column 'justification': row {record['row_id']} has remediation item "
+            f"{remediation.describe(item)}: a keep of it needs a justification"
         )
-    if problems:
-        raise DecisionsInvalid(problems)
-    return run_id, decisions
+    scope = str(context.node(exported.principal).get("scope", ""))
+    found = Decision(
+        exported.cells() | {"access_kind": exported.access_kind, "scope": scope},
+        decision,
+        reviewer,
+        review_date,
+        justification,
+    )
+    return found, problems
 
 
 def _review_date_problems(where: str, text: str, run: Run, latest_today: date) -> list[str]:

@@ -141,7 +141,6 @@ def write_workbook(
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
-    from openpyxl.worksheet.datavalidation import DataValidation
 
     workbook = Workbook(write_only=True)
     bold = Font(bold=True)
@@ -179,30 +178,7 @@ def write_workbook(
         for row in sheet.rows:
             ws.append([cell(value, s) for value, s in zip(row, styles, strict=True)])
             count += 1
-        # an open sheet (a member template) gets rows a person adds: its drop-downs cover
-        # the whole column; a protected one (the review) only the rows it holds
-        last = max(count + 1, 2) if sheet.protect else EXCEL_ROWS
-        for index, column in enumerate(sheet.cols):
-            if not column.choices and not column.prompt:
-                continue
-            letter = _letter(index)
-            if column.choices:
-                validation = DataValidation(
-                    type="list",
-                    formula1='"' + ",".join(column.choices) + '"',
-                    allow_blank=True,
-                    showErrorMessage=True,
-                    errorTitle=f"{column.name}: not a choice",
-                    error=f"Choose one of: {', '.join(column.choices)} (or leave it empty).",
-                )
-            else:
-                validation = DataValidation(allow_blank=True)
-            if column.prompt:
-                validation.showInputMessage = True
-                validation.promptTitle = column.name
-                validation.prompt = column.prompt
-            validation.add(f"{letter}2:{letter}{last}")
-            ws.data_validations.append(validation)
+        _add_validations(ws, sheet, count)
         if sheet.autofilter and sheet.cols:
             ws.auto_filter.ref = f"A1:{_letter(len(sheet.cols) - 1)}{count + 1}"
         if sheet.protect:
@@ -210,3 +186,34 @@ def write_workbook(
     with safe_file(path, force=force, binary=True) as handle:
         _save(workbook, handle, when)
     return path
+
+
+def _add_validations(ws: Any, sheet: Sheet, count: int) -> None:
+    """A sheet's drop-downs and input prompts, one data validation a column that has them;
+    `count`: the rows written under the header."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    # an open sheet (a member template) gets rows a person adds: its drop-downs cover
+    # the whole column; a protected one (the review) only the rows it holds
+    last = max(count + 1, 2) if sheet.protect else EXCEL_ROWS
+    for index, column in enumerate(sheet.cols):
+        if not column.choices and not column.prompt:
+            continue
+        letter = _letter(index)
+        if column.choices:
+            validation = DataValidation(
+                type="list",
+                formula1='"' + ",".join(column.choices) + '"',
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle=f"{column.name}: not a choice",
+                error=f"Choose one of: {', '.join(column.choices)} (or leave it empty).",
+            )
+        else:
+            validation = DataValidation(allow_blank=True)
+        if column.prompt:
+            validation.showInputMessage = True
+            validation.promptTitle = column.name
+            validation.prompt = column.prompt
+        validation.add(f"{letter}2:{letter}{last}")
+        ws.data_validations.append(validation)

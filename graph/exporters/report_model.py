@@ -305,12 +305,36 @@ def changes_since(
     graph, schema = context.graph, context.schema
     names = Names(context, before)
     items: dict[str, list[dict[str, Any]]] = {key: [] for key, _label in CHANGE_KINDS}
+    gone_creds = _credential_changes(items, names, schema, graph, before)
+    _access_changes(items, names, changes, gone_creds)
+    _node_changes(items, names, schema, graph, before)
+    for key in ("access_added", "access_removed", "access_changed"):
+        items[key].sort(key=lambda i: (i["principal_type"] != "human", i["principal"]["name"]))
+    kinds = [
+        {"key": key, "label": label, "count": len(items[key]), "items": items[key]}
+        for key, label in CHANGE_KINDS
+    ]
+    return {
+        "since": before_run.id,
+        "since_finished": before_run.finished or "",
+        "explicit": context.since is not None,
+        "kinds": kinds,
+        "total": sum(k["count"] for k in kinds),
+    }, before
 
-    def of_role(g: Any, role: str) -> set[str]:
-        kinds = schema.node_kinds_with_role(role)
-        return {n for n, d in g._node.items() if d.get("kind") in kinds}
 
-    creds_now, creds_then = of_role(graph, "credential"), of_role(before, "credential")
+def _of_role(schema: Any, g: Any, role: str) -> set[str]:
+    kinds = schema.node_kinds_with_role(role)
+    return {n for n, d in g._node.items() if d.get("kind") in kinds}
+
+
+def _credential_changes(
+    items: dict[str, list[dict[str, Any]]], names: Names, schema: Any, graph: Any, before: Any
+) -> set[str]:
+    """Credentials created, removed and rotated (a removal and a creation by one holder);
+    returns the credentials whose access rows these changes tell."""
+    creds_now = _of_role(schema, graph, "credential")
+    creds_then = _of_role(schema, before, "credential")
     created, removed = creds_now - creds_then, creds_then - creds_now
     holding = schema.edge_kinds_with(holds=True)
 
@@ -343,7 +367,13 @@ def changes_since(
             items["credentials_created"].append(
                 {**names.ref(node), "holder": names.ref(by) if by else None}
             )
-    gone_creds = created | removed  # their rows are told as credential changes
+    return created | removed  # their rows are told as credential changes
+
+
+def _access_changes(
+    items: dict[str, list[dict[str, Any]]], names: Names, changes: Any, gone_creds: set[str]
+) -> None:
+    """The review's own access changes, but for the credentials told as credential changes."""
 
     def access_item(row: AccessRow, was: str | None = None) -> dict[str, Any]:
         return {
@@ -362,11 +392,17 @@ def changes_since(
     for old in changes.removed:
         if old.principal not in gone_creds:
             items["access_removed"].append(access_item(old))
+
+
+def _node_changes(
+    items: dict[str, list[dict[str, Any]]], names: Names, schema: Any, graph: Any, before: Any
+) -> None:
+    """Resources and members added and removed, and resources renamed."""
     for role, added_key, removed_key in (
         ("resource", "resources_added", "resources_removed"),
         ("member", "members_added", "members_removed"),
     ):
-        now, then = of_role(graph, role), of_role(before, role)
+        now, then = _of_role(schema, graph, role), _of_role(schema, before, role)
         for node in sorted(now - then, key=names):
             items[added_key].append(
                 {**names.ref(node), "kind": kind_label(graph.nodes[node].get("kind", ""))}
@@ -386,19 +422,6 @@ def changes_since(
                             "kind": kind_label(graph.nodes[node].get("kind", "")),
                         }
                     )
-    for key in ("access_added", "access_removed", "access_changed"):
-        items[key].sort(key=lambda i: (i["principal_type"] != "human", i["principal"]["name"]))
-    kinds = [
-        {"key": key, "label": label, "count": len(items[key]), "items": items[key]}
-        for key, label in CHANGE_KINDS
-    ]
-    return {
-        "since": before_run.id,
-        "since_finished": before_run.finished or "",
-        "explicit": context.since is not None,
-        "kinds": kinds,
-        "total": sum(k["count"] for k in kinds),
-    }, before
 
 
 # -- what is risky --------------------------------------------------------------------------
