@@ -192,15 +192,21 @@ def _attestations(context: ReviewContext) -> list[dict[str, Any]]:
     ]
 
 
+def decisions_digest(rows: list[dict[str, Any]]) -> str:
+    """The SHA-256 of a review's stored decision rows, as the predicate records it (and
+    `verify PACK --db` recomputes it: an edited decision no longer matches)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, default=str).encode() + b"\n")
+    return digest.hexdigest()
+
+
 def _decisions(context: ReviewContext) -> dict[str, Any] | None:
     """The decisions of the latest review up to the run (as report.html shows them)."""
     decided = latest_decided_run(context.store.conn, context.run.id)
     rows = decisions_of_run(context.store.conn, decided) if decided is not None else []
     if not rows:
         return None
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(json.dumps(row, sort_keys=True, default=str).encode() + b"\n")
     sign_offs = sorted(
         {(r["imported_by"], r["imported_at"], r.get("sign_off") or "") for r in rows}
     )
@@ -210,7 +216,7 @@ def _decisions(context: ReviewContext) -> dict[str, Any] | None:
         "byDecision": dict(sorted(Counter(r["decision"] for r in rows).items())),
         "reviewers": sorted({r["reviewer"] for r in rows}),
         "decisionFilesSha256": sorted({r["file_sha256"] for r in rows}),
-        "rowsSha256": digest.hexdigest(),
+        "rowsSha256": decisions_digest(rows),
         "signOffs": [{"by": by, "at": at, "statement": text} for by, at, text in sign_offs],
     }
 
@@ -370,7 +376,8 @@ def check_signature(envelope: Envelope, key_path: Path | None, verdict: Verdict)
     signed_by = sorted(envelope.signatures)
     if key_path is None:
         verdict.notes.append(
-            f"signed by key {', '.join(signed_by)}: give --key PUB to check the signature"
+            f"signed by key {', '.join(signed_by)}, but the signature was NOT checked: "
+            "without --key PUB only the digests are (anyone can rewrite digests)"
             if signed_by
             else "the manifest is not signed"
         )

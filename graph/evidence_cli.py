@@ -53,12 +53,15 @@ def _pack_result(pack: Path, key: Path | None) -> dict[str, Any]:
         "problems": verdict.problems,
         "notes": verdict.notes,
         "ledger": verdict.predicate.get("ledger"),
+        "decisions": verdict.predicate.get("decisions"),
     }
 
 
-def _db_result(db_path: Path, pack_ledger: dict[str, Any] | None) -> dict[str, Any]:
+def _db_result(db_path: Path, pack: dict[str, Any] | None) -> dict[str, Any]:
     from .store import Store
     from .store.chain import ledger_digests, verify_chain
+
+    pack_ledger = pack.get("ledger") if pack else None
 
     store = Store(db_path, create=False)
     try:
@@ -72,9 +75,27 @@ def _db_result(db_path: Path, pack_ledger: dict[str, Any] | None) -> dict[str, A
                     f"run {run_id}: the pack's ledger digest is not the database's "
                     "(the pack was not exported from this database's run)"
                 )
+        problems += _decisions_problems(store, pack.get("decisions") if pack else None)
     finally:
         store.close()
     return {"db": str(db_path), "ok": not problems, "runs": checked, "problems": problems}
+
+
+def _decisions_problems(store: Any, recorded: dict[str, Any] | None) -> list[str]:
+    """The pack's decisions against the database's: a decision edited, added or removed
+    since the pack was exported no longer gives the digest the predicate recorded."""
+    from .evidence import decisions_digest
+    from .store.chain import decisions_of_run
+
+    if not recorded or recorded.get("run") is None:
+        return []
+    run_id = int(recorded["run"])
+    if decisions_digest(decisions_of_run(store.conn, run_id)) == recorded.get("rowsSha256"):
+        return []
+    return [
+        f"run {run_id}: the review decisions stored in the database are not the ones the "
+        "pack recorded (edited, added or removed since it was exported)"
+    ]
 
 
 @click.command("verify")
@@ -107,7 +128,7 @@ def verify_command(
         if pack is not None:
             results.append(_pack_result(pack, key))
         if db_path is not None:
-            results.append(_db_result(db_path, results[0]["ledger"] if results else None))
+            results.append(_db_result(db_path, results[0] if results else None))
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:

@@ -375,3 +375,24 @@ def test_a_migration_that_rewrites_rows_can_chain_anew(tmp_path, emulator):
         rechain(connection)
     connection.close()
     assert invoke("verify", "--db", path).exit_code == 0
+
+
+def test_verify_pack_with_db_names_a_decision_edited_after_the_export(db, tmp_path):
+    """The pack records its decisions' digest; `verify PACK --db` recomputes it from the
+    database, so a revoke turned into a keep with sqlite3 no longer passes."""
+    pack = export(db, tmp_path / "pack")
+    _rows, result = _decide(db, pack, tmp_path)
+    assert result.exit_code == 0, result.output
+    decided = export(db, tmp_path / "decided")
+    assert invoke("verify", decided, "--db", db).exit_code == 0
+    edit(db, "UPDATE review_decisions SET justification = 'edited' WHERE id = 1")
+    result = invoke("verify", decided, "--db", db)
+    assert result.exit_code == 1
+    assert "decisions stored in the database are not the ones the pack recorded" in (result.output)
+
+
+def test_verify_without_a_key_says_the_signature_was_not_checked(db, key, tmp_path):
+    pack = export(db, tmp_path / "pack", "--sign", key)
+    result = invoke("verify", pack)
+    assert result.exit_code == 0
+    assert "signature was NOT checked" in result.output
