@@ -359,13 +359,14 @@ def _previous_answers(context: ReviewContext, review: ReviewRows) -> None:
 
 def _open_items(context: ReviewContext, review: ReviewRows) -> None:
     """Each row's remediation item still open, as review.csv carries it into the next
-    quarter ("R3: revoke decided in run 4, still present")."""
+    quarter ("R3: revoke decided in run 4, still present"), and into a pack exported again
+    of the decided run itself (whose import asks a justification to keep it)."""
     from . import remediation
     from .store.remediation import open_items
 
     for item in open_items(context.store.db.conn):
         row = review.find(item["row_id"])
-        if row is not None and item["decided_run"] < context.run.id:
+        if row is not None and item["decided_run"] <= context.run.id:
             row.open_item = "; ".join(filter(None, [row.open_item, remediation.describe(item)]))
 
 

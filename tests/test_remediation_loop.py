@@ -164,3 +164,20 @@ def test_a_justified_keep_closes_an_open_item_and_a_revoke_that_comes_back_reapp
     import_decisions(store, _fill(tmp_path / "q2", keep), reviewer=REVIEWER)
     (item,) = _items(db).values()
     assert item["status"] == "waived"
+
+
+def test_a_pack_exported_again_of_the_decided_run_marks_its_open_items(store, emulator, tmp_path):
+    """The same run exported again after its decisions: the revoked rows carry their open
+    item (the import of that file asks a justification to keep them, so it must say why)."""
+    quarter_1, rows = _first_quarter(store, emulator, tmp_path / "q1")
+    lee = next(r for r in rows if r["principal"] == LEE and r["access_kind"].endswith("member_of"))
+
+    def revoke(row):
+        if row["row_id"] == lee["row_id"]:
+            row.update(decision="revoke", justification="left")
+
+    import_decisions(store, _fill(tmp_path / "q1", revoke), reviewer=REVIEWER)
+    write_review_pack(store.path, tmp_path / "again", run_id=quarter_1, formats=["review-csv"])
+    again = {r["row_id"]: r for r in _rows(tmp_path / "again")}
+    assert again[lee["row_id"]]["open_item"].startswith("R1")
+    assert all(not r["open_item"] for k, r in again.items() if k != lee["row_id"])
