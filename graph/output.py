@@ -65,6 +65,8 @@ def emit_rows(
         from .console import escape, out_console, table
 
         shown = table(*columns, title=escape(terminal_text(title)) if title else None)
+        for column in shown.columns:  # a narrow column wraps its ids, never cuts them to "…"
+            column.overflow = "fold"
         for row in rows:
             shown.add_row(*(escape(terminal_text(_text(row.get(c)))) for c in columns))
         out_console.print(shown)
