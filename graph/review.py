@@ -390,14 +390,23 @@ def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
     for finding in context._findings:
         rank = SEVERITY_RANK.get(finding.severity, 0)
         worst[finding.node] = max(rank, worst.get(finding.node, 0))
+    by_access: dict[tuple[str, str], tuple[bool, bool]] = {}  # few distinct: each once
+
+    def weight(kind: str, access: str) -> tuple[bool, bool]:
+        known = by_access.get((kind, access))
+        if known is None:
+            edge = context.schema.edge(kind)
+            known = by_access[(kind, access)] = (
+                bool(edge and edge.spans(access)),
+                bool(edge and WRITE_PERMISSIONS & set(edge.levels.get(access, ()))),
+            )
+        return known
+
     for row in rows:
         found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
-        parts = row.parts or [row]
-        edges = [(context.schema.edge(p.access_kind), p.access) for p in parts]
-        spanning = any(edge and edge.spans(access) for edge, access in edges)
-        writes = any(
-            edge and WRITE_PERMISSIONS & set(edge.levels.get(access, ())) for edge, access in edges
-        )
+        weights = [weight(p.access_kind, p.access) for p in row.parts or [row]]
+        spanning = any(w[0] for w in weights)
+        writes = any(w[1] for w in weights)
         if found >= SEVERITY_RANK["high"] or spanning:
             row.risk = "high"
         elif found >= SEVERITY_RANK["medium"] or writes:
