@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .attest_cli import write_template_file
-from .cli_base import EXIT_CONFIG, Failure, db_option, force_option, user_errors
+from .cli_base import db_option, force_option, refuse_file, user_errors
 from .store import Store
 
 
@@ -51,18 +51,13 @@ def annotate_import(file: Path, annotated_by: str, db_path: Path) -> None:
     """Store a filled annotations file (CSV or .xlsx): checked whole first; on any problem
     every one is listed (file, row, column) and nothing is stored (exit 3)."""
     from .annotations import AnnotationsInvalid, import_annotations
-    from .csvinput import shown_problems
 
     with user_errors(db_path):
         store = Store(db_path, create=False)
         try:
             result = import_annotations(store, file, annotated_by=annotated_by)
         except AnnotationsInvalid as exc:
-            for problem in shown_problems(exc.problems):
-                click.echo(f"error: {problem}", err=True)
-            raise Failure(
-                f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
-            ) from None
+            refuse_file(exc.problems)
         finally:
             store.close()
     click.echo(

@@ -11,12 +11,12 @@ from typing import Any
 import click
 
 from .cli_base import (
-    EXIT_CONFIG,
     EXIT_USAGE,
     Failure,
     db_option,
     force_option,
     json_option,
+    refuse_file,
     remediation_note,
     user_errors,
 )
@@ -48,17 +48,12 @@ label_option = click.option(
 def attestation_errors() -> Iterator[None]:
     """Every problem of a refused file on its own line; exit 3; nothing written."""
     from .attestation import AttestationInvalid
-    from .csvinput import shown_problems
 
     try:
         with user_errors():
             yield
     except AttestationInvalid as exc:
-        for problem in shown_problems(exc.problems):
-            click.echo(f"error: {problem}", err=True)
-        raise Failure(
-            f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
-        ) from None
+        refuse_file(exc.problems)
 
 
 @click.group("attest")

@@ -27,6 +27,7 @@ from .cli_base import (
     json_option,
     needs_plugins,
     print_sync_summary,
+    refuse_file,
     review_options,
     run_sync,
     sync_result_json,
@@ -654,7 +655,6 @@ def review_import(
     exact step for each revoke, and for each modify the change to make (none is executed);
     an existing one is replaced only with --force. The decisions are stored only once
     remediation.md is on disk: a full disk stores nothing."""
-    from .csvinput import shown_problems
     from .decisions import DecisionsInvalid, import_decisions
 
     with user_errors(db_path):
@@ -671,11 +671,7 @@ def review_import(
                 sign_off=sign_off,
             )
     except DecisionsInvalid as exc:
-        for problem in shown_problems(exc.problems):
-            click.echo(f"error: {problem}", err=True)
-        raise Failure(
-            f"{len(exc.problems)} problem(s): nothing was imported", EXIT_CONFIG
-        ) from None
+        refuse_file(exc.problems)
     finally:
         store.close()
     if as_json:

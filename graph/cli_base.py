@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
@@ -81,6 +81,16 @@ def user_errors(db_path: Path | None = None) -> Iterator[None]:
         raise Failure(str(exc), EXIT_CONFIG) from None
     except SourceError as exc:
         raise Failure(str(exc), EXIT_API) from None
+
+
+def refuse_file(problems: list[str]) -> NoReturn:
+    """A refused input file: its problems on stderr (the first 50, then how many more), one
+    line saying nothing was imported, exit 3."""
+    from .csvinput import shown_problems
+
+    for problem in shown_problems(problems):
+        click.echo(f"error: {problem}", err=True)
+    raise Failure(f"{len(problems)} problem(s): nothing was imported", EXIT_CONFIG)
 
 
 def _progress_reporter(enabled: bool) -> tuple[Callable[[str, int, int | None], None], Any]:
