@@ -1,6 +1,8 @@
 """The plugin boundary, enforced: the import contracts (import-linter), what the CLI loads at
-start-up, and no connector's name in the host."""
+start-up, no connector's name in the host, and no connector imported by the host's tests."""
 
+import ast
+import importlib.util
 import os
 import re
 import shutil
@@ -8,13 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import idgraph.connector
 import idgraph.graph
 import pytest
 
 import idgraph
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -30,10 +31,12 @@ def normal_tree(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     package = dest / "idgraph"
     shutil.copytree(idgraph.__path__[0], package, ignore=ignore, dirs_exist_ok=True)
-    for name, module in (("graph", idgraph.graph), ("connector", idgraph.connector)):
-        if Path(module.__path__[0]).resolve() != (package / name).resolve():
+    # the connector package's folder, found without importing it (tests/host imports none)
+    connector = importlib.util.find_spec("idgraph.connector").submodule_search_locations[0]
+    for name, folder in (("graph", idgraph.graph.__path__[0]), ("connector", connector)):
+        if Path(folder).resolve() != (package / name).resolve():
             shutil.rmtree(package / name, ignore_errors=True)
-            shutil.copytree(module.__path__[0], package / name, ignore=ignore)
+            shutil.copytree(folder, package / name, ignore=ignore)
     return package
 
 
@@ -182,17 +185,6 @@ def test_a_plugin_finds_its_command_helpers_in_plugin_cli():
     )
 
 
-def test_the_postmark_commands_import_without_a_cycle():
-    result = subprocess.run(
-        [sys.executable, "-c", "import idgraph.connector.postmark.commands"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 # The lines of the host that still say "postmark": each an example in a docstring or comment.
 POSTMARK_IN_THE_HOST = {
     ("cli.py", '"""idgraph: the identity graph of apps with no user API (Postmark first).'),
@@ -246,3 +238,66 @@ def test_the_review_offers_what_the_review_context_protocol_promises():
     set_in_init = {"run", "options", "schema"}
     assert {"run", "rows", "graph", "nodes_of_kind", "edges_of_kind", "name"} <= promised
     assert {name for name in promised if not hasattr(HostReview, name)} <= set_in_init
+
+
+# -- the tests keep the shape of the code: tests/host imports no connector -----------------
+
+TESTS = ROOT / "tests"
+
+
+def connector_imports(path: Path, tests: Path = TESTS) -> list[str]:
+    """`file:line module` of each import of `idgraph.connector` (or a module in it) in the
+    Python file `path`, read with `ast`: wherever it is, in a function too."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        names = [n for n in names if n == "idgraph.connector" or n.startswith("idgraph.connector.")]
+        if names:
+            found.append(f"{path.relative_to(tests).as_posix()}:{node.lineno} {names[0]}")
+    return found
+
+
+def host_test_files(tests: Path = TESTS) -> list[Path]:
+    """The files the rule covers: every Python file under tests/host/ (its conftest too) and
+    the root conftest, which every test loads."""
+    return [tests / "conftest.py", *sorted((tests / "host").rglob("*.py"))]
+
+
+def test_the_host_tests_import_no_connector():
+    host_tests = [p for p in host_test_files() if p.name.startswith("test_")]
+    assert len(host_tests) >= 5, "tests/host/ holds no tests"
+    found = [line for path in host_test_files() for line in connector_imports(path)]
+    assert found == [], "tests/host/ and tests/conftest.py import no connector:\n" + "\n".join(
+        found
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "import idgraph.connector",
+        "import idgraph.connector.postmark as pm",
+        "from idgraph.connector.postmark.emulator import load_fixture",
+        "from idgraph.connector import postmark",
+        "from idgraph import connector",
+        "def helper():\n    from idgraph.connector.postmark import members",
+    ],
+)
+def test_a_connector_import_in_a_host_test_is_found(tmp_path, line):
+    (tmp_path / "host").mkdir()
+    (tmp_path / "conftest.py").write_text("import pytest\n")
+    (tmp_path / "host" / "test_x.py").write_text(f"import json\n\n{line}\n")
+    found = [line for p in host_test_files(tmp_path) for line in connector_imports(p, tmp_path)]
+    assert len(found) == 1 and found[0].startswith("host/test_x.py:"), found
+
+
+def test_the_long_modules_run_first_exist():
+    """RUN_FIRST names paths under tests/: a file moved or renamed would silently run last."""
+    from tests.conftest import RUN_FIRST
+
+    assert [name for name in RUN_FIRST if not (TESTS / name).is_file()] == []

@@ -9,7 +9,7 @@ from idgraph.graph.cli import cli
 from idgraph.graph.interfaces import ConfigError
 from idgraph.graph.secrets import fingerprint
 
-from .conftest import sync_fixture
+from .fixtures import sync_fixture
 
 NEW_TOKEN = "7d1c2a40-0000-4000-8000-rotatedtoken1"
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from idgraph.graph.cli import cli
 from idgraph.graph.review import build_review
 
-from .conftest import attest_fixture, sync_fixture
+from .fixtures import attest_fixture, sync_fixture
 
 PRODUCTION = "postmark:server:11001"
 

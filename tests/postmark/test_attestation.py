@@ -19,10 +19,10 @@ from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.store import Store
 from idgraph.graph.view import load_graph
 
-from .conftest import sync_fixture
+from .fixtures import sync_fixture
 
 FIXTURE_MEMBERS = (
-    Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+    Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 ).read_text()
 HEADER = FIXTURE_MEMBERS.splitlines()[0]  # as an older template wrote it: server:<name>
 HEADER_BY_ID = (

@@ -13,7 +13,7 @@ from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.graph.cli import cli
 from idgraph.graph.text import bidi_isolated, terminal_text
 
-from .conftest import attest_fixture
+from .fixtures import attest_fixture
 
 RLO, PDF, RLI, PDI, FSI = "\u202e", "\u202c", "\u2067", "\u2069", "\u2068"
 BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

@@ -10,6 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, cli
 
+from . import fixtures
+
 
 def _env(emu, **extra):
     return {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0], "POSTMARK_API_URL": emu.url, **extra}
@@ -249,7 +251,7 @@ def test_export_before_attestation_says_so_on_the_console(tmp_path, emulator):
 
     from idgraph.graph.store import Store
 
-    from .conftest import attest_fixture, sync_fixture
+    from .fixtures import attest_fixture, sync_fixture
 
     db = tmp_path / "idgraph.db"
     store = Store(db)
@@ -288,3 +290,14 @@ def test_export_before_attestation_says_so_on_the_console(tmp_path, emulator):
     store.close()
     done = export()
     assert done.returncode == 0 and "team members" not in done.stderr
+
+
+def test_the_postmark_commands_import_without_a_cycle():
+    result = subprocess.run(
+        [sys.executable, "-c", "import idgraph.connector.postmark.commands"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=fixtures.ROOT,
+    )
+    assert result.returncode == 0, result.stderr

@@ -21,7 +21,8 @@ from idgraph.connector.postmark import (
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 
-from .conftest import FAST_RETRY, FakeClock, make_client, mock_client, run, until
+from ..conftest import FakeClock, run, until
+from .fixtures import FAST_RETRY, make_client, mock_client
 
 
 async def _servers(emu, **kwargs):

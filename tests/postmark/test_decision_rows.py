@@ -15,7 +15,7 @@ from idgraph.graph.host import write_review_pack
 from idgraph.graph.review import build_review
 from idgraph.graph.store import Store
 
-from .conftest import attest_fixture, sync_fixture
+from .fixtures import attest_fixture, sync_fixture
 from .test_review_pack import _fill
 
 SERVERS = 300

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_CONFIG, cli
 
-from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 
 
 def _diff(db, *args):

@@ -20,7 +20,7 @@ from idgraph.graph.cli import build_cli
 from idgraph.graph.store import Store
 from idgraph.graph.store.migrations import migrations
 
-from tests.conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 
 MANIFEST = "manifest.intoto.json"
 

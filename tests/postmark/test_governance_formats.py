@@ -10,25 +10,15 @@ import re
 
 import networkx as nx
 import pytest
-from click.testing import CliRunner
-from idgraph.graph.cli import cli
 from idgraph.graph.review import build_review
 from idgraph.graph.store import Store
 
-from .conftest import attest_fixture, fixture_secrets, sync_fixture
+from .fixtures import exported_pack, fixture_secrets
 
 
 @pytest.fixture
 def pack(tmp_path, emulator):
-    db = tmp_path / "idgraph.db"
-    store = Store(db)
-    sync_fixture(store, emulator)
-    attest_fixture(store)
-    store.close()
-    out = tmp_path / "pack"
-    result = CliRunner().invoke(cli, ["export", "--db", str(db), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return db, out
+    return exported_pack(tmp_path, emulator)
 
 
 # -- baton-file --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.normalise import lookalike_keys
 from idgraph.graph.store import Store
 
-from .conftest import synced_database
+from .fixtures import synced_database
 
 CYRILLIC_O = "\u043e"
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE

@@ -17,7 +17,7 @@ from idgraph.graph.attestation import previous_members
 from idgraph.graph.cli import cli
 from idgraph.graph.store import Store
 
-from .conftest import synced_database
+from .fixtures import synced_database
 from .test_spreadsheet_roundtrip import UTF8_CSV, UTF8_IN, soffice
 
 SOFFICE = shutil.which("soffice")

@@ -13,9 +13,9 @@ from idgraph.connector.postmark.commands import invoked_as
 from idgraph.graph.cli import cli
 from idgraph.graph.store import Store
 
-from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, **kwargs):

@@ -5,7 +5,7 @@ from idgraph.connector.postmark import Domain, MessageStream, SenderSignature, S
 from idgraph.connector.postmark._models import ErrorBody
 from pydantic import ValidationError
 
-from .conftest import recorded_responses
+from .fixtures import recorded_responses
 
 MODEL_FOR_PATH = [
     ("/server", Server, None),

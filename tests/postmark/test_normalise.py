@@ -7,16 +7,14 @@ import unicodedata
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
-from hypothesis import strategies as st
 from idgraph.connector.postmark.members import MEMBER_FORMAT
 from idgraph.graph.cli import cli
 from idgraph.graph.model import person_id
-from idgraph.graph.normalise import canonical, canonical_email, fold
+from idgraph.graph.normalise import canonical_email
 from idgraph.graph.store import Store
 from idgraph.graph.view import load_graph
 
-from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 
 OWNER = "postmark:team_member:pat.owner@acme-corp.example"
 ADMIN = "postmark:team_member:it-admin@acme-corp.example"
@@ -33,13 +31,6 @@ def _members(tmp_path, text: str):
     path = tmp_path / "members.csv"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def test_fold_and_canonical():
-    assert fold("  ACCOUNT   admin ") == "account admin"
-    assert canonical(" account OWNER", MEMBER_FORMAT.roles) == "Account Owner"
-    assert canonical("Superuser", MEMBER_FORMAT.roles) is None
-    assert canonical("Ｆull", ("full", "view")) is None  # a full-width letter is not folded
 
 
 def test_roles_levels_and_yes_no_are_stored_as_declared(synced, tmp_path):
@@ -128,36 +119,3 @@ def test_spans_reads_a_stored_role_in_any_case():
     member_of = next(e for e in SCHEMA.edges if e.kind == "postmark:member_of")
     assert member_of.spans("account owner") and member_of.spans(" ACCOUNT  ADMIN ")
     assert not member_of.spans("User")
-
-
-def _respelled(draw, text: str) -> str:
-    """`text` as a person may type it: any case per letter, spaces around and doubled
-    inside, composed or decomposed."""
-    letters = [c.upper() if draw(st.booleans()) else c.lower() for c in text]
-    spaced = "".join(letters).replace(" ", " " * draw(st.integers(1, 3)))
-    form = draw(st.sampled_from(["NFC", "NFD"]))
-    pad = " " * draw(st.integers(0, 2))
-    return pad + unicodedata.normalize(form, spaced) + pad
-
-
-@st.composite
-def typed_choice(draw):
-    choices = draw(
-        st.sampled_from(
-            [tuple(MEMBER_FORMAT.roles), MEMBER_FORMAT.access_values, ("yes", "no", "unknown")]
-        )
-    )
-    choice = draw(st.sampled_from(choices))
-    return choices, choice, _respelled(draw, choice)
-
-
-@given(typed_choice())
-def test_any_spelling_of_a_declared_value_means_it(case):
-    choices, choice, typed = case
-    assert canonical(typed, choices) == choice
-
-
-@given(st.data(), st.sampled_from(["josé.núñez@acme-corp.example", "ÅSA@b.example", "x@y.example"]))
-def test_any_spelling_of_an_email_is_one_person(data, email):
-    typed = _respelled(data.draw, email)
-    assert person_id(typed) == person_id(email) == f"person:{canonical_email(email)}"

@@ -38,7 +38,7 @@ from idgraph.graph.schema import registry
 from idgraph.graph.store import Store
 from idgraph.graph.store.views import as_of_views
 
-from .conftest import attest_fixture, sync_fixture
+from .fixtures import attest_fixture, sync_fixture
 
 SERVER_NAMES = ["Acme", "acme", " Acme ", "Аcme", "Café", "Cafe\u0301", "Billing", "Billing"]
 
@@ -315,7 +315,7 @@ def test_every_output_gives_the_engines_triples_now_and_as_of_an_earlier_run(tmp
 def test_roles_typed_in_another_case_still_span_the_account(store, emulator, tmp_path):
     """`account owner` and ` ACCOUNT ADMIN ` reach every server: in the matrix (implied
     full, never none), in `access --to`, and in the reachable view."""
-    from .conftest import MEMBERS_FILE
+    from .fixtures import MEMBERS_FILE
 
     text = MEMBERS_FILE.read_text()
     text = text.replace(",Account Owner,", ",account owner,")
@@ -358,7 +358,7 @@ def test_review_csv_and_the_report_tell_the_same_changes(store, emulator, tmp_pa
     from idgraph.graph.decisions import import_decisions
     from idgraph.graph.exporters.report_model import report_model
 
-    from .conftest import MEMBERS_FILE
+    from .fixtures import MEMBERS_FILE
 
     sync_fixture(store, emulator)
     since = attest_fixture(store)["run_id"]

@@ -11,7 +11,7 @@ from idgraph.graph.plugins import get_connectors, pm
 from idgraph.graph.sync import sync
 from idgraph.graph.view import load_graph
 
-from .conftest import attest_fixture, sync_fixture
+from .fixtures import attest_fixture, sync_fixture
 
 
 class FakeDirectory:
@@ -84,7 +84,7 @@ def test_members_no_other_connector_knows_are_flagged(store, emulator, tmp_path)
     from idgraph.graph.review import build_review
 
     members = (
-        Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+        Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
     )
     sync_fixture(store, emulator)
     attest_fixture(store, members)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from idgraph.graph.cli import cli
 from idgraph.graph.decisions import import_decisions
 
-from .conftest import MEMBERS_FILE, attest_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture
 from .test_remediation_loop import REVIEWER, _first_quarter
 from .test_review_pack import _fill
 

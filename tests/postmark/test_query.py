@@ -12,7 +12,7 @@ from idgraph.graph.cli import EXIT_CONFIG, EXIT_USAGE, cli
 from idgraph.graph.schema import registry
 from idgraph.graph.store.views import VIEW_NAMES, as_of_views
 
-from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 
 DANA = "dana.ops@acme-corp.example"
 SAM = "sam.dev@acme-corp.example"
@@ -226,7 +226,7 @@ def test_datasette_lists_the_views_with_their_metadata(store, emulator):
     from idgraph.graph.store.views import VIEW_DESCRIPTIONS
 
     metadata = json.loads(
-        (Path(__file__).resolve().parents[1] / "docs/datasette-metadata.json").read_text()
+        (Path(__file__).resolve().parents[2] / "docs/datasette-metadata.json").read_text()
     )
     described = metadata["databases"]["idgraph"]["tables"]
     assert {v: described[v]["description"] for v in VIEW_NAMES} == VIEW_DESCRIPTIONS

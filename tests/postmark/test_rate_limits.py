@@ -23,7 +23,8 @@ from idgraph.connector.postmark.emulator.limits import (
     parse_rate_limit,
 )
 
-from .conftest import FakeClock, mock_client, run, until
+from ..conftest import FakeClock, run, until
+from .fixtures import mock_client
 
 # -- the emulator's limits ----------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from idgraph.graph.cli import cli
 from idgraph.graph.decisions import import_decisions
 from idgraph.graph.host import write_review_pack
 
-from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 from .test_review_pack import _fill
 
 LEE = "postmark:team_member:lee@agency-partner.example"

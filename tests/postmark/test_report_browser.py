@@ -19,10 +19,10 @@ import pytest
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install '.[test]')"
 )
-from .conftest import MEMBERS_FILE, attest_fixture, sync_fixture  # noqa: E402
+from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
-    "bench_report", Path(__file__).resolve().parents[1] / "bench" / "report.py"
+    "bench_report", Path(__file__).resolve().parents[2] / "bench" / "report.py"
 )
 bench_report = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_report)

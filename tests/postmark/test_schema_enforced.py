@@ -1,6 +1,6 @@
-"""The schema enforced (issue 22, item 5): what a connector emits is checked against what
-it declares; two plugins declaring one kind is refused at load; Postmark's own edge kinds
-carry its namespace, and a database of bare kinds migrates keeping its review rows."""
+"""Postmark's schema, enforced: what the collector emits is what it declares (a typo is a
+warning of the run), its edge kinds carry its namespace, and a database of bare kinds
+migrates keeping its review rows (tests/host/test_plugin_schemas.py: the host's checks)."""
 
 from __future__ import annotations
 
@@ -10,47 +10,22 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from idgraph.connector.postmark import collector
 from idgraph.connector.postmark.members import MEMBER_FORMAT
 from idgraph.connector.postmark.schema import SCHEMA as POSTMARK
 from idgraph.graph.attestation import MemberFormat
-from idgraph.graph.cli import EXIT_CONFIG, cli
-from idgraph.graph.hookspecs import hookimpl
-from idgraph.graph.interfaces import Collection, SyncOptions
-from idgraph.graph.model import Edge, Node, content_hash, person_id
-from idgraph.graph.plugins import pm
+from idgraph.graph.cli import cli
+from idgraph.graph.model import content_hash
 from idgraph.graph.schema import (
     MEMBER_PROPERTIES,
-    ConnectorSchema,
-    EdgeKind,
-    NodeKind,
-    SchemaConflict,
     registry,
 )
 from idgraph.graph.store import SCHEMA_VERSION, Store
-from idgraph.graph.sync import sync
 
-from .conftest import attest_fixture, sync_fixture
+from .fixtures import attest_fixture, sync_fixture
 
-
-@pytest.fixture
-def plugin():
-    """Register a throwaway plugin for one test: `plugin(obj, name)`."""
-    registered = []
-
-    def register(obj, name):
-        pm.register(obj, name=name)
-        registered.append(obj)
-        return obj
-
-    yield register
-    for obj in registered:
-        pm.unregister(obj)
-
-
-# -- what a connector emits ---------------------------------------------------------------
+# -- what the collector emits ----------------------------------------------------------
 
 
 def test_a_typod_edge_kind_of_postmark_is_a_warning_of_the_run(store, emulator, monkeypatch):
@@ -78,123 +53,6 @@ def test_the_sync_summary_shows_the_undeclared_kind(tmp_path, emulator, monkeypa
 def test_the_demo_account_emits_only_what_postmark_declares(store, emulator):
     result = sync_fixture(store, emulator)
     assert not [w for w in result.collection.warnings if w.startswith("schema:")]
-
-
-class Directory:
-    """A connector declaring `dir:employee` (title) and emitting a typo'd property, an
-    undeclared node kind and an undeclared edge kind; the shared `person`/`is` are fine."""
-
-    name = "dir"
-    description = "a directory"
-    secret_env = "DIR_KEY"
-    options_class = SyncOptions
-
-    def collect(self, *, account, secret, options, progress):
-        person = person_id("dana@acme.example")
-        return Collection(
-            scope=account.scope,
-            nodes=[
-                Node(id="dir:employee:1", kind="dir:employee", attrs={"title": "SRE"}),
-                Node(id="dir:employee:2", kind="dir:employee", attrs={"titel": "Ops"}),
-                Node(id="dir:employee:3", kind="dir:employee", attrs={"titel": "Dev"}),
-                Node(id="dir:team:1", kind="dir:team", attrs={}),
-                Node(id=person, kind="person", attrs={"email": "dana@acme.example"}),
-            ],
-            edges=[
-                Edge(src="dir:employee:1", dst=person, kind="is"),
-                Edge(src="dir:employee:1", dst="dir:team:1", kind="dir:in_team"),
-            ],
-        )
-
-
-DIRECTORY_SCHEMA = ConnectorSchema(
-    connector="dir",
-    title="Directory",
-    nodes=(NodeKind("dir:employee", "id", "An employee.", "test", {"title": "job title"}),),
-    edges=(),
-)
-
-
-class DirectoryPlugin:
-    @hookimpl
-    def register_connectors(self, register):
-        register(Directory())
-
-    @hookimpl
-    def register_schemas(self, register):
-        register(DIRECTORY_SCHEMA)
-
-
-def test_undeclared_kinds_and_properties_are_named_once_each(store, plugin):
-    plugin(DirectoryPlugin(), "dir-plugin")
-    result = sync(store, Directory(), secret="k", account_label="hr")
-    assert result.status == "complete"  # a warning, not a refusal: the graph is stored
-    assert [w for w in result.collection.warnings if w.startswith("schema:")] == [
-        "schema: the dir connector emitted edge kind 'dir:in_team', which its schema does not "
-        "declare (1 edge)",
-        "schema: the dir connector emitted property 'titel' on node kind 'dir:employee', "
-        "which its schema does not declare (2 nodes)",
-        "schema: the dir connector emitted node kind 'dir:team', which its schema does not "
-        "declare (1 node)",
-    ]
-
-
-# -- two plugins, one kind ----------------------------------------------------------------
-
-
-def _schema_plugin(schema: ConnectorSchema) -> object:
-    class SchemaPlugin:
-        @hookimpl
-        def register_schemas(self, register):
-            register(schema)
-
-    return SchemaPlugin()
-
-
-GRANTS_AGAIN = ConnectorSchema(
-    connector="postmark",  # a second distribution calling itself postmark
-    title="Evil",
-    nodes=(),
-    edges=(EdgeKind("postmark:grants", "x -> y", "Not Postmark's.", "test"),),
-)
-
-
-def test_a_plugin_declaring_an_existing_kind_fails_to_load_naming_both(plugin):
-    plugin(_schema_plugin(GRANTS_AGAIN), "evil-plugin")
-    with pytest.raises(SchemaConflict) as raised:
-        registry()
-    message = str(raised.value)
-    assert "'postmark:grants'" in message and "'postmark'" in message
-    assert "'evil-plugin'" in message
-
-
-def test_the_cli_refuses_two_declarations_of_one_kind_in_one_line(plugin, tmp_path):
-    plugin(_schema_plugin(GRANTS_AGAIN), "evil-plugin")
-    result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "x.db")])
-    assert result.exit_code == EXIT_CONFIG
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
-    assert "'postmark:grants' is declared by two plugins" in result.stderr
-    assert "'postmark'" in result.stderr and "'evil-plugin'" in result.stderr
-
-
-@pytest.mark.parametrize(
-    "kind", ["is", "person", "grants", "postmark:grants", "postmark:secret_backdoor", "evil:"]
-)
-def test_a_kind_outside_the_plugins_own_namespace_is_refused_at_load(plugin, kind, tmp_path):
-    """A bare kind (`grants`), a host-shared one (`is`, `person`) or one in another
-    connector's namespace is refused when the plugins load: exit 3, one line naming it."""
-    outside = ConnectorSchema(
-        connector="evil",
-        title="Evil",
-        nodes=(),
-        edges=(EdgeKind(kind, "a -> b", "Something else.", "test", access="is"),),
-    )
-    plugin(_schema_plugin(outside), "evil-plugin")
-    with pytest.raises(SchemaConflict, match="'evil-plugin' declares the edge kind"):
-        registry()
-    result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "x.db")])
-    assert result.exit_code == EXIT_CONFIG and "outside its namespace" in result.stderr
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 
 # -- the shared kinds and the member properties --------------------------------------------
@@ -388,3 +246,22 @@ def test_what_the_attestation_engine_writes_is_declared():
     )
     assert {e.kind for e in edges} == {fmt.member_edge, fmt.access_edge, "is"}
     assert undeclared_warnings(registry(), fmt.connector, nodes, edges) == []
+
+
+def test_the_collector_emits_only_declared_kinds_and_properties(store, emulator):
+    from idgraph.graph.view import load_graph
+
+    sync_fixture(store, emulator)
+    attest_fixture(store)  # the sample members
+    _run, graph = load_graph(store)
+    assert "postmark:team_member:dana.ops@acme-corp.example" in graph
+    schema = registry()
+    declared = {k: set(n.properties) for k, n in schema.nodes.items()}
+    reserved = {"kind", "source", "sources", "first_seen", "last_seen", "scope"}
+    for node, data in graph.nodes(data=True):
+        assert data["kind"] in declared, node
+        assert set(data) - reserved <= declared[data["kind"]], node
+    edge_props = {k: set(e.properties) for k, e in schema.edges.items()}
+    for _u, _v, data in graph.edges(data=True):
+        assert data["kind"] in edge_props
+        assert set(data) - {"kind", "source", "first_seen"} <= edge_props[data["kind"]]

@@ -5,7 +5,7 @@ import logging
 from click.testing import CliRunner
 from idgraph.graph.cli import cli
 
-from .conftest import fixture_secrets, leaked_secrets, sync_fixture
+from .fixtures import fixture_secrets, leaked_secrets, sync_fixture
 
 
 def _db_bytes(path):

@@ -24,7 +24,7 @@ from idgraph.graph.cli import cli
 from idgraph.graph.review import REVIEW_COLUMNS
 from idgraph.graph.store import Store
 
-from .conftest import attest_fixture, sync_fixture
+from .fixtures import attest_fixture, sync_fixture
 
 SOFFICE = shutil.which("soffice")
 pytestmark = pytest.mark.skipif(

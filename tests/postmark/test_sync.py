@@ -10,7 +10,7 @@ from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import Store, StoreBusy
 from idgraph.graph.view import load_graph
 
-from .conftest import sync_fixture
+from .fixtures import sync_fixture
 
 
 def _kinds(graph):

@@ -3,45 +3,14 @@ installed only through the "idgraph" entry-point group, runs through the real `i
 beside Postmark, in one database, with nothing of it in the host."""
 
 import csv
-import io
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import idgraph.graph
 import pytest
 from idgraph.connector.postmark.emulator import PostmarkEmulator, load_fixture
 
-EXAMPLE = Path(__file__).resolve().parent / "example_connector"
-EXPORT = EXAMPLE / "tasklane-export.json"
-IDGRAPH = Path(sys.executable).parent / "idgraph"
+from ..host.example import DANA, Cli, example_cli, sync_and_attest_tasklane
+
 FAST = ["--retries", "4", "--backoff", "0.01", "--max-backoff", "0.05", "--max-wait", "5"]
-DANA = "dana.ops@acme-corp.example"
-
-
-class Cli:
-    """The installed `idgraph` command, with the example plugin on PYTHONPATH."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-
-    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(IDGRAPH), *args],
-            env=self.env,
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            check=False,
-        )
-        assert result.returncode == code, (args, result.stdout, result.stderr)
-        return result
-
-    def json(self, *args: str) -> object:
-        return json.loads(self(*args, "--json").stdout)
 
 
 @pytest.fixture(scope="module")
@@ -50,67 +19,21 @@ def world(tmp_path_factory):
     one database, Tasklane's members attested, and the review pack exported."""
     tmp = tmp_path_factory.mktemp("two-connectors")
     with PostmarkEmulator(load_fixture()) as emu:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                [str(EXAMPLE), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-            "IDGRAPH_LOAD_PLUGINS": "postmark,tasklane",
-            "IDGRAPH_DB": str(tmp / "idgraph.db"),
-            "POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0],
-            "POSTMARK_API_URL": emu.url,
-            "TASKLANE_API_KEY": "tl-example-key-0001",
-        }
-        env.pop("TASKLANE_EXPORT_FILE", None)
-        cli = Cli(env, tmp)
+        cli = example_cli(
+            tmp,
+            "postmark,tasklane",
+            POSTMARK_ACCOUNT_TOKEN=emu.account_tokens[0],
+            POSTMARK_API_URL=emu.url,
+        )
         postmark = [cli.json("sync", "postmark", *FAST) for _ in range(2)]
-    tasklane = cli.json("sync", "tasklane", "--export-file", str(EXPORT), "--account-label", "acme")
-    template = cli("attest", "template", "tasklane").stdout
-    header = next(csv.reader(io.StringIO(template.lstrip("\ufeff"))))
-    members = {
-        DANA: ["Dana Ops", "Owner", "yes"],
-        "lee.dev@acme-corp.example": ["Lee Dev", "Member", "no"],
-        "sam.contractor@outside.example": ["Sam Contractor", "Member", ""],
-    }
-    access = {  # per project column, for the members that are not the owner
-        "lee.dev@acme-corp.example": {"Platform": "edit", "Mobile App": "edit"},
-        "sam.contractor@outside.example": {"Mobile App": "read", "Incident Response": "none"},
-    }
-    with (tmp / "members.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for email, (name, role, two_factor) in members.items():
-            given = access.get(email, {})
-            # a column is `project:<id> <name>`
-            projects = [given.get(c.split(" ", 1)[1], "") for c in header[4:]]
-            writer.writerow([email, name, role, two_factor, *projects])
-    imported = cli.json(
-        "attest",
-        "import",
-        "tasklane",
-        str(tmp / "members.csv"),
-        "--attested-by",
-        "reviewer@acme-corp.example",
-    )
+    attested = sync_and_attest_tasklane(cli)
     pack = cli.json("export", "--out", str(tmp / "pack"))
     return {
         "cli": cli,
         "tmp": tmp,
         "postmark": postmark,
-        "tasklane": tasklane,
-        "header": header,
-        "imported": imported,
+        **attested,
         "pack": pack,
-    }
-
-
-def test_the_example_registers_through_the_entry_point(world):
-    rows = {row["name"]: row for row in world["cli"].json("plugins")}
-    assert rows["tasklane"]["version"] == "0.1.0"  # the dist-info's version: an entry point
-    assert set(rows["tasklane"]["hooks"]) == {
-        "register_connectors",
-        "register_schemas",
-        "register_member_formats",
     }
 
 
@@ -138,28 +61,6 @@ def test_both_connectors_join_on_one_person_node(world):
     assert "postmark:sender_signature:9003" in sources  # Postmark's sender signature
     assert f"tasklane:member:{DANA}" in sources  # Tasklane's attested member
     assert "tasklane:project:p_plat" in sources  # and the projects she owns
-
-
-def test_the_members_attest_through_the_host(world):
-    assert world["header"][:4] == ["email", "name", "role", "two_factor"]
-    assert sorted(world["header"][4:]) == [
-        "project:p_inc Incident Response",
-        "project:p_mob Mobile App",
-        "project:p_plat Platform",
-    ]
-    assert world["imported"]["members"] == 3
-    member = world["cli"].json("show", "tasklane:member:lee.dev@acme-corp.example")
-    assert member["attributes"]["project_access"] == {"p_plat": "edit", "p_mob": "edit"}
-    assert member["attributes"]["source"] == "attested"
-
-
-def test_a_bad_member_file_is_refused_by_the_host(world):
-    bad = world["tmp"] / "bad.csv"
-    bad.write_text(",".join(world["header"]) + "\n" + f"{DANA},Dana,Boss,yes,,,\n")
-    result = world["cli"](
-        "attest", "import", "tasklane", str(bad), "--attested-by", "r@acme-corp.example", code=3
-    )
-    assert "'Boss' is not a Tasklane role (known: Owner, Admin, Member)" in result.stderr
 
 
 def test_the_review_pack_carries_tasklane_rows_in_every_file(world):
@@ -228,33 +129,3 @@ def test_a_database_with_tasklane_read_without_its_plugin_exits_3_naming_it(worl
         principals = {row["principal"].split(":")[0] for row in csv.DictReader(f)}
     assert principals == {"postmark"}
     cli("export", "--out", str(world["tmp"] / "with-tasklane"))  # with it: no word of it
-
-
-def test_a_required_option_is_required(world):
-    result = world["cli"]("sync", "tasklane", code=2)
-    assert "Missing option '--export-file'" in result.stderr
-
-
-def test_the_host_never_names_the_example():
-    graph_dir = Path(idgraph.graph.__path__[0])
-    named = [
-        str(path)
-        for path in graph_dir.rglob("*")
-        if path.is_file()
-        and "__pycache__" not in path.parts
-        and "tasklane" in path.read_text(errors="replace").lower()
-    ]
-    assert named == []
-
-
-def test_the_example_imports_only_idgraph_plugin():
-    import ast
-
-    imported = set()
-    for path in (EXAMPLE / "idgraph_tasklane").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module)
-            elif isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-    assert {m for m in imported if m.split(".")[0] == "idgraph"} == {"idgraph.plugin"}

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, EXIT_USAGE, cli
 from idgraph.graph.store import Store
 
-from .conftest import fixture_secrets
+from .fixtures import fixture_secrets
 
 FAST = ["--retries", "3", "--backoff", "0.01", "--max-wait", "3"]
 
@@ -151,7 +151,7 @@ def test_a_naive_put_would_have_reset_settings(emulator):
     """The emulator's PUT really does replace the whole object (what update guards against)."""
     import asyncio
 
-    from .conftest import make_client
+    from .fixtures import make_client
 
     async def go():
         async with make_client(emulator) as client:
@@ -361,7 +361,7 @@ def test_no_write_command_takes_a_token_argument():
 def test_a_created_server_shows_in_the_graph_at_the_next_sync(emulator, tmp_path):
     from idgraph.graph.view import load_graph
 
-    from .conftest import sync_fixture
+    from .fixtures import sync_fixture
 
     dry = _invoke(emulator, ["server", "create", "Dry", "--dry-run"])
     assert dry.exit_code == 0 and "Would POST /servers" in dry.output
