@@ -275,7 +275,7 @@ def _first_request_throttled(clock: FakeClock, sent: list[tuple[str, float]]) ->
 def test_a_request_queued_for_a_slot_waits_out_its_tokens_pause():
     """A request already waiting for a free slot when another with the same token is
     throttled is not sent during the pause either: the pause is checked again as a request
-    gets its slot (a 429 on another token would not hold it: tests/test_rate_limits.py)."""
+    gets its slot (a 429 on another token would not hold it: tests/postmark/test_rate_limits.py)."""
     clock = FakeClock(auto=False)
     sent: list[tuple[str, float]] = []
 

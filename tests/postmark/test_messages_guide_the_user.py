@@ -1,4 +1,6 @@
-"""Issue 25's small frictions, each as a user meets it."""
+"""What the command line says where a user would be stuck: the kinds it takes, hints for an
+option in the wrong place, the commands the demo prints, every file an export wrote, each
+finding's description, close matches, every problem of a member file in one pass."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """report.html's content: changes since the last review, decisions and sign-off, findings
-grouped by check (no browser needed; tests/test_report_browser.py opens it in Chromium)."""
+grouped by check (no browser needed; tests/postmark/test_report_browser.py opens it in Chromium)."""
 
 from __future__ import annotations
 
