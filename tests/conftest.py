@@ -12,22 +12,25 @@ from idgraph.graph.cli import build_cli
 
 build_cli()  # the tests invoke `idgraph.graph.cli.cli` with every plugin's commands added
 
-# The modules that drive real programs (LibreOffice, Chromium, the CLI as a process) run
-# first, longest first. xdist's work-stealing hands out tests in collection order, so a long
+# The modules that drive real programs (LibreOffice, Chromium, the CLI as a process, the
+# benchmarks) or hold one long test run first, longest first (per-file times of a full run
+# with --durations=0). xdist's work-stealing hands out tests in collection order, so a long
 # module left for the end runs alone while the other worker idles: 9.5 s of a 69 s run.
 TESTS = Path(__file__).resolve().parent
 RUN_FIRST = (  # paths under tests/ (tests/host/test_boundary.py checks that each exists)
-    "postmark/test_spreadsheet_roundtrip.py",
-    "postmark/test_two_connectors.py",
-    "postmark/test_report_browser.py",
-    "host/test_example_connector.py",
     "postmark/test_sync_bench.py",
+    "postmark/test_report_browser.py",
+    "postmark/test_two_connectors.py",
+    "postmark/test_one_answer.py",
+    "postmark/test_spreadsheet_roundtrip.py",
     "host/test_scale_bench.py",
+    "postmark/test_cli.py",
+    "host/test_example_connector.py",
     "reliability/test_crash_safety.py",
     "postmark/test_report_html.py",
-    "reliability/test_sync_faults.py",
-    "reliability/test_fuzz.py",
     "postmark/test_member_spreadsheets.py",
+    "reliability/test_fuzz.py",
+    "reliability/test_sync_faults.py",
 )
 
 
