@@ -1,17 +1,21 @@
 """Values normalised once, at the door (graph/normalise.py): a declared value typed in any
-case, spacing or Unicode form means it, and an email in any spelling is one person
-(tests/postmark/test_normalise.py: Postmark's member file stored as declared)."""
+case, spacing or Unicode form means it, an email in any spelling is one person, and names
+that look alike share a key (tests/postmark/test_normalise.py: Postmark's member file
+stored as declared; test_member_columns.py: look-alike servers)."""
 
 import unicodedata
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from idgraph.graph.model import person_id
-from idgraph.graph.normalise import canonical, canonical_email, fold
+from idgraph.graph.normalise import canonical, canonical_email, fold, lookalike_keys
 
 # declared values as a member format declares them: words with a space, case that matters
 ROLES = ("Account Owner", "Account Admin", "User")
 ACCESS = ("full", "view", "none")
+CYRILLIC_O = "\u043e"
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
 
 
 def test_fold_and_canonical():
@@ -48,3 +52,23 @@ def test_any_spelling_of_a_declared_value_means_it(case):
 def test_any_spelling_of_an_email_is_one_person(data, email):
     typed = _respelled(data.draw, email)
     assert person_id(typed) == person_id(email) == f"person:{canonical_email(email)}"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Acme Production", f"Acme Pr{CYRILLIC_O}duction"),
+        ("Padded", " Padded "),
+        ("Billing", "BILLING"),
+        ("Billing", f"Bill{RLO}ing"),
+        ("Legacy Importer", "Legacy  Importer"),
+        ("mail1", "maill"),
+    ],
+)
+def test_lookalike_names_share_a_key(one, other):
+    assert lookalike_keys(one) & lookalike_keys(other)
+
+
+@pytest.mark.parametrize(("one", "other"), [("Billing", "Marketing"), ("Café", "Cafe")])
+def test_different_names_share_no_key(one, other):
+    assert not lookalike_keys(one) & lookalike_keys(other)

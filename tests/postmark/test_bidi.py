@@ -11,14 +11,11 @@ import pytest
 from click.testing import CliRunner
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.graph.cli import cli
-from idgraph.graph.text import bidi_isolated, terminal_text
 
+from ..host.test_bidi_text import EVIL, HEBREW, RLI, RLO, outside_isolates
 from .fixtures import attest_fixture
 
-RLO, PDF, RLI, PDI, FSI = "\u202e", "\u202c", "\u2067", "\u2069", "\u2068"
 BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-EVIL = f"Billing {RLO}lanretni"  # shows as "Billing internal" on a bidi terminal
-HEBREW = "שרת ראשי"  # a right-to-left name, legitimately
 
 
 @pytest.fixture
@@ -51,18 +48,6 @@ def _cli(db, *args):
     result = CliRunner().invoke(cli, [*args, "--db", str(db)])
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def test_terminal_text_escapes_bidi_controls():
-    assert terminal_text(EVIL) == "Billing \\u202elanretni"
-    assert terminal_text(f"{RLI}x{PDI}\u200f") == "\\u2067x\\u2069\\u200f"
-    assert terminal_text(HEBREW) == HEBREW  # right-to-left letters are text, not controls
-    assert bidi_isolated("plain") == "plain"
-    assert bidi_isolated(EVIL) == f"{FSI}{EVIL}{PDI}"
-    # an isolate left open is closed, a stray PDI dropped: the override ends where it should
-    assert bidi_isolated(f"{RLI}{HEBREW}") == f"{FSI}{RLI}{HEBREW}{PDI}{PDI}"
-    assert bidi_isolated(f"x{PDI}{RLO}y") == f"{FSI}x{RLO}y{PDI}"
-    assert _outside_isolates(f"a {bidi_isolated(f'{PDI}{RLO}b')} c") == "a  c"
 
 
 @pytest.mark.parametrize(
@@ -112,26 +97,13 @@ class _Bidi(HTMLParser):
 
     def handle_data(self, data):
         if _bidi(data):
-            wrapped = not _bidi(_outside_isolates(data))
+            wrapped = not _bidi(outside_isolates(data))
             self.texts.append((data, wrapped or any(isolated for _t, isolated in self.stack)))
 
 
 def _bidi(text: str) -> bool:
     """Whether `text` holds a bidi control or a right-to-left letter."""
     return bool(BIDI & set(text)) or any("\u0590" <= c <= "\u08ff" for c in text)
-
-
-def _outside_isolates(text: str) -> str:
-    """What of `text` is outside every isolate (LRI, RLI or FSI ... its PDI)."""
-    outside, depth = [], 0
-    for char in text:
-        if char in "\u2066\u2067\u2068":
-            depth += 1
-        elif char == PDI and depth:
-            depth -= 1
-        elif not depth:
-            outside.append(char)
-    return "".join(outside)
 
 
 def test_every_name_in_the_report_is_isolated(bidi_db, tmp_path):

@@ -9,24 +9,18 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import stat
 import subprocess
 
 import pytest
 import sqlite_utils
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from idgraph.graph.cli import build_cli
 from idgraph.graph.store import Store
 from idgraph.graph.store.migrations import migrations
 
+from ..host.test_evidence import invoke, signing_key
 from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
 
 MANIFEST = "manifest.intoto.json"
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(build_cli(), [str(a) for a in args])
 
 
 @pytest.fixture
@@ -43,11 +37,7 @@ def db(tmp_path, emulator):
 
 @pytest.fixture
 def key(tmp_path):
-    path = tmp_path / "keys" / "signing.pem"
-    path.parent.mkdir()
-    result = invoke("keygen", "--out", path)
-    assert result.exit_code == 0, result.output
-    return path
+    return signing_key(tmp_path)
 
 
 def export(db, out, *extra):
@@ -70,13 +60,6 @@ def _pae(payload_type: bytes, payload: bytes) -> bytes:
     return b"DSSEv1 " + b" ".join(
         [str(len(payload_type)).encode(), payload_type, str(len(payload)).encode(), payload]
     )
-
-
-def test_keygen_writes_an_owner_only_ed25519_key_and_its_public_part(key):
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    public = load_pem_public_key((key.parent / "signing.pem.pub").read_bytes())
-    assert type(public).__name__.startswith("Ed25519")
-    assert invoke("keygen", "--out", key).exit_code == 3  # never over an existing key
 
 
 def test_the_signed_envelope_verifies_without_idgraph(db, key, tmp_path):
@@ -259,11 +242,6 @@ def test_the_pack_is_tied_to_the_database_it_came_from(db, tmp_path, emulator):
     store.close()
     result = invoke("verify", pack, "--db", other)
     assert result.exit_code == 1 and "not the database's" in result.output
-
-
-def test_verify_needs_a_pack_or_a_database(tmp_path):
-    assert invoke("verify").exit_code == 2
-    assert invoke("verify", tmp_path / "nothing").exit_code == 3
 
 
 # -- the sign-off ---------------------------------------------------------------------------

@@ -17,13 +17,11 @@ from idgraph.connector.postmark.emulator import load_fixture
 from idgraph.connector.postmark.members import MEMBER_FORMAT
 from idgraph.graph.attestation import previous_members
 from idgraph.graph.cli import EXIT_CONFIG, cli
-from idgraph.graph.normalise import lookalike_keys
 from idgraph.graph.store import Store
 
 from .fixtures import synced_database
 
 CYRILLIC_O = "\u043e"
-RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
 NAMES = {
     11001: "Acme Production",
     11002: f"Acme Pr{CYRILLIC_O}duction",  # a Cyrillic o
@@ -167,26 +165,6 @@ def test_two_columns_naming_one_server_are_refused(db, tmp_path):
     assert result.exit_code == EXIT_CONFIG
     assert "columns 'server:11001 Acme Production', 'server:11001' all name" in result.stderr
     assert f"column 'server:11002 Acme Pr{CYRILLIC_O}duction' is missing" in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("one", "other"),
-    [
-        ("Acme Production", f"Acme Pr{CYRILLIC_O}duction"),
-        ("Padded", " Padded "),
-        ("Billing", "BILLING"),
-        ("Billing", f"Bill{RLO}ing"),
-        ("Legacy Importer", "Legacy  Importer"),
-        ("mail1", "maill"),
-    ],
-)
-def test_lookalike_names_share_a_key(one, other):
-    assert lookalike_keys(one) & lookalike_keys(other)
-
-
-@pytest.mark.parametrize(("one", "other"), [("Billing", "Marketing"), ("Café", "Cafe")])
-def test_different_names_share_no_key(one, other):
-    assert not lookalike_keys(one) & lookalike_keys(other)
 
 
 def test_lookalike_servers_are_a_finding_naming_both(db):
