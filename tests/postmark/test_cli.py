@@ -122,13 +122,6 @@ def test_show_and_runs(tmp_path, emulator):
     assert [r["status"] for r in runs] == ["complete"]
 
 
-def test_show_before_any_sync_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(cli, ["show", "x", "--db", str(tmp_path / "empty.db")])
-    assert result.exit_code == EXIT_CONFIG
-    assert "no idgraph database at" in result.output and "run a sync first" in result.output
-    assert not (tmp_path / "empty.db").exists()  # a read never creates the file
-
-
 def _idgraph_executable():
     found = Path(sys.executable).parent / "idgraph"
     return str(found) if found.exists() else shutil.which("idgraph")

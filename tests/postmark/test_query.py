@@ -301,19 +301,6 @@ def test_log_format_json_one_object_per_line_without_secrets(tmp_path, emulator)
     assert warning["run"] == 1 and "11005" in warning["message"]
 
 
-def test_json_log_formatter_replaces_a_credential_by_its_fingerprint():
-    import logging
-
-    from idgraph.graph.logjson import JsonFormatter
-    from idgraph.graph.secrets import fingerprint
-
-    record = logging.LogRecord(
-        "idgraph.x", logging.INFO, __file__, 1, "sent %s", ("tok-123",), None
-    )
-    line = json.loads(JsonFormatter(["tok-123"]).format(record))
-    assert line["message"] == f"sent {fingerprint('tok-123')}" and line["level"] == "info"
-
-
 def test_sync_only_some_parts_is_recorded_partial_and_changes_nothing(tmp_path, emulator):
     from idgraph.graph.cli import EXIT_INCOMPLETE
     from idgraph.graph.store import Store
