@@ -30,7 +30,8 @@ Contract (every output reads these rows; none works access out by itself):
 
 The SQL views `access_paths` and `reachable` (graph/store/views.py) state the same rules in
 SQL for SQL clients, with the folded spanning values and the implied level written to
-`kind_facts` by `spans_facts`; tests/test_one_answer.py asserts that every output agrees.
+`kind_facts` by `spans_facts`; test_one_answer.py (the connector's end-to-end tests)
+asserts that every output agrees.
 Cells are neutralised (`safe_cell`) where they are written, never here.
 """
 

@@ -2,7 +2,7 @@
 
 A new file gets `upgrade.NEW_SCHEMA`, the schema these migrations make, written without
 importing sqlite-utils (a tenth of a second that a sync's first request would wait for);
-tests/test_store_schema.py checks that the two agree.
+tests/host/test_store_schema.py checks that the two agree.
 """
 
 from __future__ import annotations

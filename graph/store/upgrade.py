@@ -24,7 +24,7 @@ MIGRATION_NAMES = (
 
 # What graph/store/migrations.py makes of a new file, statement by statement (as sqlite-utils
 # writes it): a new file gets this, and sqlite-utils is imported only once the run is being
-# recorded, meanwhile. tests/test_store_schema.py checks it against the migrations.
+# recorded, meanwhile. tests/host/test_store_schema.py checks it against the migrations.
 NEW_SCHEMA = (
     'CREATE TABLE "_sqlite_migrations" (\n   "id" INTEGER PRIMARY KEY,\n   "migration_set" TEXT,'
     '\n   "name" TEXT,\n   "applied_at" TEXT\n);',

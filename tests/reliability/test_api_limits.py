@@ -16,7 +16,7 @@ from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.graph.cli import cli
 from idgraph.graph.secrets import fingerprint
 
-from ..conftest import fixture_secrets
+from ..postmark.fixtures import fixture_secrets
 
 TOKEN = "00000000-aaaa-4bbb-8ccc-0123456789ab"
 Answer = tuple[int, dict[str, str], bytes]

@@ -18,7 +18,7 @@ from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 from idgraph.graph.store import Store
 from idgraph.graph.view import load_graph
 
-from ..conftest import sync_fixture
+from ..postmark.fixtures import sync_fixture
 
 MIN_KILLS = 2  # of each kind: after the last API answer (transform, write) and anywhere
 MAX_ATTEMPTS = 16

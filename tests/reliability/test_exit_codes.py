@@ -15,7 +15,7 @@ from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.server import parse_fault_rates
 from idgraph.graph.cli import EXIT_API, EXIT_USAGE, cli
 
-from ..conftest import run_statuses
+from ..postmark.fixtures import run_statuses
 
 FAST = ["--retries", "1", "--backoff", "0.01", "--max-wait", "1", "--timeout", "2"]
 

@@ -12,7 +12,7 @@ from idgraph.graph.attestation import write_template
 from idgraph.graph.cli import cli
 from idgraph.graph.store import Store
 
-from ..conftest import sync_fixture
+from ..postmark.fixtures import sync_fixture
 
 MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 DATA_BLOCK = '<script type="application/gzip+base64" id="report-data">'  # report.js's data

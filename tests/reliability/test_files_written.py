@@ -22,8 +22,8 @@ from idgraph.graph import files as files_module
 from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.store import Store
 
-from ..conftest import attest_fixture, sync_fixture
-from ..test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
+from ..postmark.fixtures import attest_fixture, sync_fixture
+from ..postmark.test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
 
 
 def _digest(path):
@@ -235,7 +235,7 @@ def test_a_cr_in_a_name_stays_in_its_row_of_a_csv_listing(tmp_path, emulator, lo
 
 
 def _libreoffice_reads_one_row_per_server(tmp_path, text, servers, profile):
-    from ..test_spreadsheet_roundtrip import UTF8_IN, soffice
+    from ..postmark.test_spreadsheet_roundtrip import UTF8_IN, soffice
 
     listing = tmp_path / "servers.csv"
     listing.write_text(text, encoding="utf-8", newline="")

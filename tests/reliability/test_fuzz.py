@@ -18,7 +18,7 @@ from idgraph.graph.plugins import get_connectors
 from idgraph.graph.review import REVIEW_COLUMNS, build_review
 from idgraph.graph.store import Store
 
-from ..conftest import FAST_OPTIONS, attest_fixture, fixture_secrets, sync_fixture
+from ..postmark.fixtures import FAST_OPTIONS, attest_fixture, fixture_secrets, sync_fixture
 
 FIXTURE = load_fixture()
 MEMBERS = (

@@ -17,8 +17,8 @@ from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.csvinput import MAX_CELL_CHARS, MAX_PROBLEMS_SHOWN
 from idgraph.graph.store import Store
 
-from ..conftest import attest_fixture, sync_fixture
-from ..test_review_pack import pack  # noqa: F401 - the synced, exported pack fixture
+from ..postmark.fixtures import attest_fixture, sync_fixture
+from ..postmark.test_review_pack import pack  # noqa: F401 - the synced, exported pack fixture
 
 MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 

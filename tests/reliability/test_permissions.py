@@ -5,7 +5,7 @@ import stat
 
 from idgraph.graph.store import Store
 
-from ..conftest import sync_fixture
+from ..postmark.fixtures import sync_fixture
 
 
 def test_database_files_are_owner_only(tmp_path, emulator):

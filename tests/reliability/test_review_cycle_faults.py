@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_CONFIG, cli
 
-from ..test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
+from ..postmark.test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
 
 
 def _import(db, filled, reviewer="lead@acme-corp.example", *extra):

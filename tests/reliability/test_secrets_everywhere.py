@@ -9,7 +9,7 @@ from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 from idgraph.graph.cli import cli
 
-from ..conftest import fixture_secrets, leaked_secrets
+from ..postmark.fixtures import fixture_secrets, leaked_secrets
 
 MEMBERS = Path(__file__).resolve().parents[2] / "connector/postmark/emulator/fixtures/members.csv"
 

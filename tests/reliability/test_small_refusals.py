@@ -16,8 +16,8 @@ from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_USAGE, cli
 from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import file as store_module
 
-from ..conftest import FAST_RETRY
-from ..test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
+from ..postmark.fixtures import FAST_RETRY
+from ..postmark.test_review_pack import _fill, pack  # noqa: F401 - the synced, exported pack fixture
 from .test_write_commands import FAST, _invoke
 
 ENV = {"POSTMARK_ACCOUNT_TOKEN": "t", "POSTMARK_API_URL": "http://127.0.0.1:9"}

@@ -12,7 +12,7 @@ from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.store import SCHEMA_VERSION, Store, StoreError, versions
 from idgraph.graph.store import file as store_module
 
-from ..conftest import FAST_OPTIONS, run_statuses
+from ..postmark.fixtures import FAST_OPTIONS, run_statuses
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from idgraph.connector.postmark.emulator.synthetic import synthetic_account
 from idgraph.graph.interfaces import SourceError
 from idgraph.graph.view import load_graph
 
-from tests.conftest import sync_fixture
+from tests.postmark.fixtures import sync_fixture
 
 
 def _server_nodes(store):

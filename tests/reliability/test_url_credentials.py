@@ -140,7 +140,7 @@ def test_idn_and_punycode_spellings_are_one_endpoint_and_one_domain(tmp_path, ac
     domain, and the webhooks are inside the allow-list."""
     from idgraph.graph.view import load_graph
 
-    from ..conftest import sync_fixture
+    from ..postmark.fixtures import sync_fixture
 
     account["Domains"][0]["Name"] = "Bücher.example"
     account["SenderSignatures"][0].update(

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, cli
 from idgraph.graph.store import Store
 
-from ..test_review_pack import _fill
-from ..test_review_pack import pack as _pack  # noqa: F401  (a fixture: the exported pack)
+from ..postmark.test_review_pack import _fill
+from ..postmark.test_review_pack import pack as _pack  # noqa: F401  (a fixture: the exported pack)
 
 FAST = ["--retries", "3", "--backoff", "0.01", "--max-wait", "3"]
 

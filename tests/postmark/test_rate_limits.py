@@ -1,0 +1,299 @@
+"""Rate limits nobody publishes (issue 27): the emulator's token buckets on an injected
+clock, the client's per-token pause and its adaptive concurrency, all on fake time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from idgraph.connector.postmark import PostmarkClient, RetryPolicy
+from idgraph.connector.postmark._pacing import (
+    FRESH_AFTER,
+    THROTTLED_SHARE,
+    AdaptiveLimit,
+    TokenPauses,
+)
+from idgraph.connector.postmark.emulator import PostmarkEmulator
+from idgraph.connector.postmark.emulator.limits import (
+    RateLimit,
+    RateLimiter,
+    parse_rate_limit,
+)
+
+from ..conftest import FakeClock, run, until
+from .fixtures import mock_client
+
+# -- the emulator's limits ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [("80/s", RateLimit(80, 80)), ("80/s,10", RateLimit(80, 10)), ("0.5/s", RateLimit(0.5, 1))],
+)
+def test_a_rate_limit_reads_as_rate_and_burst(text, limit):
+    assert parse_rate_limit(text) == limit
+
+
+@pytest.mark.parametrize("text", ["80", "80/m", "0/s", "80/s,0", "fast"])
+def test_a_bad_rate_limit_says_how_to_write_one(text):
+    with pytest.raises(ValueError, match="RATE/s|above 0"):
+        parse_rate_limit(text)
+
+
+def test_the_overall_bucket_lets_a_burst_through_then_the_rate():
+    clock = FakeClock()
+    limiter = RateLimiter(overall=RateLimit(10, 3), monotonic=clock.monotonic)
+    assert [limiter.admit(f"t{i}") for i in range(4)] == [True, True, True, False]
+    clock.now += 0.1  # one token refilled
+    assert [limiter.admit("t9"), limiter.admit("t9")] == [True, False]
+
+
+def test_the_per_token_bucket_refuses_only_that_token():
+    clock = FakeClock()
+    limiter = RateLimiter(per_token=RateLimit(2, 1), monotonic=clock.monotonic)
+    assert [limiter.admit("a"), limiter.admit("a"), limiter.admit("b")] == [True, False, True]
+    clock.now += 0.5
+    assert limiter.admit("a")
+
+
+def test_a_refused_request_takes_no_token_from_the_overall_bucket():
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10, 2), RateLimit(1, 1), monotonic=clock.monotonic)
+    assert [limiter.admit("a"), limiter.admit("a"), limiter.admit("b")] == [True, False, True]
+
+
+def test_the_emulator_answers_a_bare_429_over_its_limit():
+    clock = FakeClock()
+    with PostmarkEmulator(token_rate_limit=RateLimit(1, 1), clock=clock.monotonic) as emu:
+        headers = {
+            "X-Postmark-Account-Token": emu.account_tokens[0],
+            "Accept": "application/json",
+        }
+        url = f"{emu.url}/servers?count=1&offset=0"
+        first, second = httpx.get(url, headers=headers), httpx.get(url, headers=headers)
+        clock.now += 1.0
+        third = httpx.get(url, headers=headers)
+    assert (first.status_code, second.status_code, third.status_code) == (200, 429, 200)
+    assert "retry-after" not in second.headers
+    assert not [name for name in second.headers if "rate" in name.lower()]
+    assert emu.stats.statuses[429] == 1
+
+
+def test_emulator_serve_takes_the_limits():
+    from idgraph.connector.postmark.commands import emulator_serve
+
+    result = CliRunner().invoke(emulator_serve, ["--rate-limit", "80/m"])
+    assert result.exit_code == 2 and "RATE/s" in result.output
+
+
+# -- the client ---------------------------------------------------------------------------
+
+
+def _client(handler, clock: FakeClock, concurrency: int = 2) -> PostmarkClient:
+    policy = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=5, max_total_wait=10)
+    return mock_client(handler, clock, retry=policy, concurrency=concurrency)
+
+
+def test_a_429_on_one_server_token_does_not_delay_another_tokens_request():
+    clock = FakeClock(auto=False)
+    sent: list[tuple[str, float]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers["x-postmark-server-token"]
+        sent.append((token, clock.monotonic()))
+        await asyncio.sleep(0)
+        if (token, clock.monotonic()) == ("a", 0.0):
+            return httpx.Response(429, json={"ErrorCode": 429, "Message": "Rate"})
+        return httpx.Response(200, json={"Webhooks": []})
+
+    async def go():
+        async with _client(handler, clock) as client:
+            first = asyncio.create_task(client.list_webhooks("a"))
+            await until(lambda: len(clock.waiting) == 1, "the throttled request waits")
+            # "b" goes at once, while "a" is paused; "a"'s second request waits with it
+            await client.list_webhooks("b")
+            again = asyncio.create_task(client.list_webhooks("a"))
+            await until(lambda: len(clock.waiting) == 2, "a's other request waits too")
+            assert sent == [("a", 0.0), ("b", 0.0)]
+            clock.advance(max(clock.waiting))
+            await asyncio.gather(first, again)
+
+    run(go())
+    assert sent[:2] == [("a", 0.0), ("b", 0.0)]
+    assert sorted(t for t, _at in sent[2:]) == ["a", "a"]
+    assert all(at > 0 for _t, at in sent[2:])
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [("0.8", 0.8), ("30", 5.0)])
+def test_retry_after_is_honoured_for_that_token(retry_after, waited):
+    clock = FakeClock()
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.monotonic())
+        if len(sent) == 1:
+            return httpx.Response(
+                429,
+                json={"ErrorCode": 429, "Message": "Rate"},
+                headers={"Retry-After": retry_after},
+            )
+        return httpx.Response(200, json={"Webhooks": []})
+
+    async def go():
+        async with _client(handler, clock) as client:
+            await client.list_webhooks("a")
+
+    run(go())
+    assert sent == [0.0, waited]  # the wait asked for (capped at max_delay), once
+    assert clock.sleeps == [waited]
+
+
+def test_the_limit_falls_under_many_429s_and_recovers_after():
+    clock = FakeClock()
+    limit = AdaptiveLimit(8, clock)
+
+    def cut_once() -> int:
+        """429s on requests sent since the last cut, until the limit is cut: how many."""
+        before, answers = limit.limit, 0
+        while limit.limit == before and answers < 50:
+            limit.answered(limit.sent(), throttled=True)
+            answers += 1
+        return answers
+
+    assert cut_once() == AdaptiveLimit.QUICK_SHARE  # 4 of the latest 5: met hard
+    assert limit.limit == 5
+    stale = 0  # requests sent before that cut cannot cut again
+    for _ in range(20):
+        limit.answered(stale, throttled=True)
+    assert limit.limit == 5
+    cut_once()
+    assert limit.limit == 3
+    for _ in range(5):
+        cut_once()
+    assert limit.limit == 1  # never below one
+    seen = []
+    for _ in range(60):  # answers succeed: one more every INCREASE_AFTER seconds, the step
+        clock.now += 0.5  # back to the level of the last cut after PROBE_AFTER
+        limit.answered(limit.sent(), throttled=False)
+        seen.append(limit.limit)
+    assert seen[-1] == 8 and seen == sorted(seen)  # back to --concurrency, and no further
+    assert seen.index(2) == AdaptiveLimit.PROBE_AFTER / 0.5 - 1
+    assert seen.index(3) - seen.index(2) == AdaptiveLimit.INCREASE_AFTER / 0.5
+    assert limit.lowest == 1 and limit.cuts >= 3
+
+
+def test_a_limit_met_slowly_shows_as_a_share_of_the_answers():
+    """A third of the answers 429s, never 4 of 5 in a row: 6 of the latest 20 cut."""
+    limit = AdaptiveLimit(8, FakeClock())
+    for index in range(20):
+        limit.answered(limit.sent(), throttled=index % 3 == 0)
+        if limit.cuts:
+            break
+    assert limit.cuts == 1 and limit.limit == 5 and index == 15
+
+
+def test_a_few_429s_do_not_lower_the_limit():
+    clock = FakeClock()
+    limit = AdaptiveLimit(8, clock)
+    for index in range(200):  # every 20th answer a 429: a one-off, not a limit
+        limit.answered(limit.sent(), throttled=index % 20 == 0)
+    assert limit.limit == 8 and limit.cuts == 0
+
+
+def test_the_client_sends_fewer_at_once_under_an_overall_limit():
+    """A stand-in refusing every request beyond 2 in flight: the client's concurrency falls
+    from 8 to what passes, every request is answered in the end, and it climbs back once
+    the limit is lifted."""
+    clock = FakeClock()
+    state = {"in_flight": 0, "cap": 2, "most": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        state["in_flight"] += 1
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if state["in_flight"] > state["cap"]:
+                return httpx.Response(429, json={"ErrorCode": 429, "Message": "Rate"})
+            state["most"] = max(state["most"], state["in_flight"])
+            return httpx.Response(200, json={"Webhooks": []})
+        finally:
+            state["in_flight"] -= 1
+
+    async def go():
+        async with _client(handler, clock, concurrency=8) as client:
+            client.retry = RetryPolicy(
+                max_attempts=20, base_delay=0.01, max_delay=0.05, max_total_wait=60
+            )
+            await asyncio.gather(*(client.list_webhooks(f"t{i}") for i in range(60)))
+            fallen = client.limit.limit
+            state["cap"] = 100
+            for _ in range(30):
+                clock.now += 1.0
+                await asyncio.gather(*(client.list_webhooks(f"u{i}") for i in range(8)))
+            return fallen, client.limit
+
+    fallen, limit = run(go())
+    assert fallen < 8 and limit.cuts > 0
+    assert limit.limit == 8  # recovered
+
+
+def test_429s_on_tokens_just_used_do_not_lower_the_limit():
+    """A token's own limit refuses the requests that follow its last one closely: those
+    429s pause the token, not the whole client."""
+    limit = AdaptiveLimit(8, FakeClock())
+    for _ in range(50):
+        limit.answered(limit.sent(), throttled=True, fresh=False)
+    assert limit.limit == 8 and limit.cuts == 0
+
+
+def test_a_request_is_fresh_when_its_token_was_quiet_for_a_second():
+    clock = FakeClock()
+    pauses = TokenPauses(RetryPolicy().delay, 20.0, random.Random(1), clock)
+    assert pauses.sending("a")[0] and not pauses.sending("a")[0] and pauses.sending("b")[0]
+    clock.now += FRESH_AFTER
+    assert pauses.sending("a") == (True, FRESH_AFTER)
+
+
+def test_a_limit_per_token_teaches_how_far_apart_a_tokens_requests_go():
+    """Every token's second request, sent with its first, gets a 429 (a limit per token);
+    each retry that goes through says how long after the token's last answered request is
+    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs) and GAPS_SEEN gaps
+    are seen, a token's requests are spaced by the least of them ("a"'s came before the
+    limit showed; "c"'s retries waited long)."""
+    clock = FakeClock()
+    pauses = TokenPauses(lambda failures, rng: 0.5, 20.0, random.Random(1), clock)
+    tokens = [("a", 0.6)] + [(f"t{i}", 0.9) for i in range(THROTTLED_SHARE - 2)]
+    learnt = [("c", 3.0), ("d", 0.8), ("e", 0.7), ("f", 0.9), ("g", 1.5)]
+    for token, wait in tokens + learnt:
+        if token == "g":
+            assert pauses.spacing == 0.0  # 4 gaps seen: not yet enough
+        start = clock.now
+        pauses.succeeded(token, *reversed(pauses.sending(token)))  # the first goes through
+        fresh, _at = pauses.sending(token)  # the second, at once: refused
+        assert pauses.throttled(token, None, fresh) == 0.5
+        clock.now = start + wait
+        fresh, at = pauses.sending(token)  # its retry goes through
+        pauses.succeeded(token, at, fresh)
+        clock.now += 5.0
+    assert pauses.spacing == pytest.approx(0.7)
+    pauses.sending("a")
+    assert pauses.remaining("a") == pytest.approx(0.7)  # its next request waits
+    assert pauses.remaining("new") <= 0  # a token never used goes at once
+
+
+def test_one_off_429s_teach_no_spacing():
+    clock = FakeClock()
+    pauses = TokenPauses(lambda failures, rng: 0.1, 20.0, random.Random(1), clock)
+    for index in range(100):  # every 20th follow-up request refused once
+        token = f"t{index}"
+        pauses.succeeded(token, *reversed(pauses.sending(token)))
+        fresh, at = pauses.sending(token)
+        if index % 20 == 0:
+            pauses.throttled(token, None, fresh)
+            clock.now += 0.1
+            fresh, at = pauses.sending(token)
+        pauses.succeeded(token, at, fresh)
+    assert pauses.spacing == 0.0

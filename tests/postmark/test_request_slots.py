@@ -1,0 +1,88 @@
+"""RequestSlots: at most N in flight; an urgent waiter (a listing's page) goes first; a
+cancelled wait neither keeps nor loses a slot."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from idgraph.connector.postmark._slots import RequestSlots
+
+from ..conftest import run
+
+
+async def _hold(slots: RequestSlots, name: str, order: list[str], gate: asyncio.Event, **kw):
+    async with slots.slot(**kw):
+        order.append(name)
+        await gate.wait()
+
+
+def test_an_urgent_waiter_goes_before_every_earlier_one():
+    async def go() -> list[str]:
+        slots, order, gate = RequestSlots(2), [], asyncio.Event()
+        tasks = [asyncio.create_task(_hold(slots, f"n{i}", order, gate)) for i in range(5)]
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(_hold(slots, "page 2", order, gate, urgent=True)))
+        await asyncio.sleep(0)
+        assert order == ["n0", "n1"]  # two slots, both taken
+        gate.set()
+        await asyncio.gather(*tasks)
+        return order
+
+    assert run(go()) == ["n0", "n1", "page 2", "n2", "n3", "n4"]
+
+
+def test_never_more_in_flight_than_slots():
+    async def go() -> int:
+        slots, in_flight, most = RequestSlots(3), 0, 0
+
+        async def one(urgent: bool) -> None:
+            nonlocal in_flight, most
+            async with slots.slot(urgent=urgent):
+                in_flight += 1
+                most = max(most, in_flight)
+                await asyncio.sleep(0)
+                in_flight -= 1
+
+        await asyncio.gather(*(one(i % 3 == 0) for i in range(40)))
+        return most
+
+    assert run(go()) == 3
+
+
+def test_a_cancelled_wait_does_not_keep_a_slot():
+    async def go() -> list[str]:
+        slots, order, gate = RequestSlots(1), [], asyncio.Event()
+        first = asyncio.create_task(_hold(slots, "first", order, gate))
+        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(_hold(slots, "cancelled", order, gate, urgent=True))
+        last = asyncio.create_task(_hold(slots, "last", order, gate))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        gate.set()
+        async with asyncio.timeout(10):  # a give-up: a kept slot would wait forever
+            await asyncio.gather(first, last)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        return order
+
+    assert run(go()) == ["first", "last"]
+
+
+def test_a_slot_handed_over_as_its_waiter_is_cancelled_is_passed_on():
+    async def go() -> list[str]:
+        slots, order, gate = RequestSlots(1), [], asyncio.Event()
+        gate.set()
+        async with slots.slot():
+            waiting = asyncio.create_task(_hold(slots, "cancelled", order, gate))
+            last = asyncio.create_task(_hold(slots, "last", order, gate))
+            await asyncio.sleep(0)
+        # the slot was handed to `waiting` on release; it is cancelled before it runs
+        waiting.cancel()
+        async with asyncio.timeout(10):  # a give-up: a lost slot would wait forever
+            await last
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return order
+
+    assert run(go()) == ["last"]
