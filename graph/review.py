@@ -402,14 +402,17 @@ def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
             )
         return known
 
+    high, medium = SEVERITY_RANK["high"], SEVERITY_RANK["medium"]
     for row in rows:
         found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
-        weights = [weight(p.access_kind, p.access) for p in row.parts or [row]]
-        spanning = any(w[0] for w in weights)
-        writes = any(w[1] for w in weights)
-        if found >= SEVERITY_RANK["high"] or spanning:
+        if row.parts:
+            weights = [weight(p.access_kind, p.access) for p in row.parts]
+            spanning, writes = any(w[0] for w in weights), any(w[1] for w in weights)
+        else:
+            spanning, writes = weight(row.access_kind, row.access)
+        if found >= high or spanning:
             row.risk = "high"
-        elif found >= SEVERITY_RANK["medium"] or writes:
+        elif found >= medium or writes:
             row.risk = "medium"
         else:
             row.risk = "low"

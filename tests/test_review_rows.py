@@ -7,6 +7,8 @@ import json
 
 import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from idgraph.graph.access import row_id as _row_id
 from idgraph.graph.exporters import GraphJsonExporter, ReviewCsvExporter
 from idgraph.graph.model import Edge, Node
@@ -98,6 +100,27 @@ def test_review_csv_rows_are_the_engine_rows_flagged_and_neutralised(hostile_sto
     assert gone and all("access-to-gone-resource" in r.flags for r in gone)
     # 3 members x (role + 6 servers) + 5 tokens
     assert len(context.rows) == 3 * 7 + 5
+
+
+_CELL_CHARACTERS = ["a", "=", "+", "-", "@", " ", "\t", "\r", "\n", "\x00", ",", '"', "é"]
+_CELL = st.text(alphabet=st.sampled_from(_CELL_CHARACTERS), max_size=4) | st.none() | st.integers()
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(_CELL, min_size=1, max_size=4), max_size=4))
+def test_every_csv_cell_is_neutralised_whatever_else_the_row_holds(rows):
+    """write_csv looks at a row whole and goes cell by cell only when a cell may need it: the
+    file is still the one of every cell through safe_cell."""
+    import tempfile
+    from pathlib import Path
+
+    from idgraph.graph.exporters._files import write_csv
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_csv(Path(folder) / "rows.csv", ["h"], rows)
+        with path.open(encoding="utf-8", newline="") as handle:
+            written = list(csv.reader(handle))
+    assert written == [["h"], *([safe_cell(v) for v in row] for row in rows)]
 
 
 def test_row_ids_are_stable():
