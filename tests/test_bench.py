@@ -67,6 +67,7 @@ def test_scale_benchmark_runs_only_the_steps_asked_for(tmp_path):
     (result,) = figures
     assert result["steps"] == ["floor", "write", "export", "exfloor"]
     assert result["write_ratio"] > 0 and result["export_ratio"] > 0
+    assert result["write_cpu_ratio"] > 0 and result["export_cpu_ratio"] > 0  # CPU beside wall
     assert result["full_export"] is None and result["resync_rows"] is None
     assert set(result["rss_mb"]) == {"floor", "write", "export", "exfloor"}
     assert "| full export (every format), s | — |" in table
