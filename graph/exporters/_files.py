@@ -14,11 +14,12 @@ import orjson
 from ..csvinput import RISKY_FIRST, csv_writer, safe_cell
 from ..files import safe_file
 
-# A cell starting with a character `safe_cell` looks at, in a row's cells joined by NUL (a
-# NUL inside a cell can only make a row go by cell for nothing, never skip one).
+# A cell after the first starting with a character `safe_cell` looks at, in a row's cells
+# joined by NUL (a NUL inside a cell can only make a row go by cell for nothing, never skip
+# one). The pattern starts with a literal: the regex engine skips ahead to each NUL.
 _CELL_SEPARATOR = "\x00"
 _RISKY_START = re.compile(
-    f"(?:^|{_CELL_SEPARATOR})[{''.join(re.escape(c) for c in sorted(RISKY_FIRST))}]"
+    f"{_CELL_SEPARATOR}[{''.join(re.escape(c) for c in sorted(RISKY_FIRST))}]"
 )
 
 
@@ -62,10 +63,11 @@ def write_csv(
         # almost every row is text whose every cell starts safely: one C-level join and
         # search tells; only a row of another type or with a cell to neutralise goes by cell
         try:
-            if risky_start(_CELL_SEPARATOR.join(row)) is None:  # type: ignore[arg-type]
-                return row
+            joined = _CELL_SEPARATOR.join(row)  # type: ignore[arg-type]
         except TypeError:  # a cell that is no str
-            pass
+            joined = "="
+        if (not joined or joined[0] not in risky) and risky_start(joined) is None:
+            return row
         return [
             v if v.__class__ is str and (not v or v[0] not in risky) else neutralise(v) for v in row
         ]

@@ -141,6 +141,8 @@ def _as_read_back(conn: sqlite3.Connection, table: str, written: Written) -> boo
     if [n for n in names if n != "closed_run"] != list(columns):
         return False
     keys, texts, integers = {str}, {str, type(None)}, {int}  # keys: sorted as SQL sorts them
+    if len({*map(itemgetter(0), opened), *map(itemgetter(0), closed)}) > 1:
+        return False  # more than one scope (never from one write)
     for at, name in enumerate(columns):
         types = set(map(type, map(itemgetter(at), opened)))
         if at < 2:
@@ -158,9 +160,10 @@ def _as_read_back(conn: sqlite3.Connection, table: str, written: Written) -> boo
 def _written_lines(table: str, written: Written, size: int = 10_000) -> Iterator[bytes]:
     """The lines of `table`'s opened then closed rows, in key order, a chunk at a time."""
     dumps = orjson.dumps
+    # one write is of one scope, each key once: the key alone orders its rows
     for sign, rows in (
-        ("+", sorted(written.opened[table], key=itemgetter(0, 1))),
-        ("-", sorted(written.closed[table])),
+        ("+", sorted(written.opened[table], key=itemgetter(1))),
+        ("-", sorted(written.closed[table], key=itemgetter(1))),
     ):
         prefix = dumps([sign, table])[:-1] + b","  # '["+","node_versions",'
         lines: Iterable[bytes] = (prefix + dumps(row)[1:] for row in rows)
