@@ -508,11 +508,15 @@ class ReviewRows:
     aliases: dict[str, str]  # a merged part's row id -> its review row's id
 
     def find(self, ident: str) -> AccessRow | None:
-        """The review row of a row id: its own, or the merged row an edge's id is part of."""
+        """The review row of a row id: its own, or the merged row an edge's id is part of
+        (of every row given, also after `rows` is narrowed: `--scope changed`)."""
+        if self._by_id is None:  # made when first asked: most exports never ask
+            self._by_id = {r.row_id: r for r in self._given}
         return self._by_id.get(self.aliases.get(ident, ident))
 
     def __post_init__(self) -> None:
-        self._by_id = {r.row_id: r for r in self.rows}
+        self._given = self.rows
+        self._by_id: dict[str, AccessRow] | None = None
 
 
 def merge_rows(parts: list[AccessRow]) -> AccessRow:

@@ -123,6 +123,27 @@ def test_every_csv_cell_is_neutralised_whatever_else_the_row_holds(rows):
     assert written == [["h"], *([safe_cell(v) for v in row] for row in rows)]
 
 
+def test_a_review_row_is_found_by_its_id_or_a_part_also_after_the_rows_are_narrowed():
+    """ReviewRows.find indexes the rows when first asked, the rows it was given: a row that
+    `--scope changed` left out is still found (its decision, its open item)."""
+    from idgraph.graph.access import AccessRow, review_rows
+
+    def row(principal: str, kind: str, grant: str, principal_type: str) -> AccessRow:
+        ident = _row_id(principal, kind, "postmark:server:1")
+        return AccessRow(ident, 1, principal, principal, principal_type, "postmark:server:1",
+                         "one", "x", kind, grant, "p", "api", "e", "v")  # fmt: skip
+
+    member = row("postmark:team_member:a@x.example", "postmark:can_access", "resource", "human")
+    scope = row("postmark:server_token:t", "postmark:grants", "scope", "credential")
+    send = row("postmark:server_token:t", "postmark:can_send_as", "sender", "credential")
+    review = review_rows([member, scope, send])
+    review.rows = [r for r in review.rows if r.principal_type == "human"]
+    assert review.find(member.row_id) is member
+    merged = review.find(send.row_id)  # a part's id: the merged row of its token
+    assert merged is not None and merged.row_id == scope.row_id and merged.parts
+    assert review.find("r-0000000000000000") is None
+
+
 def test_row_ids_are_stable():
     assert _row_id("a", "b", "c") == "r-" + hashlib.sha256(b"a|b|c").hexdigest()[:16]
     # the id as computed before Postmark's kinds were namespaced (`can_access`): the kind is
