@@ -76,7 +76,7 @@ class ReviewContext:
         """The rows, findings, flags and changes, now (once)."""
         if self._pending:
             self._pending = False
-            with gc_paused():
+            with gc_paused(freeze=True):  # the rows make no cycle
                 _work_out(self)
         return self
 

@@ -144,6 +144,26 @@ def test_a_review_row_is_found_by_its_id_or_a_part_also_after_the_rows_are_narro
     assert review.find("r-0000000000000000") is None
 
 
+def test_what_a_review_made_is_not_walked_again_by_the_garbage_collector(hostile_store):
+    """The review is built with the collector paused, and what it made is frozen on the way
+    out: the next allocation does not walk it (a quarter of a second at 100,000 nodes), and
+    it is still freed when let go."""
+    import gc
+    import weakref
+
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    try:
+        context = build_review(hostile_store)
+        assert gc.isenabled() and gc.get_count()[0] < 100
+        assert gc.get_freeze_count() > frozen + 100  # the rows, their nodes, the findings
+        gone = weakref.ref(context)
+        del context
+        assert gone() is None  # freed by its reference count, frozen or not
+    finally:
+        gc.unfreeze()
+
+
 def test_row_ids_are_stable():
     assert _row_id("a", "b", "c") == "r-" + hashlib.sha256(b"a|b|c").hexdigest()[:16]
     # the id as computed before Postmark's kinds were namespaced (`can_access`): the kind is
