@@ -26,10 +26,11 @@ from .access import (
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
+from .memory import gc_paused
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import gc_paused, load_graph
+from .view import load_graph
 
 if TYPE_CHECKING:
     import networkx as nx

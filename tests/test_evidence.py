@@ -255,6 +255,23 @@ def test_the_write_chains_its_rows_without_reading_them_back(tmp_path):
     store.close()
 
 
+def test_a_write_pauses_the_garbage_collector_and_resumes_it(tmp_path):
+    """A run's rows are stored with the cyclic collector paused (they make no cycles; a
+    collection would walk the whole graph in memory), and it runs again after."""
+    import gc
+
+    from idgraph.graph.model import Node
+
+    store = Store(tmp_path / "idgraph.db")
+    seen: list[bool] = []
+    run = store.start_run(kind="sync", connector="postmark", scope="postmark:acme",
+                          account_label="acme", plugin_versions={})  # fmt: skip
+    nodes = [Node("postmark:server:1", "postmark:server")]
+    store.finish_run(run, status="complete", nodes=nodes, also=lambda: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    store.close()
+
+
 def test_a_removed_run_breaks_the_chain(tmp_path, emulator):
     path = tmp_path / "idgraph.db"
     store = Store(path)

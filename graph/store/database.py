@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..memory import gc_paused
 from ..model import Edge, Node
 from . import chain, ledger, reviews, versions
 from .file import StoreError, atomic, check_file, file_lock, open_connection, storage_errors
@@ -130,7 +131,7 @@ class Store:
             raise ValueError(f"unknown run status {status!r}")
         counts: dict[str, Any] = {}
         written = chain.Written()  # what the ledger digests, without reading it back
-        with self.db.atomic():
+        with self.db.atomic(), gc_paused():  # the rows made make no cycles
             if status == "complete":
                 scope = self.run(run_id).scope
                 apply = versions.apply_versions
