@@ -3,6 +3,8 @@
     python bench/scale.py                 # 10,000 and 100,000 nodes (3x edges), 3 repeats
     python bench/scale.py --quick         # 2,000 nodes, 1 repeat
     python bench/scale.py --quick --in-process   # the same in one process: the CI smoke test
+    python bench/scale.py --sizes 100000 \
+        --steps floor,write,resync,change,load,diff,export,exfloor,graph   # all but fullexport
 
 Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its own:
   floor   raw sqlite3 executemany of the same rows into the same schema, one transaction
@@ -17,6 +19,8 @@ Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its 
   graph   graph.json: the run loaded into networkx and written (the graph exports)
   fullexport  `idgraph export` with every format (host.write_review_pack): its peak RSS
 Timed parts exclude building the synthetic graph in memory (a sync has it from the API).
+Each timed part is measured in wall seconds and in CPU seconds of the step's process
+(`time.process_time`): on a shared host the CPU ratios move less with the load.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def step(name: str, size: int, folder: Path) -> dict:
         node_rows = [("s", *r, 1, 1) for r in versions.node_rows(nodes)]
         edge_rows = [("s", *r, 1, 1) for r in versions.edge_rows(edges)]
         conn = store.db.conn
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with conn:
             conn.executemany(
                 "INSERT INTO node_versions (scope, id, kind, source, attrs, hash, first_seen, "
@@ -77,6 +81,7 @@ def step(name: str, size: int, folder: Path) -> dict:
                 edge_rows,
             )
         result["seconds"] = time.perf_counter() - started
+        result["cpu_seconds"] = time.process_time() - cpu_started
         store.close()
         return result
     store = Store(db)
@@ -91,7 +96,7 @@ def step(name: str, size: int, folder: Path) -> dict:
                 account_label="bench",
                 plugin_versions={},
             )
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             store.finish_run(
                 run,
                 status="complete",
@@ -100,6 +105,7 @@ def step(name: str, size: int, folder: Path) -> dict:
                 kind_facts=lambda: kind_fact_rows(registry()),  # as a sync writes them
             )
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
             store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             result["rows_written"] = (
                 sum(store.row_counts()[t] for t in ("node_versions", "edge_versions")) - before_rows
@@ -108,26 +114,29 @@ def step(name: str, size: int, folder: Path) -> dict:
         elif name == "load":
             from idgraph.graph.view import load_graph
 
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             _run, graph = load_graph(store)
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
             result.update(nodes=graph.number_of_nodes(), edges=graph.number_of_edges())
         elif name == "diff":
             from idgraph.graph.diff import count_changes, diff_runs
 
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             changes = diff_runs(store, 1, 3)
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
             result["changes"] = count_changes(changes)
         elif name == "export":
             from idgraph.graph.exporters import ReviewCsvExporter
             from idgraph.graph.review import build_review
 
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             context = build_review(store)
             loaded = time.perf_counter()
             ReviewCsvExporter().export(context, folder)
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
             result["of_which_rows_and_checks"] = loaded - started
             result["review_rows"] = context.row_count
             result["graph_loaded"] = context._graph is not None
@@ -136,7 +145,7 @@ def step(name: str, size: int, folder: Path) -> dict:
 
             run_id = store.complete_run().id
             conn = store.db.conn
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             rows = conn.execute(
                 "SELECT id, kind, source, attrs FROM node_versions "
                 "WHERE opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)",
@@ -154,21 +163,24 @@ def step(name: str, size: int, folder: Path) -> dict:
                     source = rows[i % len(rows)]
                     writer.writerow([*source, *source, *source, *source, i, "", ""])
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
             result["rows_read"] = len(rows)
         elif name == "graph":
             from idgraph.graph.exporters import GraphJsonExporter
             from idgraph.graph.review import build_review
 
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             GraphJsonExporter().export(build_review(store, lazy=True), folder)
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
         elif name == "fullexport":
             from idgraph.graph.host import write_review_pack
 
             store.close()  # write_review_pack opens the store itself
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             _context, written, skipped = write_review_pack(db, folder / "pack", force=True)
             result["seconds"] = time.perf_counter() - started
+            result["cpu_seconds"] = time.process_time() - cpu_started
             result.update(files=len(written), skipped=skipped)
     finally:
         store.close()
@@ -204,57 +216,70 @@ def run_step(
     return result
 
 
-def measure(size: int, repeats: int, in_process: bool = False) -> dict:
+def measure(
+    size: int, repeats: int, in_process: bool = False, steps: list[str] | None = None
+) -> dict:
+    steps = STEPS if steps is None else [s for s in STEPS if s in steps]  # in STEPS' order
     runs = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
             done: dict = {}
-            for name in STEPS:
+            for name in steps:
                 review_rows = done.get("export", {}).get("review_rows", 0)
                 env = {"BENCH_REVIEW_ROWS": str(review_rows)}
                 done[name] = run_step(name, size, Path(folder), env, in_process)
             runs.append(done)
-    first = runs[0]
+    first = {name: runs[0].get(name, {}) for name in STEPS}
 
-    def median(step_name: str, key: str = "seconds") -> float:
+    def median(step_name: str, key: str = "seconds") -> float | None:
+        if step_name not in steps:
+            return None
         return statistics.median(r[step_name][key] for r in runs)
 
-    written = first["write"]["rows_written"]
+    def ratio(step_name: str, floor_name: str, key: str = "seconds") -> float | None:
+        if step_name not in steps or floor_name not in steps:
+            return None
+        return statistics.median(r[step_name][key] / r[floor_name][key] for r in runs)
+
+    written = first["write"].get("rows_written") or 1
     summary = {
         "size": size,
-        "nodes": first["write"]["nodes"],
-        "edges": first["write"]["edges"],
+        "steps": steps,
+        "nodes": first["write"].get("nodes"),
+        "edges": first["write"].get("edges"),
         "repeats": repeats,
         "floor_s": median("floor"),
         "write_s": median("write"),
-        "write_ratio": statistics.median(
-            r["write"]["seconds"] / r["floor"]["seconds"] for r in runs
-        ),
+        "write_ratio": ratio("write", "floor"),
+        "write_cpu_ratio": ratio("write", "floor", "cpu_seconds"),
         "resync_s": median("resync"),
-        "resync_rows": first["resync"]["rows_written"],
-        "resync_rows_pct": 100 * first["resync"]["rows_written"] / written,
+        "resync_rows": first["resync"].get("rows_written"),
+        "resync_rows_pct": 100 * first["resync"]["rows_written"] / written
+        if first["resync"]
+        else None,
         "resync_growth_pct": 100
         * (first["resync"]["db_bytes"] - first["resync"]["db_bytes_before"])
-        / first["resync"]["db_bytes_before"],
+        / first["resync"]["db_bytes_before"]
+        if first["resync"]
+        else None,
         "change_s": median("change"),
         "load": median("load"),
         "diff": median("diff"),
-        "diff_changes": first["diff"]["changes"],
+        "diff_changes": first["diff"].get("changes"),
         "export": median("export"),
         "export_rows_and_checks": median("export", "of_which_rows_and_checks"),
         "export_floor": median("exfloor"),
-        "export_ratio": statistics.median(
-            r["export"]["seconds"] / r["exfloor"]["seconds"] for r in runs
-        ),
-        "export_loaded_graph": first["export"]["graph_loaded"],
+        "export_ratio": ratio("export", "exfloor"),
+        "export_cpu_ratio": ratio("export", "exfloor", "cpu_seconds"),
+        "export_loaded_graph": first["export"].get("graph_loaded"),
         "graph_export": median("graph"),
         "full_export": median("fullexport"),
-        "full_export_files": first["fullexport"]["files"],
-        "full_export_skipped": first["fullexport"]["skipped"],
-        "review_rows": first["export"]["review_rows"],
+        "full_export_files": first["fullexport"].get("files"),
+        "full_export_skipped": first["fullexport"].get("skipped"),
+        "review_rows": first["export"].get("review_rows"),
         "rss_mb": {
             name: None if in_process else max(r[name]["peak_rss_mb"] for r in runs)
-            for name in STEPS
+            for name in steps
         },
     }
     return summary
@@ -263,17 +288,24 @@ def measure(size: int, repeats: int, in_process: bool = False) -> dict:
 def report(results: list[dict]) -> str:
     lines = [
         "| figure | "
-        + " | ".join(f"{r['nodes']:,} nodes / {r['edges']:,} edges" for r in results)
+        + " | ".join(f"{r['nodes'] or 0:,} nodes / {r['edges'] or 0:,} edges" for r in results)
         + " | goal |",
         "|---|" + "---|" * len(results) + "---|",
     ]
 
     def row(label, fmt, goal=""):
-        lines.append(f"| {label} | " + " | ".join(fmt(r) for r in results) + f" | {goal} |")
+        def cell(result: dict) -> str:
+            try:
+                return fmt(result)
+            except TypeError:  # a figure of a step left out (--steps)
+                return "—"
+
+        lines.append(f"| {label} | " + " | ".join(map(cell, results)) + f" | {goal} |")
 
     row("raw sqlite3 executemany (floor), s", lambda r: f"{r['floor_s']:.2f}")
     row("write one complete run, s", lambda r: f"{r['write_s']:.2f}")
     row("write ÷ floor", lambda r: f"{r['write_ratio']:.2f}×", "≤ 2×")
+    row("… in CPU seconds of the step's process", lambda r: f"{r['write_cpu_ratio']:.2f}×")
     row("re-sync unchanged, s", lambda r: f"{r['resync_s']:.2f}")
     row(
         "re-sync rows written",
@@ -293,10 +325,13 @@ def report(results: list[dict]) -> str:
         lambda r: f"{r['export_floor']:.2f}",
     )
     row("export ÷ floor", lambda r: f"{r['export_ratio']:.2f}×", "≤ 2×")
+    row("… in CPU seconds of the step's process", lambda r: f"{r['export_cpu_ratio']:.2f}×")
     row("graph.json export (networkx), s", lambda r: f"{r['graph_export']:.2f}")
     row("full export (every format), s", lambda r: f"{r['full_export']:.2f}")
 
     def rss(result: dict, step_name: str) -> str:
+        if step_name not in result["rss_mb"]:
+            return "—"
         value = result["rss_mb"][step_name]
         return "n/a (in process)" if value is None else f"{value:.0f}"
 
@@ -316,6 +351,15 @@ def main() -> None:
         action="store_true",
         help="Run every step in this process (no per-step peak RSS): the CI smoke test",
     )
+    parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help="The steps to run, comma-separated, in this order: "
+        + ", ".join(STEPS)
+        + " (default: all). A step reads the store the steps before it wrote: resync and "
+        "change need write, diff needs write, resync and change, exfloor needs export. "
+        "Figures of steps left out show as —.",
+    )
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -323,9 +367,13 @@ def main() -> None:
     if args.step:
         print(json.dumps(step(args.step, args.size, Path(args.dir))))
         return
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(STEPS)}")
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     repeats = 1 if args.quick else args.repeats
-    results = [measure(size, repeats, args.in_process) for size in sizes]
+    results = [measure(size, repeats, args.in_process, steps) for size in sizes]
     print(report(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))

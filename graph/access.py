@@ -40,8 +40,9 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .csvinput import safe_cell
@@ -100,7 +101,10 @@ def row_id(principal: str, kind: str, resource: str) -> str:
     The kind is hashed without its `<connector>:` namespace (principal and resource ids
     carry the connector already), so a kind given its namespace later (the built-in
     connector's, in schema 5) keeps the row ids stored decisions and reviewers' files cite."""
-    local_kind = kind.rpartition(":")[2]
+    return _row_id(principal, kind.rpartition(":")[2], resource)
+
+
+def _row_id(principal: str, local_kind: str, resource: str) -> str:
     digest = hashlib.sha256(f"{principal}|{local_kind}|{resource}".encode()).hexdigest()[:16]
     return ROW_ID_PREFIX + digest
 
@@ -125,7 +129,7 @@ class AccessRow:
     last_verified: str
     implied_by: str = ""  # the id of the row whose account-wide access implies this one
     how: str = "direct"  # or what implies it, as the `reachable` view says it
-    flags: list[str] = field(default_factory=list)
+    flags: Sequence[str] = ()  # the review sets a list, shared by rows of the same flags
     change: str = ""  # since the review's baseline: added, changed (was ...), removed ...
     risk: str = ""  # high, medium or low (the review sets it)
     open_item: str = ""  # a remediation item still open on it (the review sets it)
@@ -133,7 +137,7 @@ class AccessRow:
     # justification, and whether the access changed since (the review sets it)
     owner: tuple[str, str, str] = ("", "", "")  # owner, purpose, suggested reviewer (the
     # annotations: graph/annotations.py; the review sets it)
-    parts: list[AccessRow] = field(default_factory=list)  # the edges a merged row covers
+    parts: Sequence[AccessRow] = ()  # the edges a merged row covers (a list when merged)
 
     @property
     def implied(self) -> bool:
@@ -142,6 +146,8 @@ class AccessRow:
     @property
     def covers(self) -> str:
         """What a merged row stands for, edge by edge: `kind: access -> resource | ...`."""
+        if not self.parts:
+            return ""
         return " | ".join(f"{p.access_kind}: {p.access} -> {p.resource}" for p in self.parts)
 
     def values(self) -> list[str]:
@@ -366,7 +372,13 @@ def _principal_facts(
 def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
     schema, run = reader.schema, reader.run
     access_kinds = {k: e for k, e in schema.edges.items() if e.access}
-    per_principal: dict[str, tuple[str, str, str, str, str] | None] = {}
+    # What each row of a kind, principal or resource shares, looked up once per row. The
+    # id, kind and source strings kept are the first of each: SQLite hands out a new
+    # string per row, and 190,000 rows of the same few thousand ids add up.
+    kinds = {k: (k, k.rpartition(":")[2], e.grant or "") for k, e in access_kinds.items()}
+    sources: dict[str, str] = {}
+    per_principal: dict[str, tuple[str, str, str, str, str, str] | None] = {}
+    resources: dict[str, tuple[str, str]] = {}  # id -> (id, name)
     values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
     rows: list[AccessRow] = []
     for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_tuples(
@@ -374,28 +386,35 @@ def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
     ):
         facts = per_principal.get(src, False)
         if facts is False:
-            facts = per_principal[src] = _principal_facts(reader, src, run_times)
+            found = _principal_facts(reader, src, run_times)
+            facts = per_principal[src] = None if found is None else (src, *found)
         if facts is None:
             continue
-        principal_name, principal_type, evidence, verified, holder = facts
+        src, principal_name, principal_type, evidence, verified, holder = facts
+        resource = resources.get(dst)
+        if resource is None:
+            resource = resources[dst] = (dst, reader.name(dst))
+        dst, resource_name = resource
         value = values.get((kind, attrs))
         if value is None:
             edge = access_kinds[kind]
             value = str(attrs_from_json(attrs).get(edge.access) or edge.access)
             values[(kind, attrs)] = value
+        kind, local_kind, grant = kinds[kind]
+        source = sources.setdefault(source, source)
         step = f"{src} -{kind}-> {dst}"
         rows.append(
             AccessRow(
-                row_id(src, kind, dst),
+                _row_id(src, local_kind, dst),
                 run.id,
                 src,
                 principal_name,
                 principal_type,
                 dst,
-                reader.name(dst),
+                resource_name,
                 value,
                 kind,
-                access_kinds[kind].grant or "",
+                grant,
                 f"{holder} | {step}" if holder else step,
                 source,
                 evidence,
@@ -403,8 +422,16 @@ def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
             )
         )
     reader.name_missing(rows)
-    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.access_kind, r.resource))
-    return rows
+    return _people_first(rows, attrgetter("principal", "access_kind", "resource"))
+
+
+def _people_first(rows: list[AccessRow], key: Any) -> list[AccessRow]:
+    """Rows sorted by (not a person's, `key`): the people's sorted, then the others'."""
+    people = [r for r in rows if r.principal_type == "human"]
+    others = [r for r in rows if r.principal_type != "human"]
+    people.sort(key=key)
+    others.sort(key=key)
+    return people + others
 
 
 def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
@@ -446,8 +473,7 @@ def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
                     how=f"implied: {row.access_kind} {row.access} spans {row.resource}",
                 )
             )
-    rows.sort(key=lambda r: (r.principal_type != "human", r.principal, r.resource))
-    return rows
+    return _people_first(rows, attrgetter("principal", "resource"))
 
 
 def read_access(
@@ -483,11 +509,15 @@ class ReviewRows:
     aliases: dict[str, str]  # a merged part's row id -> its review row's id
 
     def find(self, ident: str) -> AccessRow | None:
-        """The review row of a row id: its own, or the merged row an edge's id is part of."""
+        """The review row of a row id: its own, or the merged row an edge's id is part of
+        (of every row given, also after `rows` is narrowed: `--scope changed`)."""
+        if self._by_id is None:  # made when first asked: most exports never ask
+            self._by_id = {r.row_id: r for r in self._given}
         return self._by_id.get(self.aliases.get(ident, ident))
 
     def __post_init__(self) -> None:
-        self._by_id = {r.row_id: r for r in self.rows}
+        self._given = self.rows
+        self._by_id: dict[str, AccessRow] | None = None
 
 
 def merge_rows(parts: list[AccessRow]) -> AccessRow:
@@ -540,16 +570,27 @@ def sort_review_rows(rows: list[AccessRow]) -> None:
     """People, then credentials, then the rest; in each, the principals of the riskiest
     row first, a principal's rows together, riskiest first."""
     worst: dict[str, int] = {}
+    first: dict[str, AccessRow] = {}  # a row of each principal: what its place depends on
+    unranked = len(RISK_ORDER)
     for row in rows:
-        rank = RISK_ORDER.get(row.risk, len(RISK_ORDER))
+        rank = RISK_ORDER.get(row.risk, unranked)
         worst[row.principal] = min(rank, worst.get(row.principal, rank))
-    rows.sort(
+        first.setdefault(row.principal, row)
+    # each principal's place once; then a row's key is (that place, its own order)
+    ordered = sorted(
+        first.values(),
         key=lambda r: (
             GROUP_ORDER.get(r.principal_type, len(GROUP_ORDER)),
             worst[r.principal],
             r.principal_name.casefold(),
             r.principal,
-            RISK_ORDER.get(r.risk, len(RISK_ORDER)),
+        ),
+    )
+    place = {r.principal: at for at, r in enumerate(ordered)}
+    rows.sort(
+        key=lambda r: (
+            place[r.principal],
+            RISK_ORDER.get(r.risk, unranked),
             r.resource_name.casefold(),
             r.row_id,
         )

@@ -82,7 +82,8 @@ class AccessToGoneResource:
     def run(self, context: ReviewContext) -> list[Finding]:
         to_resource = context.schema.edge_kinds_with(grant="resource")
         rows = [row for row in context.rows if row.access_kind in to_resource]
-        missing = {row.resource for row in rows if not context.node_exists(row.resource)}
+        resources = {row.resource for row in rows}  # few, each asked once
+        missing = {resource for resource in resources if not context.node_exists(resource)}
         gone: dict[str, list[str]] = {}
         for row in rows:
             if row.resource in missing:

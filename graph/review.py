@@ -26,10 +26,11 @@ from .access import (
 )
 from .csvinput import FORMULA_START, RISKY_FIRST, safe_cell  # noqa: F401 - re-exported
 from .interfaces import Finding
+from .memory import gc_paused
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import gc_paused, load_graph
+from .view import load_graph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -76,7 +77,7 @@ class ReviewContext:
         """The rows, findings, flags and changes, now (once)."""
         if self._pending:
             self._pending = False
-            with gc_paused():
+            with gc_paused(freeze=True):  # the rows make no cycle
                 _work_out(self)
         return self
 
@@ -402,14 +403,17 @@ def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
             )
         return known
 
+    high, medium = SEVERITY_RANK["high"], SEVERITY_RANK["medium"]
     for row in rows:
         found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
-        weights = [weight(p.access_kind, p.access) for p in row.parts or [row]]
-        spanning = any(w[0] for w in weights)
-        writes = any(w[1] for w in weights)
-        if found >= SEVERITY_RANK["high"] or spanning:
+        if row.parts:
+            weights = [weight(p.access_kind, p.access) for p in row.parts]
+            spanning, writes = any(w[0] for w in weights), any(w[1] for w in weights)
+        else:
+            spanning, writes = weight(row.access_kind, row.access)
+        if found >= high or spanning:
             row.risk = "high"
-        elif found >= SEVERITY_RANK["medium"] or writes:
+        elif found >= medium or writes:
             row.risk = "medium"
         else:
             row.risk = "low"

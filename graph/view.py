@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .memory import gc_paused
 from .model import attrs_from_json
 from .store import Run, Store
 
@@ -23,19 +21,6 @@ def load_graph(store: Store, run_id: int | None = None) -> tuple[Run, nx.MultiDi
     run = store.complete_run(run_id)
     with gc_paused():
         return run, _build(store, run)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: building hundreds of thousands of small dicts and
-    lists (a graph, the review's rows) makes no cycles to find, only time to lose."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build(store: Store, run: Run) -> nx.MultiDiGraph:

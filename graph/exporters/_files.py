@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,14 @@ import orjson
 
 from ..csvinput import RISKY_FIRST, csv_writer, safe_cell
 from ..files import safe_file
+
+# A cell after the first starting with a character `safe_cell` looks at, in a row's cells
+# joined by NUL (a NUL inside a cell can only make a row go by cell for nothing, never skip
+# one). The pattern starts with a literal: the regex engine skips ahead to each NUL.
+_CELL_SEPARATOR = "\x00"
+_RISKY_START = re.compile(
+    f"{_CELL_SEPARATOR}[{''.join(re.escape(c) for c in sorted(RISKY_FIRST))}]"
+)
 
 
 @contextmanager
@@ -48,9 +57,17 @@ def write_csv(
     Windows code page: `…` shows as `â€¦`)."""
     neutralise: Callable[[object], str] = safe_cell
     risky = RISKY_FIRST
+    risky_start = _RISKY_START.search
 
-    def cells(row: Sequence[object]) -> list[object]:
-        # most cells are plain text that starts safely: test them inline, neutralise the rest
+    def cells(row: Sequence[object]) -> Sequence[object]:
+        # almost every row is text whose every cell starts safely: one C-level join and
+        # search tells; only a row of another type or with a cell to neutralise goes by cell
+        try:
+            joined = _CELL_SEPARATOR.join(row)  # type: ignore[arg-type]
+        except TypeError:  # a cell that is no str
+            joined = "="
+        if (not joined or joined[0] not in risky) and risky_start(joined) is None:
+            return row
         return [
             v if v.__class__ is str and (not v or v[0] not in risky) else neutralise(v) for v in row
         ]

@@ -18,14 +18,22 @@ The digest is SHA-256 over lines (each a JSON array, orjson's compact encoding):
 `["idgraph-ledger", 1, previous digest or null]`, the run row, then per table each opened
 row prefixed `"+"` and each closed row prefixed `"-"`, in key order, then the attestation.
 Every SQL statement of the chain and of what the pack reads for its evidence is here.
+
+At write time the digest is taken from the rows the run has just written, as
+`versions.apply_versions` recorded them (`Written`), not read back from the tables: the
+same lines, since a row reads back as written (a text column holding a text or NULL, an
+integer column an integer; a row of any other type, or a table whose columns are in
+another order, is read back from SQL instead). `verify_chain` always reads the tables.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -68,6 +76,17 @@ _ATTESTATION_COLUMNS = (
 )
 
 
+@dataclass
+class Written:
+    """What a run's write opened and closed, table by table, as `apply_versions` wrote it:
+    an opened row is every column but `closed_run` in the table's order, a closed one
+    (scope, key, opened_run)."""
+
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of an opened row
+    opened: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    closed: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class LedgerBreak:
     """Where a recomputed chain stops matching the stored one."""
@@ -76,12 +95,19 @@ class LedgerBreak:
     message: str
 
 
-def _lines(conn: sqlite3.Connection, run_id: int, previous: str | None) -> Iterator[bytes]:
+def _lines(
+    conn: sqlite3.Connection, run_id: int, previous: str | None, written: Written | None = None
+) -> Iterator[bytes]:
+    """The digest's lines, each ending in a newline; several to a chunk where they come
+    from `written`."""
     dumps = orjson.dumps
-    yield dumps(["idgraph-ledger", LEDGER_VERSION, previous])
+    yield dumps(["idgraph-ledger", LEDGER_VERSION, previous]) + b"\n"
     row = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", [run_id])
-    yield dumps(list(row.fetchone() or ()))
+    yield dumps(list(row.fetchone() or ())) + b"\n"
     for table, key in _VERSION_TABLES.items():
+        if written is not None and _as_read_back(conn, table, written):
+            yield from _written_lines(table, written)
+            continue
         columns = ("scope", *key)
         opened = conn.execute(
             f"SELECT * FROM {table} WHERE opened_run = ? ORDER BY {', '.join(columns)}", [run_id]
@@ -89,19 +115,60 @@ def _lines(conn: sqlite3.Connection, run_id: int, previous: str | None) -> Itera
         names = [d[0] for d in opened.description]
         kept = [i for i, name in enumerate(names) if name != "closed_run"]
         for version in opened:
-            yield dumps(["+", table, *(version[i] for i in kept)])
+            yield dumps(["+", table, *(version[i] for i in kept)]) + b"\n"
         for version in conn.execute(
             f"SELECT {', '.join(columns)}, opened_run FROM {table} WHERE closed_run = ? "
             f"ORDER BY {', '.join(columns)}, opened_run",
             [run_id],
         ):
-            yield dumps(["-", table, *version])
+            yield dumps(["-", table, *version]) + b"\n"
     if _has_table(conn, "attestations"):
         for attestation in conn.execute(
             f"SELECT {', '.join(_ATTESTATION_COLUMNS)} FROM attestations WHERE run_id = ?",
             [run_id],
         ):
-            yield dumps(["attestation", *attestation])
+            yield dumps(["attestation", *attestation]) + b"\n"
+
+
+def _as_read_back(conn: sqlite3.Connection, table: str, written: Written) -> bool:
+    """Whether `written`'s rows of `table` are what SQL would read back: in the table's
+    column order, each text column a str or None and each integer column an int."""
+    opened, closed = written.opened.get(table), written.closed.get(table)
+    columns = written.columns.get(table, ())
+    if opened is None or closed is None:
+        return False
+    names = [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    if [n for n in names if n != "closed_run"] != list(columns):
+        return False
+    keys, texts, integers = {str}, {str, type(None)}, {int}  # keys: sorted as SQL sorts them
+    if len({*map(itemgetter(0), opened), *map(itemgetter(0), closed)}) > 1:
+        return False  # more than one scope (never from one write)
+    for at, name in enumerate(columns):
+        types = set(map(type, map(itemgetter(at), opened)))
+        if at < 2:
+            allowed = keys
+        else:
+            allowed = integers if name in ("first_seen", "opened_run") else texts
+        if not types <= allowed:
+            return False
+    return all(
+        set(map(type, map(itemgetter(at), closed))) <= types
+        for at, types in enumerate((keys, keys, integers))
+    )
+
+
+def _written_lines(table: str, written: Written, size: int = 10_000) -> Iterator[bytes]:
+    """The lines of `table`'s opened then closed rows, in key order, a chunk at a time."""
+    dumps = orjson.dumps
+    # one write is of one scope, each key once: the key alone orders its rows
+    for sign, rows in (
+        ("+", sorted(written.opened[table], key=itemgetter(1))),
+        ("-", sorted(written.closed[table], key=itemgetter(1))),
+    ):
+        prefix = dumps([sign, table])[:-1] + b","  # '["+","node_versions",'
+        lines: Iterable[bytes] = (prefix + dumps(row)[1:] for row in rows)
+        while chunk := list(islice(lines, size)):
+            yield b"\n".join(chunk) + b"\n"
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
@@ -109,12 +176,14 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     return found.fetchone() is not None
 
 
-def run_digest(conn: sqlite3.Connection, run_id: int, previous: str | None) -> str:
-    """The ledger digest of a run's stored content chained to `previous`."""
+def run_digest(
+    conn: sqlite3.Connection, run_id: int, previous: str | None, written: Written | None = None
+) -> str:
+    """The ledger digest of a run's stored content chained to `previous` (its version rows
+    taken from `written`, the run's write, when given and as SQL reads them back)."""
     digest = hashlib.sha256()
-    for line in _lines(conn, run_id, previous):
-        digest.update(line)
-        digest.update(b"\n")
+    for lines in _lines(conn, run_id, previous, written):
+        digest.update(lines)
     return digest.hexdigest()
 
 
@@ -127,11 +196,12 @@ def chain_head(conn: sqlite3.Connection) -> tuple[int, int, str] | None:
     return (row[0], row[1], row[2]) if row else None
 
 
-def chain_run(conn: sqlite3.Connection, run_id: int) -> str:
-    """Digest a run that has just completed (inside its transaction) onto the chain."""
+def chain_run(conn: sqlite3.Connection, run_id: int, written: Written | None = None) -> str:
+    """Digest a run that has just completed (inside its transaction) onto the chain;
+    `written`: every version row the run opened and closed, as its write recorded them."""
     head = chain_head(conn)
     seq, previous = (head[0] + 1, head[2]) if head else (1, None)
-    digest = run_digest(conn, run_id, previous)
+    digest = run_digest(conn, run_id, previous, written)
     conn.execute(
         "UPDATE runs SET ledger_seq = ?, ledger_digest = ? WHERE id = ?", [seq, digest, run_id]
     )

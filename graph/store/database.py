@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..memory import gc_paused
 from ..model import Edge, Node
 from . import chain, ledger, reviews, versions
 from .file import StoreError, atomic, check_file, file_lock, open_connection, storage_errors
@@ -129,7 +130,8 @@ class Store:
         if status not in RUN_STATUSES[1:]:
             raise ValueError(f"unknown run status {status!r}")
         counts: dict[str, Any] = {}
-        with self.db.atomic():
+        written = chain.Written()  # what the ledger digests, without reading it back
+        with self.db.atomic(), gc_paused():  # the rows made make no cycles
             if status == "complete":
                 scope = self.run(run_id).scope
                 apply = versions.apply_versions
@@ -142,6 +144,7 @@ class Store:
                         run_id,
                         versions.node_rows(nodes),
                         close_missing,
+                        written,
                     ),
                     "edges": apply(
                         self.conn,
@@ -151,6 +154,7 @@ class Store:
                         run_id,
                         versions.edge_rows(edges),
                         close_missing,
+                        written,
                     ),
                 }
             ledger.record_run_end(
@@ -165,7 +169,9 @@ class Store:
             if also is not None and status == "complete":
                 also()
             if status == "complete":
-                chain.chain_run(self.conn, run_id)  # last: the digest covers all of the above
+                # last: the digest covers all of the above
+                chain.chain_run(self.conn, run_id, written)
+                written = chain.Written()  # the rows let go before the views' refresh
             if status == "complete" and any(
                 part.get(change) for part in counts.values() for change in part
             ):

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..model import Edge, Node, attrs_from_json, attrs_json, content_hash
+from .chain import Written
 from .ledger import dict_rows
 
 AS_OF = "opened_run <= ? AND (closed_run IS NULL OR closed_run > ?)"
@@ -30,16 +31,18 @@ def apply_versions(
     run_id: int,
     rows: Iterable[tuple[Any, ...]],
     close_missing: bool,
+    written: Written | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Open versions for new or changed rows, close changed and missing ones.
+    """Open versions for new or changed rows, close changed and missing ones; `written`
+    records the rows opened and closed, for the run's ledger digest (`chain.Written`).
 
     `rows` are tuples in `COLUMNS[table]` order; kind is the column after the key
     columns, hash the last one.
     """
     current = {
-        row[0]: (row[1], row[2], row[3])
+        row[0]: (row[1], row[2], row[3], row[4])
         for row in conn.execute(
-            f"SELECT {key}, hash, first_seen, kind FROM {table} "
+            f"SELECT {key}, hash, first_seen, kind, opened_run FROM {table} "
             "WHERE scope = ? AND closed_run IS NULL",
             [scope],
         )
@@ -70,7 +73,7 @@ def apply_versions(
             continue
         inserts.append((scope, *row, first_seen, run_id))
     if close_missing:
-        for ident, (_hash, _first, kind) in current.items():
+        for ident, (_hash, _first, kind, _opened) in current.items():
             if ident not in seen:
                 closes.append((run_id, scope, ident))
                 counts["removed"][kind] += 1
@@ -83,6 +86,10 @@ def apply_versions(
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
         inserts,
     )
+    if written is not None:
+        written.columns[table] = columns
+        written.opened[table] = inserts
+        written.closed[table] = [(scope, i, current[i][3]) for _run, _scope, i in closes]
     return {name: dict(counter) for name, counter in counts.items()}
 
 

@@ -39,6 +39,27 @@ def test_scale_benchmark_quick(tmp_path):
     assert "full export (every format)" in table and "peak RSS: fullexport" in table
 
 
+def test_scale_benchmark_runs_only_the_steps_asked_for(tmp_path):
+    """--steps leaves the slow ones out (fullexport): their figures show as —."""
+    table, figures = _run(
+        "scale.py", tmp_path, "--in-process", "--steps", "floor,write,export,exfloor"
+    )
+    (result,) = figures
+    assert result["steps"] == ["floor", "write", "export", "exfloor"]
+    assert result["write_ratio"] > 0 and result["export_ratio"] > 0
+    assert result["write_cpu_ratio"] > 0 and result["export_cpu_ratio"] > 0  # CPU beside wall
+    assert result["full_export"] is None and result["resync_rows"] is None
+    assert set(result["rss_mb"]) == {"floor", "write", "export", "exfloor"}
+    assert "| full export (every format), s | — |" in table
+    refused = subprocess.run(
+        [sys.executable, str(BENCH / "scale.py"), "--steps", "write,bogus"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert "unknown step(s) bogus" in refused.stderr.strip().splitlines()[-1]
+
+
 def test_scale_step_runs_in_its_own_process(tmp_path):
     """The way the real benchmark runs a step: a child process, its own peak RSS."""
     sys.path.insert(0, str(BENCH))

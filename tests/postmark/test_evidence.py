@@ -201,6 +201,60 @@ def test_verify_db_names_the_run_whose_history_was_edited(tmp_path, emulator, ac
     assert "run 1:" in result.output and "no longer matches" in result.output
 
 
+def _write_run(store: Store, nodes, edges) -> int:
+    account = {"scope": "postmark:acme", "account_label": "acme", "plugin_versions": {}}
+    run = store.start_run(kind="sync", connector="postmark", **account)
+    store.finish_run(run, status="complete", nodes=nodes, edges=edges)
+    return run
+
+
+def test_the_write_chains_its_rows_without_reading_them_back(tmp_path):
+    """The ledger digest at write time is taken from the rows just written (opened, changed
+    and closed, ids sorted as SQL sorts them), and is the digest `verify --db` recomputes
+    from the tables; a row SQL would read back otherwise (an integer id) is read back."""
+    from idgraph.graph.model import Edge, Node
+    from idgraph.graph.store import chain
+
+    path = tmp_path / "idgraph.db"
+    store = Store(path)
+    ids = ["postmark:server:b", "postmark:server:Z", "postmark:server:é", "postmark:server:a"]
+    nodes = [Node(i, "postmark:server", attrs={"name": i[-1], "n": 1}) for i in ids]
+    edges = [Edge(a, b, "postmark:can_access") for a, b in zip(ids, ids[1:], strict=False)]
+    _write_run(store, nodes, edges)
+    nodes[0].attrs["name"] = "renamed"  # run 2 changes one, removes one, adds one
+    nodes[-1] = Node("postmark:server:\U0001f600", "postmark:server", attrs={})
+    edges[1] = Edge(edges[1].src, edges[1].dst, edges[1].kind, discriminator="second")
+    reads: list[str] = []
+    store.conn.set_trace_callback(reads.append)
+    _write_run(store, nodes, edges)
+    store.conn.set_trace_callback(None)
+    read_back = [s for s in reads if s.startswith("SELECT") and "_run = 2 ORDER BY" in s]
+    assert not read_back
+    stored = chain.ledger_digests(store.conn, [1, 2])
+    assert stored == {run: chain.run_digest(store.conn, run, stored.get(run - 1)) for run in (1, 2)}
+    assert chain.verify_chain(store.conn) == (2, None)
+    _write_run(store, [*nodes, Node(7, "postmark:server")], edges)  # type: ignore[arg-type]
+    assert chain.verify_chain(store.conn) == (3, None)  # the integer id: read back from SQL
+    store.close()
+
+
+def test_a_write_pauses_the_garbage_collector_and_resumes_it(tmp_path):
+    """A run's rows are stored with the cyclic collector paused (they make no cycles; a
+    collection would walk the whole graph in memory), and it runs again after."""
+    import gc
+
+    from idgraph.graph.model import Node
+
+    store = Store(tmp_path / "idgraph.db")
+    seen: list[bool] = []
+    run = store.start_run(kind="sync", connector="postmark", scope="postmark:acme",
+                          account_label="acme", plugin_versions={})  # fmt: skip
+    nodes = [Node("postmark:server:1", "postmark:server")]
+    store.finish_run(run, status="complete", nodes=nodes, also=lambda: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    store.close()
+
+
 def test_a_removed_run_breaks_the_chain(tmp_path, emulator):
     path = tmp_path / "idgraph.db"
     store = Store(path)
