@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from ._body import ACCEPT_ENCODING, BodyLimits, BodyRefused, read_body
@@ -276,6 +275,11 @@ class PostmarkClient:
         self._written = asyncio.Event()
         self._proxied = transport is None and _behind_proxy(self.base_url)
         if transport is None and not self._proxied:
+            # imported here, not with the module: aiohttp builds two TLS contexts as it is
+            # imported (0.1-0.3 s), which every command loading the plugins (an export, a
+            # write) would pay without sending a GET
+            from httpx_aiohttp import AiohttpTransport
+
             transport = GetsOnAiohttp(
                 AiohttpTransport(verify=verify, limits=limits, trust_env=False),
                 lambda: httpx.AsyncHTTPTransport(verify=verify, limits=limits),

@@ -465,3 +465,17 @@ def test_a_proxy_that_cannot_be_used_is_one_clear_line(proxy, monkeypatch, tmp_p
     assert "cannot be used" in result.output and "NO_PROXY" in result.output
     assert "prxuser" not in result.output and "qsecret" not in result.output  # never the URL
     assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+
+
+def test_loading_the_plugins_does_not_import_aiohttp():
+    """aiohttp builds two TLS contexts as it is imported: only a client sending GETs pays
+    for it, not every command that loads the plugins (an export, a review import)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from idgraph.graph.cli import build_cli; build_cli(); "
+        "assert 'aiohttp' not in sys.modules, 'aiohttp imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
