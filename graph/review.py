@@ -4,7 +4,7 @@ findings on them, each row's flags, and what changed since the review's baseline
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .access import (
@@ -29,7 +29,7 @@ from .interfaces import Finding
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import gc_paused, load_graph
+from .view import gc_paused, graph_edges, graph_nodes, load_graph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -161,6 +161,20 @@ class ReviewContext:
                 finally:
                     store.close()
         return self._graph
+
+    def graph_nodes(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, attributes) of every node of `graph`, in its order, streamed from the store
+        unless the graph is loaded: a whole-graph file without the graph in memory."""
+        if self._graph is not None:
+            return iter(self._graph._node.items())
+        return graph_nodes(self.store, self.run)
+
+    def graph_edges(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(tail, head, key, attributes) of every edge of `graph`, in its order, streamed
+        as `graph_nodes` (attributes may be shared between edges: read only)."""
+        if self._graph is not None:
+            return iter(self._graph.edges(keys=True, data=True))
+        return graph_edges(self.store, self.run)
 
     def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         """(id, attributes) of every node of a kind, read once with SQL."""

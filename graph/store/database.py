@@ -259,6 +259,19 @@ class Store:
         at a run, only of `kinds` when given."""
         return versions.edge_tuples(self.conn, run_id, kinds=kinds)
 
+    def node_tuples_in_graph_order(self, run_id: int) -> Iterator[versions.NodeTuple]:
+        """`node_tuples` in the graph's node order, one id's versions together (for a
+        reader that streams the graph instead of loading it)."""
+        return versions.node_tuples_in_graph_order(self.conn, run_id)
+
+    def edge_tuples_in_graph_order(self, run_id: int) -> sqlite3.Cursor:
+        """`edge_tuples` in the graph's edge order (grouped by tail, then head)."""
+        return versions.edge_tuples_in_graph_order(self.conn, run_id)
+
+    def missing_ends(self, run_id: int) -> sqlite3.Cursor:
+        """(id, source) of each edge end that is no node at the run, in edge order."""
+        return versions.missing_ends(self.conn, run_id)
+
     def node_kinds(self, run_id: int) -> set[str]:
         """The node kinds present at a run."""
         return versions.node_kinds(self.conn, run_id)
