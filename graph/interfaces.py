@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -145,6 +145,7 @@ class ReviewContext(Protocol):
     def graph(self) -> nx.MultiDiGraph: ...
     def graph_nodes(self) -> Iterator[tuple[str, dict[str, Any]]]: ...  # streamed
     def graph_edges(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]: ...  # streamed
+    def in_edge_kinds(self, nodes: Iterable[str]) -> dict[str, dict[str, list[str]]]: ...
     def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
     def edges_of_kind(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]: ...
     def nodes_with_role(self, role: str) -> list[tuple[str, dict[str, Any]]]: ...

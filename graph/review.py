@@ -4,7 +4,7 @@ findings on them, each row's flags, and what changed since the review's baseline
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .access import (
@@ -29,7 +29,7 @@ from .interfaces import Finding
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import gc_paused, graph_edges, graph_nodes, load_graph
+from .view import gc_paused, graph_edges, graph_nodes, in_edge_kinds, load_graph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -175,6 +175,19 @@ class ReviewContext:
         if self._graph is not None:
             return iter(self._graph.edges(keys=True, data=True))
         return graph_edges(self.store, self.run)
+
+    def in_edge_kinds(self, nodes: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """node -> predecessor -> kinds of the edges between them, for `nodes`, in the
+        graph's order (`graph._pred`), without loading the graph."""
+        if self._graph is not None:
+            pred = self._graph._pred
+            return {
+                node: {
+                    u: [d["kind"] for d in keys.values()] for u, keys in pred.get(node, {}).items()
+                }
+                for node in nodes
+            }
+        return in_edge_kinds(self.store, self.run, nodes)
 
     def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         """(id, attributes) of every node of a kind, read once with SQL."""

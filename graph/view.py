@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -166,3 +166,15 @@ def graph_edges(store: Store, run: Run) -> Iterator[tuple[str, str, str, dict[st
         keys[_edge_key(kind, disc, one)] = _edge_data(shared, one, attrs, kind, source, first_seen)
     if pair is not None:
         yield from ((*pair, key, data) for key, data in keys.items())
+
+
+def in_edge_kinds(store: Store, run: Run, nodes: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+    """node -> predecessor -> the kinds of its edges to the node, for `nodes` only, the
+    predecessors in `load_graph`'s order (`graph._pred`): one scan of the run's edges, no
+    attributes decoded, no graph."""
+    wanted: dict[str, dict[str, list[str]]] = {node: {} for node in nodes}
+    for src, dst, _disc, kind, *_rest in store.edge_tuples(run.id):
+        into = wanted.get(dst)
+        if into is not None:
+            into.setdefault(src, []).append(kind)
+    return wanted
