@@ -105,6 +105,7 @@ def write_review_pack(
     names = list(formats or sorted(exporters))
     signer = load_signer(sign_key) if sign_key is not None else None
     store = Store(db_path, create=False)
+    store.for_reading_whole_runs()
     try:
         for name in [*names, None] if out_dir.is_dir() else ():
             filename = exporters[name].filename if name else MANIFEST_NAME

@@ -118,14 +118,16 @@ def _edge_data(
     kind: str,
     source: str,
     first_seen: int,
+    room: int = 200_000,
 ) -> dict[str, Any]:
-    """An edge's attributes, one (read-only) dict shared by the edges alike."""
+    """An edge's attributes, one (read-only) dict shared by the edges alike (`room`: how
+    many distinct ones `shared` may keep)."""
     data = shared.get((attrs, kind, source, first_seen))
     if data is None:
         kind, source = one.setdefault(kind, kind), one.setdefault(source, source)
         data = {**attrs_from_json(attrs), "kind": kind, "source": source}
         data["first_seen"] = first_seen
-        if len(shared) < 200_000:
+        if len(shared) < room:
             shared[(attrs, kind, source, first_seen)] = data
     return data
 
@@ -163,7 +165,10 @@ def graph_edges(store: Store, run: Run) -> Iterator[tuple[str, str, str, dict[st
             if pair is not None:
                 yield from ((*pair, key, data) for key, data in keys.items())
             pair, keys = (src, dst), {}
-        keys[_edge_key(kind, disc, one)] = _edge_data(shared, one, attrs, kind, source, first_seen)
+        # a few shared dicts spare decoding the edges alike; none is held for long
+        keys[_edge_key(kind, disc, one)] = _edge_data(
+            shared, one, attrs, kind, source, first_seen, room=1000
+        )
     if pair is not None:
         yield from ((*pair, key, data) for key, data in keys.items())
 

@@ -71,6 +71,15 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def for_reading_whole_runs(self) -> None:
+        """A small page cache (8 MB instead of the 64 MB that keeps a write's index
+        inserts fast) for a process that reads whole runs, an export: a
+        scan of a table larger than the cache gains nothing from it (the OS caches the
+        file), and SQLite's sorter spills to a temporary file past that size instead of
+        holding a whole ordered run in memory (at 100,000 nodes the export's peak RSS fell
+        by about 60 MB, docs/performance.md)."""
+        self.conn.execute("PRAGMA cache_size = -8192")
+
     @contextmanager
     def write_lock(self, wait: float = 30.0) -> Iterator[None]:
         """Hold `<db>.lock` for the whole run; a second writer waits up to `wait` seconds.
