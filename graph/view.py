@@ -183,3 +183,18 @@ def in_edge_kinds(store: Store, run: Run, nodes: Iterable[str]) -> dict[str, dic
         if into is not None:
             into.setdefault(src, []).append(kind)
     return wanted
+
+
+def out_edge_kinds(
+    store: Store, run: Run, nodes: Iterable[str]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """node -> successor -> edge key -> its kind, for `nodes` only, in `load_graph`'s order
+    (`graph._succ`, a key seen twice once): one scan of the run's edges, no attributes
+    decoded, no graph."""
+    wanted: dict[str, dict[str, dict[str, str]]] = {node: {} for node in nodes}
+    one: dict[str, str] = {}
+    for src, dst, disc, kind, *_rest in store.edge_tuples(run.id):
+        out = wanted.get(src)
+        if out is not None:
+            out.setdefault(dst, {})[_edge_key(kind, disc, one)] = kind
+    return wanted

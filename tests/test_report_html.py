@@ -330,3 +330,27 @@ def test_matrix_cells_alike_are_one_shared_cell(tmp_path, emulator):
     kinds = {(c["value"], c["implied"]) for c in cells}
     assert len(cells) > len(kinds) > 1
     assert len({id(c) for c in cells}) == len(kinds)
+
+
+def test_a_large_runs_report_is_the_same_without_the_whole_graph(tmp_path, emulator, monkeypatch):
+    """Above the picture's size the report reads what it shows (node names and kinds, the
+    edges out of its resources and into its credentials) with SQL scans, never networkx's
+    graph of the whole run: the same model as from the whole graph."""
+    from idgraph.graph import review
+    from idgraph.graph.exporters import report_model
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    monkeypatch.setattr(report_model, "PICTURE_MAX_NODES", 0)  # every run counts as large
+    whole = build_review(store)
+    assert whole.graph  # loaded: the report reads networkx's graph, as for a small run
+    expected = report_model.report_model(whole)
+    monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
+    lean = build_review(store)
+    model = report_model.report_model(lean)
+    store.close()
+    assert model == expected
+    assert model["resources"] and any(r["children"] for r in model["resources"])
+    assert any(c["holders"] for c in model["creds"]["credentials"])
+    assert model["summary"]["edges"] > model["summary"]["nodes"] > 0

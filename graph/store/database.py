@@ -277,6 +277,10 @@ class Store:
         """`edge_tuples` in the graph's edge order (grouped by tail, then head)."""
         return versions.edge_tuples_in_graph_order(self.conn, run_id)
 
+    def edge_count(self, run_id: int) -> int:
+        """How many edges the graph of a run has (one per tail, head and key)."""
+        return versions.edge_count(self.conn, run_id)
+
     def missing_ends(self, run_id: int) -> sqlite3.Cursor:
         """(id, source) of each edge end that is no node at the run, in edge order."""
         return versions.missing_ends(self.conn, run_id)

@@ -284,3 +284,12 @@ def edge_tuples_in_graph_order(conn: sqlite3.Connection, run_id: int) -> sqlite3
         "JOIN ends ON ends.id = edges.src) ORDER BY tail_pos, pair_pos, r"
     )
     return conn.execute(sql, [run_id] * 4)
+
+
+def edge_count(conn: sqlite3.Connection, run_id: int) -> int:
+    """How many edges the run's graph has (`load_graph`'s: one per tail, head and key)."""
+    sql = (
+        "SELECT COUNT(*) FROM (SELECT DISTINCT src, dst, kind, COALESCE(discriminator, '') "
+        f"FROM edge_versions NOT INDEXED WHERE {AS_OF})"
+    )
+    return conn.execute(sql, [run_id, run_id]).fetchone()[0]
