@@ -187,14 +187,18 @@ def in_edge_kinds(store: Store, run: Run, nodes: Iterable[str]) -> dict[str, dic
 
 def out_edge_kinds(
     store: Store, run: Run, nodes: Iterable[str]
-) -> dict[str, dict[str, dict[str, str]]]:
-    """node -> successor -> edge key -> its kind, for `nodes` only, in `load_graph`'s order
-    (`graph._succ`, a key seen twice once): one scan of the run's edges, no attributes
-    decoded, no graph."""
-    wanted: dict[str, dict[str, dict[str, str]]] = {node: {} for node in nodes}
+) -> dict[str, dict[str, tuple[tuple[str, str], ...]]]:
+    """node -> successor -> its edges' (key, kind), for `nodes` only, in `load_graph`'s
+    order (`graph._succ`, a key seen twice once): one scan of the run's edges, no attributes
+    decoded, no graph. Tuples alike are one object (most pairs are one edge of a kind)."""
+    wanted: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {node: {} for node in nodes}
     one: dict[str, str] = {}
+    alike: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
     for src, dst, disc, kind, *_rest in store.edge_tuples(run.id):
         out = wanted.get(src)
         if out is not None:
-            out.setdefault(dst, {})[_edge_key(kind, disc, one)] = kind
+            keys = dict(out.get(dst, ()))
+            keys[_edge_key(kind, disc, one)] = one.setdefault(kind, kind)
+            items = tuple(keys.items())
+            out[dst] = alike.setdefault(items, items)
     return wanted

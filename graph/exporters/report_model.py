@@ -88,6 +88,16 @@ class _LeanGraph:
         )
         self._succ: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
         self._pred: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+        # the keys of the edges between two nodes, read-only and shared by the pairs alike
+        # (most are one edge of a common kind): a dict or two per edge was most of it
+        self._alike: dict[tuple[tuple[str, str], ...], dict[str, dict[str, str]]] = {}
+
+    def _keys(self, kinds: Iterable[tuple[str, str]]) -> dict[str, dict[str, str]]:
+        items = tuple(kinds)
+        found = self._alike.get(items)
+        if found is None:
+            found = self._alike[items] = {key: {"kind": kind} for key, kind in items}
+        return found
 
     def __contains__(self, node: object) -> bool:
         return node in self._node
@@ -103,14 +113,12 @@ class _LeanGraph:
 
         found = out_edge_kinds(self.context.store, self.context.run, set(nodes) - set(self._succ))
         for node, succ in found.items():
-            self._succ[node] = {
-                v: {key: {"kind": kind} for key, kind in keys.items()} for v, keys in succ.items()
-            }
+            self._succ[node] = {v: self._keys(keys) for v, keys in succ.items()}
 
     def read_in_edges(self, nodes: Iterable[str]) -> None:
         for node, pred in self.context.in_edge_kinds(set(nodes) - set(self._pred)).items():
             self._pred[node] = {
-                u: {str(i): {"kind": kind} for i, kind in enumerate(kinds)}
+                u: self._keys((str(i), kind) for i, kind in enumerate(kinds))
                 for u, kinds in pred.items()
             }
 
@@ -243,17 +251,14 @@ def resource_sections(
     for row in context.rows:
         rows_to[row.resource].append(row)
     out = []
+    # a person's entry, read-only and shared by every resource with the same cell: 500
+    # people x 15,000 servers were hundreds of thousands of alike dicts
+    entries: dict[tuple[int, int], dict[str, Any]] = {}
     for index, column in enumerate(matrix["resources"]):
         node = column["id"]
         members = [
-            {
-                "id": p["id"],
-                "name": p["name"],
-                "access": p["cells"][index]["value"],
-                "implied": p["cells"][index]["implied"],
-                "role": p["role"],
-            }
-            for p in matrix["people"]
+            _member_entry(entries, person, p, p["cells"][index])
+            for person, p in enumerate(matrix["people"])
             if p["cells"][index]["value"] != "none"
         ]
         credentials: dict[str, dict[str, Any]] = {}
@@ -288,6 +293,26 @@ def resource_sections(
             }
         )
     return out
+
+
+def _member_entry(
+    entries: dict[tuple[int, int], dict[str, Any]],
+    person: int,
+    p: dict[str, Any],
+    cell: dict[str, Any],
+) -> dict[str, Any]:
+    """A person's entry in a resource's section: one per person and kind of cell (cells
+    alike are one shared dict, `_cell`, so its id names its kind)."""
+    entry = entries.get((person, id(cell)))
+    if entry is None:
+        entry = entries[person, id(cell)] = {
+            "id": p["id"],
+            "name": p["name"],
+            "access": cell["value"],
+            "implied": cell["implied"],
+            "role": p["role"],
+        }
+    return entry
 
 
 def _credential(
@@ -770,10 +795,18 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
     would otherwise be megabytes of markup that is mostly never opened). Positional lists of
     string indexes; report.js reads them in this order."""
     s = _Strings()
+    members: dict[int, list[int]] = {}  # by id: the sections share their member entries
+
+    def member(p: dict[str, Any]) -> list[int]:
+        found = members.get(id(p))
+        if found is None:
+            found = members[id(p)] = [*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])]
+        return found
+
     resources = [
         [
             s.ref(r),
-            [[*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])] for p in r["members"]],
+            [member(p) for p in r["members"]],
             [[s(c["name"]), s(c["kind"]), s(c["last_seen"])] for c in r["credentials"]],
             [
                 [
