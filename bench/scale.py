@@ -16,7 +16,7 @@ Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its 
   export  review.csv of the latest run: the review rows from SQL, every check, the file
   exfloor the export's floor: a raw sqlite3 SELECT of the same rows (the run's nodes and
           edges) and csv.writer of as many review rows, same run
-  graph   graph.json: the run loaded into networkx and written (the graph exports)
+  graph   graph.json: the run streamed from the store (node and edge reads, no networkx graph)
   fullexport  `idgraph export` with every format (host.write_review_pack): its peak RSS
 Timed parts exclude building the synthetic graph in memory (a sync has it from the API).
 Each timed part is measured in wall seconds and in CPU seconds of the step's process
@@ -326,7 +326,7 @@ def report(results: list[dict]) -> str:
     )
     row("export ÷ floor", lambda r: f"{r['export_ratio']:.2f}×", "≤ 2×")
     row("… in CPU seconds of the step's process", lambda r: f"{r['export_cpu_ratio']:.2f}×")
-    row("graph.json export (networkx), s", lambda r: f"{r['graph_export']:.2f}")
+    row("graph.json export (streamed from the store), s", lambda r: f"{r['graph_export']:.2f}")
     row("full export (every format), s", lambda r: f"{r['full_export']:.2f}")
 
     def rss(result: dict, step_name: str) -> str:

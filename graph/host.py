@@ -105,6 +105,7 @@ def write_review_pack(
     names = list(formats or sorted(exporters))
     signer = load_signer(sign_key) if sign_key is not None else None
     store = Store(db_path, create=False)
+    store.for_reading_whole_runs()
     try:
         for name in [*names, None] if out_dir.is_dir() else ():
             filename = exporters[name].filename if name else MANIFEST_NAME
@@ -119,7 +120,7 @@ def write_review_pack(
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             # the files that read the review first; then its rows go, before the graph
-            # exports hold the whole graph (and their copies of it)
+            # exports stream the whole graph
             for name in sorted(names, key=lambda n: not reads_review[n]):
                 if not reads_review[name]:
                     context.release_rows()
@@ -129,6 +130,8 @@ def write_review_pack(
                     extra += _companions(exporters[name], context, out_dir)
                 except ExporterUnavailable as exc:
                     skipped.append(str(exc))
+                if context._graph is not None:  # an exporter loaded the whole graph: it goes
+                    context.release_graph()  # before the next (which reads it again if it must)
             if by_reviewer:
                 from .exporters.review_xlsx import write_by_reviewer
 

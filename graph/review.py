@@ -4,7 +4,7 @@ findings on them, each row's flags, and what changed since the review's baseline
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .access import (
@@ -30,7 +30,7 @@ from .memory import gc_paused
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import load_graph
+from .view import graph_edges, graph_nodes, in_edge_kinds, load_graph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -162,6 +162,33 @@ class ReviewContext:
                 finally:
                     store.close()
         return self._graph
+
+    def graph_nodes(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, attributes) of every node of `graph`, in its order, streamed from the store
+        unless the graph is loaded: a whole-graph file without the graph in memory."""
+        if self._graph is not None:
+            return iter(self._graph._node.items())
+        return graph_nodes(self.store, self.run)
+
+    def graph_edges(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(tail, head, key, attributes) of every edge of `graph`, in its order, streamed
+        as `graph_nodes` (attributes may be shared between edges: read only)."""
+        if self._graph is not None:
+            return iter(self._graph.edges(keys=True, data=True))
+        return graph_edges(self.store, self.run)
+
+    def in_edge_kinds(self, nodes: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """node -> predecessor -> kinds of the edges between them, for `nodes`, in the
+        graph's order (`graph._pred`), without loading the graph."""
+        if self._graph is not None:
+            pred = self._graph._pred
+            return {
+                node: {
+                    u: [d["kind"] for d in keys.values()] for u, keys in pred.get(node, {}).items()
+                }
+                for node in nodes
+            }
+        return in_edge_kinds(self.store, self.run, nodes)
 
     def nodes_of_kind(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         """(id, attributes) of every node of a kind, read once with SQL."""

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..access import AccessRow, fold, spans
+from ..access import AccessRow, fold, name_from, spans
 from ..interfaces import ExporterUnavailable
 from ..review import ReviewContext
 from ._files import json_items, write_chunks, write_csv, write_text
@@ -51,7 +51,7 @@ def _role(context: ReviewContext, kind: str) -> str | None:
 
 
 def _kind_of(context: ReviewContext, node: str) -> str:
-    return str(context.graph._node[node].get("kind", ""))
+    return str(context.node(node).get("kind", ""))
 
 
 def _short_type(kind: str) -> str:
@@ -103,10 +103,9 @@ def _baton_principals(context: ReviewContext) -> dict[str, AccessRow]:
 
 def _baton_users(context: ReviewContext, principals: dict[str, AccessRow]) -> list[dict[str, str]]:
     """`user` records: attested members (human) and credentials (service)."""
-    nodes = context.graph._node
     records: list[dict[str, str]] = []
     for node, row in sorted(principals.items()):
-        data = nodes[node]
+        data = context.node(node)
         human = row.principal_type == "human"
         email = str(data.get("email") or "") if human else ""
         records.append(
@@ -128,12 +127,12 @@ def _baton_users(context: ReviewContext, principals: dict[str, AccessRow]) -> li
     return records
 
 
-def _baton_parent(context: ReviewContext, node: str, holding: set[str]) -> str:
+def _baton_parent(
+    accounts: set[str], preds: dict[str, list[str]], node: str, holding: set[str]
+) -> str:
     """The account a resource sits in (by an edge that is not a holding one), or empty."""
-    for pred, keys in context.graph._pred[node].items():
-        if _role(context, _kind_of(context, pred)) == "account" and any(
-            d.get("kind") not in holding for d in keys.values()
-        ):
+    for pred, kinds in preds.items():
+        if pred in accounts and any(kind not in holding for kind in kinds):
             return pred if pred != node else ""
     return ""
 
@@ -141,11 +140,11 @@ def _baton_parent(context: ReviewContext, node: str, holding: set[str]) -> str:
 def _baton_resources(context: ReviewContext, resource_type: dict[str, str]) -> list[dict[str, str]]:
     """`resource` records: the account as the app and every resource node; fills
     `resource_type` (node -> its short type) for the secrets that follow."""
-    nodes = context.graph._node
-    accounts = [n for n, _ in context.nodes_with_role("account")]
-    kept = set(accounts) | {n for n, _ in context.nodes_with_role("resource")}
+    accounts = {n for n, _ in context.nodes_with_role("account")}
+    kept = accounts | {n for n, _ in context.nodes_with_role("resource")}
     kept |= {row.resource for row in context.rows}
     holding = context.schema.edge_kinds_with(holds=True)
+    preds = context.in_edge_kinds(kept)
     records: list[dict[str, str]] = []
     for node in sorted(kept):
         kind = _kind_of(context, node)
@@ -161,9 +160,9 @@ def _baton_resources(context: ReviewContext, resource_type: dict[str, str]) -> l
                 "description": kind,
                 "parent_resource": ""
                 if role == "account"
-                else _baton_parent(context, node, holding),
+                else _baton_parent(accounts, preds[node], node, holding),
                 "profile.idgraph_kind": kind,
-                "profile.source": str(nodes[node].get("source", "")),
+                "profile.source": str(context.node(node).get("source", "")),
             }
         )
     return records
@@ -173,18 +172,18 @@ def _baton_secrets(
     context: ReviewContext, principals: dict[str, AccessRow], resource_type: dict[str, str]
 ) -> list[dict[str, str]]:
     """`resource` records with the `secret` trait: every credential, under what holds it."""
-    graph = context.graph
     holding = context.schema.edge_kinds_with(holds=True)
+    credentials = sorted(n for n, row in principals.items() if row.principal_type != "human")
+    preds = context.in_edge_kinds(credentials)
     records: list[dict[str, str]] = []
-    for node, row in sorted(principals.items()):
-        if row.principal_type == "human":
-            continue
-        data = graph._node[node]
+    for node in credentials:
+        row = principals[node]
+        data = context.node(node)
         holder = next(
             (
                 pred
-                for pred, keys in graph._pred[node].items()
-                if pred in resource_type and any(d.get("kind") in holding for d in keys.values())
+                for pred, kinds in preds[node].items()
+                if pred in resource_type and any(kind in holding for kind in kinds)
             ),
             "",
         )
@@ -320,8 +319,7 @@ class BloodHoundExporter:
     def export(self, context: ReviewContext, out_dir: Path) -> Path:
         """Streamed: each node and edge is made and written in chunks, never the whole
         payload in memory (at 100,000 nodes it was gigabytes)."""
-        graph = context.graph
-        node_kinds = {str(data.get("kind", "node")) for _n, data in graph.nodes(data=True)}
+        node_kinds = {str(data.get("kind", "node")) for _n, data in context.graph_nodes()}
         custom = {"custom_types": {}}
         for kind in sorted(node_kinds | set(context.schema.nodes)):
             icon, color = _ICONS.get(_role(context, kind) or "", ("circle", "#778CA3"))
@@ -344,15 +342,23 @@ class BloodHoundExporter:
         return write_chunks(out_dir / self.filename, chunks())
 
 
+def _name(context: ReviewContext, node: str, data: dict[str, Any]) -> str:
+    """`context.name`, from the node's graph attributes when the review did not read it
+    (no graph loaded for one name)."""
+    return (
+        context.name(node) if context.node_exists(node) else name_from(data, node, context.schema)
+    )
+
+
 def _opengraph_nodes(context: ReviewContext) -> Iterator[dict[str, Any]]:
-    for node, data in context.graph.nodes(data=True):
+    for node, data in context.graph_nodes():
         yield {
             "id": node,
             "kinds": [opengraph_kind(str(data.get("kind", "node"))), SOURCE_KIND],
             "properties": _flat(
                 {
                     **{k: v for k, v in data.items() if k != "kind"},
-                    "name": context.name(node),
+                    "name": _name(context, node, data),
                     "objectid": node,
                     "idgraph_kind": data.get("kind", ""),
                 }
@@ -363,7 +369,7 @@ def _opengraph_nodes(context: ReviewContext) -> Iterator[dict[str, Any]]:
 def _opengraph_edges(context: ReviewContext) -> Iterator[dict[str, Any]]:
     access = context.access
     granted = {(r.principal, r.access_kind, r.resource): r.access for r in access.explicit}
-    for u, v, data in context.graph.edges(data=True):
+    for u, v, _key, data in context.graph_edges():
         yield {
             "kind": opengraph_kind(data["kind"]),
             "start": {"value": u, "match_by": "id"},
@@ -408,7 +414,7 @@ def _veza_resources(context: ReviewContext, app: Any, property_type: Any) -> dic
 
 def _veza_identity(context: ReviewContext, app: Any, row: AccessRow) -> Any:
     """A row's principal as a local user (a member) or an access credential."""
-    data = context.graph._node[row.principal]
+    data = context.node(row.principal)
     if row.principal_type == "human":
         user = app.add_local_user(
             name=row.principal_name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from ..access import AccessRow, run_time, spans
@@ -32,10 +33,12 @@ def kind_label(kind: str) -> str:
 
 
 class Names:
-    """Node names looked up once: the graph's, else an earlier graph's, else the id."""
+    """Node names looked up once: the graph's, else an earlier graph's, else the id.
+    `graph`: what the report reads of the run (default: the whole run, `context.graph`)."""
 
-    def __init__(self, context: ReviewContext, *others: Any) -> None:
-        self.graphs = [context.graph, *others]
+    def __init__(self, context: ReviewContext, *others: Any, graph: Any = None) -> None:
+        self.graph = graph if graph is not None else context.graph
+        self.graphs = [self.graph, *others]
         self.schema = context.schema
         self.cache: dict[str, str] = {}
 
@@ -58,6 +61,75 @@ class Names:
 
     def ref(self, node: str) -> dict[str, str]:
         return {"id": node, "name": self(node)}
+
+
+class _NodeView(dict[str, dict[str, Any]]):
+    """`graph.nodes` as the report reads it: `nodes[node]`, and `nodes(data=True)`."""
+
+    def __call__(self, data: bool = False) -> Any:
+        return self.items() if data else self.keys()
+
+
+class _LeanGraph:
+    """What the report reads of a large run, in networkx's shapes, without networkx's graph
+    of the whole run (hundreds of megabytes at 100,000 nodes): every node with only the
+    attributes a name, a kind or a cell shows, and the edges (their kinds) out of and into
+    the nodes the report asks for, each read with one scan of the run's edges."""
+
+    KEPT = {"kind", "attestation_stale", "last_seen", "name", "url", "host", "email"}
+    KEPT |= {"fingerprint", "suffix"}
+
+    def __init__(self, context: ReviewContext) -> None:
+        self.context = context
+        kept = self.KEPT | {kind.label for kind in context.schema.nodes.values()}
+        self._node = self.nodes = _NodeView(
+            (node, {k: v for k, v in data.items() if k in kept})
+            for node, data in context.graph_nodes()
+        )
+        self._succ: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+        self._pred: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+        # the keys of the edges between two nodes, read-only and shared by the pairs alike
+        # (most are one edge of a common kind): a dict or two per edge was most of it
+        self._alike: dict[tuple[tuple[str, str], ...], dict[str, dict[str, str]]] = {}
+
+    def _keys(self, kinds: Iterable[tuple[str, str]]) -> dict[str, dict[str, str]]:
+        items = tuple(kinds)
+        found = self._alike.get(items)
+        if found is None:
+            found = self._alike[items] = {key: {"kind": kind} for key, kind in items}
+        return found
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._node
+
+    def __len__(self) -> int:
+        return len(self._node)
+
+    def number_of_edges(self) -> int:
+        return self.context.store.edge_count(self.context.run.id)
+
+    def read_out_edges(self, nodes: Iterable[str]) -> None:
+        from ..view import out_edge_kinds
+
+        found = out_edge_kinds(self.context.store, self.context.run, set(nodes) - set(self._succ))
+        for node, succ in found.items():
+            self._succ[node] = {v: self._keys(keys) for v, keys in succ.items()}
+
+    def read_in_edges(self, nodes: Iterable[str]) -> None:
+        for node, pred in self.context.in_edge_kinds(set(nodes) - set(self._pred)).items():
+            self._pred[node] = {
+                u: self._keys((str(i), kind) for i, kind in enumerate(kinds))
+                for u, kinds in pred.items()
+            }
+
+
+def _report_graph(context: ReviewContext, *, changed: bool) -> Any:
+    """The run's graph for the report: networkx's, loaded, for a picture (a small run) or
+    what changed since a baseline (both runs' graphs compared); else a `_LeanGraph`."""
+    if changed or context._graph is not None:
+        return context.graph
+    lean = _LeanGraph(context)
+    return context.graph if len(lean) <= PICTURE_MAX_NODES else lean
 
 
 def _role(context: ReviewContext, graph: Any, node: str) -> str | None:
@@ -99,7 +171,7 @@ def _cell(
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
     """People x resources: each cell the effective access the engine gives (an account-wide
     role's implied level, else the explicit grant, else none)."""
-    graph, schema = context.graph, context.schema
+    graph, schema = names.graph, context.schema
     access = context.access
     effective = access.effective()
     roles: dict[str, dict[str, Any]] = {}
@@ -168,23 +240,25 @@ def resource_sections(
     context: ReviewContext, names: Names, matrix: dict[str, Any], run_times: dict[int, str]
 ) -> list[dict[str, Any]]:
     """Per matrix resource: who has access, the credentials it holds, its other children."""
-    graph, schema = context.graph, context.schema
+    graph, schema = names.graph, context.schema
+    if isinstance(graph, _LeanGraph):  # the edges out of the resources, then of their parts
+        graph.read_out_edges(column["id"] for column in matrix["resources"])
+        graph.read_out_edges(
+            child for column in matrix["resources"] for child in graph._succ[column["id"]]
+        )
     holding = schema.edge_kinds_with(holds=True)
     rows_to: dict[str, list[AccessRow]] = defaultdict(list)
     for row in context.rows:
         rows_to[row.resource].append(row)
     out = []
+    # a person's entry, read-only and shared by every resource with the same cell: 500
+    # people x 15,000 servers were hundreds of thousands of alike dicts
+    entries: dict[tuple[int, int], dict[str, Any]] = {}
     for index, column in enumerate(matrix["resources"]):
         node = column["id"]
         members = [
-            {
-                "id": p["id"],
-                "name": p["name"],
-                "access": p["cells"][index]["value"],
-                "implied": p["cells"][index]["implied"],
-                "role": p["role"],
-            }
-            for p in matrix["people"]
+            _member_entry(entries, person, p, p["cells"][index])
+            for person, p in enumerate(matrix["people"])
             if p["cells"][index]["value"] != "none"
         ]
         credentials: dict[str, dict[str, Any]] = {}
@@ -221,10 +295,30 @@ def resource_sections(
     return out
 
 
+def _member_entry(
+    entries: dict[tuple[int, int], dict[str, Any]],
+    person: int,
+    p: dict[str, Any],
+    cell: dict[str, Any],
+) -> dict[str, Any]:
+    """A person's entry in a resource's section: one per person and kind of cell (cells
+    alike are one shared dict, `_cell`, so its id names its kind)."""
+    entry = entries.get((person, id(cell)))
+    if entry is None:
+        entry = entries[person, id(cell)] = {
+            "id": p["id"],
+            "name": p["name"],
+            "access": cell["value"],
+            "implied": cell["implied"],
+            "role": p["role"],
+        }
+    return entry
+
+
 def _credential(
     context: ReviewContext, names: Names, node: str, run_times: dict[int, str]
 ) -> dict[str, Any]:
-    data = context.graph.nodes[node] if node in context.graph else {}
+    data = names.graph.nodes[node] if node in names.graph else {}
     last = data.get("last_seen")
     return {
         **names.ref(node),
@@ -239,7 +333,9 @@ def credential_principals(
     context: ReviewContext, names: Names, run_times: dict[int, str]
 ) -> dict[str, Any]:
     """Tokens as principals: what each may do, who holds it; and the account-wide rights."""
-    graph, schema = context.graph, context.schema
+    graph, schema = names.graph, context.schema
+    if isinstance(graph, _LeanGraph):
+        graph.read_in_edges({r.principal for r in context.rows if r.principal_type == "credential"})
     holding = schema.edge_kinds_with(holds=True)
     creds: dict[str, dict[str, Any]] = {}
     send_targets: Counter[str] = Counter()
@@ -598,7 +694,7 @@ def owners(context: ReviewContext, names: Names) -> list[dict[str, Any]]:
     return [
         {**names.ref(target), **{k: record[k] or "" for k in record if k != "target"}}
         for target, record in sorted(annotations(context.store.db.conn).items())
-        if context.node_exists(target) or target in context.graph
+        if context.node_exists(target) or target in names.graph
     ]
 
 
@@ -608,9 +704,9 @@ def owners(context: ReviewContext, names: Names) -> list[dict[str, Any]]:
 def picture(context: ReviewContext, names: Names) -> dict[str, Any]:
     """A layered layout (principals, account, resources, their parts, identities and
     endpoints), grouped by kind, with a legend and edge labels where they fit."""
+    if len(names.graph) > PICTURE_MAX_NODES or len(names.graph) == 0:
+        return {"shown": False, "nodes": len(names.graph), "limit": PICTURE_MAX_NODES}
     graph = context.graph
-    if len(graph) > PICTURE_MAX_NODES or len(graph) == 0:
-        return {"shown": False, "nodes": len(graph), "limit": PICTURE_MAX_NODES}
     kinds = sorted({d.get("kind", "") for _n, d in graph.nodes(data=True)})
     colour = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(kinds)}
     layers: dict[int, list[str]] = defaultdict(list)
@@ -699,10 +795,18 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
     would otherwise be megabytes of markup that is mostly never opened). Positional lists of
     string indexes; report.js reads them in this order."""
     s = _Strings()
+    members: dict[int, list[int]] = {}  # by id: the sections share their member entries
+
+    def member(p: dict[str, Any]) -> list[int]:
+        found = members.get(id(p))
+        if found is None:
+            found = members[id(p)] = [*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])]
+        return found
+
     resources = [
         [
             s.ref(r),
-            [[*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])] for p in r["members"]],
+            [member(p) for p in r["members"]],
             [[s(c["name"]), s(c["kind"]), s(c["last_seen"])] for c in r["credentials"]],
             [
                 [
@@ -765,10 +869,10 @@ def attestation_state(context: ReviewContext, accounts: int) -> str | None:
 def report_model(context: ReviewContext) -> dict[str, Any]:
     run_times = {r.id: r.finished or "" for r in context.store.runs()}
     changes, before = changes_since(context, run_times)
-    names = Names(context, *([before] if before is not None else []))
+    graph = _report_graph(context, changed=before is not None)
+    names = Names(context, *([before] if before is not None else []), graph=graph)
     matrix = access_matrix(context, names)
     creds = credential_principals(context, names, run_times)
-    graph = context.graph
     node_counts = Counter(d.get("kind", "") for _n, d in graph.nodes(data=True))
     accounts = [names.ref(n) for n, _d in context.nodes_with_role("account")]
     people = matrix["people"]

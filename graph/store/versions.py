@@ -236,3 +236,67 @@ def last_seen_of(conn: sqlite3.Connection, text: str) -> tuple[str, int, int] | 
         [text],
     ).fetchone()
     return (row[0], row[2], row[1]) if row else None
+
+
+def node_tuples_in_graph_order(conn: sqlite3.Connection, run_id: int) -> Iterator[NodeTuple]:
+    """`node_tuples` of a run, the versions of one id (a node seen from two scopes) next to
+    each other, the ids in the order a plain scan first meets them (networkx's node order
+    once the run is loaded, `view.load_graph`): a reader can stream the graph in that order."""
+    sql = (
+        "SELECT id, kind, source, attrs, first_seen, scope FROM ("
+        "SELECT rowid AS r, MIN(rowid) OVER (PARTITION BY id) AS pos, * "
+        f"FROM node_versions NOT INDEXED WHERE {AS_OF}) ORDER BY pos, r"
+    )
+    loads = attrs_from_json
+    for ident, kind, source, attrs, first_seen, scope in conn.execute(sql, [run_id, run_id]):
+        data = loads(attrs)
+        data["first_seen"] = first_seen
+        data["scope"] = scope
+        yield ident, kind, source, data
+
+
+_RUN_EDGES = (
+    "edges AS (SELECT rowid AS r, src, dst, discriminator, kind, source, attrs, first_seen "
+    f"FROM edge_versions NOT INDEXED WHERE {AS_OF}), "
+    "nodes AS (SELECT id, MIN(rowid) AS pos "
+    f"FROM node_versions NOT INDEXED WHERE {AS_OF} GROUP BY id), "
+    # a missing end (an edge to a node the run lacks) comes after every node, in the order
+    # the edges name it (tail before head)
+    "ends AS (SELECT id, MIN(p) AS p FROM (SELECT src AS id, r * 2 AS p FROM edges "
+    "UNION ALL SELECT dst, r * 2 + 1 FROM edges) GROUP BY id) "
+)
+
+
+def missing_ends(conn: sqlite3.Connection, run_id: int) -> sqlite3.Cursor:
+    """(id, source of the first edge naming it) of each end of an edge at a run that is no
+    node at that run, in the order the edges first name them."""
+    sql = (
+        f"WITH {_RUN_EDGES}"
+        "SELECT ends.id, edges.source FROM ends JOIN edges ON edges.r = ends.p / 2 "
+        "WHERE ends.id NOT IN (SELECT id FROM nodes) ORDER BY ends.p"
+    )
+    return conn.execute(sql, [run_id] * 4)
+
+
+def edge_tuples_in_graph_order(conn: sqlite3.Connection, run_id: int) -> sqlite3.Cursor:
+    """`edge_tuples` of a run in networkx's edge order once the run is loaded: by their
+    tail's place among the nodes (`node_tuples_in_graph_order`, then `missing_ends`), then
+    by the head each tail first names, then as stored."""
+    sql = (
+        f"WITH {_RUN_EDGES}"
+        "SELECT src, dst, discriminator, kind, source, attrs, first_seen FROM ("
+        "SELECT edges.*, COALESCE(nodes.pos, (1 << 62) + ends.p) AS tail_pos, "
+        "MIN(edges.r) OVER (PARTITION BY edges.src, edges.dst) AS pair_pos "
+        "FROM edges LEFT JOIN nodes ON nodes.id = edges.src "
+        "JOIN ends ON ends.id = edges.src) ORDER BY tail_pos, pair_pos, r"
+    )
+    return conn.execute(sql, [run_id] * 4)
+
+
+def edge_count(conn: sqlite3.Connection, run_id: int) -> int:
+    """How many edges the run's graph has (`load_graph`'s: one per tail, head and key)."""
+    sql = (
+        "SELECT COUNT(*) FROM (SELECT DISTINCT src, dst, kind, COALESCE(discriminator, '') "
+        f"FROM edge_versions NOT INDEXED WHERE {AS_OF})"
+    )
+    return conn.execute(sql, [run_id, run_id]).fetchone()[0]

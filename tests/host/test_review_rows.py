@@ -73,8 +73,12 @@ def hostile_store(store):
             edges.append(
                 _edge(member.id, ident, "postmark:can_access", permission=["view", "@all"][n % 2])
             )
+    return _complete_run(store, "acme", nodes, edges)
+
+
+def _complete_run(store, label, nodes, edges):
     run = store.start_run(
-        kind="sync", connector="postmark", scope="postmark:acme", account_label="acme",
+        kind="sync", connector="postmark", scope=f"postmark:{label}", account_label=label,
         plugin_versions={},
     )  # fmt: skip
     store.finish_run(run, status="complete", nodes=nodes, edges=edges)
@@ -187,3 +191,73 @@ def test_graph_json_is_node_link_without_working_out_the_review(hostile_store, t
     back = nx.node_link_graph(written, edges="edges")
     assert sorted(back.edges(keys=True)) == sorted(graph.edges(keys=True))
     assert dict(back.nodes(data=True)) == dict(graph.nodes(data=True))
+
+
+@pytest.fixture
+def two_scope_store(hostile_store):
+    """hostile_store and a second account's run: a member seen from both scopes, an edge
+    from each scope between the same two nodes with the same key, one to a node neither
+    run holds, and attribute values of mixed types, lists, nulls and control characters."""
+    attested = _member(f"{MEMBER}:ann@acme.example", "ann@acme.example")
+    attrs = {**attested.attrs, "two_factor": True, "teams": ["a", "b"], "note": None}
+    member = Node(id=attested.id, kind=MEMBER, source="api", attrs={**attrs, "bell": "x\x07y"})
+    other = "postmark:account:other"
+    nodes = [Node(id=other, kind="postmark:account", source="api", attrs={"label": 7}), member]
+    edges = [
+        _edge(member.id, ACCOUNT, "postmark:member_of", role="Admin", role_level=3),
+        _edge(member.id, f"{SERVER}:elsewhere", "postmark:can_access", permission=["view"]),
+        _edge(other, member.id, "postmark:has_member", source="api", since=1.5),
+    ]
+    return _complete_run(hostile_store, "other", nodes, edges)
+
+
+def test_the_graph_streamed_from_the_store_is_the_loaded_graph_in_its_order(two_scope_store):
+    """The graph exports read the run with SQL as they write (no networkx graph in memory):
+    the same nodes, edges, keys and attributes, in networkx's order."""
+    run, graph = load_graph(two_scope_store)
+    context = build_review(two_scope_store, lazy=True)
+    nodes, edges = list(context.graph_nodes()), list(context.graph_edges())
+    assert context._graph is None  # streamed, never loaded
+    assert nodes == list(graph.nodes(data=True))
+    assert edges == list(graph.edges(keys=True, data=True))
+    assert graph.nodes[f"{MEMBER}:ann@acme.example"]["sources"] == ["api", "attested"]
+    assert graph.nodes[f"{SERVER}:elsewhere"]["kind"] == "missing"  # a missing end: last
+    pair = graph[f"{MEMBER}:ann@acme.example"][ACCOUNT]
+    assert len(pair) == 1 and pair["postmark:member_of"]["role"] == "Admin"  # the later one
+
+
+def test_graphml_is_written_as_networkx_writes_it_without_loading_the_graph(
+    two_scope_store, tmp_path, monkeypatch
+):
+    """GraphML is streamed (ElementTree, one chunk of elements at a time) yet byte for byte
+    networkx's `write_graphml` of the same graph; it loads in networkx and igraph."""
+    import io
+
+    import igraph
+    from idgraph.graph import review
+    from idgraph.graph.exporters import GraphMLExporter
+    from idgraph.graph.exporters.graph_files import graphml_chunks
+
+    _run, graph = load_graph(two_scope_store)
+    # what networkx writes of a copy typed as the exporter types it (one type per name)
+    typed = nx.MultiDiGraph()
+    context = build_review(two_scope_store, lazy=True)
+    written = b"".join(graphml_chunks(context, size=2))  # several chunks
+    back = nx.read_graphml(io.BytesIO(written), force_multigraph=True)
+    for node, data in back.nodes(data=True):
+        typed.add_node(node, **data)
+    for u, v, key, data in back.edges(keys=True, data=True):
+        typed.add_edge(u, v, key=key, **data)
+    expected = io.BytesIO()
+    nx.write_graphml(typed, expected)
+    assert written == expected.getvalue()
+    assert list(back.nodes) == [n.replace("\x07", "\\x07") for n in graph.nodes]
+    assert list(back.edges(keys=True)) == list(graph.edges(keys=True))
+    ann = back.nodes[f"{MEMBER}:ann@acme.example"]
+    assert ann["teams"] == '["a", "b"]' and "note" not in ann and ann["bell"] == "x\\x07y"
+    assert ann["two_factor"] == "true"  # a name whose values mix types is text throughout
+    monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
+    path = GraphMLExporter().export(build_review(two_scope_store, lazy=True), tmp_path)
+    assert path.read_bytes() == written
+    loaded = igraph.Graph.Read_GraphML(str(path))
+    assert (loaded.vcount(), loaded.ecount()) == (len(graph), graph.number_of_edges())

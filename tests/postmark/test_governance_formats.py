@@ -225,3 +225,35 @@ def test_no_platform_file_holds_a_secret(pack, account):
     for name in ("baton-file.csv", "veza-oaa.json", "bloodhound-opengraph.json", "graph.graphml"):
         text = (out / name).read_text(encoding="utf-8")
         assert [s for s in secrets if s in text] == [], name
+
+
+def test_the_graph_files_are_written_without_loading_the_whole_graph(pack, monkeypatch):
+    """Baton, BloodHound, Veza, graph.json and GraphML read the nodes and edges they need
+    from the store as they go, never networkx's graph of the whole run (hundreds of
+    megabytes at 100,000 nodes): the same bytes as the pack's."""
+    from idgraph.graph import review
+    from idgraph.graph.exporters import (
+        BatonExporter,
+        BloodHoundExporter,
+        GraphJsonExporter,
+        GraphMLExporter,
+        VezaExporter,
+    )
+
+    db, out = pack
+    monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
+    again = db.parent / "again"
+    again.mkdir()
+    store = Store(db)
+    try:
+        context = build_review(store)
+        for exporter in (BatonExporter, BloodHoundExporter, VezaExporter):
+            path = exporter().export(context, again)
+            assert path.read_bytes() == (out / path.name).read_bytes(), path.name
+        context.release_rows()
+        for exporter in (GraphJsonExporter, GraphMLExporter):
+            path = exporter().export(context, again)
+            assert path.read_bytes() == (out / path.name).read_bytes(), path.name
+        assert context._graph is None
+    finally:
+        store.close()

@@ -330,3 +330,61 @@ def test_matrix_cells_alike_are_one_shared_cell(tmp_path, emulator):
     kinds = {(c["value"], c["implied"]) for c in cells}
     assert len(cells) > len(kinds) > 1
     assert len({id(c) for c in cells}) == len(kinds)
+
+
+def test_a_large_runs_report_is_the_same_without_the_whole_graph(tmp_path, emulator, monkeypatch):
+    """Above the picture's size the report reads what it shows (node names and kinds, the
+    edges out of its resources and into its credentials) with SQL scans, never networkx's
+    graph of the whole run: the same model as from the whole graph."""
+    from idgraph.graph import review
+    from idgraph.graph.exporters import report_model
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    monkeypatch.setattr(report_model, "PICTURE_MAX_NODES", 0)  # every run counts as large
+    whole = build_review(store)
+    assert whole.graph  # loaded: the report reads networkx's graph, as for a small run
+    expected = report_model.report_model(whole)
+    monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
+    lean = build_review(store)
+    model = report_model.report_model(lean)
+    store.close()
+    assert model == expected
+    assert model["resources"] and any(r["children"] for r in model["resources"])
+    assert any(c["holders"] for c in model["creds"]["credentials"])
+    assert model["summary"]["edges"] > model["summary"]["nodes"] > 0
+
+
+def test_report_sections_share_their_alike_entries(tmp_path, emulator):
+    """A resource's section names each person with access by one entry per person and kind
+    of cell, shared between the resources, and the report's edges alike are one object:
+    at 100,000 nodes a dict per (person, resource) and per edge was most of the report's
+    memory."""
+    from idgraph.graph.exporters import report_model
+    from idgraph.graph.exporters.report_model import (
+        Names,
+        _LeanGraph,
+        access_matrix,
+        resource_sections,
+    )
+
+    store = Store(tmp_path / "db")
+    sync_fixture(store, emulator)
+    attest_fixture(store)
+    context = build_review(store)
+    names = Names(context, graph=_LeanGraph(context))
+    matrix = access_matrix(context, names)
+    sections = resource_sections(context, names, matrix, {})
+    entries = [m for section in sections for m in section["members"]]
+    alike = {(m["id"], m["access"], m["implied"]) for m in entries}
+    assert len(entries) > len(alike) and len({id(m) for m in entries}) == len(alike)
+    keydicts = [keys for succ in names.graph._succ.values() for keys in succ.values()]
+    assert len(keydicts) > len({id(k) for k in keydicts})
+    # the page's data: one list per shared entry
+    lazy = report_model.drawn_when_opened(
+        {"resources": sections, "findings": {"groups": []}, "creds": {"credentials": []}}
+    )
+    listed = [m for r in lazy["r"] for m in r[1]]
+    assert len({id(m) for m in listed}) == len(alike)
+    store.close()

@@ -371,19 +371,23 @@ def test_findings_fail_on_a_severity_for_ci(tmp_path, emulator):
 
 
 def test_the_review_rows_go_before_the_graph_exports(pack, monkeypatch):
-    """The files that read the review are written first; its rows are let go before the
-    graph exports hold the whole graph; the counts the command prints stay, and the files
-    are listed in the order asked for."""
+    """The files that read the review are written first; its rows, and the graph the
+    report loaded, are let go before the graph exports stream the whole graph, with a small
+    SQLite page cache (its sorter spills
+    to disk: no ordered run held in memory); the counts the command prints stay, and the
+    files are listed in the order asked for."""
     from idgraph.graph.exporters.graph_files import GraphJsonExporter, GraphMLExporter
     from idgraph.graph.host import write_review_pack
 
     db, _out, summary = pack
     held: dict[str, bool] = {}
+    cache: dict[str, int] = {}
     for exporter in (GraphJsonExporter, GraphMLExporter):
         original = exporter.export
 
         def spy(self, context, out_dir, original=original):
-            held[self.name] = context._access is not None
+            held[self.name] = context._access is not None or context._graph is not None
+            cache[self.name] = context.store.conn.execute("PRAGMA cache_size").fetchone()[0]
             return original(self, context, out_dir)
 
         monkeypatch.setattr(exporter, "export", spy)
@@ -392,6 +396,7 @@ def test_the_review_rows_go_before_the_graph_exports(pack, monkeypatch):
         db, out, formats=["graph-json", "review-csv", "graphml", "html"]
     )
     assert held == {"graph-json": False, "graphml": False}
+    assert cache == {"graph-json": -8192, "graphml": -8192}  # KiB: 8 MB, not 64
     assert [Path(p).name for p in written] == [
         "graph.json",
         "review.csv",
