@@ -30,7 +30,7 @@ from .memory import gc_paused
 from .model import attrs_from_json
 from .schema import SchemaRegistry, registry
 from .store import Run, Store
-from .view import graph_edges, graph_nodes, in_edge_kinds, load_graph
+from .view import graph_edges, graph_nodes, in_edge_kinds, load_graph, nodes_of
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -239,6 +239,19 @@ class ReviewContext:
         if ident in self._nodes:
             return True
         return self._graph is not None and ident in self._graph._node
+
+    def names(self, nodes: Iterable[str]) -> dict[str, str]:
+        """What a reviewer calls each of `nodes` the run holds (others are left out), read
+        for these alone unless the graph is loaded."""
+        wanted = set(nodes)
+        named = {n: name_from(self._nodes[n], n, self.schema) for n in wanted if n in self._nodes}
+        rest = wanted - named.keys()
+        if self._graph is not None:
+            found = {n: self._graph._node[n] for n in rest if n in self._graph._node}
+        else:
+            found = nodes_of(self.store, self.run, rest) if rest else {}
+        named.update((n, name_from(data, n, self.schema)) for n, data in found.items())
+        return named
 
     def name(self, node: str) -> str:
         """What a reviewer calls a node."""

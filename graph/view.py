@@ -139,6 +139,26 @@ def graph_nodes(store: Store, run: Run) -> Iterator[tuple[str, dict[str, Any]]]:
         yield ident, _missing_node(source)
 
 
+def nodes_of(store: Store, run: Run, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The attributes `load_graph`'s graph of a complete run gives each of `ids` it holds,
+    read for these alone (a few findings' nodes without the whole graph in memory)."""
+    wanted = set(ids)
+    last_seen = store.latest_run_per_scope(run.id)
+    now = run.finished or run.started
+    one: dict[str, str] = {}
+    found: dict[str, dict[str, Any]] = {}
+    for ident, kind, source, data in store.node_tuples(run.id, ids=wanted):
+        if ident in found:
+            _merge_node(found[ident], data, source)
+        else:
+            found[ident] = _node_data(data, kind, source, last_seen, now, one)
+    if not wanted <= found.keys():  # an edge's end that is no node is one in the graph
+        for ident, source in store.missing_ends(run.id):
+            if ident in wanted and ident not in found:
+                found[ident] = _missing_node(source)
+    return found
+
+
 def graph_edges(store: Store, run: Run) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
     """(tail, head, key, attributes) of each edge of `load_graph`'s graph of a complete run,
     in its order, read with SQL as it goes. Attributes dicts may be shared: read only."""

@@ -116,6 +116,7 @@ def review_sheets(context: ReviewContext, rows: list[AccessRow] | None = None) -
         protect=True,
         frozen_columns=FROZEN_COLUMNS,
     )
+    names = context.names(f.node for f in context.findings)
     findings = Sheet(
         "Findings",
         [
@@ -125,10 +126,7 @@ def review_sheets(context: ReviewContext, rows: list[AccessRow] | None = None) -
             Column("name", 34),
             Column("message", 80),
         ],
-        (
-            [f.severity, f.check, f.node, _name(context, f.node), f.message]
-            for f in context.findings
-        ),
+        ([f.severity, f.check, f.node, names.get(f.node, ""), f.message] for f in context.findings),
         protect=True,
     )
     instructions = Sheet(
@@ -140,10 +138,6 @@ def review_sheets(context: ReviewContext, rows: list[AccessRow] | None = None) -
         protect=True,
     )
     return [access, findings, instructions]
-
-
-def _name(context: ReviewContext, node: str) -> str:
-    return context.name(node) if node in context.graph else ""
 
 
 def write_by_reviewer(context: ReviewContext, out_dir: Path, *, force: bool) -> list[Path]:

@@ -257,3 +257,30 @@ def test_the_graph_files_are_written_without_loading_the_whole_graph(pack, monke
         assert context._graph is None
     finally:
         store.close()
+
+
+def test_review_xlsx_names_its_findings_nodes_without_loading_the_whole_graph(pack, monkeypatch):
+    """The Findings sheet names each finding's node, read for those nodes alone: the same
+    sheet as the pack's, with networkx's graph of the run never loaded."""
+    from idgraph.graph import review
+    from idgraph.graph.exporters import ReviewXlsxExporter
+    from openpyxl import load_workbook
+
+    db, out = pack
+    monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
+    again = db.parent / "again"
+    again.mkdir()
+    store = Store(db)
+    try:
+        context = build_review(store)
+        path = ReviewXlsxExporter().export(context, again)
+        assert context._graph is None
+    finally:
+        store.close()
+
+    def findings(file):
+        return [list(r) for r in load_workbook(file)["Findings"].iter_rows(values_only=True)]
+
+    written = findings(path)
+    assert written == findings(out / "review.xlsx")
+    assert len(written) > 1 and all(row[3] for row in written[1:]), written
