@@ -41,7 +41,7 @@ def test_scale_benchmark_quick(tmp_path):
 
 def test_scale_benchmark_runs_only_the_steps_asked_for(tmp_path):
     """--steps leaves the slow ones out (fullexport): their figures show as —."""
-    table, figures = _run(
+    table, figures = run_bench(
         "scale.py", tmp_path, "--in-process", "--steps", "floor,write,export,exfloor"
     )
     (result,) = figures
