@@ -301,3 +301,35 @@ def test_the_long_modules_run_first_exist():
     from tests.conftest import RUN_FIRST
 
     assert [name for name in RUN_FIRST if not (TESTS / name).is_file()] == []
+
+
+LONG_FUNCTION_LINES = 80
+LONG_FUNCTIONS_ALLOWED = 3  # issue 24: functions fit on a screen, a few exceptions at most
+
+
+def long_functions(roots: list[Path]) -> list[str]:
+    """Product functions over LONG_FUNCTION_LINES lines (the emulator, a test double, aside)."""
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if "emulator" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > LONG_FUNCTION_LINES:
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} {lines}")
+    return found
+
+
+def test_few_product_functions_are_longer_than_a_screen():
+    found = long_functions([ROOT / "graph", ROOT / "connector", ROOT / "src"])
+    assert len(found) <= LONG_FUNCTIONS_ALLOWED, found
+
+
+def test_the_long_function_count_sees_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(LONG_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def long():\n{body}\n\ndef short():\n    pass\n")
+    (tmp_path / "emulator").mkdir()
+    (tmp_path / "emulator" / "server.py").write_text(f"def served():\n{body}\n")
+    assert long_functions([tmp_path]) == [f"long.py:1 long {LONG_FUNCTION_LINES + 1}"]
