@@ -328,7 +328,8 @@ def plugins_command(as_json: bool) -> None:
     "--format",
     "formats",
     multiple=True,
-    help="Only these exporters (repeat); default: all. See `idgraph plugins`.",
+    help="Only these exporters (repeat): review-csv, review-xlsx, html, graph-json, graphml, "
+    "baton, bloodhound, veza, and any a plugin adds (an unknown name lists them); default: all.",
 )
 @click.option(
     "--since",
@@ -375,9 +376,10 @@ def export_command(
 ) -> None:
     """Write the access-review pack of a complete run.
 
-    review.csv and review.xlsx (one row per access path, decision columns empty),
-    report.html, graph.json, graph.graphml, and the formats governance platforms load
-    (baton-file.csv, bloodhound-opengraph.json, veza-oaa.json with the `veza` extra), and
+    review.csv and review.xlsx (one row per decision: a member's access to a resource, or a
+    credential; decision columns empty), report.html, graph.json, graph.graphml, and the
+    formats governance platforms load (baton-file.csv, bloodhound-opengraph.json with its
+    icons in bloodhound-custom-nodes.json, veza-oaa.json with the `veza` extra), and
     manifest.intoto.json: every file's SHA-256 and where the population came from, signed
     with --sign (docs/evidence.md; `idgraph verify` checks it). A run that is not complete
     is refused: a file missing rows would read as "access removed" downstream. A pack

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .interfaces import ConfigError, ExporterUnavailable
+from .interfaces import reads_review as exporter_reads_review
 from .secrets import fingerprint
 from .store import Store
 
@@ -111,7 +112,7 @@ def write_review_pack(
             filename = exporters[name].filename if name else MANIFEST_NAME
             check_writable(out_dir / filename, force=force, database=db_path)
         context = build_review(store, run_id, since=since, options=options or {}, lazy=True)
-        reads_review = {name: getattr(exporters[name], "reads_review", True) for name in names}
+        reads_review = {name: exporter_reads_review(exporters[name]) for name in names}
         context.work_out()  # before any exporter loads the graph: the checks read SQL
         context.evidence = predicate_of(context, signer)  # the report shows its digest
         files: dict[str, str] = {}

@@ -168,9 +168,10 @@ class ExporterUnavailable(Exception):
 class Exporter(Protocol):
     """Writes one file of the review pack from a complete run's graph.
 
-    An exporter that reads only `context.graph` and `context.run` (no rows, no findings)
-    may say so with the optional class attribute `reads_review = False`: a pack of only such
-    files never works out the review before they are written."""
+    An exporter that reads only the graph (`graph_nodes()`, `graph_edges()`, `graph`) and
+    `context.run` (no rows, no findings) may say so with the optional class attribute
+    `reads_review = False`: such exporters run after the others, once the review's rows are
+    let go (the pack's manifest reads the rows whatever the exporters)."""
 
     name: str
     filename: str

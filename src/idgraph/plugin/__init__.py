@@ -16,7 +16,8 @@ The names, by what they are for:
 - its declarations: `ConnectorSchema`, `NodeKind`, `EdgeKind`, `CANONICAL_PERMISSIONS`,
   `MemberFormat` (a member file read off a web UI);
 - what a plugin implements: the protocols `Connector`, `Exporter`, `Check`, `Remediator`;
-  `ReviewContext`, what an exporter or a check may read of a review;
+  `ReviewContext`, what an exporter or a check may read of a review, and `AccessRow`, one
+  row of it (its `rows` and `review_rows`);
 - review checks: `Finding`;
 - errors: `ConfigError` (exit 3), `SourceError` (exit 4), `InputInvalid` (a file's problems,
   each named);
@@ -33,6 +34,7 @@ The names, by what they are for:
   (the declared value a typed one means, compared case-, space- and NFC-insensitively).
 """
 
+from idgraph.graph.access import AccessRow
 from idgraph.graph.csvinput import (
     EMAIL,
     MAX_INPUT_BYTES,
@@ -75,6 +77,7 @@ from idgraph.graph.text import clean_graph, clean_text, terminal_text, xml_text
 from idgraph.graph.urls import ascii_domain, read_url
 
 __all__ = [
+    "AccessRow",
     "CANONICAL_PERMISSIONS",
     "EMAIL",
     "MAX_INPUT_BYTES",
