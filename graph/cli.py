@@ -271,7 +271,8 @@ def show_command(node_id: str, db_path: Path, run_id: int | None, as_json: bool)
     # Values come from the API: control characters are shown escaped, never sent raw.
     out_console.print(f"[bold]{escape(terminal_text(node_id))}[/bold] (as of run {run.id})")
     for key, value in sorted(data["attributes"].items()):
-        out_console.print(terminal_text(f"  {key}: {value}"), markup=False)
+        shown = "(not set)" if value is None else value  # not Python's None
+        out_console.print(terminal_text(f"  {key}: {shown}"), markup=False)
     for label, edges, end in (("out", out_edges, "to"), ("in", in_edges, "from")):
         for edge in edges:
             arrow = "->" if label == "out" else "<-"
