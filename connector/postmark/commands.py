@@ -282,6 +282,17 @@ def emulator_serve(
     )
     servers = emulator.servers()
     click.echo(f"Postmark API emulator at {emulator.url} ({len(servers)} servers)")
+    enforced = [
+        f"{what} {limit} (answered with a bare 429)"
+        for what, limit in (("overall", rate_limit), ("per token", token_rate_limit))
+        if limit is not None
+    ]
+    if latency_ms:
+        enforced.append(f"{latency_ms:g} ms a request")
+    if fault_rates:
+        enforced.append(f"random faults {faults}")
+    if enforced:
+        click.echo(f"  enforcing: {'; '.join(enforced)}")
     click.echo(f"  export {URL_ENV}={emulator.url}")
     click.echo(f"  export {TOKEN_ENV}={emulator.account_tokens[0]}   # a fake fixture token")
     if servers and servers[0].get("ApiTokens"):

@@ -297,3 +297,24 @@ def test_one_off_429s_teach_no_spacing():
             fresh, at = pauses.sending(token)
         pauses.succeeded(token, at, fresh)
     assert pauses.spacing == 0.0
+
+
+def test_emulator_serve_says_which_limits_it_enforces():
+    """The banner names the limits in force (a client is never told them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    idgraph = str(Path(sys.executable).parent / "idgraph")
+    command = [idgraph, "emulator", "serve", "--port", "0", "--rate-limit", "80/s,10"]
+    process = subprocess.Popen(
+        [*command, "--token-rate-limit", "2/s"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline().startswith("Postmark API emulator at http://")
+        enforcing = process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert enforcing.startswith("  enforcing: overall 80/s,10"), enforcing
+    assert "per token 2/s,2" in enforcing, enforcing
