@@ -296,3 +296,122 @@ def test_one_off_429s_teach_no_spacing():
             fresh, at = pauses.sending(token)
         pauses.succeeded(token, at, fresh)
     assert pauses.spacing == 0.0
+
+
+# -- a limit per token met by one token's several requests at once --------------------------
+
+
+async def _on_fake_time(clock: FakeClock, work, turns: int = 200):
+    """Run `work` on `clock` (auto=False): let everything that can run, run, then move time
+    on to the next sleeper's wake-up, until `work` is done."""
+    task = asyncio.create_task(work)
+    while not task.done():
+        for _ in range(turns):
+            await asyncio.sleep(0)
+            if task.done():
+                break
+        else:
+            assert clock.waiting, "nothing runs and nothing sleeps"
+            clock.advance(clock.waiting[0] - clock.now)
+    return task.result()
+
+
+def _paged_account(clock: FakeClock, per_token: RateLimit, sent: list[tuple[str, float]]):
+    """A stand-in holding 1 server, 7 senders and 1 domain (pages of 5: 2 pages of senders,
+    read twice to confirm), refusing with a bare 429 what `per_token` does not let through."""
+    limiter = RateLimiter(per_token=per_token, monotonic=clock.monotonic)
+    items = {
+        "servers": ("Servers", 1),
+        "senders": ("SenderSignatures", 7),
+        "domains": ("Domains", 1),
+    }
+
+    on_the_wire = {"now": 0, "most since a 429": 0, "429 answered": False}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers["x-postmark-account-token"]
+        admitted = limiter.admit(token)
+        if on_the_wire["429 answered"]:
+            on_the_wire["most since a 429"] = max(
+                on_the_wire["most since a 429"], on_the_wire["now"] + 1
+            )
+        sent.append((request.url.path, clock.monotonic(), admitted))
+        on_the_wire["now"] += 1
+        await asyncio.sleep(0)  # on the wire: the others get to go too
+        on_the_wire["now"] -= 1
+        if not admitted:
+            on_the_wire["429 answered"] = True
+            return httpx.Response(429, json={"ErrorCode": 429, "Message": "Rate"})
+        key, total = items[request.url.path.strip("/")]
+        offset, count = int(request.url.params["offset"]), int(request.url.params["count"])
+        page = [
+            {"ID": i + 1, "Name": f"n{i}", "EmailAddress": f"n{i}@example.com"}
+            for i in range(offset, min(total, offset + count))
+        ]
+        return httpx.Response(200, json={"TotalCount": total, key: page})
+
+    return handler, on_the_wire
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_tokens_listings_at_once_under_its_limit_all_complete(seed):
+    """The Account token's three listings start at once and meet 2/s per token: after the
+    first 429 the token's requests go one at a time, so their retries never collide, and
+    every listing completes, with the default retry policy, whatever the jitter drew."""
+    clock = FakeClock(auto=False)
+    sent: list[tuple[str, float, bool]] = []
+    handler, on_the_wire = _paged_account(clock, RateLimit(2, 1), sent)
+
+    async def go():
+        client = mock_client(handler, clock, retry=RetryPolicy(), concurrency=8)
+        client._rng.seed(seed)
+        async with client:
+            return await asyncio.gather(
+                client.list_servers(page_size=5),
+                client.list_sender_signatures(page_size=5),
+                client.list_domains(page_size=5),
+            )
+
+    servers, senders, domains = run(_on_fake_time(clock, go()))
+    assert (len(servers), len(senders), len(domains)) == (1, 7, 1)
+    # the three first requests at once cost two 429s; after them, the token's requests go
+    # one at a time, each after the last one's answer and its pause, and a retry at least
+    # twice as far from the token's last success as the one refused: a few 429s more
+    assert on_the_wire["most since a 429"] == 1
+    in_a_row: dict[str, int] = {}  # each listing's requests go one after another
+    for path, _at, admitted in sent:
+        in_a_row[path] = 0 if admitted else in_a_row.get(path, 0) + 1
+        # far from the 6 attempts a request has (RetryPolicy().max_attempts)
+        assert in_a_row[path] <= RetryPolicy().max_attempts - 2, sent
+
+
+def test_a_paused_tokens_waiting_requests_go_one_at_a_time():
+    """ "a"'s first request is refused and three more of "a" queue behind its pause: when it
+    ends they go one at a time, each after the last one's answer; "b" is not held."""
+    clock = FakeClock(auto=False)
+    events: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers["x-postmark-server-token"]
+        events.append(f"send {token}")
+        for _ in range(3):
+            await asyncio.sleep(0)  # on the wire: anything free to go goes meanwhile
+        events.append(f"answer {token}")
+        if events.count("send a") == 1 and token == "a":
+            return httpx.Response(429, json={"ErrorCode": 429, "Message": "Rate"})
+        return httpx.Response(200, json={"Webhooks": []})
+
+    async def go():
+        async with _client(handler, clock, concurrency=8) as client:
+            first = asyncio.create_task(client.list_webhooks("a"))
+            await until(lambda: len(clock.waiting) == 1, "the refused request backs off")
+            others = [asyncio.create_task(client.list_webhooks("a")) for _ in range(3)]
+            await until(lambda: len(clock.waiting) == 2, "the first in turn waits the pause")
+            await client.list_webhooks("b")
+            assert events[-2:] == ["send b", "answer b"]
+            clock.advance(max(clock.waiting))
+            await asyncio.gather(first, *others)
+
+    run(go())
+    after_pause = [e for e in events[2:] if e.endswith(" a")]
+    assert after_pause == ["send a", "answer a"] * 4

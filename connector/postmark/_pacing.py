@@ -6,7 +6,9 @@ limits apply per server token and an excess gets a bare 429. So:
 
 - `TokenPauses`: a 429 pauses the requests that carry the same token (Retry-After when the
   answer gives one, else full-jitter exponential back-off by that token's run of 429s); the
-  requests of every other token go on.
+  requests of every other token go on. While a token is paused its requests take turns:
+  one at a time, each after the last one's answer, so the requests that waited out a pause
+  do not all go at its end and meet the limit again together.
   When a large share of the latest answers to requests that followed their token's last
   one closely are 429s (a limit per token, met by every token), each token's requests are
   spaced from then on by the gap the 429s taught: the least time seen from a token's
@@ -23,9 +25,11 @@ limits apply per server token and an excess gets a bare 429. So:
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 __all__ = ["FRESH_AFTER", "AdaptiveLimit", "TokenPauses"]
@@ -65,6 +69,30 @@ class TokenPauses:
         self._followups: deque[bool] = deque(maxlen=WINDOW)  # 429 or not, closely following
         self.spacing = 0.0  # between two requests of one token, once a limit per token shows
         self._gaps: list[float] = []
+        self._turns: dict[str, asyncio.Lock] = {}  # the paused tokens' queues, first come first
+        self._in_turn: dict[str, int] = {}  # requests holding or awaiting the turn
+        self._passed_gap: dict[str, float] = {}  # a paused token's gap that went through
+
+    @asynccontextmanager
+    async def turn(self, token: str) -> AsyncIterator[None]:
+        """Hold `token`'s turn while it is paused (a 429 its successes have not made up
+        for) or others wait for their turn: its requests then go one at a time, in the
+        order they came, each after the last one's answer. Hold it from before the pause is
+        waited out until the answer is read, not through a back-off."""
+        if not self._streak.get(token) and token not in self._turns:
+            yield
+            return
+        turns = self._turns.setdefault(token, asyncio.Lock())
+        self._in_turn[token] = self._in_turn.get(token, 0) + 1
+        try:
+            async with turns:
+                yield
+        finally:
+            self._in_turn[token] -= 1
+            if not self._in_turn[token] and not self._streak.get(token):
+                # nobody waits and the token passes again: the episode is over
+                del self._turns[token], self._in_turn[token]
+                self._passed_gap.pop(token, None)
 
     def sending(self, token: str) -> tuple[bool, float]:
         """Note that a request with `token` goes now: (whether it is fresh, the token sent
@@ -76,8 +104,11 @@ class TokenPauses:
 
     def _resume_at(self, token: str) -> float:
         paused = self._until.get(token, 0.0)
-        if self.spacing and token in self._last_sent:
-            return max(paused, self._last_sent[token] + self.spacing)
+        # spaced by the learnt spacing, else (while the token's requests take turns) by the
+        # gap after which its last retry went through
+        spacing = self.spacing or self._passed_gap.get(token, 0.0)
+        if spacing and token in self._last_sent:
+            return max(paused, self._last_sent[token] + spacing)
         return paused
 
     def remaining(self, token: str) -> float:
@@ -96,11 +127,17 @@ class TokenPauses:
         if not fresh:
             self._followups.append(True)
         streak = self._streak[token] = self._streak.get(token, 0) + 1
+        now = self._clock.monotonic()
         if retry_after is not None:
             delay = min(retry_after, self._max_delay)
         else:
             delay = self._delay(streak, self._rng)
-        self._until[token] = max(self._until.get(token, 0.0), self._clock.monotonic() + delay)
+            if not fresh and token in self._last_answered:
+                # at least as long again as the gap since the token's last request that went
+                # through: each retry in a row at least twice as far from it as the one
+                # refused, so a limit per token is passed within a few, whatever the jitter
+                delay = max(delay, now - self._last_answered[token])
+        self._until[token] = max(self._until.get(token, 0.0), now + delay)
         return delay
 
     def succeeded(self, token: str, sent_at: float, fresh: bool) -> None:
@@ -109,6 +146,10 @@ class TokenPauses:
         self._last_answered[token] = sent_at
         if not fresh:
             self._followups.append(False)
+        if streak and previous is not None and token in self._turns:
+            self._passed_gap[token] = min(
+                self._passed_gap.get(token, sent_at - previous), sent_at - previous
+            )
         if streak and previous is not None and sum(self._followups) >= THROTTLED_SHARE:
             # a retry went through after a 429 that followed an answered request closely:
             # at most this long between two requests of a token passes its limit. The least
