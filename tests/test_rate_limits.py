@@ -115,8 +115,9 @@ def test_a_429_on_one_server_token_does_not_delay_another_tokens_request():
             # "b" goes at once, while "a" is paused; "a"'s second request waits with it
             await client.list_webhooks("b")
             again = asyncio.create_task(client.list_webhooks("a"))
-            await until(lambda: len(clock.waiting) == 2, "a's other request waits too")
-            assert sent == [("a", 0.0), ("b", 0.0)]
+            for _ in range(100):
+                await asyncio.sleep(0)
+            assert sent == [("a", 0.0), ("b", 0.0)]  # a's other request waits too
             clock.advance(max(clock.waiting))
             await asyncio.gather(first, again)
 
@@ -259,24 +260,26 @@ def test_a_request_is_fresh_when_its_token_was_quiet_for_a_second():
 def test_a_limit_per_token_teaches_how_far_apart_a_tokens_requests_go():
     """Every token's second request, sent with its first, gets a 429 (a limit per token);
     each retry that goes through says how long after the token's last answered request is
-    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs) and GAPS_SEEN gaps
-    are seen, a token's requests are spaced by the least of them ("a"'s came before the
-    limit showed; "c"'s retries waited long)."""
+    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs), a token's requests
+    are spaced by the first gap seen (the 429s stop), then by the least of those seen
+    ("a"'s came before the limit showed; "c"'s retry waited long)."""
     clock = FakeClock()
     pauses = TokenPauses(lambda failures, rng: 0.5, 20.0, random.Random(1), clock)
     tokens = [("a", 0.6)] + [(f"t{i}", 0.9) for i in range(THROTTLED_SHARE - 2)]
     learnt = [("c", 3.0), ("d", 0.8), ("e", 0.7), ("f", 0.9), ("g", 1.5)]
+    spacings = []
     for token, wait in tokens + learnt:
-        if token == "g":
-            assert pauses.spacing == 0.0  # 4 gaps seen: not yet enough
+        spacings.append(pauses.spacing)
         start = clock.now
         pauses.succeeded(token, *reversed(pauses.sending(token)))  # the first goes through
         fresh, _at = pauses.sending(token)  # the second, at once: refused
-        assert pauses.throttled(token, None, fresh) == 0.5
+        assert pauses.throttled(token, None, fresh, 1) == 0.5
         clock.now = start + wait
         fresh, at = pauses.sending(token)  # its retry goes through
         pauses.succeeded(token, at, fresh)
         clock.now += 5.0
+    assert spacings[: len(tokens) + 1] == [0.0] * (len(tokens) + 1)  # before it showed
+    assert spacings[len(tokens) + 1 :] == pytest.approx([3.0, 0.8, 0.7, 0.7])
     assert pauses.spacing == pytest.approx(0.7)
     pauses.sending("a")
     assert pauses.remaining("a") == pytest.approx(0.7)  # its next request waits
@@ -291,7 +294,7 @@ def test_one_off_429s_teach_no_spacing():
         pauses.succeeded(token, *reversed(pauses.sending(token)))
         fresh, at = pauses.sending(token)
         if index % 20 == 0:
-            pauses.throttled(token, None, fresh)
+            pauses.throttled(token, None, fresh, 1)
             clock.now += 0.1
             fresh, at = pauses.sending(token)
         pauses.succeeded(token, at, fresh)
@@ -404,9 +407,8 @@ def test_a_paused_tokens_waiting_requests_go_one_at_a_time():
     async def go():
         async with _client(handler, clock, concurrency=8) as client:
             first = asyncio.create_task(client.list_webhooks("a"))
-            await until(lambda: len(clock.waiting) == 1, "the refused request backs off")
+            await until(lambda: len(clock.waiting) == 1, "the refused request waits its turn")
             others = [asyncio.create_task(client.list_webhooks("a")) for _ in range(3)]
-            await until(lambda: len(clock.waiting) == 2, "the first in turn waits the pause")
             await client.list_webhooks("b")
             assert events[-2:] == ["send b", "answer b"]
             clock.advance(max(clock.waiting))

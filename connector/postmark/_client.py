@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import random
@@ -293,6 +294,7 @@ class PostmarkClient:
         self.limit.on_change = self._limit_changed
         self.stats.lowest_concurrency = concurrency
         self._in_flight = 0
+        self._order = itertools.count()
         self._on_response = on_response
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
@@ -398,38 +400,73 @@ class PostmarkClient:
         """`_request`, with every token the client holds scrubbed from what it raises."""
         self._hold([token or ""])
         try:
-            return await self._request(
-                method,
-                path,
-                token=token,
-                kind=kind,
-                params=params,
-                json_body=json_body,
-                gone_is_done=gone_is_done,
-                urgent=urgent,
-            )
+            call = self._call(method, path, token, kind, params, json_body, urgent)
+            return await self._request(call, gone_is_done)
         except PostmarkError as exc:
             exc.args = tuple(self.scrub(a) if isinstance(a, str) else a for a in exc.args)
             if isinstance(exc, PostmarkAPIError):
                 exc.api_message = self.scrub(exc.api_message)
             raise
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None,
-        kind: TokenKind | None,
-        params: dict[str, Any] | None,
-        json_body: Any,
-        gone_is_done: bool,
-        urgent: bool,
-    ) -> Any:
+    async def _request(self, call: _Call, gone_is_done: bool) -> Any:
         """Send one API request with retries; return the parsed JSON body. With
         `gone_is_done` (a DELETE), "not found" on a retry after an attempt that may have been
         carried out (no answer, 5xx) means that attempt did it: the body says so. An
         `urgent` request waits for a free slot ahead of the others (a listing's pages)."""
+        endpoint, token = call.endpoint, call.token
+        failures = 0
+        waited = 0.0
+        maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
+        order = next(self._order)  # while its token is paused, the oldest request goes first
+        while True:
+            # while the token is paused its requests take turns: one at a time, from before
+            # its pause is waited out until the answer is read
+            async with self._pauses.turn(token, order):
+                slept = await self._pauses.wait(token)  # this token's pause, if a 429 set one
+                waited += slept
+                self.stats.waited_seconds += slept
+                outcome = await self._attempt(call, gone_is_done and maybe_done)
+            if outcome is _NOT_SENT:
+                continue  # the token was throttled while this queued: the slot goes on
+            if not isinstance(outcome, _Failed):
+                return outcome
+            failures += 1
+            maybe_done = maybe_done or outcome.maybe_done
+            error = outcome.error
+            log.info(
+                "%s failed (%s); attempt %d of %d",
+                endpoint,
+                self.scrub(str(error)),
+                failures,
+                self.retry.max_attempts,
+            )
+            if outcome.throttled:
+                self.stats.throttled += 1
+                # its token's pause, waited out in the token's turn (the oldest first)
+                delay = self._pauses.throttled(token, outcome.retry_after, outcome.fresh, failures)
+            else:
+                delay = self.retry.delay(failures, self._rng)
+            if not outcome.retryable or failures >= self.retry.max_attempts:
+                raise error
+            if waited + delay > self.retry.max_total_wait:
+                raise error
+            self.stats.retries += 1
+            if not outcome.throttled:
+                await self.clock.sleep(delay)
+                waited += delay
+                self.stats.waited_seconds += delay
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        kind: TokenKind | None,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        urgent: bool,
+    ) -> _Call:
+        """The request every attempt sends, its token checked."""
         needed = token_kind_for(path)
         kind = kind or needed
         if token is None:
@@ -454,43 +491,7 @@ class PostmarkClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
         content = None if json_body is None else json.dumps(json_body).encode()
-        call = _Call(method, path, endpoint, token, needed, kind, params, content, headers, urgent)
-        failures = 0
-        waited = 0.0
-        maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
-        while True:
-            # while the token is paused its requests take turns: one at a time, from before
-            # its pause is waited out until the answer is read (not through a back-off)
-            async with self._pauses.turn(token):
-                waited += await self._pauses.wait(token)  # this token's pause, if a 429 set one
-                outcome = await self._attempt(call, gone_is_done and maybe_done)
-                if outcome is _NOT_SENT:
-                    continue  # the token was throttled while this queued: the slot goes on
-                if not isinstance(outcome, _Failed):
-                    return outcome
-                failures += 1
-                maybe_done = maybe_done or outcome.maybe_done
-                if outcome.throttled:
-                    self.stats.throttled += 1
-                    delay = self._pauses.throttled(token, outcome.retry_after, outcome.fresh)
-                else:
-                    delay = self.retry.delay(failures, self._rng)
-            error = outcome.error
-            log.info(
-                "%s failed (%s); attempt %d of %d",
-                endpoint,
-                self.scrub(str(error)),
-                failures,
-                self.retry.max_attempts,
-            )
-            if not outcome.retryable or failures >= self.retry.max_attempts:
-                raise error
-            if waited + delay > self.retry.max_total_wait:
-                raise error
-            self.stats.retries += 1
-            await self.clock.sleep(delay)
-            waited += delay
-            self.stats.waited_seconds += delay
+        return _Call(method, path, endpoint, token, needed, kind, params, content, headers, urgent)
 
     async def _attempt(self, call: _Call, gone_is_done: bool) -> Any:
         """Send `call` once in a request slot: the parsed answer, a `_Failed` to retry or

@@ -26,6 +26,7 @@ limits apply per server token and an excess gets a bare 429. So:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -39,7 +40,6 @@ FRESH_AFTER = 1.0  # seconds a token is quiet before its next request is "fresh"
 # 1 chance in 3,000 with 5% of answers 429s at random, and soon reached at a third
 WINDOW = 20
 THROTTLED_SHARE = 6
-GAPS_SEEN = 5  # gaps seen before a token's requests are spaced by the least of them
 
 
 class _Clock(Protocol):
@@ -68,30 +68,31 @@ class TokenPauses:
         self._last_answered: dict[str, float] = {}  # when its last answered request went
         self._followups: deque[bool] = deque(maxlen=WINDOW)  # 429 or not, closely following
         self.spacing = 0.0  # between two requests of one token, once a limit per token shows
-        self._gaps: list[float] = []
-        self._turns: dict[str, asyncio.Lock] = {}  # the paused tokens' queues, first come first
-        self._in_turn: dict[str, int] = {}  # requests holding or awaiting the turn
+        self._turns: dict[str, _Turn] = {}  # the paused tokens' turns
         self._passed_gap: dict[str, float] = {}  # a paused token's gap that went through
 
     @asynccontextmanager
-    async def turn(self, token: str) -> AsyncIterator[None]:
+    async def turn(self, token: str, order: int) -> AsyncIterator[None]:
         """Hold `token`'s turn while it is paused (a 429 its successes have not made up
-        for) or others wait for their turn: its requests then go one at a time, in the
-        order they came, each after the last one's answer. Hold it from before the pause is
-        waited out until the answer is read, not through a back-off."""
+        for) or others wait for their turn: its requests then go one at a time, each after
+        the last one's answer, the oldest request (lowest `order`) first, a refused one
+        included. Hold it from before the pause is waited out until the answer is read."""
         if not self._streak.get(token) and token not in self._turns:
             yield
             return
-        turns = self._turns.setdefault(token, asyncio.Lock())
-        self._in_turn[token] = self._in_turn.get(token, 0) + 1
+        turn = self._turns.setdefault(token, _Turn())
+        turn.queued += 1
         try:
-            async with turns:
+            await turn.acquire(order)
+            try:
                 yield
+            finally:
+                turn.release()
         finally:
-            self._in_turn[token] -= 1
-            if not self._in_turn[token] and not self._streak.get(token):
+            turn.queued -= 1
+            if not turn.queued and not self._streak.get(token):
                 # nobody waits and the token passes again: the episode is over
-                del self._turns[token], self._in_turn[token]
+                del self._turns[token]
                 self._passed_gap.pop(token, None)
 
     def sending(self, token: str) -> tuple[bool, float]:
@@ -122,16 +123,19 @@ class TokenPauses:
             slept += remaining
         return slept
 
-    def throttled(self, token: str, retry_after: float | None, fresh: bool) -> float:
-        """Record a 429 on `token` and push its pause out; return this request's delay."""
+    def throttled(self, token: str, retry_after: float | None, fresh: bool, failures: int) -> float:
+        """Record a 429 on `token`, this request's `failures`-th in a row, and push the
+        token's pause out; return this request's delay."""
         if not fresh:
             self._followups.append(True)
-        streak = self._streak[token] = self._streak.get(token, 0) + 1
+        self._streak[token] = self._streak.get(token, 0) + 1
         now = self._clock.monotonic()
         if retry_after is not None:
             delay = min(retry_after, self._max_delay)
         else:
-            delay = self._delay(streak, self._rng)
+            # by this request's 429s in a row, not the token's: its requests take turns, so
+            # the ones refused together at first do not lengthen each other's back-off
+            delay = self._delay(failures, self._rng)
             if not fresh and token in self._last_answered:
                 # at least as long again as the gap since the token's last request that went
                 # through: each retry in a row at least twice as far from it as the one
@@ -152,17 +156,55 @@ class TokenPauses:
             )
         if streak and previous is not None and sum(self._followups) >= THROTTLED_SHARE:
             # a retry went through after a 429 that followed an answered request closely:
-            # at most this long between two requests of a token passes its limit. The least
-            # of the first GAPS_SEEN such gaps, not the first alone (one token's retries may
-            # have waited long; once spaced, tokens meet no 429 to learn a shorter gap from)
-            self._gaps.append(sent_at - previous)
-            if len(self._gaps) >= GAPS_SEEN:
-                self.spacing = min(self._gaps)
+            # at most this long between two requests of a token passes its limit. Spaced at
+            # once by the first such gap (the 429s stop), then by the least of those seen:
+            # the retries still on their way when the limit showed bring shorter ones
+            gap = sent_at - previous
+            self.spacing = min(self.spacing, gap) if self.spacing else gap
         if streak > 1:
             self._streak[token] = streak - 1
         else:
             self._streak.pop(token, None)
             self._until.pop(token, None)
+
+
+class _Turn:
+    """One token's turn: held by one request at a time, handed on to the oldest waiting."""
+
+    def __init__(self) -> None:
+        self.queued = 0  # requests holding or awaiting it
+        self._held = False
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def acquire(self, order: int) -> None:
+        if not self._held and not self._waiting:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (order, waiter)
+        heapq.heappush(self._waiting, entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over as the wait was cancelled: pass it on
+            else:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+            raise
+
+    def release(self) -> None:
+        # handed on at the loop's next turn: a refused request that queues again at once
+        # (the oldest) is among the waiters by then, and goes first again
+        asyncio.get_running_loop().call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        while self._waiting:
+            _order, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():
+                waiter.set_result(None)  # the turn goes straight to the waiter
+                return
+        self._held = False
 
 
 class AdaptiveLimit:
