@@ -417,3 +417,32 @@ def test_a_paused_tokens_waiting_requests_go_one_at_a_time():
     run(go())
     after_pause = [e for e in events[2:] if e.endswith(" a")]
     assert after_pause == ["send a", "answer a"] * 4
+
+
+def test_under_an_overall_limit_the_pace_holds_near_the_rate_found():
+    """A stand-in letting 80 requests a second through overall (burst 10), 25 ms a request,
+    on fake time: the client cuts, measures what goes through, paces itself just under it
+    and probes slowly above, so 400 requests of 400 tokens take close to 400 / 80 s and
+    meet few 429s."""
+    clock = FakeClock(auto=False)
+    limiter = RateLimiter(overall=RateLimit(80, 10), monotonic=clock.monotonic)
+    refused = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        admitted = limiter.admit(request.headers["x-postmark-server-token"])
+        await clock.sleep(0.025)
+        if not admitted:
+            refused.append(clock.monotonic())
+            return httpx.Response(429, json={"ErrorCode": 429, "Message": "Rate"})
+        return httpx.Response(200, json={"Webhooks": []})
+
+    async def go():
+        async with mock_client(handler, clock, retry=RetryPolicy(), concurrency=8) as client:
+            await asyncio.gather(*(client.list_webhooks(f"t{i}") for i in range(400)))
+            return client.limit
+
+    limit = run(_on_fake_time(clock, go()))
+    assert limit.found_rate == pytest.approx(80, rel=0.15)
+    assert clock.now <= 1.15 * 400 / 80
+    assert len(refused) <= 0.05 * 400
+    assert limit.limit == 8  # the pace binds, not the concurrency

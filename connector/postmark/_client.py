@@ -288,7 +288,13 @@ class PostmarkClient:
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
-        self._pauses = TokenPauses(self.retry.delay, self.retry.max_delay, self._rng, self.clock)
+        self._pauses = TokenPauses(
+            self.retry.delay,
+            self.retry.max_delay,
+            self._rng,
+            self.clock,
+            first_backoff=min(self.retry.base_delay, self.retry.max_delay),
+        )
         self._slots = RequestSlots(concurrency)
         self.limit = AdaptiveLimit(concurrency, self.clock)
         self.limit.on_change = self._limit_changed
@@ -501,6 +507,8 @@ class PostmarkClient:
         async with self._slots.slot(urgent=call.urgent):
             if self._pauses.remaining(call.token) > 0:
                 return _NOT_SENT
+            self._pauses.claim(call.token)
+            await self.limit.paced()
             sent_in = self.limit.sent()
             fresh, sent_at = self._pauses.sending(call.token)
             self._in_flight += 1

@@ -57,14 +57,20 @@ class TokenPauses:
         max_delay: float,
         rng: random.Random,
         clock: _Clock,
+        *,
+        first_backoff: float = 0.0,
     ) -> None:
         self._delay = delay  # the retry policy's back-off for the n-th 429 in a row
+        # the spacing while a limit per token shows and no gap taught one yet: the longest
+        # first back-off, what a refused request would have waited anyway
+        self._first_backoff = first_backoff
         self._max_delay = max_delay
         self._rng = rng
         self._clock = clock
         self._until: dict[str, float] = {}
         self._streak: dict[str, int] = {}
         self._last_sent: dict[str, float] = {}
+        self._claimed: dict[str, float] = {}  # when a request of it took a place in the pace
         self._last_answered: dict[str, float] = {}  # when its last answered request went
         self._followups: deque[bool] = deque(maxlen=WINDOW)  # 429 or not, closely following
         self.spacing = 0.0  # between two requests of one token, once a limit per token shows
@@ -103,13 +109,21 @@ class TokenPauses:
         self._last_sent[token] = now
         return last is None or now - last >= FRESH_AFTER, now
 
+    def claim(self, token: str) -> None:
+        """A request of `token` goes as soon as the pace lets it: the token's others are
+        spaced from now, so none takes a place in the pace only to find the token spaced."""
+        self._claimed[token] = self._clock.monotonic()
+
     def _resume_at(self, token: str) -> float:
         paused = self._until.get(token, 0.0)
         # spaced by the learnt spacing, else (while the token's requests take turns) by the
         # gap after which its last retry went through
         spacing = self.spacing or self._passed_gap.get(token, 0.0)
-        if spacing and token in self._last_sent:
-            return max(paused, self._last_sent[token] + spacing)
+        if not spacing and sum(self._followups) >= THROTTLED_SHARE:
+            spacing = self._first_backoff  # a limit per token shows; no gap learnt yet
+        last = max(self._last_sent.get(token, -1.0), self._claimed.get(token, -1.0))
+        if spacing and last >= 0:
+            return max(paused, last + spacing)
         return paused
 
     def remaining(self, token: str) -> float:
@@ -208,10 +222,11 @@ class _Turn:
 
 
 class AdaptiveLimit:
-    """AIMD on the number of requests in flight, between 1 and `ceiling`.
+    """AIMD on the number of requests in flight, between 1 and `ceiling`, and a pace (the
+    requests sent a second) learnt where an overall limit was found.
 
-    `limit` is read by the request slots; `sent()` stamps a request as it goes, and
-    `answered()` takes each answer (429 or not) with that stamp."""
+    `limit` is read by the request slots; `paced()` waits for the pace, `sent()` stamps a
+    request as it goes, and `answered()` takes each answer (429 or not) with that stamp."""
 
     WINDOW = WINDOW  # the latest fresh answers looked at
     THROTTLED_SHARE = THROTTLED_SHARE  # this many 429s among them: an overall limit
@@ -220,6 +235,11 @@ class AdaptiveLimit:
     DECREASE = 0.7  # the limit is cut to 70% of itself (at least one less, at least 1)
     INCREASE_AFTER = 2.0  # seconds without a cut before the limit grows by one
     PROBE_AFTER = 6.0  # ... back to the level the last cut was made at: a probe
+    RATE_WINDOW = 1.0  # seconds of answers that went through the rate is measured over
+    RATE_MIN_SPAN = 0.1  # ... and at least this long since the first fresh 429
+    PACE_BELOW = 0.95  # the pace is set this far below the rate that went through
+    PACE_GROW_AFTER = 1.0  # seconds without a 429 before the pace grows
+    PACE_STEP = 0.02  # ... by this share of the rate found
 
     def __init__(self, ceiling: int, clock: _Clock) -> None:
         if ceiling < 1:
@@ -228,12 +248,28 @@ class AdaptiveLimit:
         self.limit = ceiling
         self.lowest = ceiling  # the lowest the limit went (for stats and tests)
         self.cuts = 0
+        self.rate: float | None = None  # the pace, requests a second, once a limit showed
+        self.found_rate = 0.0  # the rate that went through when the pace was set
         self._clock = clock
         self._latest: deque[bool] = deque(maxlen=self.WINDOW)
         self._round = 0  # bumped at each cut; a request sent before it cannot cut again
         self._found = ceiling + 1  # the level of the last cut: at or above it, 429s came
         self._changed_at = clock.monotonic()
+        self._passed: deque[float] = deque()  # when answers that went through came
+        self._first_429: float | None = None  # the first fresh 429's time
+        self._paced_at = 0.0  # when the pace last changed
+        self._next_at = 0.0  # the pace's next free moment
         self.on_change: Callable[[int], None] = lambda limit: None
+
+    async def paced(self) -> None:
+        """Wait for the pace's next free moment (none until an overall limit showed)."""
+        if self.rate is None:
+            return
+        now = self._clock.monotonic()
+        at = max(now, self._next_at)
+        self._next_at = at + 1.0 / self.rate
+        if at > now:
+            await self._clock.sleep(at - now)
 
     def sent(self) -> int:
         """The round a request is sent in; hand it back to `answered`."""
@@ -243,29 +279,72 @@ class AdaptiveLimit:
         """An answer to a request sent in round `sent_in`: a 429 or not, and whether the
         request was fresh (only those tell an overall limit from a token's own)."""
         now = self._clock.monotonic()
+        if not throttled:
+            self._passed.append(now)
+            while self._passed[0] < now - self.RATE_WINDOW:
+                self._passed.popleft()
+        elif fresh and self._first_429 is None:
+            self._first_429 = now
         if fresh:
             self._latest.append(throttled)
         if throttled:
-            if not fresh:
-                return
-            quick = sum(list(self._latest)[-self.QUICK_WINDOW :]) >= self.QUICK_SHARE
-            if sent_in == self._round and (quick or sum(self._latest) >= self.THROTTLED_SHARE):
-                self._cut(now)
+            if fresh and sent_in == self._round:
+                self._throttled(now)
             return
+        self._grow(now)
+
+    def _throttled(self, now: float) -> None:
+        """A fresh 429 to a request sent since the last cut."""
+        quick = sum(list(self._latest)[-self.QUICK_WINDOW :]) >= self.QUICK_SHARE
+        shows = quick or sum(self._latest) >= self.THROTTLED_SHARE
+        if self.rate is not None:  # paced: a fresh 429 says the pace is above the limit
+            measured = self._measured(now) or self.rate
+            self.rate = min(self.rate, measured) * self.PACE_BELOW
+            self._paced_at = now
+            self._round += 1
+            if not shows:  # the concurrency is cut only when the 429s show as before
+                return
+        if shows:
+            self._cut(now)
+
+    def _measured(self, now: float) -> float | None:
+        """The answers that went through a second, over the latest `RATE_WINDOW` seconds
+        since the first fresh 429 (a token bucket's burst went before it); None when that
+        is shorter than `RATE_MIN_SPAN`."""
+        assert self._first_429 is not None
+        since = max(now - self.RATE_WINDOW, self._first_429)
+        if now - since < self.RATE_MIN_SPAN:
+            return None
+        return sum(1 for at in self._passed if at > since) / (now - since)
+
+    def _cut(self, now: float) -> None:
+        self.cuts += 1
+        self._round += 1
+        self._latest.clear()
+        measured = self.rate is None and self._measured(now)
+        if measured:
+            # hold the rate near the level found, so that probing it costs few 429s; the
+            # pace binds from now on, not the concurrency the cuts before it lowered
+            self.found_rate = measured
+            self.rate = measured * self.PACE_BELOW
+            self._paced_at = self._next_at = now
+            self._found = self.ceiling + 1
+            self._set(self.ceiling, now)
+            return
+        self._found = self.limit
+        limit = max(1, min(self.limit - 1, int(self.limit * self.DECREASE)))
+        self.lowest = min(self.lowest, limit)
+        self._set(limit, now)
+
+    def _grow(self, now: float) -> None:
+        if self.rate is not None and now - self._paced_at >= self.PACE_GROW_AFTER:
+            self.rate += self.PACE_STEP * self.found_rate
+            self._paced_at = now
         wait = self.PROBE_AFTER if self.limit + 1 >= self._found else self.INCREASE_AFTER
         if self.limit < self.ceiling and now - self._changed_at >= wait:
             if self.limit + 1 >= self._found:
                 self._found = self.ceiling + 1  # probed: a 429 there finds the level again
             self._set(self.limit + 1, now)
-
-    def _cut(self, now: float) -> None:
-        self.cuts += 1
-        self._found = self.limit
-        self._round += 1
-        self._latest.clear()
-        limit = max(1, min(self.limit - 1, int(self.limit * self.DECREASE)))
-        self.lowest = min(self.lowest, limit)
-        self._set(limit, now)
 
     def _set(self, limit: int, now: float) -> None:
         self.limit = limit
