@@ -446,3 +446,54 @@ def test_under_an_overall_limit_the_pace_holds_near_the_rate_found():
     assert clock.now <= 1.15 * 400 / 80
     assert len(refused) <= 0.05 * 400
     assert limit.limit == 8  # the pace binds, not the concurrency
+
+
+def test_the_pace_is_measured_on_the_latest_answers_not_a_quiet_start():
+    """A 429 at the start (three listings of one token at once), a second with little to
+    send (the server listing awaited), then the servers' flood meets 150/s: the pace is
+    measured on the flood, not averaged with the quiet second before it."""
+    clock = FakeClock()
+    limit = AdaptiveLimit(8, clock)
+    limit.answered(limit.sent(), throttled=True)  # the first fresh 429
+    for _ in range(4):  # the quiet second: 4 answers
+        clock.now += 0.25
+        limit.answered(limit.sent(), throttled=False)
+    for step in range(60):  # the flood: 150 through a second, one 429 in three on top
+        clock.now += 1 / 150
+        limit.answered(limit.sent(), throttled=False)
+        if step % 2:
+            limit.answered(limit.sent(), throttled=True)
+        if limit.rate is not None:
+            break
+    assert limit.found_rate == pytest.approx(150, rel=0.1)
+    assert limit.rate == pytest.approx(limit.found_rate * AdaptiveLimit.PACE_BELOW)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_server_listing_goes_alone_first_and_is_never_refused(seed):
+    """Everything a sync reads after the server listing waits for it: the Account token's
+    other listings go after its answer, so a limit per token never refuses it."""
+    from idgraph.connector.postmark.collector import fetch_account
+
+    clock = FakeClock(auto=False)
+    sent: list[tuple[str, float, bool]] = []
+    listing, _on_the_wire = _paged_account(clock, RateLimit(2, 1), sent)
+    events: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        events.append(f"send {request.url.path}")
+        response = await listing(request)
+        await clock.sleep(0.025)  # on its way back: the others could go meanwhile
+        events.append(f"answer {request.url.path}")
+        return response
+
+    async def go():
+        client = mock_client(handler, clock, retry=RetryPolicy(), concurrency=8)
+        client._rng.seed(seed)
+        async with client:
+            return await fetch_account(client)
+
+    raw = run(_on_fake_time(clock, go()))
+    assert (len(raw.servers), len(raw.senders), len(raw.domains)) == (1, 7, 1)
+    assert events[:2] == ["send /servers", "answer /servers"], events
+    assert [s for s in sent if s[0] == "/servers"] == [("/servers", 0.0, True)]

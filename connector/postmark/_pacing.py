@@ -235,8 +235,14 @@ class AdaptiveLimit:
     DECREASE = 0.7  # the limit is cut to 70% of itself (at least one less, at least 1)
     INCREASE_AFTER = 2.0  # seconds without a cut before the limit grows by one
     PROBE_AFTER = 6.0  # ... back to the level the last cut was made at: a probe
-    RATE_WINDOW = 1.0  # seconds of answers that went through the rate is measured over
-    RATE_MIN_SPAN = 0.1  # ... and at least this long since the first fresh 429
+    # the rate is measured over the latest RATE_WINDOW seconds of answers, since the first
+    # fresh 429 of the latest run of them (a token bucket's burst went before it; 429s a
+    # RATE_WINDOW or more apart are two runs): how fast answers went through when 429s came
+    # thick (a cut), so the client sent all it could. Reaching back further would count a
+    # time it had less to send (waiting for the server listing) and find too low a rate (a
+    # 1 s window from the first 429 measured 38/s against 150/s: a 15 s sync)
+    RATE_WINDOW = 0.25
+    RATE_MIN_SPAN = 0.1  # ... and at least this long: 8 answers at 80/s
     PACE_BELOW = 0.95  # the pace is set this far below the rate that went through
     PACE_GROW_AFTER = 1.0  # seconds without a 429 before the pace grows
     PACE_STEP = 0.02  # ... by this share of the rate found
@@ -256,7 +262,8 @@ class AdaptiveLimit:
         self._found = ceiling + 1  # the level of the last cut: at or above it, 429s came
         self._changed_at = clock.monotonic()
         self._passed: deque[float] = deque()  # when answers that went through came
-        self._first_429: float | None = None  # the first fresh 429's time
+        self._first_429: float | None = None  # the first fresh 429 of the latest run
+        self._last_429 = 0.0
         self._paced_at = 0.0  # when the pace last changed
         self._next_at = 0.0  # the pace's next free moment
         self.on_change: Callable[[int], None] = lambda limit: None
@@ -283,8 +290,10 @@ class AdaptiveLimit:
             self._passed.append(now)
             while self._passed[0] < now - self.RATE_WINDOW:
                 self._passed.popleft()
-        elif fresh and self._first_429 is None:
-            self._first_429 = now
+        elif fresh:
+            if self._first_429 is None or now - self._last_429 > self.RATE_WINDOW:
+                self._first_429 = now  # a new run of 429s
+            self._last_429 = now
         if fresh:
             self._latest.append(throttled)
         if throttled:
@@ -309,8 +318,8 @@ class AdaptiveLimit:
 
     def _measured(self, now: float) -> float | None:
         """The answers that went through a second, over the latest `RATE_WINDOW` seconds
-        since the first fresh 429 (a token bucket's burst went before it); None when that
-        is shorter than `RATE_MIN_SPAN`."""
+        since the latest run of 429s began; None when that is shorter than
+        `RATE_MIN_SPAN`."""
         assert self._first_429 is not None
         since = max(now - self.RATE_WINDOW, self._first_429)
         if now - since < self.RATE_MIN_SPAN:
