@@ -1,26 +1,32 @@
-"""How fast the client sends: a pause per credential, and a concurrency that adapts to a
-limit nobody publishes (docs/postmark.md, "Rate limits").
+"""How fast the client sends: a pause per credential, and a concurrency and a pace that
+adapt to a limit nobody publishes (docs/postmark.md, "Rate limits").
 
 Postmark publishes no numeric limits and sends no rate-limit headers; its notes say the
 limits apply per server token and an excess gets a bare 429. So:
 
 - `TokenPauses`: a 429 pauses the requests that carry the same token (Retry-After when the
-  answer gives one, else full-jitter exponential back-off by that token's run of 429s); the
-  requests of every other token go on. While a token is paused its requests take turns:
-  one at a time, each after the last one's answer, so the requests that waited out a pause
-  do not all go at its end and meet the limit again together.
+  answer gives one, else full-jitter exponential back-off by the request's own 429s in a
+  row, and at least as long again as the gap since the token's last request that went
+  through); the requests of every other token go on. While a token is paused its requests
+  take turns: one at a time, each after the last one's answer, the oldest first (a refused
+  one included), spaced by the gap after which its last retry went through; so the
+  requests that waited out a pause do not all go at its end and meet the limit again.
   When a large share of the latest answers to requests that followed their token's last
   one closely are 429s (a limit per token, met by every token), each token's requests are
-  spaced from then on by the gap the 429s taught: the least time seen from a token's
-  last answered request to its first answered retry.
+  spaced from then on: by the longest first back-off until a retry went through, then by
+  the least gap seen from a token's last answered request to a retry that went through.
 - `AdaptiveLimit`: additive increase, multiplicative decrease of the number of requests in
-  flight, between 1 and --concurrency. It looks only at "fresh" requests, those whose
-  token sent nothing in the `FRESH_AFTER` seconds before: a limit per token cannot refuse
-  those (at a rate of at least one a second), so their 429s come from an overall limit.
-  When a large share of the latest fresh answers are 429s the limit is cut to `DECREASE`
-  of itself, at most once per round of requests sent after the last cut; after
-  `INCREASE_AFTER` seconds without a cut it grows by one (`PROBE_AFTER` to get back to the
-  level of the last cut).
+  flight, between 1 and --concurrency, and a pace. It looks only at "fresh" requests,
+  those whose token sent nothing in the `FRESH_AFTER` seconds before: a limit per token
+  cannot refuse those (at a rate of at least one a second), so their 429s come from an
+  overall limit. When a large share of the latest fresh answers are 429s the limit is cut
+  to `DECREASE` of itself, at most once per round of requests sent after the last cut;
+  after `INCREASE_AFTER` seconds without a cut it grows by one (`PROBE_AFTER` to get back
+  to the level of the last cut). At a cut it measures how many answers went through a
+  second while the 429s came: from then on requests are paced just under that rate (the
+  concurrency back at --concurrency: the pace binds), the pace cut a little at a fresh
+  429 (while as many answers go through as when the limit was found: fewer, and the 429
+  was a one-off) and grown slowly without one, so the limit found costs few 429s to probe.
 """
 
 from __future__ import annotations
@@ -306,14 +312,15 @@ class AdaptiveLimit:
         """A fresh 429 to a request sent since the last cut."""
         quick = sum(list(self._latest)[-self.QUICK_WINDOW :]) >= self.QUICK_SHARE
         shows = quick or sum(self._latest) >= self.THROTTLED_SHARE
-        if self.rate is not None:  # paced: a fresh 429 says the pace is above the limit
-            measured = self._measured(now) or self.rate
-            self.rate = min(self.rate, measured) * self.PACE_BELOW
+        # paced: a fresh 429 says the pace is above the limit, when as many answers go
+        # through as when the limit was found; with fewer, it is a one-off (5% of the
+        # answers refused at random cut a pace by 5% each, measured: 4.2× the no-limit time)
+        recent = len(self._passed) / self.RATE_WINDOW
+        if self.rate is not None and recent >= self.found_rate * self.PACE_BELOW:
+            self.rate = min(self.rate, recent) * self.PACE_BELOW
             self._paced_at = now
             self._round += 1
-            if not shows:  # the concurrency is cut only when the 429s show as before
-                return
-        if shows:
+        if shows:  # the concurrency is cut only when the 429s show as before
             self._cut(now)
 
     def _measured(self, now: float) -> float | None:
