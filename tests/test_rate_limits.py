@@ -422,8 +422,8 @@ def test_a_paused_tokens_waiting_requests_go_one_at_a_time():
 def test_under_an_overall_limit_the_pace_holds_near_the_rate_found():
     """A stand-in letting 80 requests a second through overall (burst 10), 25 ms a request,
     on fake time: the client cuts, measures what goes through, paces itself just under it
-    and probes slowly above, so 400 requests of 400 tokens take close to 400 / 80 s and
-    meet few 429s."""
+    and probes above it, so 400 requests of 400 tokens take close to 400 / 80 s and meet
+    few 429s."""
     clock = FakeClock(auto=False)
     limiter = RateLimiter(overall=RateLimit(80, 10), monotonic=clock.monotonic)
     refused = []
@@ -443,7 +443,7 @@ def test_under_an_overall_limit_the_pace_holds_near_the_rate_found():
 
     limit = run(_on_fake_time(clock, go()))
     assert limit.found_rate == pytest.approx(80, rel=0.15)
-    assert clock.now <= 1.15 * 400 / 80
+    assert clock.now <= 1.25 * 400 / 80  # the issue's goal for an overall limit
     assert len(refused) <= 0.05 * 400
     assert limit.limit == 8  # the pace binds, not the concurrency
 
@@ -500,9 +500,9 @@ def test_the_server_listing_goes_alone_first_and_is_never_refused(seed):
 
 
 def test_one_off_429s_do_not_bring_a_pace_down():
-    """Once a pace is set, a 429 cuts it only while as many answers go through as when the
-    limit was found: 5% of the answers refused at random, whatever the pace, would
-    otherwise cut it by 5% each, down to a crawl (a 3,000-server sync took 4.2×)."""
+    """Once a pace is set, a 429 cuts it, but no lower than PACE_FLOOR of the rate found:
+    5% of the answers refused at random, whatever the pace, would otherwise cut it by 5%
+    each, down to a crawl (a 3,000-server sync took 4.2×)."""
     clock = FakeClock()
     limit = AdaptiveLimit(8, clock)
     while limit.rate is None:  # a limit found: 429s thick while 100 a second go through
@@ -517,4 +517,4 @@ def test_one_off_429s_do_not_bring_a_pace_down():
         clock.now += 1 / limit.rate
         limit.answered(limit.sent(), throttled=draws.random() < 0.05)
         lowest = min(lowest, limit.rate)
-    assert lowest >= 0.85 * found
+    assert lowest >= AdaptiveLimit.PACE_FLOOR * found

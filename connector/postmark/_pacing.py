@@ -25,8 +25,8 @@ limits apply per server token and an excess gets a bare 429. So:
   to the level of the last cut). At a cut it measures how many answers went through a
   second while the 429s came: from then on requests are paced just under that rate (the
   concurrency back at --concurrency: the pace binds), the pace cut a little at a fresh
-  429 (while as many answers go through as when the limit was found: fewer, and the 429
-  was a one-off) and grown slowly without one, so the limit found costs few 429s to probe.
+  429 (never below `PACE_FLOOR` of the rate found: one-off 429s come at any pace) and
+  grown without one, so the limit found costs few 429s to probe again.
 """
 
 from __future__ import annotations
@@ -250,8 +250,12 @@ class AdaptiveLimit:
     RATE_WINDOW = 0.25
     RATE_MIN_SPAN = 0.1  # ... and at least this long: 8 answers at 80/s
     PACE_BELOW = 0.95  # the pace is set this far below the rate that went through
+    PACE_FLOOR = 0.8  # ... and a 429 cuts it no lower than this share of the rate found
     PACE_GROW_AFTER = 1.0  # seconds without a 429 before the pace grows
-    PACE_STEP = 0.02  # ... by this share of the rate found
+    # ... by this share of the rate found, doubled each second in a row without a 429: a
+    # probe above the limit costs a 429 or two every few seconds, and a rate found too low
+    # (measured while the client itself was slow: 74/s against 150/s) is left within seconds
+    PACE_STEP = 0.02
 
     def __init__(self, ceiling: int, clock: _Clock) -> None:
         if ceiling < 1:
@@ -271,6 +275,7 @@ class AdaptiveLimit:
         self._first_429: float | None = None  # the first fresh 429 of the latest run
         self._last_429 = 0.0
         self._paced_at = 0.0  # when the pace last changed
+        self._step = self.PACE_STEP  # its next growth, a share of the rate found
         self._next_at = 0.0  # the pace's next free moment
         self.on_change: Callable[[int], None] = lambda limit: None
 
@@ -312,13 +317,15 @@ class AdaptiveLimit:
         """A fresh 429 to a request sent since the last cut."""
         quick = sum(list(self._latest)[-self.QUICK_WINDOW :]) >= self.QUICK_SHARE
         shows = quick or sum(self._latest) >= self.THROTTLED_SHARE
-        # paced: a fresh 429 says the pace is above the limit, when as many answers go
-        # through as when the limit was found; with fewer, it is a one-off (5% of the
-        # answers refused at random cut a pace by 5% each, measured: 4.2× the no-limit time)
-        recent = len(self._passed) / self.RATE_WINDOW
-        if self.rate is not None and recent >= self.found_rate * self.PACE_BELOW:
-            self.rate = min(self.rate, recent) * self.PACE_BELOW
-            self._paced_at = now
+        # paced: a fresh 429 says the pace is above the limit, and cuts it, but not below
+        # PACE_FLOOR of the rate found: one-offs (5% of the answers refused at random, at
+        # any pace) cut a pace by 5% each, down to a crawl (measured: 4.2× the no-limit
+        # time); the rate found too high is found again when the 429s show as before
+        if self.rate is not None:
+            recent = len(self._passed) / self.RATE_WINDOW
+            floor = self.found_rate * self.PACE_FLOOR
+            self.rate = max(floor, min(self.rate, recent) * self.PACE_BELOW)
+            self._paced_at, self._step = now, self.PACE_STEP
             self._round += 1
         if shows:  # the concurrency is cut only when the 429s show as before
             self._cut(now)
@@ -337,13 +344,16 @@ class AdaptiveLimit:
         self.cuts += 1
         self._round += 1
         self._latest.clear()
-        measured = self.rate is None and self._measured(now)
+        measured = self._measured(now)
         if measured:
             # hold the rate near the level found, so that probing it costs few 429s; the
-            # pace binds from now on, not the concurrency the cuts before it lowered
+            # pace binds from now on, not the concurrency the cuts before it lowered. Paced
+            # already, the 429s showing as before say the rate found was too high (measured
+            # over too short a time: a pace of 100/s against 80/s met 100 429s): found again
             self.found_rate = measured
             self.rate = measured * self.PACE_BELOW
             self._paced_at = self._next_at = now
+            self._step = self.PACE_STEP
             self._found = self.ceiling + 1
             self._set(self.ceiling, now)
             return
@@ -354,8 +364,8 @@ class AdaptiveLimit:
 
     def _grow(self, now: float) -> None:
         if self.rate is not None and now - self._paced_at >= self.PACE_GROW_AFTER:
-            self.rate += self.PACE_STEP * self.found_rate
-            self._paced_at = now
+            self.rate += self._step * self.found_rate
+            self._paced_at, self._step = now, self._step * 2
         wait = self.PROBE_AFTER if self.limit + 1 >= self._found else self.INCREASE_AFTER
         if self.limit < self.ceiling and now - self._changed_at >= wait:
             if self.limit + 1 >= self._found:
