@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from idgraph.connector.postmark import PostmarkClient, RetryPolicy
 from idgraph.connector.postmark._pacing import (
     FRESH_AFTER,
-    THROTTLED_SHARE,
+    SPACED_SHARE,
     AdaptiveLimit,
     TokenPauses,
 )
@@ -260,12 +260,12 @@ def test_a_request_is_fresh_when_its_token_was_quiet_for_a_second():
 def test_a_limit_per_token_teaches_how_far_apart_a_tokens_requests_go():
     """Every token's second request, sent with its first, gets a 429 (a limit per token);
     each retry that goes through says how long after the token's last answered request is
-    enough. Once THROTTLED_SHARE such 429s show a limit (not one-offs), a token's requests
+    enough. Once SPACED_SHARE such 429s show a limit (not one-offs), a token's requests
     are spaced by the first gap seen (the 429s stop), then by the least of those seen
     ("a"'s came before the limit showed; "c"'s retry waited long)."""
     clock = FakeClock()
     pauses = TokenPauses(lambda failures, rng: 0.5, 20.0, random.Random(1), clock)
-    tokens = [("a", 0.6)] + [(f"t{i}", 0.9) for i in range(THROTTLED_SHARE - 2)]
+    tokens = [("a", 0.6)] + [(f"t{i}", 0.9) for i in range(SPACED_SHARE - 2)]
     learnt = [("c", 3.0), ("d", 0.8), ("e", 0.7), ("f", 0.9), ("g", 1.5)]
     spacings = []
     for token, wait in tokens + learnt:
@@ -518,3 +518,23 @@ def test_one_off_429s_do_not_bring_a_pace_down():
         limit.answered(limit.sent(), throttled=draws.random() < 0.05)
         lowest = min(lowest, limit.rate)
     assert lowest >= AdaptiveLimit.PACE_FLOOR * found
+
+
+def test_a_rare_cluster_of_one_off_429s_teaches_no_spacing():
+    """6 of the latest 20 follow-ups refused happens now and then with one-off 429s (every
+    20th answer); a limit per token refuses most of them. Only SPACED_SHARE in 20 space
+    every token's requests (by a retry's random wait, were they one-offs)."""
+    clock = FakeClock()
+    pauses = TokenPauses(lambda failures, rng: 0.3, 20.0, random.Random(1), clock)
+    for index in range(20):  # 2 of 3 refused, each retried 0.3 s later: with the retries
+        token = f"t{index}"  # that went through, 6 to 9 of the latest 20 follow-ups
+        pauses.succeeded(token, *reversed(pauses.sending(token)))
+        fresh, at = pauses.sending(token)
+        if index % 3:
+            pauses.throttled(token, None, fresh, 1)
+            clock.now += 0.3
+            fresh, at = pauses.sending(token)
+        pauses.succeeded(token, at, fresh)
+        clock.now += 5.0
+    assert pauses.spacing == 0.0
+    assert pauses.remaining("t1") <= 0

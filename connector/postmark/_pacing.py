@@ -39,13 +39,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-__all__ = ["FRESH_AFTER", "AdaptiveLimit", "TokenPauses"]
+__all__ = ["FRESH_AFTER", "SPACED_SHARE", "AdaptiveLimit", "TokenPauses"]
 
 FRESH_AFTER = 1.0  # seconds a token is quiet before its next request is "fresh"
 # the latest answers looked at, and how many 429s among them make a limit: 6 in 20 is
 # 1 chance in 3,000 with 5% of answers 429s at random, and soon reached at a third
 WINDOW = 20
 THROTTLED_SHARE = 6
+# how many 429s among the latest WINDOW answers to requests that followed their token's
+# last one closely make a limit per token: every token meets one, so most of them are
+# refused; one-off 429s (every 20th answer, half of them follow-ups) reached 6 in 20 once
+# in a sync and spaced every token's requests from then on by a random retry's wait
+SPACED_SHARE = 10
 
 
 class _Clock(Protocol):
@@ -125,7 +130,7 @@ class TokenPauses:
         # spaced by the learnt spacing, else (while the token's requests take turns) by the
         # gap after which its last retry went through
         spacing = self.spacing or self._passed_gap.get(token, 0.0)
-        if not spacing and sum(self._followups) >= THROTTLED_SHARE:
+        if not spacing and sum(self._followups) >= SPACED_SHARE:
             spacing = self._first_backoff  # a limit per token shows; no gap learnt yet
         last = max(self._last_sent.get(token, -1.0), self._claimed.get(token, -1.0))
         if spacing and last >= 0:
@@ -174,7 +179,7 @@ class TokenPauses:
             self._passed_gap[token] = min(
                 self._passed_gap.get(token, sent_at - previous), sent_at - previous
             )
-        if streak and previous is not None and sum(self._followups) >= THROTTLED_SHARE:
+        if streak and previous is not None and sum(self._followups) >= SPACED_SHARE:
             # a retry went through after a 429 that followed an answered request closely:
             # at most this long between two requests of a token passes its limit. Spaced at
             # once by the first such gap (the 429s stop), then by the least of those seen:
