@@ -538,3 +538,20 @@ def test_a_rare_cluster_of_one_off_429s_teaches_no_spacing():
         clock.now += 5.0
     assert pauses.spacing == 0.0
     assert pauses.remaining("t1") <= 0
+
+
+def test_a_pace_found_too_low_climbs_back_within_seconds():
+    """The rate found at a cut can be too low (the client itself slow to start: 74/s
+    against 150/s): with no 429 for 3 s the pace's growth step doubles each second, so it
+    is twice the rate found within 9 s, where 2% a second would take 50."""
+    clock = FakeClock()
+    limit = AdaptiveLimit(8, clock)
+    while limit.rate is None:  # 429s thick while 75 a second go through
+        clock.now += 1 / 75
+        limit.answered(limit.sent(), throttled=False)
+        limit.answered(limit.sent(), throttled=True)
+    found, started = limit.found_rate, clock.now
+    while limit.rate < 2 * found and clock.now - started < 60:
+        clock.now += 1 / limit.rate  # then every request at the pace goes through
+        limit.answered(limit.sent(), throttled=False)
+    assert clock.now - started <= 9
