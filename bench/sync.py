@@ -329,7 +329,8 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         help="Which limit scenarios, by number (1-4: "
-        + "; ".join(f"{i} {name}" for i, name in enumerate(SCENARIOS, 1))
+        # argparse formats help with %: a scenario's "5%" would break --help
+        + "; ".join(f"{i} {name}" for i, name in enumerate(SCENARIOS, 1)).replace("%", "%%")
         + "), one list for every size or one per size separated by '/' (e.g. 1,2,3,4/4); "
         "default all",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import random
@@ -166,6 +167,37 @@ _GONE_AFTER_RETRY = (
 )
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One API request as every attempt of it sends it."""
+
+    method: str
+    path: str
+    endpoint: str
+    token: str
+    needed: TokenKind
+    kind: TokenKind
+    params: dict[str, Any] | None
+    content: bytes | None
+    headers: dict[str, str]
+    urgent: bool
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An attempt that may be sent again (`retryable`) or gave up the request."""
+
+    error: Exception
+    retryable: bool
+    maybe_done: bool = False  # it may have been carried out (no answer, 5xx)
+    throttled: bool = False  # a 429
+    retry_after: float | None = None
+    fresh: bool = True  # its token sent nothing in the second before (_pacing.FRESH_AFTER)
+
+
+_NOT_SENT = object()  # an attempt whose token was paused while it queued for a slot
+
+
 def _is_gone(exc: PostmarkAPIError) -> bool:
     """A 404, or a 422 saying the object does not exist (ErrorCode 601, "not found")."""
     if isinstance(exc, NotFound) or exc.error_code == 601:
@@ -255,12 +287,19 @@ class PostmarkClient:
         self.stats = ClientStats()
         self._rng = random.Random(seed)
         self.clock = clock or SystemClock()
-        self._pauses = TokenPauses(self.retry.delay, self.retry.max_delay, self._rng, self.clock)
+        self._pauses = TokenPauses(
+            self.retry.delay,
+            self.retry.max_delay,
+            self._rng,
+            self.clock,
+            first_backoff=min(self.retry.base_delay, self.retry.max_delay),
+        )
         self._slots = RequestSlots(concurrency)
         self.limit = AdaptiveLimit(concurrency, self.clock)
         self.limit.on_change = self._limit_changed
         self.stats.lowest_concurrency = concurrency
         self._in_flight = 0
+        self._order = itertools.count()
         self._on_response = on_response
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         # A plain-http base URL (the emulator) needs no TLS: skip loading the CA bundle
@@ -371,38 +410,73 @@ class PostmarkClient:
         """`_request`, with every token the client holds scrubbed from what it raises."""
         self._hold([token or ""])
         try:
-            return await self._request(
-                method,
-                path,
-                token=token,
-                kind=kind,
-                params=params,
-                json_body=json_body,
-                gone_is_done=gone_is_done,
-                urgent=urgent,
-            )
+            call = self._call(method, path, token, kind, params, json_body, urgent)
+            return await self._request(call, gone_is_done)
         except PostmarkError as exc:
             exc.args = tuple(self.scrub(a) if isinstance(a, str) else a for a in exc.args)
             if isinstance(exc, PostmarkAPIError):
                 exc.api_message = self.scrub(exc.api_message)
             raise
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None,
-        kind: TokenKind | None,
-        params: dict[str, Any] | None,
-        json_body: Any,
-        gone_is_done: bool,
-        urgent: bool,
-    ) -> Any:
+    async def _request(self, call: _Call, gone_is_done: bool) -> Any:
         """Send one API request with retries; return the parsed JSON body. With
         `gone_is_done` (a DELETE), "not found" on a retry after an attempt that may have been
         carried out (no answer, 5xx) means that attempt did it: the body says so. An
         `urgent` request waits for a free slot ahead of the others (a listing's pages)."""
+        endpoint, token = call.endpoint, call.token
+        failures = 0
+        waited = 0.0
+        maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
+        order = next(self._order)  # while its token is paused, the oldest request goes first
+        while True:
+            # while the token is paused its requests take turns: one at a time, from before
+            # its pause is waited out until the answer is read
+            async with self._pauses.turn(token, order):
+                slept = await self._pauses.wait(token)  # this token's pause, if a 429 set one
+                waited += slept
+                self.stats.waited_seconds += slept
+                outcome = await self._attempt(call, gone_is_done and maybe_done)
+            if outcome is _NOT_SENT:
+                continue  # the token was throttled while this queued: the slot goes on
+            if not isinstance(outcome, _Failed):
+                return outcome
+            failures += 1
+            maybe_done = maybe_done or outcome.maybe_done
+            error = outcome.error
+            log.info(
+                "%s failed (%s); attempt %d of %d",
+                endpoint,
+                self.scrub(str(error)),
+                failures,
+                self.retry.max_attempts,
+            )
+            if outcome.throttled:
+                self.stats.throttled += 1
+                # its token's pause, waited out in the token's turn (the oldest first)
+                delay = self._pauses.throttled(token, outcome.retry_after, outcome.fresh, failures)
+            else:
+                delay = self.retry.delay(failures, self._rng)
+            if not outcome.retryable or failures >= self.retry.max_attempts:
+                raise error
+            if waited + delay > self.retry.max_total_wait:
+                raise error
+            self.stats.retries += 1
+            if not outcome.throttled:
+                await self.clock.sleep(delay)
+                waited += delay
+                self.stats.waited_seconds += delay
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        kind: TokenKind | None,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        urgent: bool,
+    ) -> _Call:
+        """The request every attempt sends, its token checked."""
         needed = token_kind_for(path)
         kind = kind or needed
         if token is None:
@@ -427,102 +501,98 @@ class PostmarkClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
         content = None if json_body is None else json.dumps(json_body).encode()
-        failures = 0
-        waited = 0.0
-        maybe_done = False  # an earlier attempt may have been carried out (no answer, 5xx)
-        while True:
-            error: Exception
-            retry_after: float | None = None
-            throttled = False
-            waited += await self._pauses.wait(token)  # this token's pause, if a 429 set one
-            async with self._slots.slot(urgent=urgent):
-                if self._pauses.remaining(token) > 0:
-                    continue  # the token was throttled while this queued: the slot goes on
-                sent_in = self.limit.sent()
-                fresh, sent_at = self._pauses.sending(token)
-                self._in_flight += 1
-                self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
-                self.stats.requests += 1
-                try:
-                    # httpx's timeout bounds each read, not the request: a body trickled a
-                    # byte at a time would never end. The whole attempt has one deadline.
-                    async with asyncio.timeout(self.timeout):
-                        sent = await self._http.send(
-                            self._http.build_request(
-                                method, path, params=params, content=content, headers=headers
-                            ),
-                            stream=True,
-                        )
-                        response = await read_body(sent, self.body_limits)
-                except BodyRefused as refused:
-                    raise ResponseTooLarge(
-                        f"{endpoint}: {refused}: not read (a Postmark answer is far smaller; "
-                        "a proxy or a faulty server sent it)",
-                        endpoint=endpoint,
-                    ) from None
-                except TimeoutError:
-                    response = None
-                    error = PostmarkTransportError(
-                        f"{endpoint}: no complete answer from {self.base_url} within "
-                        f"{self.timeout:g} s (timed out)",
-                        endpoint=endpoint,
+        return _Call(method, path, endpoint, token, needed, kind, params, content, headers, urgent)
+
+    async def _attempt(self, call: _Call, gone_is_done: bool) -> Any:
+        """Send `call` once in a request slot: the parsed answer, a `_Failed` to retry or
+        give up on, or `_NOT_SENT` (its token was paused while it queued for the slot).
+        `gone_is_done`: an earlier attempt of this DELETE may have been carried out."""
+        endpoint = call.endpoint
+        async with self._slots.slot(urgent=call.urgent):
+            if self._pauses.remaining(call.token) > 0:
+                return _NOT_SENT
+            self._pauses.claim(call.token)
+            await self.limit.paced()
+            sent_in = self.limit.sent()
+            fresh, sent_at = self._pauses.sending(call.token)
+            self._in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+            self.stats.requests += 1
+            try:
+                # httpx's timeout bounds each read, not the request: a body trickled a
+                # byte at a time would never end. The whole attempt has one deadline.
+                async with asyncio.timeout(self.timeout):
+                    sent = await self._http.send(
+                        self._http.build_request(
+                            call.method,
+                            call.path,
+                            params=call.params,
+                            content=call.content,
+                            headers=call.headers,
+                        ),
+                        stream=True,
                     )
-                    retryable = method in _IDEMPOTENT
-                except httpx.TransportError as exc:
-                    response = None
-                    via = " through the proxy set in the environment" if self._proxied else ""
-                    error = PostmarkTransportError(
-                        f"{endpoint}: no answer from {self.base_url}{via} ({_reason(exc)})",
-                        endpoint=endpoint,
-                    )
-                    retryable = method in _IDEMPOTENT or isinstance(exc, httpx.ConnectError)
-                    maybe_done = maybe_done or not isinstance(exc, httpx.ConnectError)
-                finally:
-                    self._in_flight -= 1
-            if response is not None:
-                log.debug(
-                    "%s -> HTTP %s (attempt %d)", endpoint, response.status_code, failures + 1
+                    response = await read_body(sent, self.body_limits)
+            except BodyRefused as refused:
+                raise ResponseTooLarge(
+                    f"{endpoint}: {refused}: not read (a Postmark answer is far smaller; "
+                    "a proxy or a faulty server sent it)",
+                    endpoint=endpoint,
+                ) from None
+            except TimeoutError:
+                error = PostmarkTransportError(
+                    f"{endpoint}: no complete answer from {self.base_url} within "
+                    f"{self.timeout:g} s (timed out)",
+                    endpoint=endpoint,
                 )
-                if self._on_response:
-                    self._on_response(endpoint, response.status_code)
-                self.limit.answered(sent_in, response.status_code == 429, fresh)
-                try:
-                    answer = self._parse(response, endpoint, needed, kind)
-                    self._pauses.succeeded(token, sent_at, fresh)
-                    return answer
-                except (NotFound, UnprocessableEntity) as exc:
-                    if gone_is_done and maybe_done and _is_gone(exc):
-                        # Our own earlier DELETE was carried out; only its answer was lost.
-                        return {"ErrorCode": 0, "Message": _GONE_AFTER_RETRY}
-                    raise
-                except (PostmarkServerError, RateLimited, MalformedResponse) as exc:
-                    error = exc
-                    throttled = isinstance(exc, RateLimited)
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    # A 429 was not processed, so even a POST may be sent again.
-                    retryable = throttled or method in _IDEMPOTENT
-                    maybe_done = maybe_done or isinstance(exc, PostmarkServerError)
-            failures += 1
-            if throttled:
-                self.stats.throttled += 1
-                delay = self._pauses.throttled(token, retry_after, fresh)
-            else:
-                delay = self.retry.delay(failures, self._rng)
-            log.info(
-                "%s failed (%s); attempt %d of %d",
-                endpoint,
-                self.scrub(str(error)),
-                failures,
-                self.retry.max_attempts,
+                return _Failed(error, retryable=call.method in _IDEMPOTENT)
+            except httpx.TransportError as exc:
+                via = " through the proxy set in the environment" if self._proxied else ""
+                error = PostmarkTransportError(
+                    f"{endpoint}: no answer from {self.base_url}{via} ({_reason(exc)})",
+                    endpoint=endpoint,
+                )
+                connect = isinstance(exc, httpx.ConnectError)
+                retryable = call.method in _IDEMPOTENT or connect
+                return _Failed(error, retryable=retryable, maybe_done=not connect)
+            finally:
+                self._in_flight -= 1
+        return self._answered(call, response, sent_in, fresh, sent_at, gone_is_done)
+
+    def _answered(
+        self,
+        call: _Call,
+        response: httpx.Response,
+        sent_in: int,
+        fresh: bool,
+        sent_at: float,
+        gone_is_done: bool,
+    ) -> Any:
+        """The parsed answer to one attempt, or a `_Failed` when it may be retried."""
+        log.debug("%s -> HTTP %s", call.endpoint, response.status_code)
+        if self._on_response:
+            self._on_response(call.endpoint, response.status_code)
+        self.limit.answered(sent_in, response.status_code == 429, fresh)
+        try:
+            answer = self._parse(response, call.endpoint, call.needed, call.kind)
+            self._pauses.succeeded(call.token, sent_at, fresh)
+            return answer
+        except (NotFound, UnprocessableEntity) as exc:
+            if gone_is_done and _is_gone(exc):
+                # Our own earlier DELETE was carried out; only its answer was lost.
+                return {"ErrorCode": 0, "Message": _GONE_AFTER_RETRY}
+            raise
+        except (PostmarkServerError, RateLimited, MalformedResponse) as exc:
+            throttled = isinstance(exc, RateLimited)
+            return _Failed(
+                exc,
+                # A 429 was not processed, so even a POST may be sent again.
+                retryable=throttled or call.method in _IDEMPOTENT,
+                maybe_done=isinstance(exc, PostmarkServerError),
+                throttled=throttled,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                fresh=fresh,
             )
-            if not retryable or failures >= self.retry.max_attempts:
-                raise error
-            if waited + delay > self.retry.max_total_wait:
-                raise error
-            self.stats.retries += 1
-            await self.clock.sleep(delay)
-            waited += delay
-            self.stats.waited_seconds += delay
 
     def _parse(
         self, response: httpx.Response, endpoint: str, needed: TokenKind, sent: TokenKind

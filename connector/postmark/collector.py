@@ -91,6 +91,10 @@ class _AccountRead:
         self.client, self.sender_details, self.parts = client, sender_details, parts
         self.progress, self.on_read = progress, on_read
         self.raw = RawAccount(servers=[], senders=[], domains=[])
+        # the server listing goes alone first: everything after waits for it, and the
+        # Account token's other listings sent with it could meet a limit per token before
+        # it and make it wait its turn (docs/postmark.md, "Rate limits")
+        self.servers_listed = asyncio.Event()
         self.done = 0
         self.total: int | None = None
 
@@ -116,8 +120,12 @@ class _AccountRead:
 
     async def servers_and_their_parts(self) -> None:
         if not self.parts & {"servers", "streams"}:
+            self.servers_listed.set()
             return
-        self.raw.servers = await self.client.list_servers()
+        try:
+            self.raw.servers = await self.client.list_servers()
+        finally:
+            self.servers_listed.set()
         if "streams" in self.parts:
             self.total = (self.total or 0) + len(self.raw.servers)
             self.progress(
@@ -149,6 +157,7 @@ class _AccountRead:
             self.raw.domains = await self.client.list_domains()
 
     async def senders_and_domains(self) -> None:
+        await self.servers_listed.wait()
         await asyncio.gather(self.senders_and_their_details(), self.domains())
         self.on_read(self.raw, None)
 

@@ -70,3 +70,15 @@ def test_scale_step_runs_in_its_own_process(tmp_path):
     result = scale.run_step("floor", 200, tmp_path)
     assert result["step"] == "floor" and result["nodes"] >= 200
     assert result["peak_rss_mb"] > 10  # a Python process with sqlite3 and the rows
+
+
+def test_sync_benchmark_help_names_every_scenario():
+    # a scenario's name holds "5%", which argparse's help formatting once choked on
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "sync.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "5% of requests 429 at random" in " ".join(done.stdout.split())
