@@ -275,13 +275,14 @@ def _flag(context: ReviewContext, rows: list[AccessRow]) -> None:
     on_principal: dict[str, frozenset[str]] = {}
     lists: dict[frozenset[str], list[str]] = {}  # few distinct sets, each sorted once
     for row in rows:
-        found = on_principal.get(row.principal)
+        principal = row.who.ident
+        found = on_principal.get(principal)
         if found is None:
-            found = frozenset(by_node.get(row.principal, ()))
-            if context.node(row.principal).get("attestation_stale"):
+            found = frozenset(by_node.get(principal, ()))
+            if context.node(principal).get("attestation_stale"):
                 found = found | {"attestation-stale"}
-            on_principal[row.principal] = found
-        on_resource = by_node.get(row.resource)
+            on_principal[principal] = found
+        on_resource = by_node.get(row.on.ident)
         if on_resource:
             found = found | on_resource
         if found:
@@ -445,12 +446,12 @@ def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
 
     high, medium = SEVERITY_RANK["high"], SEVERITY_RANK["medium"]
     for row in rows:
-        found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
+        found = max(worst.get(row.who.ident, 0), worst.get(row.on.ident, 0))
         if row.parts:
-            weights = [weight(p.access_kind, p.access) for p in row.parts]
+            weights = [weight(p.edge[0], p.access) for p in row.parts]
             spanning, writes = any(w[0] for w in weights), any(w[1] for w in weights)
         else:
-            spanning, writes = weight(row.access_kind, row.access)
+            spanning, writes = weight(row.edge[0], row.access)
         if found >= high or spanning:
             row.risk = "high"
         elif found >= medium or writes:
