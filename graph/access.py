@@ -108,7 +108,7 @@ def _row_id(principal: str, local_kind: str, resource: str) -> str:
     return ROW_ID_PREFIX + digest
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # a record is itself: hashed by identity, as a cache key
 class Principal:
     """What every row of a principal in a run shares, held once and read through its rows."""
 
@@ -121,7 +121,7 @@ class Principal:
     holder: str  # its holder edges as a path (`a -holds-> b | ...`), "" when none
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Resource:
     """A resource as its rows show it (its name is set late for a node of no declared role)."""
 
@@ -514,18 +514,16 @@ def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
     kinds = {k: ((k, e.grant or ""), k.rpartition(":")[2]) for k, e in access_kinds.items()}
     sources: dict[str, str] = {}
     per_principal: dict[str, Principal | None] = {}
-    resource = reader.resource
+    resources, resource = reader.resources, reader.resource
     values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
     rows: list[AccessRow] = []
-    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_tuples(
-        run.id, kinds=access_kinds
-    ):
+    for src, dst, kind, source, attrs in reader.store.access_edges(run.id, access_kinds):
         who = per_principal.get(src, False)
         if who is False:
             who = per_principal[src] = _principal_facts(reader, src, run_times)
         if who is None:
             continue
-        on = resource(dst)
+        on = resources.get(dst) or resource(dst)
         value = values.get((kind, attrs))
         if value is None:
             edge = access_kinds[kind]
@@ -559,7 +557,7 @@ def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
     rows = []
     spanning: dict[tuple[str, str], bool] = {}  # few distinct (kind, access): each asked once
     for row in explicit:
-        key = (row.access_kind, row.access)
+        key = (row.edge[0], row.access)
         wide = spanning.get(key)
         if wide is None:
             wide = spanning[key] = spans(schema, *key)
