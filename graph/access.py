@@ -287,7 +287,7 @@ class AccessRow:
             owner[1],
             self.access,
             self.edge[0],
-            self.covers,
+            self.covers if self.parts else "",
             self.path,
             self.source,
             who.evidence,
