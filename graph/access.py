@@ -42,7 +42,6 @@ import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .csvinput import safe_cell
@@ -109,71 +108,196 @@ def _row_id(principal: str, local_kind: str, resource: str) -> str:
     return ROW_ID_PREFIX + digest
 
 
-@dataclass(slots=True)
-class AccessRow:
-    """One (principal, resource, access) with how it is held and the evidence for it."""
+@dataclass(slots=True, eq=False)  # a record is itself: hashed by identity, as a cache key
+class Principal:
+    """What every row of a principal in a run shares, held once and read through its rows."""
 
-    row_id: str
     run: int
-    principal: str
-    principal_name: str
-    principal_type: str
-    resource: str
-    resource_name: str
-    access: str
-    access_kind: str
-    grant: str
-    path: str
-    source: str
+    ident: str
+    name: str
+    type: str
     evidence: str
     last_verified: str
-    implied_by: str = ""  # the id of the row whose account-wide access implies this one
-    how: str = "direct"  # or what implies it, as the `reachable` view says it
-    flags: Sequence[str] = ()  # the review sets a list, shared by rows of the same flags
-    change: str = ""  # since the review's baseline: added, changed (was ...), removed ...
-    risk: str = ""  # high, medium or low (the review sets it)
-    open_item: str = ""  # a remediation item still open on it (the review sets it)
-    previous: tuple[str, str, str, str] = ("", "", "", "")  # last review's decision, reviewer,
-    # justification, and whether the access changed since (the review sets it)
-    owner: tuple[str, str, str] = ("", "", "")  # owner, purpose, suggested reviewer (the
-    # annotations: graph/annotations.py; the review sets it)
-    parts: Sequence[AccessRow] = ()  # the edges a merged row covers (a list when merged)
+    holder: str  # its holder edges as a path (`a -holds-> b | ...`), "" when none
+
+
+@dataclass(slots=True, eq=False)
+class Resource:
+    """A resource as its rows show it (its name is set late for a node of no declared role)."""
+
+    ident: str
+    name: str
+
+
+class AccessRow:
+    """One (principal, resource, access) with how it is held and the evidence for it.
+
+    Compact: what a row shares with the principal's other rows (name, type, evidence, holder
+    path), the resource's and the edge kind's is one shared record each, read through the
+    attributes below; the path is put together when read. 190,000 rows of 23 fields each
+    held 200 MB at 100,000 nodes."""
+
+    __slots__ = (
+        "row_id",
+        "access",
+        "source",
+        "flags",
+        "change",
+        "risk",
+        "open_item",
+        "previous",
+        "owner",
+        "parts",
+        "who",
+        "on",
+        "edge",
+        "_path",
+        "_implied",
+    )
+
+    def __init__(
+        self,
+        row_id: str,
+        who: Principal,
+        on: Resource,
+        edge: tuple[str, str],
+        access: str,
+        source: str,
+        *,
+        path: str | None = None,
+        implied: tuple[str, str] | None = None,
+        parts: Sequence[AccessRow] = (),
+        flags: Sequence[str] = (),
+    ) -> None:
+        self.row_id = row_id
+        self.who = who  # the principal's shared record
+        self.on = on  # the resource's shared record
+        self.edge = edge  # (edge kind, grant), shared by the kind's rows
+        self.access = access
+        self.source = source
+        self._path = path  # None: the holder path then this edge, made when read
+        self._implied = implied  # (implied_by, how) of an implied row
+        self.parts = parts  # the edges a merged row covers (a list when merged)
+        self.flags = flags  # the review sets a list, shared by rows of the same flags
+        self.change = ""  # since the review's baseline: added, changed (was ...), removed ...
+        self.risk = ""  # high, medium or low (the review sets it)
+        self.open_item = ""  # a remediation item still open on it (the review sets it)
+        # last review's decision, reviewer, justification, and whether the access changed
+        # since; owner, purpose, suggested reviewer (graph/annotations.py): the review sets them
+        self.previous: tuple[str, str, str, str] = _NO_PREVIOUS
+        self.owner: tuple[str, str, str] = _NO_OWNER
+
+    @classmethod
+    def of(  # noqa: PLR0913 - the fields a row shows, as the dataclass it was took them
+        cls,
+        row_id: str,
+        run: int,
+        principal: str,
+        principal_name: str,
+        principal_type: str,
+        resource: str,
+        resource_name: str,
+        access: str,
+        access_kind: str,
+        grant: str,
+        path: str,
+        source: str,
+        evidence: str,
+        last_verified: str,
+    ) -> AccessRow:
+        """A row from its fields, records of its own (a plugin's or a test's row)."""
+        who = Principal(run, principal, principal_name, principal_type, evidence, last_verified, "")
+        return cls(
+            row_id, who, Resource(resource, resource_name), (access_kind, grant), access, source,
+            path=path,
+        )  # fmt: skip
+
+    run = property(lambda self: self.who.run)
+    principal = property(lambda self: self.who.ident)
+    principal_name = property(lambda self: self.who.name)
+    principal_type = property(lambda self: self.who.type)
+    evidence = property(lambda self: self.who.evidence)
+    last_verified = property(lambda self: self.who.last_verified)
+    resource = property(lambda self: self.on.ident)
+    resource_name = property(lambda self: self.on.name)
+    access_kind = property(lambda self: self.edge[0])
+    grant = property(lambda self: self.edge[1])
+
+    @property
+    def implied_by(self) -> str:
+        """The id of the row whose account-wide access implies this one ("" if direct)."""
+        return self._implied[0] if self._implied else ""
+
+    @property
+    def how(self) -> str:
+        """`direct`, or what implies it, as the `reachable` view says it."""
+        return self._implied[1] if self._implied else "direct"
 
     @property
     def implied(self) -> bool:
-        return bool(self.implied_by)
+        return self._implied is not None
+
+    @property
+    def path(self) -> str:
+        """The principal's holder edges, then the access edge (a merged row: each part's)."""
+        if self._path is not None:
+            return self._path
+        if self.parts:
+            return " | ".join([self.parts[0].path, *(p.step for p in self.parts[1:])])
+        holder = self.who.holder
+        return f"{holder} | {self.step}" if holder else self.step
+
+    @property
+    def step(self) -> str:
+        """The access edge as a path step: `principal -kind-> resource`."""
+        return f"{self.who.ident} -{self.edge[0]}-> {self.on.ident}"
 
     @property
     def covers(self) -> str:
         """What a merged row stands for, edge by edge: `kind: access -> resource | ...`."""
         if not self.parts:
             return ""
-        return " | ".join(f"{p.access_kind}: {p.access} -> {p.resource}" for p in self.parts)
+        return " | ".join(f"{p.edge[0]}: {p.access} -> {p.on.ident}" for p in self.parts)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (*self.values()[:16], self.implied_by, self.how, self.grant, self.parts)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not AccessRow:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
+
+    def __repr__(self) -> str:
+        return f"AccessRow({self.row_id!r}, {self.principal!r}, {self.access!r}, {self.resource!r})"
 
     def values(self) -> list[str]:
         """The row in REVIEW_COLUMNS order, raw (the decision columns empty)."""
+        who, on, owner = self.who, self.on, self.owner
         return [
             self.row_id,
-            str(self.run),
-            self.principal,
-            self.principal_name,
-            self.principal_type,
-            self.resource,
-            self.resource_name,
-            *self.owner[:2],
+            str(who.run),
+            who.ident,
+            who.name,
+            who.type,
+            on.ident,
+            on.name,
+            owner[0],
+            owner[1],
             self.access,
-            self.access_kind,
-            self.covers,
+            self.edge[0],
+            self.covers if self.parts else "",
             self.path,
             self.source,
-            self.evidence,
-            self.last_verified,
+            who.evidence,
+            who.last_verified,
             ";".join(self.flags),
             self.risk,
             self.change,
             self.open_item,
             *self.previous,
-            self.owner[2],
+            owner[2],
             "",
             "",
             "",
@@ -185,7 +309,11 @@ class AccessRow:
         return dict(zip(REVIEW_COLUMNS, map(safe_cell, self.values()), strict=True))
 
     def triple(self) -> tuple[str, str, str]:
-        return (self.principal, self.resource, self.access)
+        return (self.who.ident, self.on.ident, self.access)
+
+
+_NO_PREVIOUS = ("", "", "", "")
+_NO_OWNER = ("", "", "")
 
 
 @dataclass
@@ -300,6 +428,7 @@ class _Reader:
         self.store, self.run, self.schema, self.nodes = store, run, schema, nodes
         self.by_kind = by_kind
         self.names: dict[str, str] = {}
+        self.resources: dict[str, Resource] = {}  # one record per resource, its rows share
         self.missing: set[str] = set()
         self.holders: dict[str, list[str]] = {}
         self.principal_types = {k: n.principal for k, n in schema.nodes.items() if n.principal}
@@ -336,25 +465,29 @@ class _Reader:
             self.names[node] = known
         return known
 
-    def name_missing(self, rows: Iterable[AccessRow]) -> None:
+    def resource(self, node: str) -> Resource:
+        """The record a resource's rows share, made on first use."""
+        found = self.resources.get(node)
+        if found is None:
+            found = self.resources[node] = Resource(node, self.name(node))
+        return found
+
+    def name_missing(self) -> None:
         """The names of resources of no declared role (read at the end, in one pass)."""
         if not self.missing:
             return
         for ident, kind, source, data in self.store.node_tuples(self.run.id, ids=self.missing):
             node_data(self.nodes, ident, kind, source, data, as_of=run_time(self.run))
-        for row in rows:
-            if row.resource in self.missing:
-                data = self.nodes.get(row.resource)
-                row.resource_name = (
-                    name_from(data, row.resource, self.schema)
-                    if data
-                    else f"{row.resource} (not in this run)"
+        for ident in self.missing:
+            record = self.resources.get(ident)
+            if record is not None:
+                data = self.nodes.get(ident)
+                record.name = (
+                    name_from(data, ident, self.schema) if data else f"{ident} (not in this run)"
                 )
 
 
-def _principal_facts(
-    reader: _Reader, src: str, run_times: Mapping[int, str]
-) -> tuple[str, str, str, str, str] | None:
+def _principal_facts(reader: _Reader, src: str, run_times: Mapping[int, str]) -> Principal | None:
     """What every row of a principal shares (name, type, evidence, last verified, holder
     path); None if `src` is no principal of this run."""
     principal = reader.nodes.get(src)
@@ -366,69 +499,49 @@ def _principal_facts(
     else:
         verified = run_times.get(principal.get("last_seen") or reader.run.id, "")
     holder = " | ".join(reader.holders.get(src, ()))
-    return reader.name(src), principal_type, evidence_of(principal, reader.run), verified, holder
+    evidence = evidence_of(principal, reader.run)
+    return Principal(
+        reader.run.id, src, reader.name(src), principal_type, evidence, verified, holder
+    )
 
 
 def _explicit(reader: _Reader, run_times: Mapping[int, str]) -> list[AccessRow]:
     schema, run = reader.schema, reader.run
     access_kinds = {k: e for k, e in schema.edges.items() if e.access}
-    # What each row of a kind, principal or resource shares, looked up once per row. The
-    # id, kind and source strings kept are the first of each: SQLite hands out a new
-    # string per row, and 190,000 rows of the same few thousand ids add up.
-    kinds = {k: (k, k.rpartition(":")[2], e.grant or "") for k, e in access_kinds.items()}
+    # What each row of a kind, principal or resource shares is one record (the strings in
+    # it the first of each: SQLite hands out a new string per row, and 190,000 rows of the
+    # same few thousand ids add up), looked up once per row.
+    kinds = {k: ((k, e.grant or ""), k.rpartition(":")[2]) for k, e in access_kinds.items()}
     sources: dict[str, str] = {}
-    per_principal: dict[str, tuple[str, str, str, str, str, str] | None] = {}
-    resources: dict[str, tuple[str, str]] = {}  # id -> (id, name)
+    per_principal: dict[str, Principal | None] = {}
+    resources, resource = reader.resources, reader.resource
     values: dict[tuple[str, str], str] = {}  # (edge kind, attribute text) -> access value
     rows: list[AccessRow] = []
-    for src, dst, _disc, kind, source, attrs, _first in reader.store.edge_tuples(
-        run.id, kinds=access_kinds
-    ):
-        facts = per_principal.get(src, False)
-        if facts is False:
-            found = _principal_facts(reader, src, run_times)
-            facts = per_principal[src] = None if found is None else (src, *found)
-        if facts is None:
+    for src, dst, kind, source, attrs in reader.store.access_edges(run.id, access_kinds):
+        who = per_principal.get(src, False)
+        if who is False:
+            who = per_principal[src] = _principal_facts(reader, src, run_times)
+        if who is None:
             continue
-        src, principal_name, principal_type, evidence, verified, holder = facts
-        resource = resources.get(dst)
-        if resource is None:
-            resource = resources[dst] = (dst, reader.name(dst))
-        dst, resource_name = resource
+        on = resources.get(dst) or resource(dst)
         value = values.get((kind, attrs))
         if value is None:
             edge = access_kinds[kind]
             value = str(attrs_from_json(attrs).get(edge.access) or edge.access)
             values[(kind, attrs)] = value
-        kind, local_kind, grant = kinds[kind]
+        edge_facts, local_kind = kinds[kind]
         source = sources.setdefault(source, source)
-        step = f"{src} -{kind}-> {dst}"
         rows.append(
-            AccessRow(
-                _row_id(src, local_kind, dst),
-                run.id,
-                src,
-                principal_name,
-                principal_type,
-                dst,
-                resource_name,
-                value,
-                kind,
-                grant,
-                f"{holder} | {step}" if holder else step,
-                source,
-                evidence,
-                verified,
-            )
+            AccessRow(_row_id(who.ident, local_kind, on.ident), who, on, edge_facts, value, source)
         )
-    reader.name_missing(rows)
-    return _people_first(rows, attrgetter("principal", "access_kind", "resource"))
+    reader.name_missing()
+    return _people_first(rows, lambda r: (r.who.ident, r.edge[0], r.on.ident))
 
 
 def _people_first(rows: list[AccessRow], key: Any) -> list[AccessRow]:
     """Rows sorted by (not a person's, `key`): the people's sorted, then the others'."""
-    people = [r for r in rows if r.principal_type == "human"]
-    others = [r for r in rows if r.principal_type != "human"]
+    people = [r for r in rows if r.who.type == "human"]
+    others = [r for r in rows if r.who.type != "human"]
     people.sort(key=key)
     others.sort(key=key)
     return people + others
@@ -444,7 +557,7 @@ def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
     rows = []
     spanning: dict[tuple[str, str], bool] = {}  # few distinct (kind, access): each asked once
     for row in explicit:
-        key = (row.access_kind, row.access)
+        key = (row.edge[0], row.access)
         wide = spanning.get(key)
         if wide is None:
             wide = spanning[key] = spans(schema, *key)
@@ -456,24 +569,19 @@ def _implied(reader: _Reader, explicit: list[AccessRow]) -> list[AccessRow]:
             rows.append(
                 AccessRow(
                     row_id(row.principal, f"{row.access_kind}~implied", resource),
-                    row.run,
-                    row.principal,
-                    row.principal_name,
-                    row.principal_type,
-                    resource,
-                    reader.name(resource),
+                    row.who,
+                    reader.resource(resource),
+                    row.edge,
                     level,
-                    row.access_kind,
-                    row.grant,
-                    f"{row.path} -> {row.resource}",
                     row.source,
-                    row.evidence,
-                    row.last_verified,
-                    implied_by=row.row_id,
-                    how=f"implied: {row.access_kind} {row.access} spans {row.resource}",
+                    path=f"{row.path} -> {row.resource}",
+                    implied=(
+                        row.row_id,
+                        f"implied: {row.access_kind} {row.access} spans {row.resource}",
+                    ),
                 )
             )
-    return _people_first(rows, attrgetter("principal", "resource"))
+    return _people_first(rows, lambda r: (r.who.ident, r.on.ident))
 
 
 def read_access(
@@ -523,24 +631,15 @@ class ReviewRows:
 def merge_rows(parts: list[AccessRow]) -> AccessRow:
     """A credential's explicit rows as one decision: the id, resource, path and evidence of
     its scope row (else its first), each part's access and kind joined with `; `."""
-    parts = sorted(parts, key=lambda r: (r.grant != "scope", r.access_kind, r.resource))
+    parts = sorted(parts, key=lambda r: (r.edge[1] != "scope", r.edge[0], r.on.ident))
     first = parts[0]
-    steps = [p.path.rsplit(" | ", 1)[-1] for p in parts[1:]]
-    return AccessRow(
+    return AccessRow(  # its path is the first part's, then each other part's edge
         first.row_id,
-        first.run,
-        first.principal,
-        first.principal_name,
-        first.principal_type,
-        first.resource,
-        first.resource_name,
+        first.who,
+        first.on,
+        ("; ".join(p.edge[0] for p in parts), first.edge[1]),
         "; ".join(p.access for p in parts),
-        "; ".join(p.access_kind for p in parts),
-        first.grant,
-        " | ".join([first.path, *steps]),
         first.source,
-        first.evidence,
-        first.last_verified,
         flags=sorted({flag for p in parts for flag in p.flags}),
         parts=parts,
     )
@@ -551,8 +650,8 @@ def review_rows(explicit: Iterable[AccessRow]) -> ReviewRows:
     by_credential: dict[str, list[AccessRow]] = {}
     rows: list[AccessRow] = []
     for row in explicit:
-        if row.principal_type == "credential":
-            by_credential.setdefault(row.principal, []).append(row)
+        if row.who.type == "credential":
+            by_credential.setdefault(row.who.ident, []).append(row)
         else:
             rows.append(row)
     aliases: dict[str, str] = {}
@@ -574,27 +673,30 @@ def sort_review_rows(rows: list[AccessRow]) -> None:
     unranked = len(RISK_ORDER)
     for row in rows:
         rank = RISK_ORDER.get(row.risk, unranked)
-        worst[row.principal] = min(rank, worst.get(row.principal, rank))
-        first.setdefault(row.principal, row)
+        principal = row.who.ident
+        worst[principal] = min(rank, worst.get(principal, rank))
+        first.setdefault(principal, row)
     # each principal's place once; then a row's key is (that place, its own order)
     ordered = sorted(
         first.values(),
         key=lambda r: (
-            GROUP_ORDER.get(r.principal_type, len(GROUP_ORDER)),
-            worst[r.principal],
-            r.principal_name.casefold(),
-            r.principal,
+            GROUP_ORDER.get(r.who.type, len(GROUP_ORDER)),
+            worst[r.who.ident],
+            r.who.name.casefold(),
+            r.who.ident,
         ),
     )
-    place = {r.principal: at for at, r in enumerate(ordered)}
-    rows.sort(
-        key=lambda r: (
-            place[r.principal],
-            RISK_ORDER.get(r.risk, unranked),
-            r.resource_name.casefold(),
-            r.row_id,
-        )
-    )
+    place = {r.who.ident: at for at, r in enumerate(ordered)}
+    folded: dict[str, str] = {}  # resource name -> casefolded: few names, many rows
+
+    def key(row: AccessRow) -> tuple[int, int, str, str]:
+        name = row.on.name
+        fold_name = folded.get(name)
+        if fold_name is None:
+            fold_name = folded[name] = name.casefold()
+        return (place[row.who.ident], RISK_ORDER.get(row.risk, unranked), fold_name, row.row_id)
+
+    rows.sort(key=key)
 
 
 # -- what changed ----------------------------------------------------------------------------

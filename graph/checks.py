@@ -81,13 +81,13 @@ class AccessToGoneResource:
 
     def run(self, context: ReviewContext) -> list[Finding]:
         to_resource = context.schema.edge_kinds_with(grant="resource")
-        rows = [row for row in context.rows if row.access_kind in to_resource]
-        resources = {row.resource for row in rows}  # few, each asked once
+        rows = [row for row in context.rows if row.edge[0] in to_resource]
+        resources = {row.on.ident for row in rows}  # few, each asked once
         missing = {resource for resource in resources if not context.node_exists(resource)}
         gone: dict[str, list[str]] = {}
-        for row in rows:
-            if row.resource in missing:
-                gone.setdefault(row.resource, []).append(row.principal_name)
+        for row in rows if missing else ():
+            if row.on.ident in missing:
+                gone.setdefault(row.on.ident, []).append(row.who.name)
         return [
             Finding(
                 self.name,

@@ -275,15 +275,17 @@ def _flag(context: ReviewContext, rows: list[AccessRow]) -> None:
     on_principal: dict[str, frozenset[str]] = {}
     lists: dict[frozenset[str], list[str]] = {}  # few distinct sets, each sorted once
     for row in rows:
-        found = on_principal.get(row.principal)
+        found = on_principal.get(row.who.ident)
         if found is None:
-            found = frozenset(by_node.get(row.principal, ()))
-            if context.node(row.principal).get("attestation_stale"):
+            principal = row.who.ident
+            found = frozenset(by_node.get(principal, ()))
+            if context.node(principal).get("attestation_stale"):
                 found = found | {"attestation-stale"}
-            on_principal[row.principal] = found
-        on_resource = by_node.get(row.resource)
-        if on_resource:
-            found = found | on_resource
+            on_principal[principal] = found
+        if by_node:
+            on_resource = by_node.get(row.on.ident)
+            if on_resource:
+                found = found | on_resource
         if found:
             flags = lists.get(found)
             if flags is None:
@@ -444,19 +446,31 @@ def _risk(context: ReviewContext, rows: list[AccessRow]) -> None:
         return known
 
     high, medium = SEVERITY_RANK["high"], SEVERITY_RANK["medium"]
+    # the verdict of each (finding rank, spanning, writes): few distinct, each worked out once
+    verdicts: dict[tuple[int, bool, bool], str] = {}
     for row in rows:
-        found = max(worst.get(row.principal, 0), worst.get(row.resource, 0))
+        found = worst.get(row.who.ident, 0)
+        on_resource = worst.get(row.on.ident, 0)
+        if on_resource > found:
+            found = on_resource
         if row.parts:
-            weights = [weight(p.access_kind, p.access) for p in row.parts]
+            weights = [weight(p.edge[0], p.access) for p in row.parts]
             spanning, writes = any(w[0] for w in weights), any(w[1] for w in weights)
         else:
-            spanning, writes = weight(row.access_kind, row.access)
-        if found >= high or spanning:
-            row.risk = "high"
-        elif found >= medium or writes:
-            row.risk = "medium"
-        else:
-            row.risk = "low"
+            spanning, writes = by_access.get((row.edge[0], row.access)) or weight(
+                row.edge[0], row.access
+            )
+        key = (found, spanning, writes)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = (
+                "high"
+                if found >= high or spanning
+                else "medium"
+                if found >= medium or writes
+                else "low"
+            )
+        row.risk = verdict
 
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}

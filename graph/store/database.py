@@ -274,6 +274,10 @@ class Store:
         at a run, only of `kinds` when given."""
         return versions.edge_tuples(self.conn, run_id, kinds=kinds)
 
+    def access_edges(self, run_id: int, kinds: Iterable[str]) -> sqlite3.Cursor:
+        """(src, dst, kind, source, attributes JSON) of each edge of `kinds` at a run."""
+        return versions.access_edges(self.conn, run_id, kinds)
+
     def node_tuples_in_graph_order(self, run_id: int) -> Iterator[versions.NodeTuple]:
         """`node_tuples` in the graph's node order, one id's versions together (for a
         reader that streams the graph instead of loading it)."""

@@ -141,6 +141,17 @@ def edge_tuples(
     return conn.execute(sql, params)
 
 
+def access_edges(conn: sqlite3.Connection, run_id: int, kinds: Iterable[str]) -> sqlite3.Cursor:
+    """(src, dst, kind, source, attributes JSON) of each edge of `kinds` at a run: the
+    columns the access rows read, no more (two fewer strings made per row)."""
+    kinds = sorted(set(kinds)) or [""]
+    return conn.execute(
+        "SELECT src, dst, kind, source, attrs FROM edge_versions NOT INDEXED "
+        f"WHERE {AS_OF} AND kind IN ({', '.join('?' * len(kinds))})",
+        [run_id, run_id, *kinds],
+    )
+
+
 def nodes(conn: sqlite3.Connection, run_id: int) -> list[Node]:
     """The nodes at a run, as records."""
     return [Node(id=i, kind=k, source=s, attrs=a) for i, k, s, a in node_tuples(conn, run_id)]
