@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import orjson
 
 from ..access import AccessRow, run_time, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
@@ -238,8 +240,10 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
 
 def resource_sections(
     context: ReviewContext, names: Names, matrix: dict[str, Any], run_times: dict[int, str]
-) -> list[dict[str, Any]]:
-    """Per matrix resource: who has access, the credentials it holds, its other children."""
+) -> Iterator[dict[str, Any]]:
+    """Per matrix resource, one at a time: who has access, the credentials it holds, its
+    other children. Made as the page's data asks for them (`drawn_when_opened`), so a large
+    account never holds every section at once."""
     graph, schema = names.graph, context.schema
     if isinstance(graph, _LeanGraph):  # the edges out of the resources, then of their parts
         graph.read_out_edges(column["id"] for column in matrix["resources"])
@@ -250,7 +254,6 @@ def resource_sections(
     rows_to: dict[str, list[AccessRow]] = defaultdict(list)
     for row in context.rows:
         rows_to[row.resource].append(row)
-    out = []
     # a person's entry, read-only and shared by every resource with the same cell: 500
     # people x 15,000 servers were hundreds of thousands of alike dicts
     entries: dict[tuple[int, int], dict[str, Any]] = {}
@@ -284,15 +287,12 @@ def resource_sections(
             if row.principal_type == "credential" and row.principal not in credentials:
                 credentials[row.principal] = _credential(context, names, row.principal, run_times)
         children.sort(key=lambda c: (c["edge"], c["name"]))
-        out.append(
-            {
-                **column,
-                "members": members,
-                "credentials": sorted(credentials.values(), key=lambda c: c["name"]),
-                "children": children,
-            }
-        )
-    return out
+        yield {
+            **column,
+            "members": members,
+            "credentials": sorted(credentials.values(), key=lambda c: c["name"]),
+            "children": children,
+        }
 
 
 def _member_entry(
@@ -789,24 +789,31 @@ class _Strings:
         return [self(node["name"]), self(node["id"])]
 
 
+def _json_array(items: Iterable[Any]) -> orjson.Fragment:
+    """A JSON array of the items, each serialised by orjson as it comes into one buffer.
+    Not a bytes object per item: orjson gives each result an allocation of several KB, so
+    tens of thousands of small blocks kept apart held hundreds of MB."""
+    out = bytearray(b"[")
+    for item in items:
+        if len(out) > 1:
+            out += b","
+        out += orjson.dumps(item)
+    out += b"]"
+    return orjson.Fragment(bytes(out))
+
+
 def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
     """The per-resource blocks, the findings' items and the credentials as compact JSON for
     report.js, which draws each when its <details> is first opened (a 3,000-server account
     would otherwise be megabytes of markup that is mostly never opened). Positional lists of
-    string indexes; report.js reads them in this order."""
+    string indexes; report.js reads them in this order. Each block is serialised as it is
+    made (`_json_array`): `model["resources"]` may be a generator (the report's is), so no
+    section, and no Python list of a block, outlives its turn."""
     s = _Strings()
-    members: dict[int, list[int]] = {}  # by id: the sections share their member entries
-
-    def member(p: dict[str, Any]) -> list[int]:
-        found = members.get(id(p))
-        if found is None:
-            found = members[id(p)] = [*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])]
-        return found
-
-    resources = [
+    resources = _json_array(
         [
             s.ref(r),
-            [member(p) for p in r["members"]],
+            [[*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])] for p in r["members"]],
             [[s(c["name"]), s(c["kind"]), s(c["last_seen"])] for c in r["credentials"]],
             [
                 [
@@ -819,8 +826,8 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
             ],
         ]
         for r in model["resources"]
-    ]
-    findings = [
+    )
+    findings = _json_array(
         [
             [
                 *s.ref(i),
@@ -830,9 +837,9 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
             for i in g["items"]
         ]
         for g in model["findings"]["groups"]
-    ]
+    )
     creds = model["creds"]
-    credentials = [
+    credentials = _json_array(
         [
             s(c["name"]),
             s(c["kind"]),
@@ -842,7 +849,7 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
             s(c["last_seen"]),
         ]
         for c in creds["credentials"]
-    ]
+    )
     return {"s": s.table, "r": resources, "f": findings, "c": credentials}
 
 
@@ -907,7 +914,6 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
             for kind, count in sorted(node_counts.items())
         ],
         "matrix": matrix,
-        "resources": resource_sections(context, names, matrix, run_times),
         "creds": creds,
         "changes": changes,
         "findings": finding_groups(context, names),
@@ -917,4 +923,6 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "picture": picture(context, names),
         "evidence": evidence_summary(context),
     }
-    return model | {"lazy": drawn_when_opened(model)}
+    # the sections only as the page's data is made: one at a time, each let go once packed
+    sections = resource_sections(context, names, matrix, run_times)
+    return model | {"lazy": drawn_when_opened(model | {"resources": sections})}
