@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
 
 import orjson
 
@@ -152,22 +152,55 @@ def _member_resource_kinds(context: ReviewContext) -> set[str]:
     return {kind for kind in kinds if context.nodes_of_kind(kind)}
 
 
-def _cell(
-    cells: dict[tuple[str, bool], dict[str, Any]], value: str, implied: bool, implied_value: str
-) -> dict[str, Any]:
-    """A matrix cell, read-only and shared by every cell alike: a few kinds of cell, where
-    500 people x 15,000 servers would be 7.5 million dicts (gigabytes)."""
-    cell = cells.get((value, implied))
-    if cell is None:
-        strong = value != "none" and (implied or value == implied_value)
-        code = "" if value == "none" else "i" if implied else "s" if strong else "w"
-        cell = cells[value, implied] = {
-            "value": value,
-            "implied": implied,
-            "strong": strong,
-            "code": code,
-        }
-    return cell
+class _CellKinds:
+    """The matrix's kinds of cell, each a read-only dict shared by every cell alike (a few
+    kinds, where 500 people x 15,000 servers would be 7.5 million dicts: gigabytes), and
+    each person's row as one byte per cell naming its kind (`CellRow`)."""
+
+    def __init__(self, implied_value: str) -> None:
+        self.implied_value = implied_value
+        self.kinds: list[dict[str, Any]] = []
+        self.index: dict[tuple[str, bool], int] = {}
+
+    def code(self, value: str, implied: bool) -> int:
+        found = self.index.get((value, implied))
+        if found is None:
+            strong = value != "none" and (implied or value == self.implied_value)
+            code = "" if value == "none" else "i" if implied else "s" if strong else "w"
+            found = self.index[value, implied] = len(self.kinds)
+            self.kinds.append({"value": value, "implied": implied, "strong": strong, "code": code})
+        return found
+
+
+class CellRow(Sequence[dict[str, Any]]):
+    """A person's row of the matrix: a byte per cell, the index of its kind of cell in the
+    table every row shares. 500 people x 15,000 servers are 7.5 MB here; a list of the
+    shared cells was 60 MB of references."""
+
+    __slots__ = ("codes", "kinds")
+
+    def __init__(self, kinds: list[dict[str, Any]], codes: bytearray) -> None:
+        self.kinds, self.codes = kinds, codes  # a bytearray: at most 256 kinds of cell
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self.kinds[code] for code in self.codes[index]]
+        return self.kinds[self.codes[index]]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self.kinds.__getitem__, self.codes)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CellRow) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
@@ -203,18 +236,17 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         ),
         key=lambda n: (names(n).lower(), n),
     )
-    cells: dict[tuple[str, bool], dict[str, Any]] = {}  # one dict per kind of cell, shared
+    cells = _CellKinds(implied_value)
     members = {node for node, _data in context.nodes_with_role("member")}
     members |= {r.principal for r in access.explicit if r.principal_type == "human"}
     people = []
     for person in sorted(members, key=lambda n: (not roles.get(n, {}).get("spans"), names(n))):
         role = roles.get(person, {"roles": [], "spans": False})
         data = graph.nodes[person] if person in graph else {}
-        row_cells = []
+        row_cells = CellRow(cells.kinds, bytearray())
         for resource in resources:
             value = effective.get((person, resource), "none")
-            implied = (person, resource) in implied_cells
-            row_cells.append(_cell(cells, value, implied, implied_value))
+            row_cells.codes.append(cells.code(value, (person, resource) in implied_cells))
         people.append(
             {
                 **names.ref(person),
@@ -302,7 +334,7 @@ def _member_entry(
     cell: dict[str, Any],
 ) -> dict[str, Any]:
     """A person's entry in a resource's section: one per person and kind of cell (cells
-    alike are one shared dict, `_cell`, so its id names its kind)."""
+    alike are one shared dict, `_CellKinds`, so its id names its kind)."""
     entry = entries.get((person, id(cell)))
     if entry is None:
         entry = entries[person, id(cell)] = {
