@@ -7,6 +7,7 @@ grants, levels and `spans_account` come from the schema each connector declares.
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -315,7 +316,7 @@ def resource_sections(
                         ],
                     }
                 )
-        for row in rows_to.get(node, ()):
+        for row in rows_to.pop(node, ()):  # each resource's rows let go with its section
             if row.principal_type == "credential" and row.principal not in credentials:
                 credentials[row.principal] = _credential(context, names, row.principal, run_times)
         children.sort(key=lambda c: (c["edge"], c["name"]))
@@ -391,6 +392,8 @@ def credential_principals(
             cred["access"].append({"access": row.access, **names.ref(row.resource)})
         if _role(context, graph, row.resource) == "account":
             cred["account_wide"] = True
+    if isinstance(graph, _LeanGraph):
+        graph._pred.clear()  # read by nothing after the credentials: let go before the rest
     one_target = len(send_targets) == 1
     listed = sorted(creds.values(), key=lambda c: (not c["account_wide"], c["name"]))
     return {
@@ -825,13 +828,14 @@ def _json_array(items: Iterable[Any]) -> orjson.Fragment:
     """A JSON array of the items, each serialised by orjson as it comes into one buffer.
     Not a bytes object per item: orjson gives each result an allocation of several KB, so
     tens of thousands of small blocks kept apart held hundreds of MB."""
-    out = bytearray(b"[")
-    for item in items:
-        if len(out) > 1:
-            out += b","
-        out += orjson.dumps(item)
-    out += b"]"
-    return orjson.Fragment(bytes(out))
+    out = io.BytesIO()
+    out.write(b"[")
+    for count, item in enumerate(items):
+        if count:
+            out.write(b",")
+        out.write(orjson.dumps(item))
+    out.write(b"]")
+    return orjson.Fragment(out.getvalue())  # BytesIO hands over its buffer: no second copy
 
 
 def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:

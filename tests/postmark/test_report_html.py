@@ -389,7 +389,9 @@ def test_report_sections_share_their_alike_entries(tmp_path, emulator):
     """A resource's section names each person with access by one entry per person and kind
     of cell, shared between the resources, and the report's edges alike are one object:
     at 100,000 nodes a dict per (person, resource) and per edge was most of the report's
-    memory."""
+    memory. The edges into the credentials are let go once the credentials are made."""
+    from idgraph.graph.exporters.report_model import credential_principals
+
     store, names, sections = _lean_sections(tmp_path, emulator)
     sections = list(sections)
     entries = [m for section in sections for m in section["members"]]
@@ -397,6 +399,9 @@ def test_report_sections_share_their_alike_entries(tmp_path, emulator):
     assert len(entries) > len(alike) and len({id(m) for m in entries}) == len(alike)
     keydicts = [keys for succ in names.graph._succ.values() for keys in succ.values()]
     assert len(keydicts) > len({id(k) for k in keydicts})
+    # the edges into the credentials are read for them, then let go
+    creds = credential_principals(names.graph.context, names, {})
+    assert any(c["holders"] for c in creds["credentials"]) and not names.graph._pred
     store.close()
 
 
