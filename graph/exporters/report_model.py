@@ -118,6 +118,22 @@ class _LeanGraph:
         for node, succ in found.items():
             self._succ[node] = {v: self._keys(keys) for v, keys in succ.items()}
 
+    def last_readers(self, nodes: Iterable[str]) -> dict[str, int]:
+        """Each of `nodes` and of their successors -> the index in `nodes` of the last one
+        whose section reads its out-edges (itself, or one of its parents)."""
+        last: dict[str, int] = {}
+        for index, node in enumerate(nodes):
+            last[node] = index
+            for child in self._succ.get(node, ()):
+                last[child] = index
+        return last
+
+    def let_go(self, node: str, index: int, last: dict[str, int]) -> None:
+        """Forget the out-edges of `node` and its successors that no later section reads."""
+        for each in (node, *self._succ.get(node, ())):
+            if last.get(each) == index:
+                self._succ.pop(each, None)
+
     def read_in_edges(self, nodes: Iterable[str]) -> None:
         for node, pred in self.context.in_edge_kinds(set(nodes) - set(self._pred)).items():
             self._pred[node] = {
@@ -278,11 +294,13 @@ def resource_sections(
     other children. Made as the page's data asks for them (`drawn_when_opened`), so a large
     account never holds every section at once."""
     graph, schema = names.graph, context.schema
+    last_readers: dict[str, int] | None = None
     if isinstance(graph, _LeanGraph):  # the edges out of the resources, then of their parts
         graph.read_out_edges(column["id"] for column in matrix["resources"])
         graph.read_out_edges(
             child for column in matrix["resources"] for child in graph._succ[column["id"]]
         )
+        last_readers = graph.last_readers(column["id"] for column in matrix["resources"])
     holding = schema.edge_kinds_with(holds=True)
     rows_to: dict[str, list[AccessRow]] = defaultdict(list)
     for row in context.rows:
@@ -320,6 +338,8 @@ def resource_sections(
             if row.principal_type == "credential" and row.principal not in credentials:
                 credentials[row.principal] = _credential(context, names, row.principal, run_times)
         children.sort(key=lambda c: (c["edge"], c["name"]))
+        if last_readers is not None:  # the edges only this section reads go with it
+            graph.let_go(node, index, last_readers)
         yield {
             **column,
             "members": members,

@@ -392,13 +392,15 @@ def test_report_sections_share_their_alike_entries(tmp_path, emulator):
     memory. The edges into the credentials are let go once the credentials are made."""
     from idgraph.graph.exporters.report_model import credential_principals
 
-    store, names, sections = _lean_sections(tmp_path, emulator)
-    sections = list(sections)
+    store, names, made = _lean_sections(tmp_path, emulator)
+    sections = [next(made)]  # every resource's out-edges read
+    keydicts = [keys for succ in names.graph._succ.values() for keys in succ.values()]
+    assert len(keydicts) > len({id(k) for k in keydicts})
+    sections += made
+    assert not names.graph._succ  # each section's edges let go once it was made
     entries = [m for section in sections for m in section["members"]]
     alike = {(m["id"], m["access"], m["implied"]) for m in entries}
     assert len(entries) > len(alike) and len({id(m) for m in entries}) == len(alike)
-    keydicts = [keys for succ in names.graph._succ.values() for keys in succ.values()]
-    assert len(keydicts) > len({id(k) for k in keydicts})
     # the edges into the credentials are read for them, then let go
     creds = credential_principals(names.graph.context, names, {})
     assert any(c["holders"] for c in creds["credentials"]) and not names.graph._pred
@@ -441,3 +443,17 @@ def test_report_page_data_lets_each_section_go_once_serialised(tmp_path, emulato
     data = orjson.loads(orjson.dumps(lazy))
     table = data["s"]
     assert [[table[m[1]] for m in block[1]] for block in data["r"]] == expected
+
+
+def test_a_part_two_resources_share_keeps_its_edges_until_the_last_of_them():
+    """The lean graph lets each section's out-edges go once made, but a part under two
+    resources keeps its edges until the second's section."""
+    from idgraph.graph.exporters.report_model import _LeanGraph
+
+    graph = object.__new__(_LeanGraph)  # the edges alone, no store
+    graph._succ = {"a": {"shared": {}, "x": {}}, "b": {"shared": {}}, "shared": {"t": {}}, "x": {}}
+    last = graph.last_readers(["a", "b"])
+    graph.let_go("a", 0, last)
+    assert set(graph._succ) == {"b", "shared"}
+    graph.let_go("b", 1, last)
+    assert not graph._succ
