@@ -7,10 +7,13 @@ grants, levels and `spans_account` come from the schema each connector declares.
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
+
+import orjson
 
 from ..access import AccessRow, run_time, spans
 from ..review import SEVERITY_RANK, ReviewContext, node_name
@@ -63,8 +66,31 @@ class Names:
         return {"id": node, "name": self(node)}
 
 
-class _NodeView(dict[str, dict[str, Any]]):
-    """`graph.nodes` as the report reads it: `nodes[node]`, and `nodes(data=True)`."""
+class _NodeView(Mapping[str, dict[str, Any]]):
+    """`graph.nodes` as the report reads it: `nodes[node]` (a dict of its attributes, made
+    when asked), and `nodes(data=True)`. A node is held as a tuple: the names of its
+    attributes (one tuple shared by the nodes alike), then their values; a dict per node
+    was about 15 MB at 100,000 nodes."""
+
+    def __init__(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._held: dict[str, tuple[Any, ...]] = {}
+        for node, data in items:
+            keys = tuple(data)
+            self._held[node] = (shapes.setdefault(keys, keys), *data.values())
+
+    def __getitem__(self, node: str) -> dict[str, Any]:
+        keys, *values = self._held[node]
+        return dict(zip(keys, values, strict=True))
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._held
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._held)
+
+    def __len__(self) -> int:
+        return len(self._held)
 
     def __call__(self, data: bool = False) -> Any:
         return self.items() if data else self.keys()
@@ -115,6 +141,22 @@ class _LeanGraph:
         for node, succ in found.items():
             self._succ[node] = {v: self._keys(keys) for v, keys in succ.items()}
 
+    def last_readers(self, nodes: Iterable[str]) -> dict[str, int]:
+        """Each of `nodes` and of their successors -> the index in `nodes` of the last one
+        whose section reads its out-edges (itself, or one of its parents)."""
+        last: dict[str, int] = {}
+        for index, node in enumerate(nodes):
+            last[node] = index
+            for child in self._succ.get(node, ()):
+                last[child] = index
+        return last
+
+    def let_go(self, node: str, index: int, last: dict[str, int]) -> None:
+        """Forget the out-edges of `node` and its successors that no later section reads."""
+        for each in (node, *self._succ.get(node, ())):
+            if last.get(each) == index:
+                self._succ.pop(each, None)
+
     def read_in_edges(self, nodes: Iterable[str]) -> None:
         for node, pred in self.context.in_edge_kinds(set(nodes) - set(self._pred)).items():
             self._pred[node] = {
@@ -150,22 +192,55 @@ def _member_resource_kinds(context: ReviewContext) -> set[str]:
     return {kind for kind in kinds if context.nodes_of_kind(kind)}
 
 
-def _cell(
-    cells: dict[tuple[str, bool], dict[str, Any]], value: str, implied: bool, implied_value: str
-) -> dict[str, Any]:
-    """A matrix cell, read-only and shared by every cell alike: a few kinds of cell, where
-    500 people x 15,000 servers would be 7.5 million dicts (gigabytes)."""
-    cell = cells.get((value, implied))
-    if cell is None:
-        strong = value != "none" and (implied or value == implied_value)
-        code = "" if value == "none" else "i" if implied else "s" if strong else "w"
-        cell = cells[value, implied] = {
-            "value": value,
-            "implied": implied,
-            "strong": strong,
-            "code": code,
-        }
-    return cell
+class _CellKinds:
+    """The matrix's kinds of cell, each a read-only dict shared by every cell alike (a few
+    kinds, where 500 people x 15,000 servers would be 7.5 million dicts: gigabytes), and
+    each person's row as one byte per cell naming its kind (`CellRow`)."""
+
+    def __init__(self, implied_value: str) -> None:
+        self.implied_value = implied_value
+        self.kinds: list[dict[str, Any]] = []
+        self.index: dict[tuple[str, bool], int] = {}
+
+    def code(self, value: str, implied: bool) -> int:
+        found = self.index.get((value, implied))
+        if found is None:
+            strong = value != "none" and (implied or value == self.implied_value)
+            code = "" if value == "none" else "i" if implied else "s" if strong else "w"
+            found = self.index[value, implied] = len(self.kinds)
+            self.kinds.append({"value": value, "implied": implied, "strong": strong, "code": code})
+        return found
+
+
+class CellRow(Sequence[dict[str, Any]]):
+    """A person's row of the matrix: a byte per cell, the index of its kind of cell in the
+    table every row shares. 500 people x 15,000 servers are 7.5 MB here; a list of the
+    shared cells was 60 MB of references."""
+
+    __slots__ = ("codes", "kinds")
+
+    def __init__(self, kinds: list[dict[str, Any]], codes: bytearray) -> None:
+        self.kinds, self.codes = kinds, codes  # a bytearray: at most 256 kinds of cell
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self.kinds[code] for code in self.codes[index]]
+        return self.kinds[self.codes[index]]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self.kinds.__getitem__, self.codes)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CellRow) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
@@ -201,18 +276,17 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
         ),
         key=lambda n: (names(n).lower(), n),
     )
-    cells: dict[tuple[str, bool], dict[str, Any]] = {}  # one dict per kind of cell, shared
+    cells = _CellKinds(implied_value)
     members = {node for node, _data in context.nodes_with_role("member")}
     members |= {r.principal for r in access.explicit if r.principal_type == "human"}
     people = []
     for person in sorted(members, key=lambda n: (not roles.get(n, {}).get("spans"), names(n))):
         role = roles.get(person, {"roles": [], "spans": False})
         data = graph.nodes[person] if person in graph else {}
-        row_cells = []
+        row_cells = CellRow(cells.kinds, bytearray())
         for resource in resources:
             value = effective.get((person, resource), "none")
-            implied = (person, resource) in implied_cells
-            row_cells.append(_cell(cells, value, implied, implied_value))
+            row_cells.codes.append(cells.code(value, (person, resource) in implied_cells))
         people.append(
             {
                 **names.ref(person),
@@ -238,19 +312,22 @@ def access_matrix(context: ReviewContext, names: Names) -> dict[str, Any]:
 
 def resource_sections(
     context: ReviewContext, names: Names, matrix: dict[str, Any], run_times: dict[int, str]
-) -> list[dict[str, Any]]:
-    """Per matrix resource: who has access, the credentials it holds, its other children."""
+) -> Iterator[dict[str, Any]]:
+    """Per matrix resource, one at a time: who has access, the credentials it holds, its
+    other children. Made as the page's data asks for them (`drawn_when_opened`), so a large
+    account never holds every section at once."""
     graph, schema = names.graph, context.schema
+    last_readers: dict[str, int] | None = None
     if isinstance(graph, _LeanGraph):  # the edges out of the resources, then of their parts
         graph.read_out_edges(column["id"] for column in matrix["resources"])
         graph.read_out_edges(
             child for column in matrix["resources"] for child in graph._succ[column["id"]]
         )
+        last_readers = graph.last_readers(column["id"] for column in matrix["resources"])
     holding = schema.edge_kinds_with(holds=True)
     rows_to: dict[str, list[AccessRow]] = defaultdict(list)
     for row in context.rows:
         rows_to[row.resource].append(row)
-    out = []
     # a person's entry, read-only and shared by every resource with the same cell: 500
     # people x 15,000 servers were hundreds of thousands of alike dicts
     entries: dict[tuple[int, int], dict[str, Any]] = {}
@@ -280,19 +357,18 @@ def resource_sections(
                         ],
                     }
                 )
-        for row in rows_to.get(node, ()):
+        for row in rows_to.pop(node, ()):  # each resource's rows let go with its section
             if row.principal_type == "credential" and row.principal not in credentials:
                 credentials[row.principal] = _credential(context, names, row.principal, run_times)
         children.sort(key=lambda c: (c["edge"], c["name"]))
-        out.append(
-            {
-                **column,
-                "members": members,
-                "credentials": sorted(credentials.values(), key=lambda c: c["name"]),
-                "children": children,
-            }
-        )
-    return out
+        if last_readers is not None:  # the edges only this section reads go with it
+            graph.let_go(node, index, last_readers)
+        yield {
+            **column,
+            "members": members,
+            "credentials": sorted(credentials.values(), key=lambda c: c["name"]),
+            "children": children,
+        }
 
 
 def _member_entry(
@@ -302,7 +378,7 @@ def _member_entry(
     cell: dict[str, Any],
 ) -> dict[str, Any]:
     """A person's entry in a resource's section: one per person and kind of cell (cells
-    alike are one shared dict, `_cell`, so its id names its kind)."""
+    alike are one shared dict, `_CellKinds`, so its id names its kind)."""
     entry = entries.get((person, id(cell)))
     if entry is None:
         entry = entries[person, id(cell)] = {
@@ -359,6 +435,8 @@ def credential_principals(
             cred["access"].append({"access": row.access, **names.ref(row.resource)})
         if _role(context, graph, row.resource) == "account":
             cred["account_wide"] = True
+    if isinstance(graph, _LeanGraph):
+        graph._pred.clear()  # read by nothing after the credentials: let go before the rest
     one_target = len(send_targets) == 1
     listed = sorted(creds.values(), key=lambda c: (not c["account_wide"], c["name"]))
     return {
@@ -789,24 +867,32 @@ class _Strings:
         return [self(node["name"]), self(node["id"])]
 
 
+def _json_array(items: Iterable[Any]) -> orjson.Fragment:
+    """A JSON array of the items, each serialised by orjson as it comes into one buffer.
+    Not a bytes object per item: orjson gives each result an allocation of several KB, so
+    tens of thousands of small blocks kept apart held hundreds of MB."""
+    out = io.BytesIO()
+    out.write(b"[")
+    for count, item in enumerate(items):
+        if count:
+            out.write(b",")
+        out.write(orjson.dumps(item))
+    out.write(b"]")
+    return orjson.Fragment(out.getvalue())  # BytesIO hands over its buffer: no second copy
+
+
 def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
     """The per-resource blocks, the findings' items and the credentials as compact JSON for
     report.js, which draws each when its <details> is first opened (a 3,000-server account
     would otherwise be megabytes of markup that is mostly never opened). Positional lists of
-    string indexes; report.js reads them in this order."""
+    string indexes; report.js reads them in this order. Each block is serialised as it is
+    made (`_json_array`): `model["resources"]` may be a generator (the report's is), so no
+    section, and no Python list of a block, outlives its turn."""
     s = _Strings()
-    members: dict[int, list[int]] = {}  # by id: the sections share their member entries
-
-    def member(p: dict[str, Any]) -> list[int]:
-        found = members.get(id(p))
-        if found is None:
-            found = members[id(p)] = [*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])]
-        return found
-
-    resources = [
+    resources = _json_array(
         [
             s.ref(r),
-            [member(p) for p in r["members"]],
+            [[*s.ref(p), s(p["access"]), int(p["implied"]), s(p["role"])] for p in r["members"]],
             [[s(c["name"]), s(c["kind"]), s(c["last_seen"])] for c in r["credentials"]],
             [
                 [
@@ -819,8 +905,8 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
             ],
         ]
         for r in model["resources"]
-    ]
-    findings = [
+    )
+    findings = _json_array(
         [
             [
                 *s.ref(i),
@@ -830,9 +916,9 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
             for i in g["items"]
         ]
         for g in model["findings"]["groups"]
-    ]
+    )
     creds = model["creds"]
-    credentials = [
+    credentials = _json_array(
         [
             s(c["name"]),
             s(c["kind"]),
@@ -842,7 +928,7 @@ def drawn_when_opened(model: dict[str, Any]) -> dict[str, Any]:
             s(c["last_seen"]),
         ]
         for c in creds["credentials"]
-    ]
+    )
     return {"s": s.table, "r": resources, "f": findings, "c": credentials}
 
 
@@ -907,7 +993,6 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
             for kind, count in sorted(node_counts.items())
         ],
         "matrix": matrix,
-        "resources": resource_sections(context, names, matrix, run_times),
         "creds": creds,
         "changes": changes,
         "findings": finding_groups(context, names),
@@ -917,4 +1002,6 @@ def report_model(context: ReviewContext) -> dict[str, Any]:
         "picture": picture(context, names),
         "evidence": evidence_summary(context),
     }
-    return model | {"lazy": drawn_when_opened(model)}
+    # the sections only as the page's data is made: one at a time, each let go once packed
+    sections = resource_sections(context, names, matrix, run_times)
+    return model | {"lazy": drawn_when_opened(model | {"resources": sections})}

@@ -8,6 +8,7 @@ import re
 from html import unescape
 from pathlib import Path
 
+import orjson
 import pytest
 from idgraph.connector.postmark.members import MEMBER_FORMAT
 from idgraph.graph.attestation import template_rows
@@ -317,7 +318,8 @@ def test_a_step_names_the_server_by_id_and_shows_its_controls_escaped(tmp_path, 
 def test_matrix_cells_alike_are_one_shared_cell(tmp_path, emulator):
     """A report of thousands of resources and hundreds of people holds one cell per kind of
     cell (value, implied), not one dict per person x resource: at 100,000 nodes the latter
-    took the full export past 2 GB."""
+    took the full export past 2 GB; and a row names them by a byte each (a list of 15,000
+    references per person was 60 MB)."""
     from idgraph.graph.exporters.report_model import Names, access_matrix
 
     store = Store(tmp_path / "db")
@@ -330,6 +332,11 @@ def test_matrix_cells_alike_are_one_shared_cell(tmp_path, emulator):
     kinds = {(c["value"], c["implied"]) for c in cells}
     assert len(cells) > len(kinds) > 1
     assert len({id(c) for c in cells}) == len(kinds)
+    # each row a byte per cell, indexes into the kinds every row shares: no list of cells
+    for person in matrix["people"]:
+        row = person["cells"]
+        assert type(row.codes) is bytearray and len(row.codes) == len(matrix["resources"])
+        assert [row[i] for i in range(len(row))] == list(row)
 
 
 def test_a_large_runs_report_is_the_same_without_the_whole_graph(tmp_path, emulator, monkeypatch):
@@ -350,18 +357,18 @@ def test_a_large_runs_report_is_the_same_without_the_whole_graph(tmp_path, emula
     lean = build_review(store)
     model = report_model.report_model(lean)
     store.close()
-    assert model == expected
-    assert model["resources"] and any(r["children"] for r in model["resources"])
+    assert {k: v for k, v in model.items() if k != "lazy"} == {
+        k: v for k, v in expected.items() if k != "lazy"
+    }
+    page_data = orjson.dumps(model["lazy"])  # the blocks are serialised as they are made
+    assert page_data == orjson.dumps(expected["lazy"])
+    assert any(block[3] for block in orjson.loads(page_data)["r"])  # a resource's children
     assert any(c["holders"] for c in model["creds"]["credentials"])
     assert model["summary"]["edges"] > model["summary"]["nodes"] > 0
 
 
-def test_report_sections_share_their_alike_entries(tmp_path, emulator):
-    """A resource's section names each person with access by one entry per person and kind
-    of cell, shared between the resources, and the report's edges alike are one object:
-    at 100,000 nodes a dict per (person, resource) and per edge was most of the report's
-    memory."""
-    from idgraph.graph.exporters import report_model
+def _lean_sections(tmp_path, emulator):
+    """The fixture's store, the report's names over a `_LeanGraph`, its resource sections."""
     from idgraph.graph.exporters.report_model import (
         Names,
         _LeanGraph,
@@ -375,16 +382,92 @@ def test_report_sections_share_their_alike_entries(tmp_path, emulator):
     context = build_review(store)
     names = Names(context, graph=_LeanGraph(context))
     matrix = access_matrix(context, names)
-    sections = resource_sections(context, names, matrix, {})
+    return store, names, resource_sections(context, names, matrix, {})
+
+
+def test_report_sections_share_their_alike_entries(tmp_path, emulator):
+    """A resource's section names each person with access by one entry per person and kind
+    of cell, shared between the resources, and the report's edges alike are one object:
+    at 100,000 nodes a dict per (person, resource) and per edge was most of the report's
+    memory. The edges into the credentials are let go once the credentials are made."""
+    from idgraph.graph.exporters.report_model import credential_principals
+
+    store, names, made = _lean_sections(tmp_path, emulator)
+    sections = [next(made)]  # every resource's out-edges read
+    keydicts = [keys for succ in names.graph._succ.values() for keys in succ.values()]
+    assert len(keydicts) > len({id(k) for k in keydicts})
+    sections += made
+    assert not names.graph._succ  # each section's edges let go once it was made
     entries = [m for section in sections for m in section["members"]]
     alike = {(m["id"], m["access"], m["implied"]) for m in entries}
     assert len(entries) > len(alike) and len({id(m) for m in entries}) == len(alike)
-    keydicts = [keys for succ in names.graph._succ.values() for keys in succ.values()]
-    assert len(keydicts) > len({id(k) for k in keydicts})
-    # the page's data: one list per shared entry
-    lazy = report_model.drawn_when_opened(
-        {"resources": sections, "findings": {"groups": []}, "creds": {"credentials": []}}
-    )
-    listed = [m for r in lazy["r"] for m in r[1]]
-    assert len({id(m) for m in listed}) == len(alike)
+    # the edges into the credentials are read for them, then let go
+    creds = credential_principals(names.graph.context, names, {})
+    assert any(c["holders"] for c in creds["credentials"]) and not names.graph._pred
     store.close()
+
+
+class _Section(dict):
+    """A section dict that a weak reference can watch."""
+
+
+def test_report_page_data_lets_each_section_go_once_serialised(tmp_path, emulator):
+    """The per-resource sections are made one at a time and each is serialised into the
+    page's data (compact JSON) as it comes: at 100,000 nodes every section held at once, and
+    its lists of the page's data, were about 120 MB of the report's memory."""
+    import weakref
+
+    from idgraph.graph.exporters import report_model
+
+    store, _names, sections = _lean_sections(tmp_path, emulator)
+    assert not isinstance(sections, list)  # made as they are asked for
+    made = [_Section(section) for section in sections]
+    expected = [[m["id"] for m in section["members"]] for section in made]
+    watched: list[weakref.ref] = []
+
+    def one_at_a_time():
+        while made:
+            if len(watched) >= 2:  # the one before the last is gone: serialised, let go
+                assert watched[-2]() is None
+            section = made.pop(0)
+            watched.append(weakref.ref(section))
+            yield section
+            del section
+
+    lazy = report_model.drawn_when_opened(
+        {"resources": one_at_a_time(), "findings": {"groups": []}, "creds": {"credentials": []}}
+    )
+    store.close()
+    assert len(watched) == len(expected) > 2 and all(ref() is None for ref in watched)
+    assert isinstance(lazy["r"], orjson.Fragment)  # compact JSON, no list per block
+    data = orjson.loads(orjson.dumps(lazy))
+    table = data["s"]
+    assert [[table[m[1]] for m in block[1]] for block in data["r"]] == expected
+
+
+def test_a_part_two_resources_share_keeps_its_edges_until_the_last_of_them():
+    """The lean graph lets each section's out-edges go once made, but a part under two
+    resources keeps its edges until the second's section."""
+    from idgraph.graph.exporters.report_model import _LeanGraph
+
+    graph = object.__new__(_LeanGraph)  # the edges alone, no store
+    graph._succ = {"a": {"shared": {}, "x": {}}, "b": {"shared": {}}, "shared": {"t": {}}, "x": {}}
+    last = graph.last_readers(["a", "b"])
+    graph.let_go("a", 0, last)
+    assert set(graph._succ) == {"b", "shared"}
+    graph.let_go("b", 1, last)
+    assert not graph._succ
+
+
+def test_the_lean_graphs_nodes_are_tuples_read_as_dicts():
+    """A large run's nodes are held as tuples (the attribute names shared by the nodes
+    alike), read as networkx's attribute dicts: a dict per node was 15 MB at 100,000."""
+    from idgraph.graph.exporters.report_model import _NodeView
+
+    nodes = _NodeView(
+        [("a", {"kind": "k", "name": "A"}), ("b", {"kind": "k", "name": "B"}), ("c", {"kind": "j"})]
+    )
+    assert nodes["a"] == {"kind": "k", "name": "A"} and "c" in nodes and len(nodes) == 3
+    assert dict(nodes(data=True))["c"] == {"kind": "j"} and list(nodes()) == ["a", "b", "c"]
+    assert all(type(held) is tuple for held in nodes._held.values())
+    assert nodes._held["a"][0] is nodes._held["b"][0]
