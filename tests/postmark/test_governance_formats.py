@@ -284,3 +284,24 @@ def test_review_xlsx_names_its_findings_nodes_without_loading_the_whole_graph(pa
     written = findings(path)
     assert written == findings(out / "review.xlsx")
     assert len(written) > 1 and all(row[3] for row in written[1:]), written
+
+
+def test_veza_oaa_json_is_written_as_it_is_encoded(pack, monkeypatch):
+    """The Veza payload goes to its file piece by piece, never as one text (at 100,000
+    nodes the whole text and its pieces were the export's peak): the same bytes."""
+    import json
+
+    from idgraph.graph.exporters import VezaExporter
+
+    db, out = pack
+    again = db.parent / "again"
+    again.mkdir()
+    store = Store(db)
+    try:
+        context = build_review(store)
+        monkeypatch.setattr(json, "dumps", lambda *a, **k: pytest.fail("one whole text"))
+        path = VezaExporter().export(context, again)
+    finally:
+        monkeypatch.undo()
+        store.close()
+    assert path.read_bytes() == (out / "veza-oaa.json").read_bytes()
