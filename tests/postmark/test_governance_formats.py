@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from contextlib import contextmanager
 
 import networkx as nx
 import pytest
@@ -227,6 +228,19 @@ def test_no_platform_file_holds_a_secret(pack, account):
         assert [s for s in secrets if s in text] == [], name
 
 
+@contextmanager
+def review_again(pack):
+    """The pack's run reviewed anew, a fresh folder to export into and the pack's folder."""
+    db, out = pack
+    again = db.parent / "again"
+    again.mkdir()
+    store = Store(db)
+    try:
+        yield build_review(store), again, out
+    finally:
+        store.close()
+
+
 def test_the_graph_files_are_written_without_loading_the_whole_graph(pack, monkeypatch):
     """Baton, BloodHound, Veza, graph.json and GraphML read the nodes and edges they need
     from the store as they go, never networkx's graph of the whole run (hundreds of
@@ -240,13 +254,8 @@ def test_the_graph_files_are_written_without_loading_the_whole_graph(pack, monke
         VezaExporter,
     )
 
-    db, out = pack
     monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
-    again = db.parent / "again"
-    again.mkdir()
-    store = Store(db)
-    try:
-        context = build_review(store)
+    with review_again(pack) as (context, again, out):
         for exporter in (BatonExporter, BloodHoundExporter, VezaExporter):
             path = exporter().export(context, again)
             assert path.read_bytes() == (out / path.name).read_bytes(), path.name
@@ -255,8 +264,6 @@ def test_the_graph_files_are_written_without_loading_the_whole_graph(pack, monke
             path = exporter().export(context, again)
             assert path.read_bytes() == (out / path.name).read_bytes(), path.name
         assert context._graph is None
-    finally:
-        store.close()
 
 
 def test_review_xlsx_names_its_findings_nodes_without_loading_the_whole_graph(pack, monkeypatch):
@@ -266,17 +273,10 @@ def test_review_xlsx_names_its_findings_nodes_without_loading_the_whole_graph(pa
     from idgraph.graph.exporters import ReviewXlsxExporter
     from openpyxl import load_workbook
 
-    db, out = pack
     monkeypatch.setattr(review, "load_graph", lambda *a, **k: pytest.fail("graph loaded"))
-    again = db.parent / "again"
-    again.mkdir()
-    store = Store(db)
-    try:
-        context = build_review(store)
+    with review_again(pack) as (context, again, out):
         path = ReviewXlsxExporter().export(context, again)
         assert context._graph is None
-    finally:
-        store.close()
 
     def findings(file):
         return [list(r) for r in load_workbook(file)["Findings"].iter_rows(values_only=True)]
@@ -289,19 +289,10 @@ def test_review_xlsx_names_its_findings_nodes_without_loading_the_whole_graph(pa
 def test_veza_oaa_json_is_written_as_it_is_encoded(pack, monkeypatch):
     """The Veza payload goes to its file piece by piece, never as one text (at 100,000
     nodes the whole text and its pieces were the export's peak): the same bytes."""
-    import json
-
     from idgraph.graph.exporters import VezaExporter
 
-    db, out = pack
-    again = db.parent / "again"
-    again.mkdir()
-    store = Store(db)
-    try:
-        context = build_review(store)
-        monkeypatch.setattr(json, "dumps", lambda *a, **k: pytest.fail("one whole text"))
-        path = VezaExporter().export(context, again)
-    finally:
-        monkeypatch.undo()
-        store.close()
+    with review_again(pack) as (context, again, out):
+        with monkeypatch.context() as patched:
+            patched.setattr(json, "dumps", lambda *a, **k: pytest.fail("one whole text"))
+            path = VezaExporter().export(context, again)
     assert path.read_bytes() == (out / "veza-oaa.json").read_bytes()
