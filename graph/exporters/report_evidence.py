@@ -53,13 +53,14 @@ def _reviewers(context: ReviewContext, rows: list[dict[str, Any]]) -> list[dict[
         if row.grant == "role" and spans(context.schema, row.access_kind, row.access)
     }
     by_reviewer: dict[str, Counter] = defaultdict(Counter)
+    names = context.names(row["principal"] or "" for row in rows)  # not the whole graph
     for row in rows:
         reviewer = (row["reviewer"] or "").strip().lower()
         counts = by_reviewer[reviewer]
         counts["decisions"] += 1
         counts[row["decision"]] += 1
         principal = row["principal"] or ""
-        principal_name = context.name(principal) if principal in context.graph else ""
+        principal_name = names.get(principal, "")
         if _matches(reviewer, row["principal"], principal_name):
             counts["self"] += 1
         if any(_matches(reviewer, p, name) for p, name in admins):
