@@ -15,7 +15,8 @@ Each step runs in its own process so its peak RSS (ru_maxrss from wait4) is its 
   diff    run 1 -> run 3
   export  review.csv of the latest run: the review rows from SQL, every check, the file
   exfloor the export's floor: a raw sqlite3 SELECT of the same rows (the run's nodes and
-          edges) and csv.writer of as many review rows, same run
+          edges) and csv.writer of as many review rows, each as wide as review.csv's (its
+          column count, from the export step; `--floor-width` sets another), same run
   graph   graph.json: the run streamed from the store (node and edge reads, no networkx graph)
   fullexport  `idgraph export` with every format (host.write_review_pack): its peak RSS
 Timed parts exclude building the synthetic graph in memory (a sync has it from the API).
@@ -128,6 +129,8 @@ def step(name: str, size: int, folder: Path) -> dict:
             result["cpu_seconds"] = time.process_time() - cpu_started
             result["changes"] = count_changes(changes)
         elif name == "export":
+            import csv
+
             from idgraph.graph.exporters import ReviewCsvExporter
             from idgraph.graph.review import build_review
 
@@ -139,6 +142,8 @@ def step(name: str, size: int, folder: Path) -> dict:
             result["cpu_seconds"] = time.process_time() - cpu_started
             result["of_which_rows_and_checks"] = loaded - started
             result["review_rows"] = context.row_count
+            with open(folder / "review.csv", encoding="utf-8-sig", newline="") as written:
+                result["review_columns"] = len(next(csv.reader(written)))
             result["graph_loaded"] = context._graph is not None
         elif name == "exfloor":
             import csv
@@ -157,14 +162,18 @@ def step(name: str, size: int, folder: Path) -> dict:
                 [run_id, run_id],
             ).fetchall()
             review_rows = int(os.environ.get("BENCH_REVIEW_ROWS", "0"))
+            width = int(os.environ.get("BENCH_REVIEW_COLUMNS", "0"))
+            if width < 4:
+                raise SystemExit("exfloor needs the export step before it (or --floor-width)")
+            repeats = -(-(width - 3) // 4)  # the 4 fields of a read row, enough times over
             with open(folder / "floor.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
-                for i in range(review_rows):  # as many rows of 19 cells as the review has
+                for i in range(review_rows):  # as many rows, as wide, as the review has
                     source = rows[i % len(rows)]
-                    writer.writerow([*source, *source, *source, *source, i, "", ""])
+                    writer.writerow([*(source * repeats)[: width - 3], i, "", ""])
             result["seconds"] = time.perf_counter() - started
             result["cpu_seconds"] = time.process_time() - cpu_started
-            result["rows_read"] = len(rows)
+            result.update(rows_read=len(rows), columns=width)
         elif name == "graph":
             from idgraph.graph.exporters import GraphJsonExporter
             from idgraph.graph.review import build_review
@@ -217,7 +226,11 @@ def run_step(
 
 
 def measure(
-    size: int, repeats: int, in_process: bool = False, steps: list[str] | None = None
+    size: int,
+    repeats: int,
+    in_process: bool = False,
+    steps: list[str] | None = None,
+    floor_width: int | None = None,
 ) -> dict:
     steps = STEPS if steps is None else [s for s in STEPS if s in steps]  # in STEPS' order
     runs = []
@@ -225,8 +238,12 @@ def measure(
         with tempfile.TemporaryDirectory() as folder:
             done: dict = {}
             for name in steps:
-                review_rows = done.get("export", {}).get("review_rows", 0)
-                env = {"BENCH_REVIEW_ROWS": str(review_rows)}
+                export = done.get("export", {})
+                width = floor_width or export.get("review_columns", 0)
+                env = {
+                    "BENCH_REVIEW_ROWS": str(export.get("review_rows", 0)),
+                    "BENCH_REVIEW_COLUMNS": str(width),
+                }
                 done[name] = run_step(name, size, Path(folder), env, in_process)
             runs.append(done)
     first = {name: runs[0].get(name, {}) for name in STEPS}
@@ -269,6 +286,8 @@ def measure(
         "export": median("export"),
         "export_rows_and_checks": median("export", "of_which_rows_and_checks"),
         "export_floor": median("exfloor"),
+        "export_columns": first["export"].get("review_columns"),
+        "export_floor_columns": first["exfloor"].get("columns"),
         "export_ratio": ratio("export", "exfloor"),
         "export_cpu_ratio": ratio("export", "exfloor", "cpu_seconds"),
         "export_loaded_graph": first["export"].get("graph_loaded"),
@@ -315,14 +334,17 @@ def report(results: list[dict]) -> str:
     row("re-sync file growth", lambda r: f"{r['resync_growth_pct']:.3f}%", "≤ 1%")
     row("load latest run into networkx, s", lambda r: f"{r['load']:.2f}", "≤ 3 s")
     row("diff of two runs, s", lambda r: f"{r['diff']:.2f} ({r['diff_changes']} changes)", "≤ 1 s")
-    row("review.csv export, s", lambda r: f"{r['export']:.2f} ({r['review_rows']:,} rows)")
+    row(
+        "review.csv export, s",
+        lambda r: f"{r['export']:.2f} ({r['review_rows']:,} rows of {r['export_columns']} cells)",
+    )
     row(
         "… of which the rows (SQL) and the checks, s",
         lambda r: f"{r['export_rows_and_checks']:.2f}",
     )
     row(
         "export floor (SELECT + csv.writer of as many rows), s",
-        lambda r: f"{r['export_floor']:.2f}",
+        lambda r: f"{r['export_floor']:.2f} (rows of {r['export_floor_columns']} cells)",
     )
     row("export ÷ floor", lambda r: f"{r['export_ratio']:.2f}×", "≤ 2×")
     row("… in CPU seconds of the step's process", lambda r: f"{r['export_cpu_ratio']:.2f}×")
@@ -360,6 +382,12 @@ def main() -> None:
         "change need write, diff needs write, resync and change, exfloor needs export. "
         "Figures of steps left out show as —.",
     )
+    parser.add_argument(
+        "--floor-width",
+        type=int,
+        help="Cells in each row the export's floor writes (default: as many as review.csv "
+        "has columns; 19 was review.csv's width when the floor was set, 2026-11-28)",
+    )
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -373,7 +401,7 @@ def main() -> None:
         parser.error(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(STEPS)}")
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     repeats = 1 if args.quick else args.repeats
-    results = [measure(size, repeats, args.in_process, steps) for size in sizes]
+    results = [measure(size, repeats, args.in_process, steps, args.floor_width) for size in sizes]
     print(report(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))

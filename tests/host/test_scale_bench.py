@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from idgraph.graph.access import REVIEW_COLUMNS
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -48,6 +50,9 @@ def test_scale_benchmark_runs_only_the_steps_asked_for(tmp_path):
     assert result["steps"] == ["floor", "write", "export", "exfloor"]
     assert result["write_ratio"] > 0 and result["export_ratio"] > 0
     assert result["write_cpu_ratio"] > 0 and result["export_cpu_ratio"] > 0  # CPU beside wall
+    # the floor writes rows as wide as review.csv's: the file it stands for
+    assert result["export_floor_columns"] == result["export_columns"] == len(REVIEW_COLUMNS)
+    assert f"rows of {len(REVIEW_COLUMNS)} cells" in table
     assert result["full_export"] is None and result["resync_rows"] is None
     assert set(result["rss_mb"]) == {"floor", "write", "export", "exfloor"}
     assert "| full export (every format), s | — |" in table
