@@ -388,12 +388,16 @@ def test_a_proxy_in_the_environment_is_honoured(emulator, monkeypatch):
 def test_a_listings_later_pages_go_before_the_queued_per_server_calls():
     """The server listing queues every server's calls at once; the sender listing's second
     page (and its confirming second reading), asked for later, is still sent before them:
-    everything after a listing waits for its last page."""
+    everything after a listing waits for its last page.
+
+    Before the second page is asked for, the one free slot sends per-server calls while the
+    first page is in flight and parsed: a few, each taking the emulator's 20 ms (a network's
+    latency; with none, a host busy parsing the 500 senders let 20 and more through)."""
     from idgraph.connector.postmark.collector import fetch_account
 
     account = synthetic_account(60, senders=600, domains=1, seed=3)
     order: list[str] = []
-    with PostmarkEmulator(account) as emu:
+    with PostmarkEmulator(account, latency=0.02) as emu:
         emu.before_request = lambda method, path, query: order.append(
             f"{path}?{query.get('offset', [''])[0]}"
         )
