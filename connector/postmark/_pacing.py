@@ -213,7 +213,7 @@ class _Turn:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed over as the wait was cancelled: pass it on
-            else:
+            elif entry in self._waiting:  # else a hand-over passed it over already, as done
                 self._waiting.remove(entry)
                 heapq.heapify(self._waiting)
             raise

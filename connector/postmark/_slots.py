@@ -56,7 +56,7 @@ class RequestSlots:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # the slot was handed over as the wait was cancelled: pass it on
-            else:
+            elif waiter in queue:  # else a hand-out passed it over already, as done
                 queue.remove(waiter)
             raise
 

@@ -296,3 +296,26 @@ def test_the_postmark_commands_import_without_a_cycle():
         cwd=fixtures.ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_run_failing_with_requests_queued_ends_in_one_line(tmp_path):
+    """A 429 with no retries left fails the run while hundreds of per-server requests wait
+    for a slot or their token's turn: they are cancelled quietly, and stderr holds the one
+    error line (no asyncio shutdown traceback per cancelled waiter), as a real process."""
+    from idgraph.connector.postmark.emulator import PostmarkEmulator
+    from idgraph.connector.postmark.emulator.limits import RateLimit
+    from idgraph.connector.postmark.emulator.synthetic import synthetic_account
+
+    account = synthetic_account(60, senders=20, domains=2, seed=5)
+    with PostmarkEmulator(account, token_rate_limit=RateLimit(2, 1)) as emu:
+        done = subprocess.run(
+            [_idgraph_executable(), "sync", "postmark", "--db", str(tmp_path / "x.db")]
+            + ["--retries", "0"],
+            env={**os.environ, **_env(emu)},
+            capture_output=True,
+            text=True,
+        )
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-2000:]
+    assert emu.stats.statuses[429] >= 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rate limiting (HTTP 429)" in lines[0], done.stderr[-2000:]

@@ -15,6 +15,7 @@ from idgraph.connector.postmark._pacing import (
     SPACED_SHARE,
     AdaptiveLimit,
     TokenPauses,
+    _Turn,
 )
 from idgraph.connector.postmark.emulator import PostmarkEmulator
 from idgraph.connector.postmark.emulator.limits import (
@@ -577,3 +578,24 @@ def test_a_pace_found_too_low_climbs_back_within_seconds():
         clock.now += 1 / limit.rate  # then every request at the pace goes through
         limit.answered(limit.sent(), throttled=False)
     assert clock.now - started <= 9
+
+
+def test_a_turn_wait_cancelled_then_passed_over_ends_cancelled():
+    """A request waiting for its token's turn, cancelled (a failed run) just after the
+    turn was released: the hand-over passes it over, the next waiter gets the turn, and the
+    cancelled one ends cancelled, not with a ValueError."""
+
+    async def go() -> None:
+        turn = _Turn()
+        await turn.acquire(0)
+        cancelled = asyncio.create_task(turn.acquire(1))
+        nxt = asyncio.create_task(turn.acquire(2))
+        await asyncio.sleep(0)
+        turn.release()  # the hand-over runs at the loop's next turn, before `cancelled`
+        cancelled.cancel()
+        async with asyncio.timeout(10):  # a give-up: a lost turn would wait forever
+            await nxt
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+
+    run(go())

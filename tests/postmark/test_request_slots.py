@@ -86,3 +86,27 @@ def test_a_slot_handed_over_as_its_waiter_is_cancelled_is_passed_on():
         return order
 
     assert run(go()) == ["last"]
+
+
+def test_a_wait_cancelled_then_passed_over_ends_cancelled():
+    """A waiter cancelled, then passed over by a release before it runs (a failed run
+    cancelling hundreds of queued requests at once): its task ends cancelled, not with a
+    ValueError from removing what the release took out already."""
+
+    async def go() -> list[str]:
+        slots, order, gate = RequestSlots(1), [], asyncio.Event()
+        gate.set()
+        async with slots.slot():
+            cancelled = asyncio.create_task(_hold(slots, "cancelled", order, gate))
+            last = asyncio.create_task(_hold(slots, "last", order, gate))
+            await asyncio.sleep(0)
+            cancelled.cancel()  # its waiter is cancelled now; its task runs later
+        # the release above passed the cancelled waiter over and handed the slot to `last`
+        async with asyncio.timeout(10):
+            await last
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert slots._used == 0
+        return order
+
+    assert run(go()) == ["last"]
