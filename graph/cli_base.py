@@ -181,13 +181,25 @@ def _summary_rows(result: SyncResult) -> list[tuple[str, str, int, int, int]]:
     return rows
 
 
+def _throttling(stats: dict) -> str:
+    """What rate limiting did to a run, from a client's stats: the answers that were 429s,
+    and how far the requests in flight were cut ("" when nothing was refused)."""
+    if not stats.get("throttled"):
+        return ""
+    said = f"; {stats['throttled']} answered 429, rate limited"
+    if stats.get("concurrency_cuts"):
+        said += f"; at most {stats.get('lowest_concurrency')} at once at the slowest"
+    return said
+
+
 def print_sync_summary(result: SyncResult, db_path: Path, *, verbose: bool = False) -> None:
     """Two lines at most: the run and its totals; the per-kind table only with -v."""
     collection = result.collection
     style = {"complete": "green", "partial": "yellow", "failed": "red"}[result.status]
     stats = collection.stats
     requests = (  # only a connector that reports requests (one reading a file has none)
-        f", {stats['requests']} API requests ({stats.get('retries', 0)} retried)"
+        f", {stats['requests']} API requests ({stats.get('retries', 0)} retried"
+        f"{_throttling(stats)})"
         if "requests" in stats
         else ""
     )

@@ -446,7 +446,8 @@ class PostmarkClient:
             log.info(
                 "%s failed (%s); attempt %d of %d",
                 endpoint,
-                self.scrub(str(error)),
+                # a 429's error speaks of giving up, which only its last attempt does
+                "rate limited, HTTP 429" if outcome.throttled else self.scrub(str(error)),
                 failures,
                 self.retry.max_attempts,
             )
@@ -637,7 +638,8 @@ class PostmarkClient:
         if status == 429:
             raise RateLimited(
                 f"{endpoint}: Postmark is rate limiting (HTTP 429){said}; gave up after the "
-                "retry budget. Lower --concurrency or try later.",
+                "retry budget (the client slows down by itself: raise --retries or "
+                "--max-wait, or try later).",
                 api_message=api_message,
                 **common,
             )

@@ -599,3 +599,20 @@ def test_a_turn_wait_cancelled_then_passed_over_ends_cancelled():
             await cancelled
 
     run(go())
+
+
+def test_the_sync_summary_says_how_many_answers_were_429s(tmp_path):
+    """The one-line summary tells a rate-limited run from a flaky one: the 429s among the
+    retries (the same count the emulator answered), and how far the client cut itself."""
+    from idgraph.connector.postmark.emulator.synthetic import synthetic_account
+    from idgraph.graph.cli import cli
+
+    account = synthetic_account(6, senders=4, domains=1, seed=2)
+    with PostmarkEmulator(account, token_rate_limit=RateLimit(20, 1)) as emu:
+        env = {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0], "POSTMARK_API_URL": emu.url}
+        args = ["sync", "postmark", "--db", str(tmp_path / "x.db"), "--backoff", "0.01"]
+        result = CliRunner().invoke(cli, [*args, "--max-backoff", "0.05"], env=env)
+        refused = emu.stats.statuses[429]
+    assert result.exit_code == 0, result.output
+    assert refused >= 1
+    assert f"; {refused} answered 429, rate limited" in " ".join(result.output.split())
