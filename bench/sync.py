@@ -294,6 +294,8 @@ def report(results: list[dict]) -> str:
         cells = ["idgraph", "floor_async", "floor_threads", "floor_aiohttp", "baseline"]
         shown = " | ".join(f"{cpu[c]:.2f}" if c in cpu else "—" for c in cells)
         floors.append(f"| {r['servers']:,} | {shown} |")
+    if not any(r["scenarios"] for r in results):  # --scenarios "": no limit runs
+        return "\n".join(lines + floors)
     floors += [
         "",
         "| servers | limit (undisclosed) | idgraph s | ideal s | idgraph ÷ ideal "
@@ -332,7 +334,7 @@ def main() -> None:
         # argparse formats help with %: a scenario's "5%" would break --help
         + "; ".join(f"{i} {name}" for i, name in enumerate(SCENARIOS, 1)).replace("%", "%%")
         + "), one list for every size or one per size separated by '/' (e.g. 1,2,3,4/4); "
-        "default all",
+        'default all; "" for none (the no-limit runs alone)',
     )
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--json", dest="json_out", help="Also write the figures here.")
@@ -347,14 +349,19 @@ def main() -> None:
         if len(given) not in (1, len(sizes)):
             parser.error("--baseline-runs: one number, or one per size")
         base_runs = given * len(sizes) if len(given) == 1 else given
-    compile_as_installed()
     names = list(SCENARIOS)
-    chosen = (args.scenarios or ",".join(map(str, range(1, len(names) + 1)))).split("/")
+    every = ",".join(map(str, range(1, len(names) + 1)))
+    chosen = (every if args.scenarios is None else args.scenarios).split("/")  # "": none
     if len(chosen) == 1:
         chosen *= len(sizes)
     if len(chosen) != len(sizes):
         parser.error("--scenarios: one list, or one per size")
-    picked = [[names[int(n) - 1] for n in part.split(",") if n] for part in chosen]
+    numbers = [[n.strip() for n in part.split(",") if n.strip()] for part in chosen]
+    wrong = sorted({n for part in numbers for n in part if n not in every.split(",")})
+    if wrong:
+        parser.error(f"--scenarios: no scenario {', '.join(wrong)} (choose from {every})")
+    picked = [[names[int(n) - 1] for n in part] for part in numbers]
+    compile_as_installed()
     results = [
         measure(size, latency, runs, throttled, base, scenarios)
         for size, base, scenarios in zip(sizes, base_runs, picked, strict=True)

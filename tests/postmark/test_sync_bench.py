@@ -23,3 +23,21 @@ def test_sync_benchmark_quick(tmp_path):
         assert figures["requests"] == result["idgraph_requests"] + figures["answered_429"]
     assert scenarios["overall 80/s (burst 10)"]["answered_429"] > 0
     assert scenarios["every 20th request 429 once"]["answered_429"] >= 3
+
+
+def test_sync_benchmark_refuses_a_scenario_it_does_not_have():
+    """A number outside 1-4 is a usage error before anything runs (0 chose the last
+    scenario and 5 ended in an IndexError)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "sync.py"
+    for wrong in ("0", "5", "1,x"):
+        done = subprocess.run(
+            [sys.executable, str(bench), "--quick", "--scenarios", wrong],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "--scenarios: no scenario" in done.stderr.strip().splitlines()[-1]
