@@ -308,7 +308,7 @@ def report(results: list[dict]) -> str:
     lines = [
         "| figure | "
         + " | ".join(f"{r['nodes'] or 0:,} nodes / {r['edges'] or 0:,} edges" for r in results)
-        + " | goal |",
+        + " | goal (at 100,000 nodes) |",
         "|---|" + "---|" * len(results) + "---|",
     ]
 

@@ -253,8 +253,8 @@ def measure(
 
 def report(results: list[dict]) -> str:
     lines = [
-        "| servers | requests (idgraph / baseline) | idgraph median s | baseline median s "
-        "| speed-up | efficiency |",
+        "| servers | requests (idgraph / sequential script) | idgraph median s "
+        "| sequential script median s | speed-up | efficiency |",
         "|---|---|---|---|---|---|",
     ]
     lines += [

@@ -110,7 +110,7 @@ class RetryPolicy:
     max_total_wait: float = 120.0
 
     def delay(self, failures: int, rng: random.Random) -> float:
-        """Full jitter: a uniform pick in [0, min(max_delay, base * 2**failures)]."""
+        """Full jitter: a uniform pick in [0, min(max_delay, base * 2**(failures - 1))]."""
         return rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** max(failures - 1, 0))))
 
 
