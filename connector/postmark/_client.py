@@ -48,6 +48,7 @@ from ._models import (
 )
 from ._pacing import AdaptiveLimit, TokenPauses
 from ._slots import RequestSlots
+from ._tasks import together
 
 log = logging.getLogger("idgraph.postmark")
 
@@ -798,17 +799,12 @@ class PostmarkClient:
         # a short first page is the whole listing: TotalCount can promise no more pages
         planned = total if len(first_items) >= page_size else len(first_items)
         offsets = list(range(page_size, min(planned, self.max_listing_items), page_size))
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(
-                        self.get_json(path, params={"count": page_size, "offset": o}, urgent=True)
-                    )
-                    for o in offsets
-                ]
-        except ExceptionGroup as failed:  # the first page that failed, as itself
-            raise failed.exceptions[0] from None
-        pages = [first] + [task.result() for task in tasks]
+        pages = [first] + await together(
+            *(
+                self.get_json(path, params={"count": page_size, "offset": o}, urgent=True)
+                for o in offsets
+            )
+        )
         read = self.stats.listings.setdefault(endpoint, {"readings": 0, "pages_read": 0})
         read["readings"] += 1
         read["pages_read"] += len(pages)

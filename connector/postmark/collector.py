@@ -29,6 +29,7 @@ from idgraph.plugin import (
 from ._client import PostmarkClient
 from ._errors import InvalidToken, NotFound, PostmarkError, UnprocessableEntity, WrongTokenKind
 from ._models import Domain, MessageStream, SenderSignature, Server, Webhook, build_validator
+from ._tasks import together
 from .names import (
     ACCOUNT,
     ACCOUNT_TOKEN,
@@ -142,7 +143,7 @@ class _AccountRead:
             # SERVERS_PER_SLOT workers per request slot: servers whose token is paused (a 429)
             # leave the slots to others
             workers = self.client.concurrency * SERVERS_PER_SLOT
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            await together(*(worker() for _ in range(workers)))
 
     async def senders_and_their_details(self) -> None:
         if "senders" not in self.parts:
@@ -150,7 +151,7 @@ class _AccountRead:
         self.raw.senders = await self.client.list_sender_signatures()
         if self.sender_details:
             self.total = (self.total or 0) + len(self.raw.senders)
-            await asyncio.gather(*(self.one_sender(i) for i in range(len(self.raw.senders))))
+            await together(*(self.one_sender(i) for i in range(len(self.raw.senders))))
 
     async def domains(self) -> None:
         if "domains" in self.parts:
@@ -158,7 +159,7 @@ class _AccountRead:
 
     async def senders_and_domains(self) -> None:
         await self.servers_listed.wait()
-        await asyncio.gather(self.senders_and_their_details(), self.domains())
+        await together(self.senders_and_their_details(), self.domains())
         self.on_read(self.raw, None)
 
 
@@ -191,7 +192,7 @@ async def fetch_account(
     progress("listing servers, sender signatures and domains", 0, None)
     meanwhile = asyncio.create_task(_build_server_validator(client))
     try:
-        await asyncio.gather(read.servers_and_their_parts(), read.senders_and_domains())
+        await together(read.servers_and_their_parts(), read.senders_and_domains())
     finally:
         meanwhile.cancel()
     raw = read.raw
@@ -211,7 +212,7 @@ async def _fetch_server(client: PostmarkClient, server: Server, raw: RawAccount)
     last_error: PostmarkError | None = None
     for token in server.api_tokens:
         try:
-            streams, hooks = await asyncio.gather(
+            streams, hooks = await together(
                 client.list_message_streams(token), client.list_webhooks(token)
             )
         except PostmarkError as exc:
