@@ -18,6 +18,7 @@ from .cli_base import (
     EXIT_BUSY,
     EXIT_CONFIG,
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     Failure,
@@ -126,15 +127,19 @@ def sync_command_for(connector: Any) -> click.Command:
         verbose = click.get_current_context().find_root().params.get("verbose", 0)
         try:
             with user_errors():
-                result = run_sync(
-                    name,
-                    db_path,
-                    environ=os.environ,
-                    options=values,
-                    account_label=account_label,
-                    show_progress=not as_json and err_console.is_terminal,
-                    lock_wait=lock_wait,
-                )
+                try:
+                    result = run_sync(
+                        name,
+                        db_path,
+                        environ=os.environ,
+                        options=values,
+                        account_label=account_label,
+                        show_progress=not as_json and err_console.is_terminal,
+                        lock_wait=lock_wait,
+                    )
+                except KeyboardInterrupt:  # a run's write is one transaction: all or none
+                    message = "interrupted (Ctrl-C): the run changed nothing"
+                    raise Failure(message, EXIT_INTERRUPTED) from None
         except Failure as failure:
             if as_json:  # a script reading stdout gets an answer too (the line stays on stderr)
                 answer = {"status": "error", "exit_code": failure.exit_code}

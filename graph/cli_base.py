@@ -30,6 +30,7 @@ EXIT_USAGE = 2  # click's own code for bad options
 EXIT_CONFIG = 3  # missing or wrong configuration (env var, file)
 EXIT_API = 4  # the API or network refused or failed
 EXIT_BUSY = 5  # another run holds the database
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
 
 log = logging.getLogger("idgraph")
 
@@ -81,6 +82,8 @@ def user_errors(db_path: Path | None = None) -> Iterator[None]:
         raise Failure(str(exc), EXIT_CONFIG) from None
     except SourceError as exc:
         raise Failure(str(exc), EXIT_API) from None
+    except KeyboardInterrupt:  # click's own answer is "Aborted!" and exit 1, a failed run's
+        raise Failure("interrupted (Ctrl-C)", EXIT_INTERRUPTED) from None
 
 
 def refuse_file(problems: list[str]) -> NoReturn:

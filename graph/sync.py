@@ -109,6 +109,9 @@ def _validated_options(
         raise ConfigError(f"{connector.name} options: {exc}") from None
 
 
+INTERRUPTED = "interrupted (Ctrl-C) while the connector read the source"
+
+
 def _collect(
     store: Store,
     connector: Connector,
@@ -124,6 +127,9 @@ def _collect(
         return connector.collect(account=account, secret=secret, options=options, progress=progress)
     except (ConfigError, SourceError) as exc:  # one line and exit 3 or 4, run failed
         store.finish_run(run_id, status="failed", errors=[str(exc)])
+        raise
+    except KeyboardInterrupt:
+        store.finish_run(run_id, status="failed", errors=[INTERRUPTED])
         raise
     except BaseException as exc:
         store.finish_run(run_id, status="failed", errors=[f"internal error: {type(exc).__name__}"])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from idgraph.graph.cli import EXIT_API, EXIT_CONFIG, EXIT_INCOMPLETE, cli
 
@@ -319,3 +320,43 @@ def test_a_run_failing_with_requests_queued_ends_in_one_line(tmp_path):
     assert emu.stats.statuses[429] >= 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "rate limiting (HTTP 429)" in lines[0], done.stderr[-2000:]
+
+
+def test_ctrl_c_during_a_sync_is_one_line_exit_130_and_changes_nothing(tmp_path):
+    """Ctrl-C while the servers are read: `interrupted` and exit 130 (not click's "Aborted!"
+    and exit 1, a failed run's), the run recorded failed as interrupted, no graph."""
+    import signal
+    import threading
+
+    from idgraph.connector.postmark.emulator import PostmarkEmulator
+    from idgraph.connector.postmark.emulator.synthetic import synthetic_account
+    from idgraph.graph.cli_base import EXIT_INTERRUPTED
+    from idgraph.graph.store import RunNotFound, Store
+    from idgraph.graph.sync import INTERRUPTED
+
+    reading_servers = threading.Event()
+    db = tmp_path / "x.db"
+    with PostmarkEmulator(synthetic_account(200, seed=6), latency=0.05) as emu:
+        emu.before_request = lambda _m, path, _q: (
+            path.startswith("/message-streams") and reading_servers.set()
+        )
+        sync = subprocess.Popen(
+            [_idgraph_executable(), "sync", "postmark", "--db", str(db)],
+            env={**os.environ, **_env(emu)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert reading_servers.wait(60), "the sync never reached the servers' own calls"
+        sync.send_signal(signal.SIGINT)
+        _out, err = sync.communicate(timeout=60)
+    assert sync.returncode == EXIT_INTERRUPTED, err
+    assert err.strip().splitlines() == ["Error: interrupted (Ctrl-C): the run changed nothing"]
+    store = Store(db, create=False)
+    try:
+        (run,) = store.runs()
+        assert (run.status, run.errors) == ("failed", [INTERRUPTED])
+        with pytest.raises(RunNotFound):
+            store.complete_run()
+    finally:
+        store.close()
