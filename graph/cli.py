@@ -21,7 +21,9 @@ from .cli_base import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    INTERRUPTED_MESSAGE,
     Failure,
+    RootGroup,
     click_options,
     db_option,
     force_option,
@@ -55,7 +57,7 @@ __all__ = [  # what tests and scripts import from here
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="idgraph", prog_name="idgraph")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr (-v info, -vv debug).")
 @click.option(
@@ -74,7 +76,9 @@ def cli(verbose: int, log_format: str) -> None:
 
     Exit codes: 0 done, 1 the run was partial or failed (verify: something does not
     match), 2 bad usage, 3 configuration
-    (a missing token, a bad file), 4 the API or network failed, 5 the database is busy.
+    (a missing token, a bad file), 4 the API or network failed, 5 the database is busy,
+    130 interrupted (Ctrl-C). With --json, an error that ends a command is also a JSON
+    answer on stdout.
     """
     with user_errors():  # two plugins declaring one kind: refused at load, exit 3
         registry()
@@ -125,26 +129,21 @@ def sync_command_for(connector: Any) -> click.Command:
         db_path: Path, account_label: str | None, lock_wait: float, as_json: bool, **values: Any
     ) -> None:
         verbose = click.get_current_context().find_root().params.get("verbose", 0)
-        try:
-            with user_errors():
-                try:
-                    result = run_sync(
-                        name,
-                        db_path,
-                        environ=os.environ,
-                        options=values,
-                        account_label=account_label,
-                        show_progress=not as_json and err_console.is_terminal,
-                        lock_wait=lock_wait,
-                    )
-                except KeyboardInterrupt:  # a run's write is one transaction: all or none
-                    message = "interrupted (Ctrl-C): the run changed nothing"
-                    raise Failure(message, EXIT_INTERRUPTED) from None
-        except Failure as failure:
-            if as_json:  # a script reading stdout gets an answer too (the line stays on stderr)
-                answer = {"status": "error", "exit_code": failure.exit_code}
-                click.echo(json.dumps({**answer, "error": failure.message}, indent=2))
-            raise
+        # an error's JSON answer (--json) is RootGroup's, as for every command
+        with user_errors():
+            try:
+                result = run_sync(
+                    name,
+                    db_path,
+                    environ=os.environ,
+                    options=values,
+                    account_label=account_label,
+                    show_progress=not as_json and err_console.is_terminal,
+                    lock_wait=lock_wait,
+                )
+            except KeyboardInterrupt:  # a run's write is one transaction: all or none
+                message = f"{INTERRUPTED_MESSAGE}: the run changed nothing"
+                raise Failure(message, EXIT_INTERRUPTED) from None
         if as_json:
             click.echo(json.dumps(sync_result_json(result), indent=2))
         else:
@@ -789,6 +788,14 @@ def build_cli() -> click.Group:
 
 
 def main() -> None:  # pragma: no cover - console-script entry
+    try:
+        _main()
+    except KeyboardInterrupt:  # while starting (imports, plugins): RootGroup answers after
+        click.echo(f"Error: {INTERRUPTED_MESSAGE}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _main() -> None:
     # `import httpx` imports httpx's own command line (rich, pygments, click: some 70
     # modules, a tenth of a second on every start) unless that import fails, when httpx
     # falls back to a stub; idgraph never runs httpx's command line

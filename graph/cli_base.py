@@ -6,9 +6,11 @@ pydantic class, `run_sync` and its summary. `idgraph.plugin.cli` re-exports it f
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,6 +33,7 @@ EXIT_CONFIG = 3  # missing or wrong configuration (env var, file)
 EXIT_API = 4  # the API or network refused or failed
 EXIT_BUSY = 5  # another run holds the database
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
+INTERRUPTED_MESSAGE = "interrupted (Ctrl-C)"
 
 log = logging.getLogger("idgraph")
 
@@ -53,11 +56,15 @@ force_option = click.option(
 
 
 class Failure(click.ClickException):
-    """A user-facing failure: one clear line on stderr and a meaningful exit code."""
+    """A user-facing failure: one clear line on stderr and a meaningful exit code.
+    `details` go into the JSON answer of a command run with --json (a failed run's id)."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(
+        self, message: str, exit_code: int, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.details = dict(details or {})
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)
@@ -75,15 +82,78 @@ def user_errors(db_path: Path | None = None) -> Iterator[None]:
         message = str(storage_error(db_path or Path("the database"), exc))
         raise Failure(message, EXIT_CONFIG) from None
     except ConfigError as exc:
-        raise Failure(str(exc), EXIT_CONFIG) from None
+        raise Failure(str(exc), EXIT_CONFIG, _run_of(exc)) from None
     except StoreBusy as exc:
         raise Failure(str(exc), EXIT_BUSY) from None
     except RunNotFound as exc:
         raise Failure(str(exc), EXIT_CONFIG) from None
     except SourceError as exc:
-        raise Failure(str(exc), EXIT_API) from None
+        raise Failure(str(exc), EXIT_API, _run_of(exc)) from None
     except KeyboardInterrupt:  # click's own answer is "Aborted!" and exit 1, a failed run's
-        raise Failure("interrupted (Ctrl-C)", EXIT_INTERRUPTED) from None
+        raise Failure(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED) from None
+
+
+def _run_of(exc: ConfigError | SourceError) -> dict[str, int]:
+    """The run a failed sync recorded, for the JSON answer ({} when none was started)."""
+    return {} if exc.run_id is None else {"run_id": exc.run_id}
+
+
+def asks_json(args: Sequence[str]) -> str | None:
+    """ "json" or "ndjson" when the command line asks for machine output (`--json`,
+    `--format json`, `--format=ndjson` ...), else None: read from the arguments, since a
+    usage error ends the command before its options are parsed."""
+    for at, arg in enumerate(args):
+        if arg == "--json":
+            return "json"
+        value = arg.partition("=")[2] if arg.startswith("--format=") else None
+        if arg == "--format" and at + 1 < len(args):
+            value = args[at + 1]
+        if value in ("json", "ndjson"):
+            return value
+    return None
+
+
+class RootGroup(click.Group):
+    """`idgraph`: every error that ends a command is one line on stderr and its exit code
+    (Ctrl-C: 130, not click's "Aborted!" and 1), and with --json also a JSON answer on
+    stdout (`{"status": "error", "exit_code": N, "error": "...", "run_id": N}`), for every
+    command, usage errors included."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(args, *rest, **kwargs)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, *rest, **{**kwargs, "standalone_mode": False})
+        except click.ClickException as exc:
+            _answer_error(argv, exc.exit_code, exc.format_message(), exc)
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort as exc:
+            if not isinstance(exc.__cause__, KeyboardInterrupt):  # end of input at a prompt
+                click.echo("Aborted!", err=True)
+                sys.exit(EXIT_INCOMPLETE)
+            _interrupted(argv)
+        except KeyboardInterrupt:
+            _interrupted(argv)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _interrupted(argv: Sequence[str]) -> NoReturn:
+    _answer_error(argv, EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, None)
+    click.echo(f"Error: {INTERRUPTED_MESSAGE}", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _answer_error(
+    argv: Sequence[str], exit_code: int, message: str, exc: click.ClickException | None
+) -> None:
+    fmt = asks_json(argv)
+    if fmt is None:
+        return
+    answer = {"status": "error", "exit_code": exit_code, "error": message}
+    answer.update(getattr(exc, "details", {}))
+    click.echo(json.dumps(answer, indent=2 if fmt == "json" else None))
 
 
 def refuse_file(problems: list[str]) -> NoReturn:

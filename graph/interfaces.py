@@ -25,9 +25,13 @@ ProgressCallback = Callable[[str, int, int | None], None]
 class ConfigError(Exception):
     """The user's configuration is missing or wrong (an env var, an option)."""
 
+    run_id: int | None = None  # the run it failed, when a sync had started one
+
 
 class SourceError(Exception):
     """A connector's source (its API, or the network to it) failed or refused."""
+
+    run_id: int | None = None  # the run it failed (the host sets it)
 
 
 class SyncOptions(BaseModel):

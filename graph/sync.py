@@ -122,11 +122,23 @@ def _collect(
     progress: ProgressCallback,
 ) -> Collection:
     """The connector's collection; the run is recorded failed if collecting raised."""
-    store.warm_up()  # what recording the run needs is imported while the connector reads
+    warming: list[bool] = []
+
+    def reported(what: str, done: int, total: int | None) -> None:
+        # What recording the run needs is imported on a thread while the connector reads,
+        # from its first progress report: inside its event loop, where Ctrl-C cancels the
+        # reading. Started before, a Ctrl-C landing in the main thread's own imports (the
+        # HTTP client's) while that thread imported left a module lock held: a hang.
+        if not warming:
+            warming.append(True)
+            store.warm_up()
+        progress(what, done, total)
+
     try:
-        return connector.collect(account=account, secret=secret, options=options, progress=progress)
+        return connector.collect(account=account, secret=secret, options=options, progress=reported)
     except (ConfigError, SourceError) as exc:  # one line and exit 3 or 4, run failed
         store.finish_run(run_id, status="failed", errors=[str(exc)])
+        exc.run_id = run_id  # named in the --json answer
         raise
     except KeyboardInterrupt:
         store.finish_run(run_id, status="failed", errors=[INTERRUPTED])

@@ -102,6 +102,8 @@ def test_a_sync_that_ends_in_an_error_still_answers_json(tmp_path):
     assert answer["status"] == "error" and answer["exit_code"] == EXIT_API
     assert "no answer from http://127.0.0.1:9" in answer["error"]
     assert "connection refused" in answer["error"]
+    runs = json.loads(CliRunner().invoke(cli, ["runs", "--db", db, "--json"]).stdout)
+    assert [(r["id"], r["status"]) for r in runs] == [(answer["run_id"], "failed")]
 
 
 def test_show_and_runs(tmp_path, emulator):
