@@ -190,7 +190,13 @@ def sync_group() -> None:
 
 @click.command("runs")
 @db_option
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs, the newest.",
+)
 @format_option
 def runs_command(db_path: Path, limit: int, output_format: str, as_json: bool) -> None:
     """The run history, newest first."""

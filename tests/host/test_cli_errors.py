@@ -143,3 +143,9 @@ def test_the_import_thread_starts_inside_the_connectors_reading(store, monkeypat
              lambda *a: shown.append(a))  # fmt: skip
     assert events == ["collect", "warm-up"]  # once, at the first report
     assert shown == [("listing", 0, None), ("listing", 1, 1)]  # every report passed on
+
+
+def test_runs_limit_below_one_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["runs", "--limit", "-1", "--json"])
+    assert result.exit_code == EXIT_USAGE
+    assert "--limit" in json.loads(result.stdout)["error"]
