@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import annotate_cli, attest_cli, evidence_cli, query_cli
+from .answers import interrupted
 from .cli_base import (
     EXIT_API,
     EXIT_BUSY,
@@ -797,8 +798,7 @@ def main() -> None:  # pragma: no cover - console-script entry
     try:
         _main()
     except KeyboardInterrupt:  # while starting (imports, plugins): RootGroup answers after
-        click.echo(f"Error: {INTERRUPTED_MESSAGE}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        interrupted(sys.argv[1:])
 
 
 def _main() -> None:

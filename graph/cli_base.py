@@ -6,7 +6,6 @@ pydantic class, `run_sync` and its summary. `idgraph.plugin.cli` re-exports it f
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sqlite3
 import sys
@@ -18,6 +17,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
+from .answers import EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, answer_error, interrupted
 from .console import err_console, escape, out_console, table
 from .host import sync_account
 from .interfaces import ConfigError, SourceError
@@ -32,8 +32,6 @@ EXIT_USAGE = 2  # click's own code for bad options
 EXIT_CONFIG = 3  # missing or wrong configuration (env var, file)
 EXIT_API = 4  # the API or network refused or failed
 EXIT_BUSY = 5  # another run holds the database
-EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
-INTERRUPTED_MESSAGE = "interrupted (Ctrl-C)"
 
 log = logging.getLogger("idgraph")
 
@@ -98,21 +96,6 @@ def _run_of(exc: ConfigError | SourceError) -> dict[str, int]:
     return {} if exc.run_id is None else {"run_id": exc.run_id}
 
 
-def asks_json(args: Sequence[str]) -> str | None:
-    """ "json" or "ndjson" when the command line asks for machine output (`--json`,
-    `--format json`, `--format=ndjson` ...), else None: read from the arguments, since a
-    usage error ends the command before its options are parsed."""
-    for at, arg in enumerate(args):
-        if arg == "--json":
-            return "json"
-        value = arg.partition("=")[2] if arg.startswith("--format=") else None
-        if arg == "--format" and at + 1 < len(args):
-            value = args[at + 1]
-        if value in ("json", "ndjson"):
-            return value
-    return None
-
-
 class RootGroup(click.Group):
     """`idgraph`: every error that ends a command is one line on stderr and its exit code
     (Ctrl-C: 130, not click's "Aborted!" and 1), and with --json also a JSON answer on
@@ -126,34 +109,17 @@ class RootGroup(click.Group):
         try:
             code = super().main(argv, *rest, **{**kwargs, "standalone_mode": False})
         except click.ClickException as exc:
-            _answer_error(argv, exc.exit_code, exc.format_message(), exc)
+            answer_error(argv, exc.exit_code, exc.format_message(), getattr(exc, "details", {}))
             exc.show()
             sys.exit(exc.exit_code)
         except click.Abort as exc:
             if not isinstance(exc.__cause__, KeyboardInterrupt):  # end of input at a prompt
                 click.echo("Aborted!", err=True)
                 sys.exit(EXIT_INCOMPLETE)
-            _interrupted(argv)
+            interrupted(argv)
         except KeyboardInterrupt:
-            _interrupted(argv)
+            interrupted(argv)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
-
-
-def _interrupted(argv: Sequence[str]) -> NoReturn:
-    _answer_error(argv, EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, None)
-    click.echo(f"Error: {INTERRUPTED_MESSAGE}", err=True)
-    sys.exit(EXIT_INTERRUPTED)
-
-
-def _answer_error(
-    argv: Sequence[str], exit_code: int, message: str, exc: click.ClickException | None
-) -> None:
-    fmt = asks_json(argv)
-    if fmt is None:
-        return
-    answer = {"status": "error", "exit_code": exit_code, "error": message}
-    answer.update(getattr(exc, "details", {}))
-    click.echo(json.dumps(answer, indent=2 if fmt == "json" else None))
 
 
 def refuse_file(problems: list[str]) -> NoReturn:

@@ -1,5 +1,6 @@
 """The `idgraph` console script: the command line, and Ctrl-C while it loads as one line
-and exit 130 (`EXIT_INTERRUPTED`), not a traceback: this module imports nothing heavy."""
+(and a JSON answer with --json) and exit 130, not a traceback: this module imports nothing
+heavy, and `idgraph.graph.answers` only once interrupted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ def main() -> None:
     try:
         from idgraph.graph.cli import main as command_line
     except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted (Ctrl-C)\n")
-        sys.exit(130)
+        from idgraph.graph.answers import interrupted
+
+        interrupted(sys.argv[1:])
     command_line()

@@ -11,8 +11,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 from idgraph.graph import cli as cli_module
+from idgraph.graph.answers import EXIT_INTERRUPTED, asks_json
 from idgraph.graph.cli import EXIT_CONFIG, EXIT_USAGE, cli
-from idgraph.graph.cli_base import EXIT_INTERRUPTED, asks_json
 
 
 @pytest.fixture
@@ -92,10 +92,17 @@ def test_ctrl_c_while_the_command_line_is_built_is_exit_130(monkeypatch, capsys)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli_module, "build_cli", interrupted)
+    monkeypatch.setattr(sys, "argv", ["idgraph", "findings", "--format", "ndjson"])
     with pytest.raises(SystemExit) as ended:
         cli_module.main()
     assert ended.value.code == EXIT_INTERRUPTED
-    assert capsys.readouterr().err == "Error: interrupted (Ctrl-C)\n"
+    said = capsys.readouterr()
+    assert said.err == "Error: interrupted (Ctrl-C)\n"
+    assert json.loads(said.out) == {
+        "status": "error",
+        "exit_code": 130,
+        "error": "interrupted (Ctrl-C)",
+    }
 
 
 def test_ctrl_c_while_the_console_script_imports_is_exit_130():
@@ -111,9 +118,12 @@ def test_ctrl_c_while_the_console_script_imports_is_exit_130():
         "from idgraph._entry import main\n"
         "main()\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "runs", "--json"], capture_output=True, text=True
+    )
     assert done.returncode == EXIT_INTERRUPTED == 130
     assert done.stderr == "Error: interrupted (Ctrl-C)\n"
+    assert json.loads(done.stdout)["exit_code"] == 130
 
 
 def test_the_import_thread_starts_inside_the_connectors_reading(store, monkeypatch):
