@@ -946,13 +946,17 @@ class TokenIdentity:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def identify_token(client: PostmarkClient, token: str) -> TokenIdentity:
-    """Tell an Account token from a Server token with two read-only calls."""
+async def identify_token(
+    client: PostmarkClient, token: str, *, refused_as_account: bool = False
+) -> TokenIdentity:
+    """Tell an Account token from a Server token with two read-only calls (only the second,
+    GET /server, when `refused_as_account`: an account-wide call already answered 401)."""
     try:
-        body = await client.get_json(
-            "/servers", token=token, kind=TokenKind.ACCOUNT, params={"count": 1, "offset": 0}
-        )
-        return TokenIdentity("account", servers_visible=_total(body, "GET /servers"))
+        if not refused_as_account:
+            body = await client.get_json(
+                "/servers", token=token, kind=TokenKind.ACCOUNT, params={"count": 1, "offset": 0}
+            )
+            return TokenIdentity("account", servers_visible=_total(body, "GET /servers"))
     except WrongTokenKind:
         pass
     try:

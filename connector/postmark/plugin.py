@@ -17,8 +17,14 @@ from idgraph.plugin import (
     redact_url,
 )
 
-from ._client import Clock, PostmarkClient, identify_token
-from ._errors import PostmarkError, PostmarkTransportError, ProxyUnusable, WrongTokenKind
+from ._client import Clock, PostmarkClient, TokenIdentity, identify_token
+from ._errors import (
+    PostmarkAPIError,
+    PostmarkError,
+    PostmarkTransportError,
+    ProxyUnusable,
+    WrongTokenKind,
+)
 from .collector import Transformer, fetch_account
 from .options import PARTS, TOKEN_ENV, PostmarkOptions
 
@@ -39,8 +45,21 @@ class PostmarkConnector:
     def verify_credential(self, secret: str, options: PostmarkOptions | None) -> None:
         """Raise SourceError unless `secret` is an Account token (two read-only calls)."""
         options = options or PostmarkOptions()
+        try:
+            found = self._identify(secret, options)
+        except ProxyUnusable as exc:
+            raise ConfigError(str(exc)) from None
+        except PostmarkError as exc:
+            raise SourceError(str(exc)) from None
+        if found.kind == "server":
+            raise SourceError(_server_token_given(found))
+        if found.kind == "neither":
+            raise SourceError(f"{TOKEN_ENV} was refused by {options.api_url}: {found.detail}")
 
-        async def go():
+    def _identify(
+        self, secret: str, options: PostmarkOptions, *, refused_as_account: bool = False
+    ) -> TokenIdentity:
+        async def go() -> TokenIdentity:
             async with PostmarkClient(
                 None,
                 base_url=options.api_url,
@@ -48,22 +67,19 @@ class PostmarkConnector:
                 timeout=options.timeout,
                 clock=self.clock,
             ) as client:
-                return await identify_token(client, secret)
+                return await identify_token(client, secret, refused_as_account=refused_as_account)
 
+        return asyncio.run(go())
+
+    def _refusal(self, secret: str, options: PostmarkOptions, refused: WrongTokenKind) -> str:
+        """What to say when an account-wide listing refused `secret`: a Server token is named
+        as one, as `verify_credential` names it (one more request, GET /server, made on this
+        failure path only); otherwise, or if that request fails too, the refusal itself."""
         try:
-            found = asyncio.run(go())
-        except ProxyUnusable as exc:
-            raise ConfigError(str(exc)) from None
-        except PostmarkError as exc:
-            raise SourceError(str(exc)) from None
-        if found.kind == "server":
-            raise SourceError(
-                f"{TOKEN_ENV} holds a Server token (of server {found.server_id}, "
-                f"{found.server_name!r}), not an Account token: export the Account API token "
-                "(web UI: Account > API Tokens)"
-            )
-        if found.kind == "neither":
-            raise SourceError(f"{TOKEN_ENV} was refused by {options.api_url}: {found.detail}")
+            found = self._identify(secret, options, refused_as_account=True)
+        except PostmarkError:
+            return str(refused)
+        return _server_token_given(found) if found.kind == "server" else str(refused)
 
     def collect(
         self,
@@ -116,9 +132,14 @@ class PostmarkConnector:
             try:
                 asyncio.run(go())
                 collection.warnings.extend(client.warnings)
-            except (PostmarkTransportError, WrongTokenKind) as exc:
-                # The API is unreachable, or refused the credential for the account itself:
-                # nothing was read, and it is the API's or network's failure (exit 4).
+            except WrongTokenKind as exc:
+                # The API refused the credential for the account itself (exit 4).
+                raise SourceError(self._refusal(secret, options, exc)) from None
+            except (PostmarkTransportError, PostmarkAPIError) as exc:
+                # The API is unreachable, or answered an account-wide listing with an error
+                # status (a 429 or 5xx after every retry, a redirect...): a server's own calls
+                # record theirs in raw.errors (a partial run), so the run keeps nothing, and
+                # it is the API's or network's failure (exit 4), which a scheduler may retry.
                 raise SourceError(str(exc)) from None
         except PostmarkError as exc:
             collection.errors.append(str(exc))
@@ -134,6 +155,14 @@ class PostmarkConnector:
             "base_url": redact_url(client.base_url),
         }
         return collection
+
+
+def _server_token_given(found: TokenIdentity) -> str:
+    return (
+        f"{TOKEN_ENV} holds a Server token (of server {found.server_id}, "
+        f"{found.server_name!r}), not an Account token: export the Account API token "
+        "(web UI: Account > API Tokens)"
+    )
 
 
 @hookimpl

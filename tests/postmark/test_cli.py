@@ -318,7 +318,7 @@ def test_a_run_failing_with_requests_queued_ends_in_one_line(tmp_path):
             capture_output=True,
             text=True,
         )
-    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-2000:]
+    assert done.returncode == EXIT_API, done.stderr[-2000:]  # the Account token's listing
     assert emu.stats.statuses[429] >= 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "rate limiting (HTTP 429)" in lines[0], done.stderr[-2000:]

@@ -10,9 +10,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from idgraph.connector.postmark.commands import invoked_as
+from idgraph.connector.postmark.options import PostmarkOptions
+from idgraph.connector.postmark.plugin import PostmarkConnector
 from idgraph.graph.cli import cli
+from idgraph.graph.cli_base import EXIT_API
+from idgraph.graph.interfaces import SourceError
 from idgraph.graph.store import Store
 
 from .fixtures import MEMBERS_FILE, attest_fixture, sync_fixture
@@ -238,3 +243,61 @@ def test_a_long_form_member_template_round_trips_and_names_a_bad_row(store, emul
     )
     assert refused.exit_code == 3
     assert f"row {len(rows)}: column 'resource': '99999 Nowhere'" in refused.output
+
+
+def _first_sync_with(token: str, emulator, db: Path):
+    """A sync with `token` as the Account token against a new database, and the requests
+    the emulator was sent."""
+    sent: list[str] = []
+    emulator.before_request = lambda method, path, _query: sent.append(f"{method} {path}")
+    env = {"POSTMARK_ACCOUNT_TOKEN": token, "POSTMARK_API_URL": emulator.url}
+    args = ["sync", "postmark", "--db", str(db), "--retries", "0", "--backoff", "0.01"]
+    return _cli(*args, env=env), sent
+
+
+def _failed_run_error(db: Path) -> str:
+    store = Store(db)
+    try:
+        [run] = store.runs()
+        assert run.status == "failed" and len(run.errors) == 1
+        return run.errors[0]
+    finally:
+        store.close()
+
+
+def test_a_server_token_is_named_by_the_first_sync_too(emulator, account, tmp_path):
+    """A Server token as POSTMARK_ACCOUNT_TOKEN against a new database: the account listing's
+    401 asks the API what the token is (one more request, GET /server), and the line names
+    the server, as a database that knows an account does (`verify_credential`)."""
+    server = account["Servers"][0]
+    token = server["ApiTokens"][0]
+    with pytest.raises(SourceError) as known_db_says:
+        PostmarkConnector().verify_credential(token, PostmarkOptions(api_url=emulator.url))
+    expected = str(known_db_says.value)
+    assert f"holds a Server token (of server {server['ID']}, '{server['Name']}')" in expected
+    result, sent = _first_sync_with(token, emulator, tmp_path / "idgraph.db")
+    assert result.exit_code == EXIT_API, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(expected), result.output
+    assert "If the value given" not in result.output and token not in result.output
+    assert sent.count("GET /server") == 1
+    assert _failed_run_error(tmp_path / "idgraph.db") == expected
+
+
+@pytest.mark.parametrize("case", ["refused as either kind", "GET /server fails"])
+def test_a_refused_token_not_identified_keeps_the_listings_own_message(
+    emulator, account, tmp_path, case
+):
+    """When the API does not say the token is a Server token (it refuses it as either kind,
+    or the question itself fails), the first sync says what the listing's 401 said."""
+    token = "not-a-token-0000"
+    if case == "GET /server fails":
+        token = account["Servers"][0]["ApiTokens"][0]
+        emulator.inject("status", match=r"^GET /server\?", status=503, times=10)
+    result, sent = _first_sync_with(token, emulator, tmp_path / "idgraph.db")
+    assert result.exit_code == EXIT_API, result.output
+    assert sent.count("GET /server") == 1  # it was asked
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "GET /servers refused the token (HTTP 401)" in result.output
+    assert "If the value given is a Server token" in result.output
+    assert "GET /servers refused the token" in _failed_run_error(tmp_path / "idgraph.db")

@@ -4,8 +4,12 @@ import threading
 from collections import Counter
 
 import pytest
+from click.testing import CliRunner
 from idgraph.connector.postmark import PostmarkClient
 from idgraph.connector.postmark.emulator import PostmarkEmulator
+from idgraph.connector.postmark.emulator.limits import RateLimit
+from idgraph.graph.cli import cli
+from idgraph.graph.cli_base import EXIT_API, EXIT_INCOMPLETE
 from idgraph.graph.secrets import fingerprint
 from idgraph.graph.store import Store, StoreBusy
 from idgraph.graph.view import load_graph
@@ -152,8 +156,8 @@ def test_a_failed_or_partial_run_leaves_the_previous_graph_current(store, emulat
     _r, before = load_graph(store)
     versions_before = store.row_counts()
     emulator.server(11001)["Name"] = "changed but must not land"
-    if scenario == "listing fails":
-        emulator.inject("status", match="GET /senders", status=500, times=1000)
+    if scenario == "listing fails":  # (a 5xx there is the API's failure: exit 4, below)
+        emulator.inject("not_json", match="GET /senders", times=1000)
         expected = "failed"
     else:
         emulator.inject("status", match="GET /webhooks", status=503, times=1000, after=1)
@@ -366,3 +370,73 @@ def test_webhooks_stored_under_the_old_ids_are_closed_and_reopened_by_the_next_s
     assert [(h["opened_run"], h["closed_run"]) for h in store.node_history(f"{old}501")] == [
         (first.run_id, second.run_id)
     ]
+
+
+def _sync_cli(db, emu, *options: str):
+    env = {"POSTMARK_ACCOUNT_TOKEN": emu.account_tokens[0], "POSTMARK_API_URL": emu.url}
+    args = ["sync", "postmark", "--db", str(db), "--backoff", "0.01", "--max-wait", "1"]
+    return CliRunner().invoke(cli, [*args, *options], env=env)
+
+
+def _one_line(result) -> str:
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+# the emulator's clock stands still: a token's bucket never refills, so the Account token gets
+# one request (GET /servers) and its sender and domain listings a 429 each, every time
+_LIMITED = {"token_rate_limit": RateLimit(2, 1), "clock": lambda: 0.0}
+
+
+@pytest.mark.parametrize(
+    ("limits", "fault", "said"),
+    [
+        (_LIMITED, None, "Postmark is rate limiting (HTTP 429)"),
+        ({}, ("GET /servers", 503), "GET /servers: Postmark server error (HTTP 503)"),
+        ({}, ("GET /domains", 302), "GET /domains answered HTTP 302 (a redirect)"),
+    ],
+    ids=["429 on the Account token", "503 on the server listing", "a redirect"],
+)
+def test_an_account_listing_failing_after_its_retries_exits_four(
+    tmp_path, account, limits, fault, said
+):
+    """A 429 or 5xx left when the retries are spent on an account-wide listing (or any error
+    status there, a redirect as docs/postmark.md promised): nothing is kept, the API failed,
+    as when it is unreachable: exit 4 (a scheduler retries on 4), one line, the run recorded
+    failed with that line's error."""
+    db = tmp_path / "idgraph.db"
+    with PostmarkEmulator(account, **limits) as emu:
+        if fault:
+            emu.inject("status", match=fault[0], status=fault[1], times=10)
+        result = _sync_cli(db, emu, "--retries", "0")
+    assert result.exit_code == EXIT_API, result.output
+    line = _one_line(result)
+    assert said in line
+    store = Store(db)
+    try:
+        [run] = store.runs()
+        assert run.status == "failed" and len(run.errors) == 1
+        assert said in run.errors[0] and run.errors[0] in line
+        assert store.row_counts()["node_versions"] == 0  # nothing was applied
+    finally:
+        store.close()
+
+
+def test_a_servers_own_429_after_its_retries_is_a_partial_run_exit_one(tmp_path, emulator):
+    """A server's own calls failing (its webhooks rate limited to the end) is that server's
+    error in a partial run (exit 1), not the API's failure: the others were read."""
+    db = tmp_path / "idgraph.db"
+    emulator.inject("status", match="GET /webhooks", status=429, times=10_000)
+    result = _sync_cli(db, emulator, "--retries", "0")
+    assert result.exit_code == EXIT_INCOMPLETE, result.output
+    assert "partial" in result.output and "Traceback" not in result.output
+    store = Store(db)
+    try:
+        [run] = store.runs()
+        assert run.status == "partial"
+        assert run.errors and all("(HTTP 429)" in error for error in run.errors)
+        assert all(error.startswith("server 110") for error in run.errors)
+    finally:
+        store.close()

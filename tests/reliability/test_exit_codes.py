@@ -45,7 +45,7 @@ def test_server_token_as_account_token_exits_four_with_one_line(tmp_path, accoun
         }
         result = CliRunner().invoke(cli, ["sync", "postmark", "--db", str(db), *FAST], env=env)
     assert result.exit_code == EXIT_API, result.output
-    assert "refused the token" in _one_error_line(result)
+    assert "holds a Server token (of server 11001" in _one_error_line(result)
     assert run_statuses(db) == ["failed"]
 
 
