@@ -1,0 +1,142 @@
+"""An interrupted or failed `export` leaves no half pack (docs/exports.md): the files it
+created and the folder it made go; a file it replaced (with --force) stays, and the old
+manifest no longer vouches for the folder."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from idgraph.graph.cli import build_cli
+from idgraph.graph.evidence import MANIFEST_NAME, verify_pack
+from idgraph.graph.exporters import GraphJsonExporter
+from idgraph.graph.host import write_review_pack
+from idgraph.graph.interfaces import ConfigError
+from idgraph.graph.model import Edge, Node
+
+SERVER, MEMBER = "postmark:server:1", "postmark:team_member:ann@acme.example"
+ACCOUNT = "postmark:account:acme"
+
+
+@pytest.fixture
+def db(store) -> Path:
+    """A store holding one complete run: a member with access to one server."""
+    nodes = [
+        Node(id=ACCOUNT, kind="postmark:account", source="api", attrs={"label": "acme"}),
+        Node(id=SERVER, kind="postmark:server", source="api", attrs={"name": "Production"}),
+        Node(
+            id=MEMBER,
+            kind="postmark:team_member",
+            source="attested",
+            attrs={"email": "ann@acme.example", "role": "User", "role_level": "member"},
+        ),
+    ]
+    edges = [
+        Edge(src=MEMBER, dst=ACCOUNT, kind="postmark:member_of", source="attested",
+             attrs={"role": "User", "role_level": "member"}, discriminator=""),
+        Edge(src=MEMBER, dst=SERVER, kind="postmark:can_access", source="attested",
+             attrs={"permission": "view"}, discriminator=""),
+    ]  # fmt: skip
+    run = store.start_run(
+        kind="sync", connector="postmark", scope="postmark:acme", account_label="acme",
+        plugin_versions={},
+    )  # fmt: skip
+    store.finish_run(run, status="complete", nodes=nodes, edges=edges)
+    return store.path
+
+
+def fail_in_graph_json(monkeypatch, error: BaseException, *, after_writing: bool) -> list:
+    """graph.json's exporter (run after the files that read the review) raises `error`,
+    after writing its file or before; returns the folder's names as it raised."""
+    export = GraphJsonExporter.export
+    seen: list[list[str]] = []
+
+    def failing(self, context, out_dir):
+        if after_writing:
+            export(self, context, out_dir)
+        seen.append(sorted(p.name for p in out_dir.iterdir()))
+        raise error
+
+    monkeypatch.setattr(GraphJsonExporter, "export", failing)
+    return seen
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "error, raised",
+    [
+        (KeyboardInterrupt(), KeyboardInterrupt),
+        (OSError(errno.ENOSPC, "No space left on device", "graph.json"), ConfigError),
+        (RuntimeError("an exporter's own bug"), RuntimeError),
+    ],
+    ids=["ctrl-c", "disk-full", "exporter-bug"],
+)
+def test_a_pack_stopped_midway_leaves_no_file_and_no_folder_it_made(
+    db, tmp_path, monkeypatch, error, raised
+):
+    seen = fail_in_graph_json(monkeypatch, error, after_writing=True)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(raised) as caught:
+        write_review_pack(db, tmp_path / "new" / "pack")
+    assert "graph.json" in seen[0] and "review.csv" in seen[0]  # stopped midway
+    if raised is ConfigError:
+        assert str(caught.value).endswith("graph.json: No space left on device; choose a "
+                                          "folder you can write (--out)")  # fmt: skip
+    assert sorted(tmp_path.iterdir()) == before  # the folders it made went, parents included
+
+
+def test_a_folder_that_was_there_keeps_what_it_held_and_only_that(db, tmp_path, monkeypatch):
+    out = tmp_path / "pack"
+    out.mkdir()
+    (out / "notes.txt").write_text("the reviewer's own notes")
+    fail_in_graph_json(monkeypatch, KeyboardInterrupt(), after_writing=True)
+    with pytest.raises(KeyboardInterrupt):
+        write_review_pack(db, out, by_reviewer=True)
+    assert contents(out) == {"notes.txt": b"the reviewer's own notes"}
+
+
+def test_with_force_the_files_replaced_stay_and_the_old_manifest_no_longer_vouches(
+    db, tmp_path, monkeypatch
+):
+    out = tmp_path / "pack"
+    write_review_pack(db, out, formats=["review-csv", "html"])
+    before = contents(out)
+    seen = fail_in_graph_json(monkeypatch, KeyboardInterrupt(), after_writing=True)
+    with pytest.raises(KeyboardInterrupt):
+        write_review_pack(db, out, force=True)
+    # gone as soon as the first old file was replaced: a killed export leaves no manifest
+    assert MANIFEST_NAME not in seen[0]
+    after = contents(out)
+    # review.csv and report.html were replaced (they cannot be restored); what this call
+    # created (review.xlsx, the governance files, graph.json) is gone, and so is the
+    # manifest that listed the old files
+    assert sorted(after) == ["report.html", "review.csv"]
+    assert MANIFEST_NAME in before
+    with pytest.raises(ConfigError, match=f"{MANIFEST_NAME}: missing"):
+        verify_pack(out)
+
+
+def test_a_pack_stopped_before_it_replaced_anything_still_verifies(db, tmp_path, monkeypatch):
+    out = tmp_path / "pack"
+    write_review_pack(db, out, formats=["review-csv"])
+    before = contents(out)
+    fail_in_graph_json(monkeypatch, KeyboardInterrupt(), after_writing=False)
+    with pytest.raises(KeyboardInterrupt):
+        write_review_pack(db, out, formats=["graph-json"], force=True)
+    assert contents(out) == before
+    assert not verify_pack(out).problems
+
+
+def test_export_interrupted_says_one_line_and_exits_130(db, tmp_path, monkeypatch):
+    fail_in_graph_json(monkeypatch, KeyboardInterrupt(), after_writing=True)
+    out = tmp_path / "pack"
+    result = CliRunner().invoke(build_cli(), ["export", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert result.stderr == "Error: interrupted (Ctrl-C)\n"
+    assert result.stdout == ""
+    assert not out.exists()
