@@ -181,15 +181,17 @@ class StagedFile:
     def publish(self, *, exclusive: bool = False) -> Path:
         self.finish()
         recording = _publishing.get()
-        if recording is not None:
-            recording.about_to_publish(self.path)
         if exclusive:
             try:
                 os.link(self.temporary, self.path)
             except FileExistsError:
                 raise FileRefused(f"{self.path}: already exists; nothing was replaced") from None
+            if recording is not None:
+                recording.existed.setdefault(self.path, False)  # refused had a file been there
             self.temporary.unlink()
         else:
+            if recording is not None:  # noted before the rename: an interrupt may come after
+                recording.about_to_publish(self.path)
             os.replace(self.temporary, self.path)
         _sync_folder(self.path.parent)
         return self.path

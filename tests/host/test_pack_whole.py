@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from idgraph.graph import evidence
 from idgraph.graph.cli import build_cli
 from idgraph.graph.evidence import MANIFEST_NAME, verify_pack
 from idgraph.graph.exporters import GraphJsonExporter
+from idgraph.graph.files import FileRefused, safe_file, undone_on_failure
 from idgraph.graph.host import write_review_pack
 from idgraph.graph.interfaces import ConfigError
 from idgraph.graph.model import Edge, Node
@@ -20,30 +22,35 @@ SERVER, MEMBER = "postmark:server:1", "postmark:team_member:ann@acme.example"
 ACCOUNT = "postmark:account:acme"
 
 
-@pytest.fixture
-def db(store) -> Path:
-    """A store holding one complete run: a member with access to one server."""
-    nodes = [
-        Node(id=ACCOUNT, kind="postmark:account", source="api", attrs={"label": "acme"}),
-        Node(id=SERVER, kind="postmark:server", source="api", attrs={"name": "Production"}),
-        Node(
-            id=MEMBER,
-            kind="postmark:team_member",
-            source="attested",
-            attrs={"email": "ann@acme.example", "role": "User", "role_level": "member"},
-        ),
-    ]
-    edges = [
-        Edge(src=MEMBER, dst=ACCOUNT, kind="postmark:member_of", source="attested",
-             attrs={"role": "User", "role_level": "member"}, discriminator=""),
-        Edge(src=MEMBER, dst=SERVER, kind="postmark:can_access", source="attested",
-             attrs={"permission": "view"}, discriminator=""),
-    ]  # fmt: skip
+NODES = [
+    Node(id=ACCOUNT, kind="postmark:account", source="api", attrs={"label": "acme"}),
+    Node(id=SERVER, kind="postmark:server", source="api", attrs={"name": "Production"}),
+    Node(
+        id=MEMBER,
+        kind="postmark:team_member",
+        source="attested",
+        attrs={"email": "ann@acme.example", "role": "User", "role_level": "member"},
+    ),
+]
+MEMBERSHIP = Edge(src=MEMBER, dst=ACCOUNT, kind="postmark:member_of", source="attested",
+                  attrs={"role": "User", "role_level": "member"}, discriminator="")  # fmt: skip
+ACCESS = Edge(src=MEMBER, dst=SERVER, kind="postmark:can_access", source="attested",
+              attrs={"permission": "view"}, discriminator="")  # fmt: skip
+
+
+def complete_run(store, edges: list[Edge]) -> int:
     run = store.start_run(
         kind="sync", connector="postmark", scope="postmark:acme", account_label="acme",
         plugin_versions={},
     )  # fmt: skip
-    store.finish_run(run, status="complete", nodes=nodes, edges=edges)
+    store.finish_run(run, status="complete", nodes=NODES, edges=edges)
+    return run
+
+
+@pytest.fixture
+def db(store) -> Path:
+    """A store holding one complete run: a member with access to one server."""
+    complete_run(store, [MEMBERSHIP, ACCESS])
     return store.path
 
 
@@ -90,13 +97,27 @@ def test_a_pack_stopped_midway_leaves_no_file_and_no_folder_it_made(
     assert sorted(tmp_path.iterdir()) == before  # the folders it made went, parents included
 
 
-def test_a_folder_that_was_there_keeps_what_it_held_and_only_that(db, tmp_path, monkeypatch):
+def test_a_folder_that_was_there_keeps_what_it_held_and_only_that(store, tmp_path, monkeypatch):
+    baseline = complete_run(store, [MEMBERSHIP, ACCESS])
+    complete_run(store, [MEMBERSHIP])  # the access to the server removed since
     out = tmp_path / "pack"
     out.mkdir()
     (out / "notes.txt").write_text("the reviewer's own notes")
-    fail_in_graph_json(monkeypatch, KeyboardInterrupt(), after_writing=True)
+    write_manifest = evidence.write_manifest
+    seen = []
+
+    def interrupted_once_written(context, folder, signer):
+        write_manifest(context, folder, signer)
+        seen.extend(sorted(p.name for p in folder.iterdir()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evidence, "write_manifest", interrupted_once_written)
     with pytest.raises(KeyboardInterrupt):
-        write_review_pack(db, out, by_reviewer=True)
+        write_review_pack(store.path, out, since=baseline, by_reviewer=True)
+    # the last moment: every file written, the companions, the --by-reviewer workbooks and
+    # the manifest too
+    written = {MANIFEST_NAME, "access-removed.csv", "bloodhound-custom-nodes.json"}
+    assert written | {"review-unassigned.xlsx"} <= set(seen)
     assert contents(out) == {"notes.txt": b"the reviewer's own notes"}
 
 
@@ -140,3 +161,15 @@ def test_export_interrupted_says_one_line_and_exits_130(db, tmp_path, monkeypatc
     assert result.stderr == "Error: interrupted (Ctrl-C)\n"
     assert result.stdout == ""
     assert not out.exists()
+
+
+def test_a_refused_exclusive_write_replaces_nothing_so_the_manifest_stays(tmp_path):
+    """A hard-linked publish (a token file's) that finds a file there changed nothing: it
+    is neither removed on failure nor counted as a replacement."""
+    (tmp_path / "token").write_text("old")
+    manifest = tmp_path / MANIFEST_NAME
+    manifest.write_text("vouches for token")
+    with pytest.raises(FileRefused), undone_on_failure(tmp_path, voucher=manifest):
+        with safe_file(tmp_path / "token", force=True, exclusive=True) as handle:
+            handle.write("new")
+    assert contents(tmp_path) == {MANIFEST_NAME: b"vouches for token", "token": b"old"}
