@@ -5,6 +5,9 @@ manifest no longer vouches for the folder."""
 from __future__ import annotations
 
 import errno
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,6 +163,48 @@ def test_export_interrupted_says_one_line_and_exits_130(db, tmp_path, monkeypatc
     assert result.exit_code == 130, result.output
     assert result.stderr == "Error: interrupted (Ctrl-C)\n"
     assert result.stdout == ""
+    assert not out.exists()
+
+
+HELD_EXPORT = """
+import sys
+from idgraph.graph.cli import build_cli
+from idgraph.graph.exporters import GraphJsonExporter
+
+export = GraphJsonExporter.export
+
+
+def held(self, context, out_dir):  # graph.json written, then wait for the test's Ctrl-C
+    path = export(self, context, out_dir)
+    print(" ".join(sorted(p.name for p in out_dir.iterdir())), flush=True)
+    sys.stdin.readline()
+    return path
+
+
+GraphJsonExporter.export = held
+build_cli()(["export", "--db", sys.argv[1], "--out", sys.argv[2]], prog_name="idgraph")
+"""
+
+
+def test_a_real_ctrl_c_midway_leaves_no_folder_and_exits_130(db, tmp_path):
+    """The outside review's case: a real SIGINT to a process holding half a pack."""
+    out = tmp_path / "pack"
+    process = subprocess.Popen(
+        [sys.executable, "-c", HELD_EXPORT, str(db), str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        files_then = process.stdout.readline().split()  # the process waits, midway
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert {"review.csv", "report.html", "graph.json"} <= set(files_then)
+    assert (process.returncode, stdout) == (130, "")
+    assert stderr == "Error: interrupted (Ctrl-C)\n"
     assert not out.exists()
 
 
