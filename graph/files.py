@@ -14,7 +14,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,38 @@ DATABASE_SIDE_FILES = ("", "-wal", "-shm", "-journal", ".lock")
 
 # A command's --force, for writers that cannot be handed it (a plugin's exporter)
 replace_existing: ContextVar[bool] = ContextVar("replace_existing", default=False)
+
+
+class PublishedFiles:
+    """The files published within `undone_on_failure`: each with whether a file was at its
+    name before this call first published it there."""
+
+    def __init__(self, voucher: Path | None) -> None:
+        self.existed: dict[Path, bool] = {}
+        self.voucher = voucher
+
+    def about_to_publish(self, path: Path) -> None:
+        if path in self.existed:
+            return
+        existed = os.path.lexists(path)
+        if existed and self.voucher is not None and self.voucher not in self.existed:
+            # a file the voucher lists is about to change: it must not vouch for the mix
+            # should this call stop (even killed, when nothing can clean up) before its own
+            self.voucher.unlink(missing_ok=True)
+        self.existed[path] = existed
+
+    def undo(self) -> None:
+        """Remove the files this call created; the voucher too if any file was replaced."""
+        for path, existed in self.existed.items():
+            if not existed:
+                with suppress(OSError):
+                    path.unlink(missing_ok=True)
+        if self.voucher is not None and any(self.existed.values()):
+            with suppress(OSError):
+                self.voucher.unlink(missing_ok=True)
+
+
+_publishing: ContextVar[PublishedFiles | None] = ContextVar("publishing", default=None)
 
 
 class FileRefused(ConfigError):
@@ -148,13 +180,18 @@ class StagedFile:
 
     def publish(self, *, exclusive: bool = False) -> Path:
         self.finish()
+        recording = _publishing.get()
         if exclusive:
             try:
                 os.link(self.temporary, self.path)
             except FileExistsError:
                 raise FileRefused(f"{self.path}: already exists; nothing was replaced") from None
+            if recording is not None:
+                recording.existed.setdefault(self.path, False)  # refused had a file been there
             self.temporary.unlink()
         else:
+            if recording is not None:  # noted before the rename: an interrupt may come after
+                recording.about_to_publish(self.path)
             os.replace(self.temporary, self.path)
         _sync_folder(self.path.parent)
         return self.path
@@ -203,3 +240,29 @@ def safe_file(
         staged.publish(exclusive=exclusive)
     finally:
         staged.discard()
+
+
+@contextmanager
+def undone_on_failure(folder: Path, *, voucher: Path | None = None) -> Iterator[PublishedFiles]:
+    """Make `folder` (and its missing parents) and, within, note every file published
+    (`safe_file`, `stage_file`). On any exception, Ctrl-C included: remove the files created,
+    then the folders made if empty, and re-raise. A file replaced cannot be restored; the
+    `voucher` (a manifest of the folder's files) is removed before the first replacement,
+    and on failure if any file was replaced. Nothing else is touched."""
+    published = PublishedFiles(voucher)
+    token = _publishing.set(published)
+    made: list[Path] = []
+    try:
+        made += [f for f in (folder, *folder.parents) if not os.path.lexists(f)]
+        folder.mkdir(parents=True, exist_ok=True)
+        yield published
+    except BaseException:
+        published.undo()
+        for made_folder in made:  # the deepest first; one not empty stops it
+            try:
+                made_folder.rmdir()
+            except OSError:
+                break
+        raise
+    finally:
+        _publishing.reset(token)

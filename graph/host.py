@@ -98,7 +98,7 @@ def write_review_pack(
     is written. `by_reviewer`: also one review-<reviewer>.xlsx per suggested reviewer, before
     the manifest (which lists every file of the pack)."""
     from .evidence import MANIFEST_NAME, load_signer, predicate_of, write_manifest
-    from .files import check_writable, replacing
+    from .files import check_writable, replacing, undone_on_failure
     from .plugins import get_exporters
     from .review import build_review
 
@@ -119,26 +119,26 @@ def write_review_pack(
         extra: list[str] = []  # a file an exporter writes beside its own; --by-reviewer's
         skipped = []
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            # the files that read the review first; then its rows go, before the graph
-            # exports stream the whole graph
-            for name in sorted(names, key=lambda n: not reads_review[n]):
-                if not reads_review[name]:
-                    context.release_rows()
-                try:
-                    with replacing(force):
-                        files[name] = str(exporters[name].export(context, out_dir))
-                    extra += _companions(exporters[name], context, out_dir)
-                except ExporterUnavailable as exc:
-                    skipped.append(str(exc))
-                if context._graph is not None:  # an exporter loaded the whole graph: it goes
-                    context.release_graph()  # before the next (which reads it again if it must)
-            if by_reviewer:
-                from .exporters.review_xlsx import write_by_reviewer
+            with undone_on_failure(out_dir, voucher=out_dir / MANIFEST_NAME):
+                # the files that read the review first; then its rows go, before the graph
+                # exports stream the whole graph
+                for name in sorted(names, key=lambda n: not reads_review[n]):
+                    if not reads_review[name]:
+                        context.release_rows()
+                    try:
+                        with replacing(force):
+                            files[name] = str(exporters[name].export(context, out_dir))
+                        extra += _companions(exporters[name], context, out_dir)
+                    except ExporterUnavailable as exc:
+                        skipped.append(str(exc))
+                    if context._graph is not None:  # an exporter loaded the whole graph: it goes
+                        context.release_graph()  # before the next (which reads it again if it must)
+                if by_reviewer:
+                    from .exporters.review_xlsx import write_by_reviewer
 
-                extra += [str(p) for p in write_by_reviewer(context, out_dir, force=force)]
-            with replacing(force):
-                manifest = str(write_manifest(context, out_dir, signer))
+                    extra += [str(p) for p in write_by_reviewer(context, out_dir, force=force)]
+                with replacing(force):
+                    manifest = str(write_manifest(context, out_dir, signer))
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the review pack to {out_dir}: {exc.filename or out_dir}: "
