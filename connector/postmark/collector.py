@@ -123,10 +123,10 @@ class _AccountRead:
         if not self.parts & {"servers", "streams"}:
             self.servers_listed.set()
             return
-        try:
-            self.raw.servers = await self.client.list_servers()
-        finally:
-            self.servers_listed.set()
+        # set only once listed: a failed listing fails the read, and `together` cancels
+        # the other listings still waiting for it (none is sent in vain)
+        self.raw.servers = await self.client.list_servers()
+        self.servers_listed.set()
         if "streams" in self.parts:
             self.total = (self.total or 0) + len(self.raw.servers)
             self.progress(

@@ -424,6 +424,17 @@ def test_an_account_listing_failing_after_its_retries_exits_four(
         store.close()
 
 
+def test_a_failed_server_listing_sends_no_other_listing(tmp_path, account):
+    """The other account listings wait for the server listing; when it fails, they are
+    cancelled unsent (the listing's wait was released even on failure: one more request)."""
+    with PostmarkEmulator(account) as emu:
+        emu.inject("status", match="GET /servers", status=503, times=10)
+        result = _sync_cli(tmp_path / "idgraph.db", emu, "--retries", "0")
+        asked = dict(emu.stats.by_endpoint)
+    assert result.exit_code == EXIT_API, result.output
+    assert asked == {"GET /servers": 1}
+
+
 def test_a_servers_own_429_after_its_retries_is_a_partial_run_exit_one(tmp_path, emulator):
     """A server's own calls failing (its webhooks rate limited to the end) is that server's
     error in a partial run (exit 1), not the API's failure: the others were read."""
