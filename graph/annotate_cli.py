@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .attest_cli import write_template_file
-from .cli_base import db_option, force_option, refuse_file, user_errors
+from .cli_base import db_option, email_option, force_option, refuse_file, user_errors
 from .store import Store
 
 
@@ -45,7 +45,12 @@ def annotate_template(db_path: Path, out_file: Path | None, force: bool) -> None
 
 @annotate_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--annotated-by", required=True, help="Your email: who vouches for the file.")
+@click.option(
+    "--annotated-by",
+    required=True,
+    callback=email_option,
+    help="Your email: who vouches for the file.",
+)
 @db_option
 def annotate_import(file: Path, annotated_by: str, db_path: Path) -> None:
     """Store a filled annotations file (CSV or .xlsx): checked whole first; on any problem

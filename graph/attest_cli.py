@@ -14,6 +14,7 @@ from .cli_base import (
     EXIT_USAGE,
     Failure,
     db_option,
+    email_option,
     force_option,
     json_option,
     refuse_file,
@@ -141,7 +142,12 @@ def write_template_file(out_file: Path, text: str, *, force: bool, database: Pat
 @attest_group.command("import")
 @connector_argument
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--attested-by", required=True, help="Your email: who read the web UI.")
+@click.option(
+    "--attested-by",
+    required=True,
+    callback=email_option,
+    help="Your email: who read the web UI.",
+)
 @click.option("--evidence", help="A screenshot or export file (kept as its SHA-256), or a URL.")
 @click.option(
     "--valid-days",

@@ -78,11 +78,15 @@ def account_resources(store: Store, fmt: MemberFormat, label: str) -> dict[str, 
         data["kind"] == fmt.account_kind and data.get("scope") == scope
         for _n, data in graph.nodes(data=True)
     ):
-        raise RunNotFound(
-            f"no complete sync of {fmt.title} account {label!r} in {store.path}: run "
-            f"`idgraph sync {fmt.connector} --account-label {label}` first"
-        )
+        raise _no_sync_of(store, fmt, label)
     return resources
+
+
+def _no_sync_of(store: Store, fmt: MemberFormat, label: str) -> RunNotFound:
+    return RunNotFound(
+        f"no complete sync of {fmt.title} account {label!r} in {store.path}: run "
+        f"`idgraph sync {fmt.connector} --account-label {label}` first"
+    )
 
 
 def known_labels(store: Store, fmt: MemberFormat, as_of: int | None = None) -> list[str]:
@@ -726,6 +730,8 @@ def unattested(store: Store, run_id: int, now: datetime | None = None) -> list[d
 
 def corroborate(store: Store, fmt: MemberFormat, label: str) -> dict[str, Any]:
     """Attested member emails set against what the connector's API shows."""
+    if label not in known_labels(store, fmt):
+        raise _no_sync_of(store, fmt, label)
     _run, graph = load_graph(store)
     scope = fmt.attested_scope(label)
     members = {

@@ -27,6 +27,7 @@ from .cli_base import (
     RootGroup,
     click_options,
     db_option,
+    email_option,
     force_option,
     json_option,
     needs_plugins,
@@ -142,9 +143,11 @@ def sync_command_for(connector: Any) -> click.Command:
                     show_progress=not as_json and err_console.is_terminal,
                     lock_wait=lock_wait,
                 )
-            except KeyboardInterrupt:  # a run's write is one transaction: all or none
+            except KeyboardInterrupt as exc:  # a run's write is one transaction: all or none
                 message = f"{INTERRUPTED_MESSAGE}: the run changed nothing"
-                raise Failure(message, EXIT_INTERRUPTED) from None
+                run = getattr(exc, "run_id", None)  # set once the run was recorded failed
+                details = {} if run is None else {"run_id": run}
+                raise Failure(message, EXIT_INTERRUPTED, details) from None
         if as_json:
             click.echo(json.dumps(sync_result_json(result), indent=2))
         else:
@@ -633,7 +636,12 @@ def review_group() -> None:
 @review_group.command("import")
 @needs_plugins
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--reviewer", required=True, help="Your email (used where a row names none).")
+@click.option(
+    "--reviewer",
+    required=True,
+    callback=email_option,
+    help="Your email (used where a row names none).",
+)
 @click.option(
     "--out",
     "out_dir",

@@ -110,7 +110,7 @@ class RootGroup(click.Group):
             code = super().main(argv, *rest, **{**kwargs, "standalone_mode": False})
         except click.ClickException as exc:
             answer_error(argv, exc.exit_code, exc.format_message(), getattr(exc, "details", {}))
-            exc.show()
+            _show(exc)
             sys.exit(exc.exit_code)
         except click.Abort as exc:
             if not isinstance(exc.__cause__, KeyboardInterrupt):  # end of input at a prompt
@@ -121,15 +121,42 @@ class RootGroup(click.Group):
             interrupted(argv)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # before click's own handler prints a blank line first
+            raise Failure(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED) from None
+
+
+def _show(exc: click.ClickException) -> None:
+    """One line: a usage error names where its help is instead of click's usage block."""
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        where = exc.ctx.command_path
+        click.echo(f"Error: {exc.format_message()} (see `{where} --help`)", err=True)
+    else:
+        exc.show()
+
+
+def email_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An option naming a person (--reviewer, --attested-by ...): an email, else exit 2."""
+    from .csvinput import EMAIL
+    from .normalise import canonical_email
+
+    if value is not None and not EMAIL.match(canonical_email(value)):
+        raise click.BadParameter(f"{value!r} is not an email address")
+    return value
+
 
 def refuse_file(problems: list[str]) -> NoReturn:
     """A refused input file: its problems on stderr (the first 50, then how many more), one
     line saying nothing was imported, exit 3."""
     from .csvinput import shown_problems
 
-    for problem in shown_problems(problems):
+    shown = shown_problems(problems)
+    for problem in shown:
         click.echo(f"error: {problem}", err=True)
-    raise Failure(f"{len(problems)} problem(s): nothing was imported", EXIT_CONFIG)
+    message = f"{len(problems)} problem(s): nothing was imported"
+    raise Failure(message, EXIT_CONFIG, {"problems": shown})
 
 
 def _progress_reporter(enabled: bool) -> tuple[Callable[[str, int, int | None], None], Any]:

@@ -140,8 +140,9 @@ def _collect(
         store.finish_run(run_id, status="failed", errors=[str(exc)])
         exc.run_id = run_id  # named in the --json answer
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         store.finish_run(run_id, status="failed", errors=[INTERRUPTED])
+        exc.run_id = run_id  # type: ignore[attr-defined]  # named in the --json answer
         raise
     except BaseException as exc:
         store.finish_run(run_id, status="failed", errors=[f"internal error: {type(exc).__name__}"])

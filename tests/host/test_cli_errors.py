@@ -159,3 +159,45 @@ def test_runs_limit_below_one_is_a_usage_error():
     result = CliRunner().invoke(cli, ["runs", "--limit", "-1", "--json"])
     assert result.exit_code == EXIT_USAGE
     assert "--limit" in json.loads(result.stdout)["error"]
+
+
+def test_a_usage_error_is_one_line_naming_its_help():
+    result = CliRunner().invoke(cli, ["findings", "--fail-on", "bogus"])
+    assert result.exit_code == EXIT_USAGE
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Invalid value for '--fail-on'")
+    assert line.endswith(" findings --help`)")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["review", "import", "{file}", "--reviewer", "notanemail"],
+        ["attest", "import", "example", "{file}", "--attested-by", "notanemail"],
+        ["annotate", "import", "{file}", "--annotated-by", "notanemail"],
+    ],
+    ids=["--reviewer", "--attested-by", "--annotated-by"],
+)
+def test_an_option_that_names_a_person_takes_an_email_or_is_exit_two(args, tmp_path):
+    """A bad option value is bad usage (README: exit 2), as `--only servrs` is; it was
+    exit 3, a bad file's code."""
+    given = tmp_path / "filled.csv"
+    given.write_text("row_id\n")
+    args = [a.replace("{file}", str(given)) for a in args]
+    result = CliRunner().invoke(cli, [*args, "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == EXIT_USAGE, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "'notanemail' is not an email address" in line
+
+
+def test_a_refused_file_lists_its_problems_in_the_json_answer(store, tmp_path):
+    bad = tmp_path / "review.csv"
+    bad.write_text("nothing,we,know\n1,2,3\n")
+    args = ["review", "import", str(bad), "--reviewer", "a@b.example"]
+    result = CliRunner().invoke(cli, [*args, "--db", str(store.path), "--json"])
+    assert result.exit_code == EXIT_CONFIG, result.output
+    answer = json.loads(result.stdout)
+    assert answer["error"].endswith("problem(s): nothing was imported")
+    assert answer["problems"] and all(isinstance(p, str) for p in answer["problems"])
+    shown = [line.removeprefix("error: ") for line in result.stderr.splitlines()[:-1]]
+    assert shown == answer["problems"]

@@ -343,7 +343,7 @@ def test_ctrl_c_during_a_sync_is_one_line_exit_130_and_changes_nothing(tmp_path)
             path.startswith("/message-streams") and reading_servers.set()
         )
         sync = subprocess.Popen(
-            [_idgraph_executable(), "sync", "postmark", "--db", str(db)],
+            [_idgraph_executable(), "sync", "postmark", "--db", str(db), "--json"],
             env={**os.environ, **_env(emu)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -351,9 +351,11 @@ def test_ctrl_c_during_a_sync_is_one_line_exit_130_and_changes_nothing(tmp_path)
         )
         assert reading_servers.wait(60), "the sync never reached the servers' own calls"
         sync.send_signal(signal.SIGINT)
-        _out, err = sync.communicate(timeout=60)
+        out, err = sync.communicate(timeout=60)
     assert sync.returncode == EXIT_INTERRUPTED, err
     assert err.strip().splitlines() == ["Error: interrupted (Ctrl-C): the run changed nothing"]
+    answer = json.loads(out)  # with --json, the answer names the run it recorded failed
+    assert (answer["exit_code"], answer["run_id"]) == (EXIT_INTERRUPTED, 1)
     store = Store(db, create=False)
     try:
         (run,) = store.runs()

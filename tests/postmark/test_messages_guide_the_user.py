@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from idgraph.connector.postmark.commands import invoked_as
 from idgraph.connector.postmark.options import PostmarkOptions
 from idgraph.connector.postmark.plugin import PostmarkConnector
-from idgraph.graph.cli import cli
+from idgraph.graph.cli import EXIT_CONFIG, cli
 from idgraph.graph.cli_base import EXIT_API
 from idgraph.graph.interfaces import SourceError
 from idgraph.graph.store import Store
@@ -210,6 +210,18 @@ def test_corroborate_starts_with_a_summary_and_lists_a_limited_number(store, emu
         assert f"{len(items)} {key.replace('_', ' ')}" in first
     longest = max(len(v) for v in groups.values())
     assert longest > 1 and f"... and {longest - 1} more" in result.output
+
+
+def test_corroborate_of_an_account_never_synced_is_exit_three(store, emulator):
+    """An unknown --account-label is said, as attest import and template say it (it was
+    exit 0 with empty lists: a clean result to a scheduler)."""
+    sync_fixture(store, emulator)
+    db = str(store.path)
+    result = _cli("attest", "corroborate", "postmark", "--db", db, "--account-label", "nope",
+                  "--json")  # fmt: skip
+    assert result.exit_code == EXIT_CONFIG
+    said = json.loads(result.stdout)["error"]
+    assert said.startswith("no complete sync of Postmark account 'nope'")
 
 
 def test_a_long_form_member_template_round_trips_and_names_a_bad_row(store, emulator, tmp_path):
