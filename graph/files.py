@@ -261,6 +261,8 @@ def undone_on_failure(folder: Path, *, voucher: Path | None = None) -> Iterator[
         for made_folder in made:  # the deepest first; one not empty stops it
             try:
                 made_folder.rmdir()
+            except FileNotFoundError:  # interrupted while the folders were being made
+                continue
             except OSError:
                 break
         raise

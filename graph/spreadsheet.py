@@ -13,9 +13,11 @@ The review workbook (`graph/exporters/review_xlsx.py`) uses it; so can a member 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -125,7 +127,15 @@ def _save(workbook: Any, handle: IO[bytes], when: datetime | None) -> None:
     # as openpyxl's save, but the document's times are the given one, not the clock's
     when = when.replace(tzinfo=None, microsecond=0)
     workbook.properties.created = workbook.properties.modified = when
-    ExcelWriter(workbook, _DatedZip(handle, when)).save()
+    archive = _DatedZip(handle, when)
+    try:
+        ExcelWriter(workbook, archive).save()
+    except BaseException:
+        # an interrupted save leaves the zip open: closed now, into the staged file that is
+        # then discarded, not by the garbage collector at exit, which reports it on stderr
+        with contextlib.suppress(Exception):
+            archive.close()
+        raise
 
 
 def write_workbook(
@@ -148,44 +158,58 @@ def write_workbook(
     editable_fill = PatternFill("solid", fgColor="FFF7D6")
     unlocked = Protection(locked=False)
     wrap = Alignment(wrap_text=True, vertical="top")
-    for sheet in sheets:
-        ws = workbook.create_sheet(sheet.title)
-        _layout(ws, sheet)
+    with _closed_on_failure(workbook):
+        for sheet in sheets:
+            ws = workbook.create_sheet(sheet.title)
+            _layout(ws, sheet)
 
-        def style(column: Column, header: bool, ws=ws, sheet=sheet) -> object:
-            """A column's cell style, worked out once: setting a style per cell costs
-            openpyxl a lookup in its style tables for every attribute."""
-            item = WriteOnlyCell(ws)
-            item.number_format = "@"
-            if header:
-                item.font, item.fill = bold, fill
-            elif not column.locked:
-                item.protection, item.fill = unlocked, editable_fill
-            if sheet.wrap:
-                item.alignment = wrap
-            return item._style
+            def style(column: Column, header: bool, ws=ws, sheet=sheet) -> object:
+                """A column's cell style, worked out once: setting a style per cell costs
+                openpyxl a lookup in its style tables for every attribute."""
+                item = WriteOnlyCell(ws)
+                item.number_format = "@"
+                if header:
+                    item.font, item.fill = bold, fill
+                elif not column.locked:
+                    item.protection, item.fill = unlocked, editable_fill
+                if sheet.wrap:
+                    item.alignment = wrap
+                return item._style
 
-        def cell(value: object, style: object, ws=ws) -> WriteOnlyCell:
-            text = xml_text(safe_cell(value))  # a worksheet is XML: no control characters
-            item = WriteOnlyCell(ws, value=text)
-            item.data_type = "s"
-            item._style = style  # shared, never changed: each row is written as it is added
-            return item
+            def cell(value: object, style: object, ws=ws) -> WriteOnlyCell:
+                text = xml_text(safe_cell(value))  # a worksheet is XML: no control characters
+                item = WriteOnlyCell(ws, value=text)
+                item.data_type = "s"
+                item._style = style  # shared, never changed: each row is written as it is added
+                return item
 
-        ws.append([cell(c.name, style(c, header=True)) for c in sheet.cols])
-        styles = [style(c, header=False) for c in sheet.cols]
-        count = 0
-        for row in sheet.rows:
-            ws.append([cell(value, s) for value, s in zip(row, styles, strict=True)])
-            count += 1
-        _add_validations(ws, sheet, count)
-        if sheet.autofilter and sheet.cols:
-            ws.auto_filter.ref = f"A1:{_letter(len(sheet.cols) - 1)}{count + 1}"
-        if sheet.protect:
-            _protect(ws)
-    with safe_file(path, force=force, binary=True) as handle:
-        _save(workbook, handle, when)
+            ws.append([cell(c.name, style(c, header=True)) for c in sheet.cols])
+            styles = [style(c, header=False) for c in sheet.cols]
+            count = 0
+            for row in sheet.rows:
+                ws.append([cell(value, s) for value, s in zip(row, styles, strict=True)])
+                count += 1
+            _add_validations(ws, sheet, count)
+            if sheet.autofilter and sheet.cols:
+                ws.auto_filter.ref = f"A1:{_letter(len(sheet.cols) - 1)}{count + 1}"
+            if sheet.protect:
+                _protect(ws)
+        with safe_file(path, force=force, binary=True) as handle:
+            _save(workbook, handle, when)
     return path
+
+
+@contextmanager
+def _closed_on_failure(workbook: Any) -> Iterator[None]:
+    """On any exception, Ctrl-C included, close the write-only sheets (each holds a file
+    and a row writer) now, not in the garbage collector at exit, which reports them."""
+    try:
+        yield
+    except BaseException:
+        for sheet in workbook.worksheets:
+            with contextlib.suppress(Exception):
+                sheet.close()
+        raise
 
 
 def _add_validations(ws: Any, sheet: Sheet, count: int) -> None:

@@ -218,3 +218,64 @@ def test_a_refused_exclusive_write_replaces_nothing_so_the_manifest_stays(tmp_pa
         with safe_file(tmp_path / "token", force=True, exclusive=True) as handle:
             handle.write("new")
     assert contents(tmp_path) == {MANIFEST_NAME: b"vouches for token", "token": b"old"}
+
+
+def test_folders_made_before_an_interrupt_in_making_them_are_removed(tmp_path, monkeypatch):
+    """Ctrl-C between making `out` and `out/nested`: the folder made is removed though the
+    deeper one was never made (its FileNotFoundError stopped the clean-up)."""
+    out = tmp_path / "out" / "nested"
+    real_mkdir = Path.mkdir
+
+    def half(self, *args, **kwargs):
+        real_mkdir(self.parent)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "mkdir", half)
+    with pytest.raises(KeyboardInterrupt), undone_on_failure(out):
+        pass
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_workbook_interrupted_while_saved_leaves_no_open_zip(tmp_path, monkeypatch):
+    """The zip of an interrupted save is closed there, not by the garbage collector at
+    exit, which printed `Exception ignored in: <function ZipFile.__del__ ...>` after the
+    one-line error."""
+    import gc
+    from datetime import UTC, datetime
+
+    from idgraph.graph.spreadsheet import Sheet, write_workbook
+    from openpyxl.writer.excel import ExcelWriter
+
+    def interrupted(self):
+        self._archive.writestr("xl/partial.xml", "<x/>")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ExcelWriter, "write_data", interrupted)
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    sheet = Sheet("rows", ["a", "b"], [["1", "2"]])
+    with pytest.raises(KeyboardInterrupt):
+        write_workbook(tmp_path / "w.xlsx", [sheet], when=datetime(2026, 12, 2, tzinfo=UTC))
+    gc.collect()
+    assert unraisable == []
+    assert not (tmp_path / "w.xlsx").exists()
+
+
+def test_a_workbook_interrupted_while_its_rows_are_added_leaves_no_open_sheet(
+    tmp_path, monkeypatch
+):
+    import gc
+
+    from idgraph.graph.spreadsheet import Sheet, write_workbook
+
+    def rows():
+        yield ["1", "2"]
+        raise KeyboardInterrupt
+
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(KeyboardInterrupt):
+        write_workbook(tmp_path / "w.xlsx", [Sheet("rows", ["a", "b"], rows())])
+    gc.collect()
+    assert unraisable == []
+    assert not (tmp_path / "w.xlsx").exists()
