@@ -87,8 +87,6 @@ def user_errors(db_path: Path | None = None) -> Iterator[None]:
         raise Failure(str(exc), EXIT_CONFIG) from None
     except SourceError as exc:
         raise Failure(str(exc), EXIT_API, _run_of(exc)) from None
-    except KeyboardInterrupt:  # click's own answer is "Aborted!" and exit 1, a failed run's
-        raise Failure(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED) from None
 
 
 def _run_of(exc: ConfigError | SourceError) -> dict[str, int]:
@@ -116,16 +114,14 @@ class RootGroup(click.Group):
             if not isinstance(exc.__cause__, KeyboardInterrupt):  # end of input at a prompt
                 click.echo("Aborted!", err=True)
                 sys.exit(EXIT_INCOMPLETE)
-            interrupted(argv)
-        except KeyboardInterrupt:
-            interrupted(argv)
+            interrupted(argv)  # while the command line was parsed
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:  # before click's own handler prints a blank line first
-            raise Failure(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:  # every command's; before click's handler prints a blank
+            raise Failure(INTERRUPTED_MESSAGE, EXIT_INTERRUPTED) from None  # line, "Aborted!"
 
 
 def _show(exc: click.ClickException) -> None:

@@ -69,7 +69,19 @@ def test_a_cancelled_wait_does_not_keep_a_slot():
     assert run(go()) == ["first", "last"]
 
 
-def test_a_slot_handed_over_as_its_waiter_is_cancelled_is_passed_on():
+@pytest.mark.parametrize(
+    "cancelled_before_release",
+    [False, True],
+    ids=["handed the slot, then cancelled", "cancelled, then passed over"],
+)
+def test_a_waiter_cancelled_around_a_release_neither_keeps_nor_loses_the_slot(
+    cancelled_before_release,
+):
+    """Cancelled after the release handed it the slot: the slot is passed on. Cancelled
+    before the release, which then passes it over (a failed run cancelling hundreds of
+    queued requests at once): its task ends cancelled, not with a ValueError from removing
+    what the release took out already."""
+
     async def go() -> list[str]:
         slots, order, gate = RequestSlots(1), [], asyncio.Event()
         gate.set()
@@ -77,35 +89,14 @@ def test_a_slot_handed_over_as_its_waiter_is_cancelled_is_passed_on():
             waiting = asyncio.create_task(_hold(slots, "cancelled", order, gate))
             last = asyncio.create_task(_hold(slots, "last", order, gate))
             await asyncio.sleep(0)
-        # the slot was handed to `waiting` on release; it is cancelled before it runs
-        waiting.cancel()
+            if cancelled_before_release:
+                waiting.cancel()  # its waiter is cancelled now; its task runs later
+        if not cancelled_before_release:
+            waiting.cancel()  # the slot was handed to `waiting`; cancelled before it runs
         async with asyncio.timeout(10):  # a give-up: a lost slot would wait forever
             await last
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        return order
-
-    assert run(go()) == ["last"]
-
-
-def test_a_wait_cancelled_then_passed_over_ends_cancelled():
-    """A waiter cancelled, then passed over by a release before it runs (a failed run
-    cancelling hundreds of queued requests at once): its task ends cancelled, not with a
-    ValueError from removing what the release took out already."""
-
-    async def go() -> list[str]:
-        slots, order, gate = RequestSlots(1), [], asyncio.Event()
-        gate.set()
-        async with slots.slot():
-            cancelled = asyncio.create_task(_hold(slots, "cancelled", order, gate))
-            last = asyncio.create_task(_hold(slots, "last", order, gate))
-            await asyncio.sleep(0)
-            cancelled.cancel()  # its waiter is cancelled now; its task runs later
-        # the release above passed the cancelled waiter over and handed the slot to `last`
-        async with asyncio.timeout(10):
-            await last
-        with pytest.raises(asyncio.CancelledError):
-            await cancelled
         assert slots._used == 0
         return order
 
